@@ -1,0 +1,50 @@
+"""`python -m pipeline <stage>`: one command per stage of data -> train -> analyse -> report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from pipeline.config import DataConfig, add_config_arguments, build_config
+from pipeline.documents import DataError
+
+log = logging.getLogger("pipeline")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from pipeline.data import format_summary, prepare_data
+
+    config = build_config(DataConfig, args, args.profile)
+    summary = prepare_data(config, progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"wrote {config.output_dir}/data/ (documents.jsonl, split.json, tags.json, summary.json)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+
+    def stage(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--profile", default="cpu", choices=("cpu", "gpu"),
+                             help="configuration profile (default: cpu)")
+        command.add_argument("--quiet", action="store_true", help="no progress bars")
+        command.set_defaults(handler=handler)
+        return command
+
+    data = stage("data", cmd_data, "load, convert and split MACCROBAT into outputs/data/")
+    add_config_arguments(data, DataConfig)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
