@@ -1,0 +1,59 @@
+"""Shared fixtures: the real MACCROBAT copy, the offline MiniLM tokenizer, a tiny random BERT."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BRAT = REPO.parent / "shared" / "data" / "maccrobat" / "brat" / "2020"
+
+
+def require_shared_data() -> Path:
+    """The shared brat copy; skipped when absent (a user's clone), never under CI=true."""
+    if SHARED_BRAT.is_dir():
+        return SHARED_BRAT
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the shared MACCROBAT copy is missing at {SHARED_BRAT}")
+    pytest.skip(f"shared MACCROBAT copy not found at {SHARED_BRAT}")
+
+
+@pytest.fixture(scope="session")
+def shared_brat() -> Path:
+    return require_shared_data()
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from pipeline.config import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model("minilm"))
+
+
+def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
+    """A 2-layer random BERT with the MiniLM vocabulary, saved like a hub checkpoint."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from pipeline.config import resolve_model
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    if tag2id:
+        config.num_labels = len(tag2id)
+        config.label2id = dict(tag2id)
+        config.id2label = {i: t for t, i in tag2id.items()}
+    BertForTokenClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
