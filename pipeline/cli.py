@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Callable
 
-from pipeline.config import DataConfig, add_config_arguments, build_config
+from pipeline.config import CRFConfig, DataConfig, TrainConfig, add_config_arguments, build_config
 from pipeline.documents import DataError
 
 log = logging.getLogger("pipeline")
@@ -20,6 +20,23 @@ def cmd_data(args: argparse.Namespace) -> int:
     summary = prepare_data(config, progress=not args.quiet)
     print(format_summary(summary))
     print(f"wrote {config.output_dir}/data/ (documents.jsonl, split.json, tags.json, summary.json)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.experiment import train_run
+
+    if args.model == "crf":
+        from pipeline.crf import train_crf
+
+        run_dir = train_crf(build_config(CRFConfig, args, args.profile))
+        print(f"run directory: {run_dir}")
+        return 0
+    config = build_config(TrainConfig, args, args.profile)
+    run_dir = train_run(config, resume=Path(args.resume) if args.resume else None)
+    print(f"run directory: {run_dir}")
     return 0
 
 
@@ -37,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = stage("data", cmd_data, "load, convert and split MACCROBAT into outputs/data/")
     add_config_arguments(data, DataConfig)
+
+    train = stage("train", cmd_train, "fine-tune a model on outputs/data/ into outputs/runs/<model>-<date-time>/")
+    add_config_arguments(train, TrainConfig)
+    add_config_arguments(train, CRFConfig, skip=("output_dir", "wandb", "wandb_log_text"))
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     return parser
 
 

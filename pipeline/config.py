@@ -85,9 +85,56 @@ class DataConfig:
     stride: int = 128  # wordpieces shared by consecutive windows
 
 
+@dataclass
+class TrainConfig:
+    """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
+    the small offline encoder on 2 cores (see README, "CPU profile search")."""
+
+    model: str = OFFLINE_MODEL
+    output_dir: str = "outputs"
+    lr: list[float] = field(default_factory=lambda: [2e-5])  # several values: train each, keep the best
+    head_lr: float = 0.0  # learning rate of the classification head; 0 = same as lr
+    batch_size: int = 16
+    eval_batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    epochs: int = 5
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    max_warmup_share: float = 0.1  # when warmup_steps exceed this share of all steps, use the share
+    scheduler: str = "linear"
+    patience: int = 2  # early stopping on validation strict micro-F1, in epochs
+    max_length: int = 512  # window length in wordpieces (capped by the model's position embeddings)
+    stride: int = 128  # wordpieces shared by consecutive windows
+    long_docs: str = "window"  # window: every word predicted; truncate: the common 512-cut recipe
+    label_all_subwords: bool = False
+    precision: str = "auto"  # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
+    seed: int = 42
+    threads: int = 0  # torch CPU threads; 0 = torch default
+    wandb: bool = True
+    wandb_log_text: bool = False  # upload document text in the predictions artifact
+
+
+@dataclass
+class CRFConfig:
+    """The CRF baseline (sklearn-crfsuite, L-BFGS with elastic-net regularisation)."""
+
+    output_dir: str = "outputs"
+    c1: float = 0.1
+    c2: float = 0.1
+    max_iterations: int = 100
+    wandb: bool = True
+    wandb_log_text: bool = False
+
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "cpu": {},
-    "gpu": {},
+    "cpu": {
+        "TrainConfig": {"lr": [1e-4], "head_lr": 1e-3, "batch_size": 8, "epochs": 20, "patience": 4,
+                        "max_length": 256, "stride": 64},
+    },
+    "gpu": {
+        "TrainConfig": {"lr": [2e-5], "batch_size": 16, "epochs": 5, "patience": 2, "max_length": 512,
+                        "stride": 128, "precision": "auto"},
+    },
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -95,6 +142,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "versions": ("first", "last", "all"),
     "rare_policy": ("keep", "drop"),
     "profile": tuple(PROFILES),
+    "long_docs": ("window", "truncate"),
+    "precision": ("auto", "fp32", "fp16", "bf16"),
+    "scheduler": ("linear", "cosine", "constant_with_warmup", "polynomial"),
 }
 
 

@@ -154,12 +154,14 @@ def covered_words(windows: Sequence[Window], document: int, n_words: int) -> int
     return len(seen & set(range(n_words)))
 
 
-def best_window_positions(windows: Sequence[Window], n_words: int) -> list[tuple[int, int]]:
+def best_window_positions(windows: Sequence[Window], n_words: int,
+                          allow_uncovered: bool = False) -> list[tuple[int, int] | None]:
     """For each word: (index into `windows`, position of its first subword) to predict it from.
 
     The chosen window is the one where the word lies farthest from a window edge, counted in
     wordpieces; an edge that is also the document's start or end does not count, since no context
-    is missing there. Ties go to the earlier window. Deterministic.
+    is missing there. Ties go to the earlier window. Deterministic. Words in no window are an
+    error unless `allow_uncovered` (the truncation baseline), where they map to None.
     """
     best: list[tuple[int, int] | None] = [None] * n_words
     margin = [-1] * n_words
@@ -177,9 +179,9 @@ def best_window_positions(windows: Sequence[Window], n_words: int) -> list[tuple
                 margin[word] = distance
                 best[word] = (index, position)
     missing = [word for word, choice in enumerate(best) if choice is None]
-    if missing:
+    if missing and not allow_uncovered:
         raise ValueError(f"words {missing[:5]} are in no window")
-    return best  # type: ignore[return-value]
+    return best
 
 
 def make_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:

@@ -1,0 +1,18 @@
+"""TEMPORARY: strict seqeval scores for training; to be replaced by pipeline.metrics."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2
+
+
+def strict_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+    report = classification_report(list(map(list, gold)), list(map(list, pred)), mode="strict", scheme=IOB2,
+                                   output_dict=True, zero_division=0)
+    def prf(row: dict) -> dict:
+        return {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1-score"])}
+    per_type = {k: {**prf(v), "support": int(v["support"])} for k, v in report.items()
+                if k not in ("micro avg", "macro avg", "weighted avg")}
+    return {"micro": prf(report["micro avg"]), "macro": prf(report["macro avg"]), "per_type": per_type}
