@@ -23,7 +23,7 @@ from pipeline.runs import (peak_cpu_memory_mb, prediction_record, read_run_confi
                            write_metrics, write_predictions)
 from pipeline.scores import strict_scores
 from pipeline.tracking import Tracker, log_run, start_tracking
-from pipeline.train import FitResult, fit, model_max_length
+from pipeline.train import FitResult, LabelSetMismatch, fit, model_max_length
 
 log = logging.getLogger(__name__)
 EVAL_PARTS = ("validation", "test")
@@ -31,6 +31,19 @@ EVAL_PARTS = ("validation", "test")
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def agree_on_name(name: str) -> str:
+    """Under torchrun/accelerate every process must use rank 0's run name (timestamps differ)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return name
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    PartialState()  # joins the process group (gloo on CPU, nccl on GPU)
+    shared = [name]
+    dist.broadcast_object_list(shared, src=0)
+    return shared[0]
 
 
 def epoch_logger(tracker: Tracker, prefix: str) -> Any:
@@ -74,15 +87,19 @@ def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
 
 def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
     """Train, predict, score and record one run; return its directory."""
+    saved = read_run_config(resume) if resume is not None else {}
+    if resume is not None:
+        config = TrainConfig(**saved["train"])
     prepared = load_prepared(config.output_dir)
     if not prepared.parts["test"]:
         raise ValueError("the test part is empty: rebuild the data with a test size above 0")
     if resume is not None:
-        saved = read_run_config(resume)
-        config = TrainConfig(**saved["train"])
+        if saved["tag2id"] != prepared.tag2id:
+            raise LabelSetMismatch(f"{resume} was trained with another tag set than {config.output_dir}/data/tags.json;"
+                                   " it cannot be resumed on this data")
         name, run_dir, wandb_id = resume.name, resume, saved.get("wandb_id")
     else:
-        name = run_name(config.model, "truncate" if config.long_docs == "truncate" else None)
+        name = agree_on_name(run_name(config.model, "truncate" if config.long_docs == "truncate" else None))
         run_dir, wandb_id = runs_dir(config.output_dir) / name, None
     main = is_main_process()
     settings = dataclasses.asdict(config)

@@ -83,11 +83,12 @@ def run_config(run: str, model: str, settings: dict[str, Any], data_summary: dic
 def prediction_record(doc_id: str, words: Sequence[str], gold: Sequence[str], pred: Sequence[str],
                       confidence: Sequence[float]) -> dict[str, Any]:
     """One line of predictions/<part>.jsonl; span confidence is the minimum over its words."""
+    confidence = [round(float(c), 6) for c in confidence]
     spans = [{"start_word": span.start, "end_word": span.end, "type": span.type,
               "text": " ".join(words[span.start:span.end]),
               "confidence": min(confidence[span.start:span.end])} for span in spans_from_tags(pred)]
     return {"id": doc_id, "words": list(words), "gold": list(gold), "pred": list(pred),
-            "confidence": [round(float(c), 6) for c in confidence], "spans": spans}
+            "confidence": confidence, "spans": spans}
 
 
 def write_predictions(run_dir: Path, part: str, records: Iterable[dict[str, Any]]) -> Path:

@@ -195,6 +195,7 @@ def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validati
         report_to="none",
         use_cpu=not _cuda(),
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
         **flags,
     )
 

@@ -57,3 +57,16 @@ def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def synthetic_brat_folder(folder: Path, documents: int = 12) -> Path:
+    """Short brat documents with one easy pattern (Age, Sex, Sign_symptom): a model can learn it."""
+    folder.mkdir()
+    for number in range(documents):
+        text = f"A {30 + number}-year-old woman had fever and cough on day {number}."
+        entities = [("Age", f"{30 + number}-year-old"), ("Sex", "woman"), ("Sign_symptom", "fever")]
+        ann = "".join(f"T{i}\t{kind} {text.index(span)} {text.index(span) + len(span)}\t{span}\n"
+                      for i, (kind, span) in enumerate(entities, start=1))
+        (folder / f"{1000 + number}.txt").write_text(text, encoding="utf-8")
+        (folder / f"{1000 + number}.ann").write_text(ann, encoding="utf-8")
+    return folder

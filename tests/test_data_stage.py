@@ -5,21 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def brat_folder(folder: Path, documents: int = 12) -> Path:
-    folder.mkdir()
-    for number in range(documents):
-        text = f"A {30 + number}-year-old woman had fever and cough on day {number}."
-        entities = [("Age", f"{30 + number}-year-old"), ("Sex", "woman"), ("Sign_symptom", "fever")]
-        ann = "".join(f"T{i}\t{kind} {text.index(span)} {text.index(span) + len(span)}\t{span}\n"
-                      for i, (kind, span) in enumerate(entities, start=1))
-        (folder / f"{1000 + number}.txt").write_text(text, encoding="utf-8")
-        (folder / f"{1000 + number}.ann").write_text(ann, encoding="utf-8")
-    return folder
+from conftest import REPO, synthetic_brat_folder as brat_folder
 
 
 def test_data_command_writes_the_contract_files_and_prints_a_summary(tmp_path):

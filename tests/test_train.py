@@ -1,0 +1,158 @@
+"""Fine-tuning for real with a tiny random BERT: it learns, writes the run contract, logs to W&B."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import save_tiny_model, synthetic_brat_folder
+from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
+from pipeline.data import prepare_data
+from pipeline.experiment import train_run
+from pipeline.train import LabelSetMismatch, check_label_set, load_model, warmup_plan
+from wandb_reader import read_offline_run
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """Synthetic brat corpus prepared into an output folder: 8 train, 2 validation, 2 test documents."""
+    root = tmp_path_factory.mktemp("train")
+    prepare_data(DataConfig(data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"),
+                            validation_size=2, test_size=2), progress=False)
+    return root / "out"
+
+
+def tiny_config(prepared: Path, model: Path, **overrides) -> TrainConfig:
+    values = dict(model=str(model), output_dir=str(prepared), lr=[5e-3], batch_size=4, epochs=25, patience=25,
+                  max_length=32, stride=8, wandb=False, warmup_steps=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_warmup_keeps_500_steps_when_they_are_a_small_share():
+    assert warmup_plan(TrainConfig(warmup_steps=500), 10_000) == (500, "warmup 500 steps of 10000")
+
+
+def test_warmup_falls_back_to_ten_percent_of_a_short_schedule():
+    steps, note = warmup_plan(TrainConfig(warmup_steps=500), 220)
+    assert steps == 22
+    assert "would exceed 10% of the 220 optimisation steps" in note
+
+
+def test_unknown_model_lists_the_known_names():
+    with pytest.raises(UnknownModelError, match="known models: pubmedbert, biobert, bioformer16l, clinicalbert, minilm"):
+        resolve_model("gpt-9")
+
+
+def test_hub_model_that_is_not_cached_names_the_offline_alternative(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="Use --model minilm"):
+        load_model("pubmedbert", {"O": 0})
+
+
+def test_checkpoint_with_another_label_set_is_an_error(tmp_path):
+    folder = save_tiny_model(tmp_path / "m", {"O": 0, "B-Age": 1, "I-Age": 2})
+    check_label_set(str(folder), {"O": 0, "B-Age": 1, "I-Age": 2})
+    with pytest.raises(LabelSetMismatch, match=r"only in data: \['B-Sex', 'I-Sex'\]"):
+        check_label_set(str(folder), {"O": 0, "B-Age": 1, "I-Age": 2, "B-Sex": 3, "I-Sex": 4})
+
+
+def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_model_dir):
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    losses = [epoch["train_loss"] for epoch in metrics["epochs"]]
+    assert losses[-1] < losses[0] / 4
+    assert metrics["test"]["micro"]["f1"] > 0.9
+    assert set(metrics["test"]["per_type"]) == {"Age", "Sex", "Sign_symptom"}
+    assert {"train_seconds", "peak_memory_mb", "epochs", "validation"} <= set(metrics)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["run"] == run_dir.name and config["versions"]["transformers"]
+    assert config["parameters"] > 0 and config["split_hash"]
+    line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])
+    assert set(line) == {"id", "words", "gold", "pred", "confidence", "spans"}
+    assert len(line["words"]) == len(line["pred"]) == len(line["confidence"])
+    span = line["spans"][0]
+    assert span["confidence"] == min(line["confidence"][span["start_word"]:span["end_word"]])
+    assert json.loads((run_dir / "model" / "tags.json").read_text())["tag2id"]["O"] == 0
+    assert not list(run_dir.glob("trials/*/checkpoints"))
+
+
+def test_truncated_run_predicts_o_with_zero_confidence_beyond_the_cut(prepared, tiny_model_dir):
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, long_docs="truncate", max_length=8, epochs=1))
+    assert "-truncate-" in run_dir.name
+    line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])
+    assert line["pred"][-1] == "O" and line["confidence"][-1] == 0.0
+
+
+def test_offline_wandb_run_is_read_back_from_disk(prepared, tiny_model_dir, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, epochs=3, wandb=True))
+    (run_file,) = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    run = read_offline_run(run_file)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (run["project"], run["name"]) == ("Medical_NER_FineTuning", run_dir.name)
+    assert run["config"]["train"]["lr"] == [5e-3]
+    val_f1 = [row["val/f1"] for row in run["history"] if "val/f1" in row]
+    assert val_f1 == pytest.approx([epoch["val_f1"] for epoch in metrics["epochs"]])
+    assert any("train/loss" in row for row in run["history"])
+    assert run["summary"]["test/micro_f1"] == pytest.approx(metrics["test"]["micro"]["f1"])
+    artifacts = {name: (kind, paths) for name, kind, paths in run["artifacts"]}
+    kind, paths = artifacts[f"{run_dir.name}-model"]
+    assert kind == "model" and {"model.safetensors", "tags.json", "tokenizer.json"} <= set(paths)
+    kind, paths = artifacts[f"{run_dir.name}-predictions"]
+    assert kind == "predictions" and sorted(paths) == ["test.jsonl", "validation.jsonl"]
+
+
+def test_training_runs_under_torchrun_with_two_cpu_processes(prepared, tiny_model_dir, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "out"
+    shutil.copytree(prepared / "data", out / "data")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "pipeline", "train", "--model",
+                             str(tiny_model_dir), "--output-dir", str(out), "--lr", "5e-3", "--batch-size", "2",
+                             "--epochs", "2", "--max-length", "32", "--stride", "8", "--no-wandb", "--quiet"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (out / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 2
+    # each process saw half of the 8 training windows per epoch: 2 steps of 2 windows each
+    assert metrics["optimisation_steps"] == 4
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    out = tmp_path / "out"
+    shutil.copytree(prepared / "data", out / "data")
+    command = [sys.executable, "-m", "pipeline", "train", "--model", str(tiny_model_dir), "--output-dir", str(out),
+               "--lr", "5e-3", "--batch-size", "1", "--epochs", "12", "--patience", "12", "--max-length", "32",
+               "--stride", "8", "--no-wandb", "--quiet"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("runs/*/trials/*/checkpoints/checkpoint-*/trainer_state.json")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (run_dir,) = (out / "runs").iterdir()
+    assert not (run_dir / "metrics.json").exists()
+    result = subprocess.run([sys.executable, "-m", "pipeline", "train", "--resume", str(run_dir), "--quiet"],
+                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming from" in result.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [epoch["epoch"] for epoch in metrics["epochs"]] == list(range(1, 13))
