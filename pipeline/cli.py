@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of transformers, datasets and papermill
     try:
         return args.handler(args)
     except (DataError, FileNotFoundError, ValueError) as exc:

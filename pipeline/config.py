@@ -169,7 +169,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         hint = hints[spec.name]
         origin = typing.get_origin(hint)
         default = spec.default if spec.default is not dataclasses.MISSING else None
-        help_text = f"default: {default!r}" if default is not None else None
+        profile_values = {name: values[spec.name] for name, profiles in PROFILES.items()
+                          if spec.name in (values := profiles.get(cls.__name__, {}))}
+        help_text = "; ".join([f"default: {default!r}"] * (default is not None)
+                              + [f"{name} profile: {value!r}" for name, value in profile_values.items()]) or None
         if hint is bool:
             group.add_argument(_flag(spec.name), dest=spec.name, action=argparse.BooleanOptionalAction,
                                default=None, help=help_text)
