@@ -7,7 +7,8 @@ import logging
 import sys
 from typing import Callable
 
-from pipeline.config import CRFConfig, DataConfig, TrainConfig, add_config_arguments, build_config
+from pipeline.config import (CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, add_config_arguments,
+                             build_config)
 from pipeline.documents import DataError
 
 log = logging.getLogger("pipeline")
@@ -40,6 +41,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import build_report
+
+    build = build_report(build_config(ReportConfig, args, args.profile), progress=not args.quiet)
+    print(f"report {build.version} rendered with {build.rendered.renderer}")
+    print(f"  site: {build.rendered.site_dir / 'index.html'}")
+    print(f"  pdf:  {build.rendered.pdf}")
+    return 0
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.stages import run_all
+
+    start = time.perf_counter()
+    records = run_all(build_config(PipelineConfig, args, args.profile), args.profile, progress=not args.quiet)
+    reused = sum(record.cached for record in records)
+    print(f"all: {len(records)} stages ({reused} reused) in {time.perf_counter() - start:.0f} s; "
+          f"report: {records[-1].outputs['report']}")
+    return 0
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
@@ -59,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train, TrainConfig)
     add_config_arguments(train, CRFConfig, skip=("output_dir", "wandb", "wandb_log_text"))
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    report = stage("report", cmd_report, "execute the report notebooks and render outputs/report/<version>/")
+    add_config_arguments(report, ReportConfig)
+
+    everything = stage("all", cmd_all, "data -> train -> analyze -> compare -> bench -> report, reusing "
+                                       "stages whose inputs did not change")
+    add_config_arguments(everything, PipelineConfig)
     return parser
 
 

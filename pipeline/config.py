@@ -126,6 +126,28 @@ class CRFConfig:
     wandb_log_text: bool = False
 
 
+@dataclass
+class ReportConfig:
+    """Task 1.9: the versioned report built from the JSON of every analysed run."""
+
+    output_dir: str = "outputs"
+    runs: list[str] = field(default_factory=list)  # run names to include; empty = every analysed run
+    renderer: str = "auto"  # auto (quarto when on PATH, else offline) | quarto | offline
+    notebook_timeout: int = 600  # seconds per notebook cell
+
+
+@dataclass
+class PipelineConfig:
+    """`python -m pipeline all`: the whole chain, each stage cached under outputs/stages/."""
+
+    data: str = field(default_factory=default_data_source)
+    output_dir: str = "outputs"
+    models: list[str] = field(default_factory=lambda: [OFFLINE_MODEL])  # the first also gets a truncate twin
+    truncate_twin: bool = True
+    crf: bool = True
+    force: bool = False  # rerun every stage even when its inputs are unchanged
+
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "TrainConfig": {"lr": [1e-4], "head_lr": 1e-3, "batch_size": 8, "epochs": 20, "patience": 4,
@@ -134,6 +156,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "gpu": {
         "TrainConfig": {"lr": [2e-5], "batch_size": 16, "epochs": 5, "patience": 2, "max_length": 512,
                         "stride": 128, "precision": "auto"},
+        "PipelineConfig": {"models": ["pubmedbert", "biobert", "bioformer16l"]},
     },
 }
 
@@ -145,6 +168,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "long_docs": ("window", "truncate"),
     "precision": ("auto", "fp32", "fp16", "bf16"),
     "scheduler": ("linear", "cosine", "constant_with_warmup", "polynomial"),
+    "renderer": ("auto", "quarto", "offline"),
 }
 
 

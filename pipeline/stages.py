@@ -1,0 +1,176 @@
+"""`python -m pipeline all`: data -> train -> analyse -> compare -> bench -> report, each stage cached.
+
+Every stage has a key: the hash of its configuration and of the keys of the stages it reads
+(the data stage also hashes its source files). `outputs/stages/<stage>.json` records the key and
+the stage's outputs; when the key is unchanged and the outputs still exist, the stage is skipped.
+A changed setting therefore reruns its stage and every stage downstream of it, nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline import __version__
+from pipeline.config import CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, build_config
+from pipeline.io import read_json, sha256_of, write_json
+
+Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    name: str
+    key: str
+    outputs: dict[str, str]
+    seconds: float
+    cached: bool
+
+
+def stages_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "stages"
+
+
+def source_fingerprint(source: str) -> str:
+    """Hash of a local data folder or file (names and bytes); a hub dataset id stands for itself."""
+    path = Path(source)
+    if not path.exists():
+        return source
+    digest = hashlib.sha256()
+    for file in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
+        digest.update(str(file.relative_to(path.parent if path.is_file() else path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def config_inputs(config: Any) -> dict[str, Any]:
+    """A config as hashed inputs; `output_dir` is where, not what, so it is left out."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "output_dir"}
+
+
+class StageRunner:
+    """Runs stages in order, skipping those whose key matches their record, and says so."""
+
+    def __init__(self, output_dir: str | Path, total: int, force: bool = False,
+                 echo: Callable[[str], None] = print) -> None:
+        self.folder = stages_dir(output_dir)
+        self.total, self.force, self.echo = total, force, echo
+        self.done: list[StageRecord] = []
+
+    def cached(self, name: str, key: str) -> dict[str, Any] | None:
+        path = self.folder / f"{name}.json"
+        if self.force or not path.exists():
+            return None
+        record = read_json(path)
+        if record.get("key") != key or not all(Path(p).exists() for p in record.get("outputs", {}).values()):
+            return None
+        return record
+
+    def run(self, name: str, inputs: dict[str, Any], action: Action) -> StageRecord:
+        key = sha256_of({"stage": name, "pipeline": __version__, **inputs})
+        position = f"[{len(self.done) + 1}/{self.total}] {name}"
+        saved = self.cached(name, key)
+        if saved is not None:
+            record = StageRecord(name, key, saved["outputs"], 0.0, cached=True)
+            self.echo(f"{position}: unchanged, reusing {', '.join(saved['outputs'].values()) or 'its record'} "
+                      f"(finished {saved.get('finished', '?')})")
+        else:
+            self.echo(f"{position}: running")
+            start = time.perf_counter()
+            outputs = {label: str(path) for label, path in action().items()}
+            seconds = time.perf_counter() - start
+            write_json(self.folder / f"{name}.json", {"stage": name, "key": key, "inputs": inputs, "outputs": outputs,
+                                                      "seconds": round(seconds, 1),
+                                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+            record = StageRecord(name, key, outputs, seconds, cached=False)
+            self.echo(f"{position}: done in {seconds:.0f} s")
+        self.done.append(record)
+        return record
+
+
+def available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def train_configs(config: PipelineConfig, profile: str) -> list[tuple[str, Any]]:
+    """(stage name, config) for every run to train: each model, the first one's truncate twin, the CRF."""
+    common = {"output_dir": config.output_dir}
+    runs: list[tuple[str, Any]] = [(f"train-{model}", build_config(TrainConfig, None, profile, model=model, **common))
+                                   for model in config.models]
+    if config.truncate_twin and config.models:
+        runs.insert(1, (f"train-{config.models[0]}-truncate",
+                        build_config(TrainConfig, None, profile, model=config.models[0], long_docs="truncate",
+                                     max_length=512, **common)))
+    if config.crf:
+        runs.append(("train-crf", build_config(CRFConfig, None, profile, **common)))
+    return runs
+
+
+def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
+    from pipeline.data import data_dir, prepare_data
+
+    prepare_data(config, progress=progress)
+    return {"summary": data_dir(config.output_dir) / "summary.json"}
+
+
+def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
+    from pipeline.crf import train_crf
+    from pipeline.experiment import train_run
+
+    return {"run_dir": train_crf(config) if isinstance(config, CRFConfig) else train_run(config)}
+
+
+def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
+            echo: Callable[[str], None] = print) -> list[StageRecord]:
+    """The whole chain; returns one record per stage (cached or run)."""
+    from pipeline.report import build_report, report_version
+
+    data_config = build_config(DataConfig, None, profile, data=config.data, output_dir=config.output_dir)
+    trainings = train_configs(config, profile)
+    benched = [name for name, cfg in trainings if isinstance(cfg, TrainConfig)]
+    analyse, compare, bench = (available(f"pipeline.{m}") for m in ("analysis", "comparison", "bench"))
+    total = 2 + len(trainings) * (1 + analyse) + compare + bench * len(benched)
+    runner = StageRunner(config.output_dir, total, config.force, echo)
+
+    data = runner.run("data", {"config": config_inputs(data_config), "source": source_fingerprint(config.data)},
+                      lambda: prepare_data_stage(data_config, progress))
+    runs = {name: runner.run(name, {"config": config_inputs(cfg), "data": data.key},
+                             lambda cfg=cfg: train_stage(cfg)) for name, cfg in trainings}
+    run_dirs = {name: Path(record.outputs["run_dir"]) for name, record in runs.items()}
+    upstream = list(runs.values())
+    if analyse:
+        from pipeline.analysis import analyze_run
+
+        upstream = [runner.run(name.replace("train-", "analyze-", 1), {"run": record.key},
+                               lambda name=name: {"analysis": analyze_run(run_dirs[name])})
+                    for name, record in runs.items()]
+    if compare:
+        from pipeline.comparison import compare_runs
+
+        upstream.append(runner.run("compare", {"analyses": [record.key for record in upstream]},
+                                   lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir)}))
+    if bench:
+        from pipeline.bench import bench_run
+
+        upstream += [runner.run(name.replace("train-", "bench-", 1), {"run": runs[name].key},
+                                lambda name=name: {"bench": bench_run(run_dirs[name])}) for name in benched]
+    version = report_version()
+    report_config = build_config(ReportConfig, None, profile, output_dir=config.output_dir,
+                                 runs=[run_dir.name for run_dir in run_dirs.values()])
+    runner.run("report", {"upstream": [record.key for record in upstream], "sources": report_sources_hash(),
+                          "version": version},
+               lambda: {"report": build_report(report_config, progress=progress, version=version).folder})
+    return runner.done
+
+
+def report_sources_hash() -> str:
+    """The report's notebooks and Quarto template: editing them rebuilds the report."""
+    from pipeline.io import sha256_of_files
+    from pipeline.report import NOTEBOOKS
+
+    return sha256_of_files(p for p in NOTEBOOKS.iterdir() if p.is_file())
