@@ -1,0 +1,134 @@
+"""Sentences of the report, computed from measured numbers (never typed into a notebook).
+
+Each function takes plain numbers or small records and returns one sentence, so a reader can
+check every claim of the report against the JSON it came from. Significance is the bootstrap
+probability that one model beats another, P(X>Y); 0.95 or more counts as credible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+CREDIBLE = 0.95
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What model selection weighs: test micro-F1 with its interval, speed and rare-tier F1."""
+
+    name: str
+    f1: float
+    f1_low: float | None = None
+    f1_high: float | None = None
+    docs_per_second: float | None = None
+    rare_f1: float | None = None
+
+
+def points(delta: float) -> str:
+    """An F1 difference in percentage points, signed: +2.1."""
+    return f"{100 * delta:+.1f}"
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def interval(facts: ModelFacts) -> str:
+    if facts.f1_low is None or facts.f1_high is None:
+        return f"{facts.f1:.3f}"
+    return f"{facts.f1:.3f} [{facts.f1_low:.3f}, {facts.f1_high:.3f}]"
+
+
+def significance(first: str, second: str, p_first_better: float) -> str:
+    """'P(X>Y)=0.97, credible'."""
+    verdict = "credible" if p_first_better >= CREDIBLE else "not credible"
+    return f"P({first}>{second})={p_first_better:.2f}, {verdict}"
+
+
+def tradeoff_sentence(first: ModelFacts, second: ModelFacts, p_first_better: float | None) -> str:
+    """'X has +2.1 points F1 but is 1.5 times slower than Y (P(X>Y)=0.97, credible).'"""
+    gain = f"{first.name} has {points(first.f1 - second.f1)} points F1"
+    tail = "" if p_first_better is None else f" ({significance(first.name, second.name, p_first_better)})"
+    if not first.docs_per_second or not second.docs_per_second:
+        return f"{gain} over {second.name}{tail}; speed was not measured for both."
+    ratio = second.docs_per_second / first.docs_per_second
+    if ratio >= 1:
+        speed, joint = f"{ratio:.1f} times slower", "but" if first.f1 >= second.f1 else "and"
+    else:
+        speed, joint = f"{1 / ratio:.1f} times faster", "and" if first.f1 >= second.f1 else "but"
+    return f"{gain} {joint} is {speed} than {second.name}{tail}."
+
+
+def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], float]) -> tuple[ModelFacts, str]:
+    """The recommended model and the rule that chose it.
+
+    Rule: take the model with the highest test F1; every model it does not credibly beat
+    (P(top>other) < 0.95) is as good on F1, and among those the fastest wins. Without speed for
+    all of them, the highest F1 wins.
+    """
+    if not models:
+        raise ValueError("no model to choose from: the comparison holds no runs")
+    top = max(models, key=lambda m: m.f1)
+    tied = [m for m in models if m is top or p_better.get((top.name, m.name), 1.0) < CREDIBLE]
+    if len(tied) > 1 and all(m.docs_per_second for m in tied):
+        best = max(tied, key=lambda m: m.docs_per_second or 0.0)
+    else:
+        best = top
+    if best is top and len(tied) == 1:
+        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
+                  f"model (P(better) ≥ {CREDIBLE}).")
+    elif best is top:
+        others = ", ".join(m.name for m in tied if m is not top)
+        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+                  f"{others}, and it is also the fastest of them or speed was not measured.")
+    else:
+        reason = (f"{best.name} is the fastest model whose F1, {interval(best)}, is not credibly below the best "
+                  f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f}).")
+    if best.rare_f1 is not None:
+        reason += f" Its rare-tier F1 is {best.rare_f1:.3f}."
+    return best, reason
+
+
+def tier_gap_sentence(tier_f1: dict[str, float], model: str) -> str:
+    """'For minilm, rare entity types have 15.0 points lower F1 than frequent ones (0.420 vs 0.570).'"""
+    if "rare" not in tier_f1 or "frequent" not in tier_f1:
+        return f"For {model}, the rare-versus-frequent comparison needs both tiers in the test set."
+    rare, frequent = tier_f1["rare"], tier_f1["frequent"]
+    direction = "lower" if rare < frequent else "higher"
+    return (f"For {model}, rare entity types have {abs(100 * (rare - frequent)):.1f} points {direction} F1 than "
+            f"frequent ones ({rare:.3f} vs {frequent:.3f}).")
+
+
+def confusion_sentence(gold: str, predicted: str, share: float, model: str) -> str:
+    """'For minilm, Medication entities are predicted as Disease_disorder 8% of the time.'"""
+    return f"For {model}, {gold} entities are predicted as {predicted} {percent(share)} of the time."
+
+
+def threshold_sentence(threshold: float, precision: float, coverage: float, rule: str) -> str:
+    """'Use a 0.85 confidence threshold for 90% precision and 73% coverage (rule: ...).'"""
+    return (f"Use a {threshold:.2f} confidence threshold for {percent(precision)} precision and "
+            f"{percent(coverage)} coverage (rule: {rule}).")
+
+
+def automation_sentence(threshold: float, automated: float) -> str:
+    return (f"At a {threshold:.2f} threshold, {percent(automated)} of predicted entities are coded "
+            f"automatically and {percent(1 - automated)} go to human review.")
+
+
+def leakage_sentence(row_f1: float, document_f1: float, model: str) -> str:
+    """What a row split would have reported against the honest document split."""
+    gap = row_f1 - document_f1
+    if abs(gap) < 0.005:
+        return (f"For {model}, a row split reports F1 {row_f1:.3f} and the document split {document_f1:.3f}: "
+                "no measurable leakage.")
+    word = "overstates" if gap > 0 else "understates"
+    return (f"For {model}, a row split reports F1 {row_f1:.3f} against {document_f1:.3f} with the document split: "
+            f"it {word} F1 by {abs(100 * gap):.1f} points.")
+
+
+def truncation_sentence(window_f1: float, truncate_f1: float, model: str, lost_share: float | None = None) -> str:
+    """The cost of the common 512-wordpiece cut against sliding windows over whole documents."""
+    lost = "" if lost_share is None else f"; the cut drops {percent(lost_share)} of the test entities"
+    return (f"Cutting documents at 512 wordpieces gives {model} F1 {truncate_f1:.3f} against {window_f1:.3f} with "
+            f"sliding windows ({points(truncate_f1 - window_f1)} points{lost}).")

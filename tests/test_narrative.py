@@ -1,0 +1,83 @@
+"""Report sentences are computed from the numbers: each expected sentence can be checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence, leakage_sentence,
+                                threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)
+
+BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
+SMALL = ModelFacts("biobert", f1=0.60, f1_low=0.58, f1_high=0.62, docs_per_second=3.0, rare_f1=0.25)
+CRF = ModelFacts("crf", f1=0.45, docs_per_second=50.0, rare_f1=0.10)
+
+
+def test_tradeoff_of_a_better_but_slower_model():
+    # +2.0 points (0.62 - 0.60); 3.0 / 2.0 = 1.5 times slower
+    assert tradeoff_sentence(BIG, SMALL, 0.97) == (
+        "pubmedbert has +2.0 points F1 but is 1.5 times slower than biobert (P(pubmedbert>biobert)=0.97, credible).")
+
+
+def test_tradeoff_of_a_worse_but_faster_model():
+    # 0.45 - 0.62 = -17.0 points; 50 / 2 = 25 times faster
+    assert tradeoff_sentence(CRF, BIG, 0.0) == (
+        "crf has -17.0 points F1 but is 25.0 times faster than pubmedbert (P(crf>pubmedbert)=0.00, not credible).")
+
+
+def test_tradeoff_without_speed_or_significance():
+    assert tradeoff_sentence(ModelFacts("a", 0.5), ModelFacts("b", 0.4), None) == (
+        "a has +10.0 points F1 over b; speed was not measured for both.")
+
+
+def test_choose_model_keeps_the_top_model_when_it_credibly_beats_the_rest():
+    best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97, ("pubmedbert", "crf"): 1.0})
+    assert best is BIG
+    assert reason == ("pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
+                      "other model (P(better) ≥ 0.95). Its rare-tier F1 is 0.300.")
+
+
+def test_choose_model_prefers_the_faster_of_two_models_tied_on_f1():
+    best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.80, ("pubmedbert", "crf"): 1.0})
+    assert best is SMALL  # P=0.80 < 0.95: tied on F1; biobert is faster (3.0 vs 2.0 docs/s); crf is credibly worse
+    assert reason.startswith("biobert is the fastest model whose F1, 0.600 [0.580, 0.620], is not credibly below "
+                             "the best (pubmedbert, 0.620, P(pubmedbert>biobert)=0.80).")
+
+
+def test_choose_model_needs_a_model():
+    with pytest.raises(ValueError, match="no model"):
+        choose_model([], {})
+
+
+def test_tier_gap_in_points():
+    assert tier_gap_sentence({"frequent": 0.57, "medium": 0.5, "rare": 0.42}, "minilm") == (
+        "For minilm, rare entity types have 15.0 points lower F1 than frequent ones (0.420 vs 0.570).")
+
+
+def test_tier_gap_without_a_rare_tier_says_so():
+    assert "needs both tiers" in tier_gap_sentence({"frequent": 0.57}, "minilm")
+
+
+def test_confusion_share_as_percent():
+    assert confusion_sentence("Medication", "Disease_disorder", 0.08, "minilm") == (
+        "For minilm, Medication entities are predicted as Disease_disorder 8% of the time.")
+
+
+def test_threshold_and_automation_sentences():
+    assert threshold_sentence(0.85, 0.90, 0.73, "highest coverage with precision ≥ 90%") == (
+        "Use a 0.85 confidence threshold for 90% precision and 73% coverage "
+        "(rule: highest coverage with precision ≥ 90%).")
+    assert automation_sentence(0.85, 0.62) == (
+        "At a 0.85 threshold, 62% of predicted entities are coded automatically and 38% go to human review.")
+
+
+def test_leakage_reports_how_much_a_row_split_overstates_f1():
+    assert leakage_sentence(0.71, 0.65, "minilm") == (
+        "For minilm, a row split reports F1 0.710 against 0.650 with the document split: it overstates F1 by "
+        "6.0 points.")
+    assert "no measurable leakage" in leakage_sentence(0.652, 0.650, "minilm")
+
+
+def test_truncation_cost():
+    assert truncation_sentence(0.60, 0.55, "minilm", 0.12) == (
+        "Cutting documents at 512 wordpieces gives minilm F1 0.550 against 0.600 with sliding windows "
+        "(-5.0 points; the cut drops 12% of the test entities).")
