@@ -132,3 +132,24 @@ def truncation_sentence(window_f1: float, truncate_f1: float, model: str, lost_s
     lost = "" if lost_share is None else f"; the cut drops {percent(lost_share)} of the test entities"
     return (f"Cutting documents at 512 wordpieces gives {model} F1 {truncate_f1:.3f} against {window_f1:.3f} with "
             f"sliding windows ({points(truncate_f1 - window_f1)} points{lost}).")
+
+
+def tradeoff_sentences(best: ModelFacts, models: Sequence[ModelFacts],
+                       p_better: dict[tuple[str, str], float]) -> list[str]:
+    """The recommended model against each other model."""
+    return [tradeoff_sentence(best, other, p_better.get((best.name, other.name)))
+            for other in models if other.name != best.name]
+
+
+def leakage_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
+    """One leakage sentence per model trained on both splits, or what to run to see it."""
+    if not pairs:
+        return ("No model was trained on both splits, so this report cannot show the leakage of a row split; train one "
+                "with `python -m pipeline data --split-by rows` and `python -m pipeline train` to add it.")
+    return " ".join(leakage_sentence(row, document, model) for model, row, document in pairs)
+
+
+def truncation_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
+    if not pairs:
+        return "No model was trained both with sliding windows and with the 512-wordpiece cut."
+    return " ".join(truncation_sentence(window, truncate, model) for model, window, truncate in pairs)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence, leakage_sentence,
+from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence, leakage_paragraph,
+                                leakage_sentence, tradeoff_sentences, truncation_paragraph,
                                 threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
@@ -81,3 +82,15 @@ def test_truncation_cost():
     assert truncation_sentence(0.60, 0.55, "minilm", 0.12) == (
         "Cutting documents at 512 wordpieces gives minilm F1 0.550 against 0.600 with sliding windows "
         "(-5.0 points; the cut drops 12% of the test entities).")
+
+
+def test_leakage_and_truncation_paragraphs_say_what_is_missing():
+    assert leakage_paragraph([]).startswith("No model was trained on both splits")
+    assert leakage_paragraph([("minilm", 0.71, 0.65)]) == leakage_sentence(0.71, 0.65, "minilm")
+    assert truncation_paragraph([]).startswith("No model was trained both")
+
+
+def test_tradeoff_sentences_compare_the_best_model_with_each_other_model():
+    sentences = tradeoff_sentences(BIG, [BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97})
+    assert len(sentences) == 2
+    assert sentences[1] == "pubmedbert has +17.0 points F1 but is 25.0 times slower than crf."  # no P for this pair

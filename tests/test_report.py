@@ -1,0 +1,192 @@
+"""The report: papermill runs every notebook on fixture JSON; the offline site and PDF are complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from pipeline.config import ReportConfig
+from pipeline.render import Page, quarto_available, quarto_project
+from pipeline.report import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
+from pipeline.report_tables import highlighted_example
+from report_fixtures import make_report_outputs
+
+VERSION = "0.1.0+abc1234.20261128"
+SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
+# every table a page must show (by its HTML id); figures are counted as <img> elements
+TABLES = {"index": ["comparison-matrix"], "data": ["corpus-facts", "tiers", "types", "lengths", "conversion"],
+          "comparison": ["comparison-matrix", "pairwise", "tier-f1", "best-per-type"],
+          "production": ["readiness", "high-risk"], "insights": [],
+          "model": ["metrics", "per-type", "tier-scores", "error-taxonomy", "top-confusions", "thresholds",
+                    "calibration", "readiness", "speed"]}
+FIGURES = {"index": 1, "data": 1, "comparison": 1, "production": 0, "insights": 0, "model": 1}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    output_dir, runs = make_report_outputs(tmp_path_factory.mktemp("outputs"))
+    build = build_report(ReportConfig(output_dir=str(output_dir), runs=runs, renderer="offline"), progress=False,
+                         version=VERSION)
+    return build, runs
+
+
+def page_kind(path: Path) -> str:
+    return "model" if path.stem.startswith("model-") else path.stem
+
+
+def soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.mark.slow
+def test_every_notebook_is_executed_into_the_version_folder(built):
+    build, runs = built
+    executed = sorted(p.stem for p in (build.folder / "notebooks").glob("*.ipynb"))
+    assert executed == sorted(SUMMARY_SLUGS + [f"model-{run}" for run in runs])
+    assert build.folder.name == VERSION
+    assert build.rendered.renderer == "offline (nbconvert + pandoc + typst)"
+
+
+@pytest.mark.slow
+def test_site_has_every_page_table_and_figure(built):
+    build, runs = built
+    pages = sorted(p.name for p in build.rendered.site_dir.glob("*.html"))
+    assert pages == sorted([f"{slug}.html" for slug in SUMMARY_SLUGS] + [f"model-{run}.html" for run in runs])
+    for path in build.rendered.site_dir.glob("*.html"):
+        page = soup(path)
+        kind = page_kind(path)
+        ids = {table.get("id") for table in page.find_all("table")}
+        assert set(TABLES[kind]) <= ids, f"{path.name} lacks tables {set(TABLES[kind]) - ids}"
+        assert len(page.find_all("img")) >= FIGURES[kind], path.name
+        assert "Traceback" not in page.get_text(), path.name
+        benched = "crf" not in path.stem  # the fixture benchmarks the transformer runs only
+        placeholders = [th for th in page.find_all("th") if th.get_text() == "not measured"]
+        assert len(placeholders) == (0 if benched else 1), f"{path.name} has sections without data"
+        assert f"version {VERSION}" in page.get_text(), f"{path.name} does not show the version"
+
+
+@pytest.mark.slow
+def test_site_has_no_broken_link_or_image(built):
+    build, runs = built
+    site = build.rendered.site_dir
+    for path in site.glob("*.html"):
+        page = soup(path)
+        links = [a["href"] for a in page.find_all("a", href=True) if not a["href"].startswith(("#", "http"))]
+        assert len(links) >= len(SUMMARY_SLUGS) + len(runs), f"{path.name} lacks the navigation"
+        for href in links:
+            assert (site / href).is_file(), f"{path.name} links to missing {href}"
+        for image in page.find_all("img"):
+            source = image["src"]
+            assert source.startswith("data:image/png;base64,") or (site / source).is_file(), path.name
+
+
+@pytest.mark.slow
+def test_index_shows_recommendation_and_intervals(built):
+    build, _ = built
+    index = soup(build.rendered.site_dir / "index.html")
+    text = index.get_text()
+    assert "Recommended model: minilm." in text
+    assert "0.610 [0.580, 0.640]" in index.find("table", id="comparison-matrix").get_text()
+    assert "minilm has +6.0 points F1 but is 1.2 times slower than minilm-truncate" in text  # 4.0 vs 5.0 docs/s
+    assert "sortable" in index.find("table", id="comparison-matrix")["class"]
+
+
+@pytest.mark.slow
+def test_error_examples_are_highlighted(built):
+    build, runs = built
+    page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
+    marks = [mark.get_text() for mark in page.find_all("mark")]
+    assert "[35-year-old]Age" in marks and "[35-year-old woman]Age" in marks
+
+
+@pytest.mark.slow
+def test_pdf_has_the_version_in_its_name_and_a_page_per_section(built):
+    from pypdf import PdfReader
+
+    build, runs = built
+    assert build.rendered.pdf.name == f"report-{VERSION}.pdf"
+    reader = PdfReader(build.rendered.pdf)
+    first_lines = [page.extract_text().strip().splitlines()[0] for page in reader.pages]
+    titles = ["Executive summary", "Data", "Model comparison", "Production readiness", "Insights"]
+    titles += [f"{label}: {run}" for label, run in zip(("minilm", "minilm-truncate", "crf"), runs)]
+    assert [line for line in first_lines if line in titles] == titles  # each section starts its own page
+    assert all(VERSION in page.extract_text() for page in reader.pages)
+
+
+@pytest.mark.slow
+def test_headless_chromium_renders_the_comparison_table(built):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but chromium is missing: run `make browser`")
+        pytest.skip("chromium not installed (`make browser` installs it)")
+    build, runs = built
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          (build.rendered.site_dir / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    table = BeautifulSoup(dom, "html.parser").find("table", id="comparison-matrix")
+    assert table is not None
+    assert [row.find_all("td")[1].get_text() for row in table.find("tbody").find_all("tr")] == runs
+    assert table.find("th")["title"] == "click to sort"  # set by the sorting script: JavaScript ran
+
+
+@pytest.mark.skipif(not quarto_available(), reason="quarto is not on PATH; the offline renderer is tested instead")
+@pytest.mark.slow
+def test_quarto_renders_the_same_notebooks(built, tmp_path):
+    from pipeline.render import render_quarto
+
+    build, _ = built
+    notebooks = sorted((build.folder / "notebooks").glob("*.ipynb"))
+    copied = tmp_path / "notebooks"
+    shutil.copytree(build.folder / "notebooks", copied)
+    pages = [Page(p.stem, p.stem, copied / p.name) for p in notebooks]
+    pages.sort(key=lambda page: page.slug != "index")
+    result = render_quarto(pages, tmp_path, VERSION)
+    assert (result.site_dir / "index.html").exists() and result.pdf.exists()
+
+
+def test_quarto_project_lists_every_page_and_never_executes(tmp_path):
+    pages = [Page("index", "Executive summary", tmp_path / "index.ipynb"),
+             Page("model-crf-1", "crf-1", tmp_path / "model-crf-1.ipynb")]
+    project = quarto_project(pages, VERSION, tmp_path / "site")
+    assert project["book"]["chapters"] == ["index.ipynb", "model-crf-1.ipynb"]
+    assert project["book"]["output-file"] == f"report-{VERSION}"
+    assert VERSION in project["book"]["page-footer"]
+    assert project["execute"]["enabled"] is False
+    assert set(project["format"]) == {"html", "typst"}
+    yaml.safe_dump(project)  # what is written to _quarto.yml
+
+
+def test_report_version_joins_package_commit_and_date():
+    assert report_version(datetime(2026, 11, 28), "ab12cd3ef") == "0.1.0+ab12cd3.20261128"
+    assert report_version(datetime(2026, 1, 2), "ab12cd3ef-dirty") == "0.1.0+ab12cd3.dirty.20260102"
+
+
+def test_latest_points_to_the_newest_version_and_keeps_the_older(tmp_path):
+    older, newer = tmp_path / "0.1.0+a.1", tmp_path / "0.1.0+b.2"
+    older.mkdir()
+    newer.mkdir()
+    point_latest(older)
+    point_latest(newer)
+    assert (tmp_path / "latest").resolve() == newer.resolve()
+    assert older.is_dir()
+
+
+def test_no_analysed_run_says_which_command_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m pipeline analyze"):
+        analysed_runs(tmp_path)
+
+
+def test_highlighted_example_brackets_and_colours_spans():
+    html = highlighted_example(["had", "high", "fever"], [{"start": 1, "end": 3, "type": "Sign_symptom"}],
+                               [{"start": 2, "end": 3, "type": "Sign_symptom"}])
+    assert html == ('<p class="example">gold: had <mark style="background:#bfdbfe">[high fever]<sub>Sign_symptom'
+                    '</sub></mark></p><p class="example">predicted: had high <mark style="background:#fecaca">'
+                    '[fever]<sub>Sign_symptom</sub></mark></p>')
