@@ -55,17 +55,18 @@ def report_dir(output_dir: str | Path) -> Path:
 
 
 def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Path]:
-    """The run directories to report on: the named ones, else every run with an analysis."""
+    """The run directories to report on: the named finished runs (a run not analysed yet gets pages
+    that say which command fills them), else every run with an analysis."""
     folder = runs_dir(output_dir)
     if names:
-        missing = [name for name in names if not (folder / name / ANALYSIS_FILE).exists()]
+        missing = [name for name in names if not (folder / name / "metrics.json").exists()]
         if missing:
-            raise FileNotFoundError(f"no {ANALYSIS_FILE} for run(s) {', '.join(missing)} under {folder}: "
-                                    "run `python -m pipeline analyze` first")
+            raise FileNotFoundError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
         return [folder / name for name in names]
     found = sorted(path.parent.parent for path in folder.glob(f"*/{ANALYSIS_FILE}"))
     if not found:
-        raise FileNotFoundError(f"no analysed run under {folder}: run `python -m pipeline analyze` first")
+        raise FileNotFoundError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
+                                "or name the runs with --runs")
     return found
 
 

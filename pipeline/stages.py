@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline import __version__
-from pipeline.config import CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, build_config
+from pipeline.config import (CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, build_config,
+                             model_label)
 from pipeline.io import read_json, sha256_of, write_json
 
 Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
@@ -97,17 +98,25 @@ def available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def train_configs(config: PipelineConfig, profile: str) -> list[tuple[str, Any]]:
+Overrides = dict[str, dict[str, Any]]  # config class name -> field values, e.g. {"TrainConfig": {"epochs": 1}}
+
+
+def stage_config(cls: type, profile: str, overrides: Overrides | None, **values: Any) -> Any:
+    """A stage's config: profile values, then the pipeline's values, then explicit overrides."""
+    return build_config(cls, None, profile, **{**values, **(overrides or {}).get(cls.__name__, {})})
+
+
+def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | None = None) -> list[tuple[str, Any]]:
     """(stage name, config) for every run to train: each model, the first one's truncate twin, the CRF."""
-    common = {"output_dir": config.output_dir}
-    runs: list[tuple[str, Any]] = [(f"train-{model}", build_config(TrainConfig, None, profile, model=model, **common))
-                                   for model in config.models]
+    out = config.output_dir
+    runs: list[tuple[str, Any]] = [(f"train-{model_label(model)}", stage_config(TrainConfig, profile, overrides, model=model,
+                                                                   output_dir=out)) for model in config.models]
     if config.truncate_twin and config.models:
-        runs.insert(1, (f"train-{config.models[0]}-truncate",
-                        build_config(TrainConfig, None, profile, model=config.models[0], long_docs="truncate",
-                                     max_length=512, **common)))
+        runs.insert(1, (f"train-{model_label(config.models[0])}-truncate",
+                        stage_config(TrainConfig, profile, overrides, model=config.models[0], long_docs="truncate",
+                                     max_length=512, output_dir=out)))
     if config.crf:
-        runs.append(("train-crf", build_config(CRFConfig, None, profile, **common)))
+        runs.append(("train-crf", stage_config(CRFConfig, profile, overrides, output_dir=out)))
     return runs
 
 
@@ -126,12 +135,13 @@ def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
 
 
 def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
-            echo: Callable[[str], None] = print) -> list[StageRecord]:
-    """The whole chain; returns one record per stage (cached or run)."""
+            echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
+    """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
+    stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
     from pipeline.report import build_report, report_version
 
-    data_config = build_config(DataConfig, None, profile, data=config.data, output_dir=config.output_dir)
-    trainings = train_configs(config, profile)
+    data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=config.output_dir)
+    trainings = train_configs(config, profile, overrides)
     benched = [name for name, cfg in trainings if isinstance(cfg, TrainConfig)]
     analyse, compare, bench = (available(f"pipeline.{m}") for m in ("analysis", "comparison", "bench"))
     total = 2 + len(trainings) * (1 + analyse) + compare + bench * len(benched)
@@ -160,7 +170,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
         upstream += [runner.run(name.replace("train-", "bench-", 1), {"run": runs[name].key},
                                 lambda name=name: {"bench": bench_run(run_dirs[name])}) for name in benched]
     version = report_version()
-    report_config = build_config(ReportConfig, None, profile, output_dir=config.output_dir,
+    report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
                                  runs=[run_dir.name for run_dir in run_dirs.values()])
     runner.run("report", {"upstream": [record.key for record in upstream], "sources": report_sources_hash(),
                           "version": version},

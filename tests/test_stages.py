@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig
 from pipeline.stages import StageRunner, source_fingerprint, train_configs
 
@@ -104,3 +106,37 @@ def test_gpu_plan_trains_the_biomedical_models():
     plan = train_configs(build_config(PipelineConfig, None, "gpu", output_dir="out"), "gpu")
     assert [name for name, _ in plan] == ["train-pubmedbert", "train-pubmedbert-truncate", "train-biobert",
                                           "train-bioformer16l", "train-crf"]
+
+
+@pytest.mark.slow
+def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_touches(tmp_path):
+    from conftest import save_tiny_model, synthetic_brat_folder
+
+    from pipeline.stages import run_all
+
+    brat = synthetic_brat_folder(tmp_path / "brat", documents=40)
+    model = save_tiny_model(tmp_path / "tiny")
+    config = PipelineConfig(data=str(brat), models=[str(model)], output_dir=str(tmp_path / "out"))
+    overrides = {"DataConfig": {"validation_size": 0.2, "test_size": 0.2},
+                 "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
+                 "CRFConfig": {"wandb": False, "max_iterations": 5}}
+
+    def run(**changes) -> dict[str, bool]:
+        merged = {name: {**values, **changes.get(name, {})} for name, values in overrides.items()}
+        return {record.name: record.cached for record in run_all(config, "cpu", progress=False, echo=lambda _: None,
+                                                                 overrides=merged)}
+
+    first = run()
+    assert list(first) == ["data", "train-tiny", "train-tiny-truncate", "train-crf", *first_stages_after_training(first),
+                           "report"]
+    assert not any(first.values())
+    assert all(run().values())
+    changed = run(CRFConfig={"max_iterations": 6})
+    assert [name for name, cached in changed.items() if not cached] == [
+        name for name in changed if name in ("train-crf", "analyze-crf", "compare", "report")]
+    assert (tmp_path / "out" / "report" / "latest" / "site" / "index.html").is_file()
+
+
+def first_stages_after_training(stages: dict[str, bool]) -> list[str]:
+    """analyze/compare/bench stages present in this checkout (in their order)."""
+    return [name for name in stages if name.startswith(("analyze-", "compare", "bench-"))]
