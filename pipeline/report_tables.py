@@ -136,13 +136,22 @@ def best_model_per_type(runs: Sequence[RunInputs]) -> pd.DataFrame:
     return best[["type", "tier", "support", "model", "F1"]]
 
 
+def long_docs(run: RunInputs) -> str:
+    return run.config.get("train", {}).get("long_docs", "window")
+
+
 def split_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
-    """(model, row-split F1, document-split F1) for every model trained with both splits."""
-    by_split: dict[tuple[str, str], float] = {}
+    """(model, row-split F1, document-split F1) for every model trained with both splits (same
+    long-document mode, so that only the split differs)."""
+    by_split: dict[tuple[str, str, str], float] = {}
     for run in runs:
-        by_split[(run.model, run.config.get("split_strategy", "document"))] = test_micro(run)["f1"]
-    return [(model, by_split[(model, "rows")], by_split[(model, "document")])
-            for model, strategy in sorted(by_split) if strategy == "rows" and (model, "document") in by_split]
+        by_split[(run.model, long_docs(run), run.config.get("split_strategy", "document"))] = test_micro(run)["f1"]
+    pairs = []
+    for (model, mode, split), row_f1 in sorted(by_split.items()):
+        document_f1 = by_split.get((model, mode, "document"))
+        if split == "rows" and document_f1 is not None:
+            pairs.append((model if mode == "window" else f"{model}-{mode}", row_f1, document_f1))
+    return pairs
 
 
 def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
@@ -150,7 +159,7 @@ def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]
     by_mode: dict[tuple[str, str], float] = {}
     for run in runs:
         if run.config.get("split_strategy", "document") == "document" and "train" in run.config:
-            by_mode[(run.model, run.config["train"].get("long_docs", "window"))] = test_micro(run)["f1"]
+            by_mode[(run.model, long_docs(run))] = test_micro(run)["f1"]
     return [(model, by_mode[(model, "window")], by_mode[(model, "truncate")])
             for model, mode in sorted(by_mode) if mode == "truncate" and (model, "window") in by_mode]
 

@@ -190,3 +190,22 @@ def test_highlighted_example_brackets_and_colours_spans():
     assert html == ('<p class="example">gold: had <mark style="background:#bfdbfe">[high fever]<sub>Sign_symptom'
                     '</sub></mark></p><p class="example">predicted: had high <mark style="background:#fecaca">'
                     '[fever]<sub>Sign_symptom</sub></mark></p>')
+
+
+def run_inputs(name: str, model: str, f1: float, split: str = "document", long_docs: str = "window"):
+    from pipeline.report_inputs import RunInputs
+
+    metrics = {"test": {"micro": {"precision": f1, "recall": f1, "f1": f1}}}
+    config = {"model": model, "split_strategy": split, "train": {"long_docs": long_docs}}
+    return RunInputs(name, Path(name), config, metrics, None, None)
+
+
+def test_leakage_pairs_need_both_splits_of_one_model():
+    from pipeline.report_tables import split_pairs, truncation_pairs
+
+    runs = [run_inputs("a", "minilm", 0.65), run_inputs("b", "minilm", 0.71, split="rows"),
+            run_inputs("c", "crf", 0.45), run_inputs("d", "minilm", 0.55, long_docs="truncate")]
+    assert split_pairs(runs) == [("minilm", 0.71, 0.65)]
+    assert split_pairs(runs[:1] + runs[2:]) == []
+    assert truncation_pairs(runs) == [("minilm", 0.65, 0.55)]
+    assert [run.label for run in runs] == ["minilm", "minilm-row-split", "crf", "minilm-truncate"]
