@@ -52,6 +52,13 @@ def model_facts(runs: Sequence[RunInputs]) -> list[ModelFacts]:
     return facts
 
 
+def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
+    """The recommended model, the reason, and its run; row-split runs leak and are never candidates."""
+    candidates = [run for run in runs if run.config.get("split_strategy", "document") != "rows"]
+    best, reason = narrative.choose_model(model_facts(candidates), p_better(comparison, candidates))
+    return best, reason, next(run for run in candidates if run.label == best.name)
+
+
 def analysis_figures(run: RunInputs) -> list[Any]:
     """The PNG figures the analysis stage drew for this run (analysis.json figures: name -> path)."""
     from IPython.display import Image
@@ -102,13 +109,12 @@ def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> st
     """Key findings as a bullet list: the chosen model, tier gaps, the top confusion, leakage, truncation."""
     from pipeline.report_tables import split_pairs, truncation_pairs
 
-    best, reason = narrative.choose_model(model_facts(runs), p_better(comparison, runs))
+    _, reason, chosen = recommend(runs, comparison)
     items = [reason]
     for run in runs:
         tiers = tier_f1(run)
         if tiers:
             items.append(narrative.tier_gap_sentence(tiers, run.label))
-    chosen = next(run for run in runs if run.label == best.name)
     confusion = top_confusion(chosen)
     if confusion:
         items.append(narrative.confusion_sentence(*confusion, chosen.label))
@@ -145,8 +151,7 @@ def surprises(runs: Sequence[RunInputs]) -> str:
 
 
 def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
-    best, _ = narrative.choose_model(model_facts(runs), p_better(comparison, runs))
-    chosen = next(run for run in runs if run.label == best.name)
+    best, _, chosen = recommend(runs, comparison)
     items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", threshold_recommendation(chosen)]
     risky = high_risk_types(chosen)
     if risky:
