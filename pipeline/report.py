@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,14 +57,18 @@ def report_dir(output_dir: str | Path) -> Path:
 
 def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Path]:
     """The run directories to report on: the named finished runs (a run not analysed yet gets pages
-    that say which command fills them), else every run with an analysis."""
+    that say which command fills them), else the newest analysed run of each kind (minilm,
+    minilm-truncate, crf, ...)."""
     folder = runs_dir(output_dir)
     if names:
         missing = [name for name in names if not (folder / name / "metrics.json").exists()]
         if missing:
             raise FileNotFoundError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
         return [folder / name for name in names]
-    found = sorted(path.parent.parent for path in folder.glob(f"*/{ANALYSIS_FILE}"))
+    newest: dict[str, Path] = {}  # run names end in -YYYYmmdd-HHMMSS: sorting puts the newest last
+    for run in sorted(path.parent.parent for path in folder.glob(f"*/{ANALYSIS_FILE}")):
+        newest[re.sub(r"-\d{8}-\d{6}$", "", run.name)] = run
+    found = sorted(newest.values())
     if not found:
         raise FileNotFoundError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
                                 "or name the runs with --runs")

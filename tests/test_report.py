@@ -209,3 +209,13 @@ def test_leakage_pairs_need_both_splits_of_one_model():
     assert split_pairs(runs[:1] + runs[2:]) == []
     assert truncation_pairs(runs) == [("minilm", 0.65, 0.55)]
     assert [run.label for run in runs] == ["minilm", "minilm-row-split", "crf", "minilm-truncate"]
+
+
+def test_without_names_the_newest_analysed_run_of_each_kind_is_reported(tmp_path):
+    for name in ("minilm-20261127-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000",
+                 "crf-20261128-090000"):
+        (tmp_path / "runs" / name / "analysis").mkdir(parents=True)
+        (tmp_path / "runs" / name / "analysis" / "analysis.json").write_text("{}")
+    (tmp_path / "runs" / "crf-20261128-100000").mkdir()  # trained, not analysed
+    assert [run.name for run in analysed_runs(tmp_path)] == [
+        "crf-20261128-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000"]
