@@ -87,6 +87,8 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], tim
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # our progress bar counts the notebooks
+
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
                                    progress_bar=False, cwd=str(target.parent), execution_timeout=timeout)
