@@ -61,8 +61,18 @@ def analysis(name: str, model: str, f1: float) -> dict:
                                       "automation_rate": 1.0 - t / 2, "review_rate": t / 2} for t in (0.5, 0.7, 0.85, 0.95)],
                       "recommended": {"threshold": 0.85, "rule": "highest coverage with precision >= 0.88"},
                       "fp_rate_by_type": [{"type": "Height", "fp_rate": 0.4}, {"type": "Age", "fp_rate": 0.1}]},
-        "figures": {},
+        "figures": {"confidence_histogram": "figures/confidence_histogram.png"},
     }
+
+
+def write_figure(path: Path) -> None:
+    """A stand-in for an analysis figure: a real PNG the model page must embed."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().hist([0.2, 0.9, 0.95, 0.99])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
 
 
 def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
@@ -79,6 +89,7 @@ def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
                                              "test": {"micro": scores(f1), "macro": scores(f1 - 0.1),
                                                       "per_type": per_type(f1)}})
         write_json(folder / "analysis" / "analysis.json", analysis(name, model, f1))
+        write_figure(folder / "analysis" / "figures" / "confidence_histogram.png")
         if docs_per_second:
             write_json(folder / "bench.json", {"summary": {"docs_per_second": docs_per_second},
                                                "variants": [{"variant": "fp32", "batch_size": 1,

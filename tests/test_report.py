@@ -26,7 +26,7 @@ TABLES = {"index": ["comparison-matrix"], "data": ["corpus-facts", "tiers", "typ
           "production": ["readiness", "high-risk"], "insights": [],
           "model": ["metrics", "per-type", "tier-scores", "error-taxonomy", "top-confusions", "thresholds",
                     "calibration", "readiness", "speed"]}
-FIGURES = {"index": 1, "data": 1, "comparison": 1, "production": 0, "insights": 0, "model": 1}
+FIGURES = {"index": 1, "data": 1, "comparison": 1, "production": 0, "insights": 0, "model": 2}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_site_has_every_page_table_and_figure(built):
         kind = page_kind(path)
         ids = {table.get("id") for table in page.find_all("table")}
         assert set(TABLES[kind]) <= ids, f"{path.name} lacks tables {set(TABLES[kind]) - ids}"
-        assert len(page.find_all("img")) >= FIGURES[kind], path.name
+        assert len(page.find_all("img")) == FIGURES[kind], path.name
         assert "Traceback" not in page.get_text(), path.name
         benched = "crf" not in path.stem  # the fixture benchmarks the transformer runs only
         placeholders = [th for th in page.find_all("th") if th.get_text() == "not measured"]
