@@ -35,7 +35,7 @@ def table_html(frame: pd.DataFrame, table_id: str, caption: str = "", sortable: 
 
 def number(value: float) -> str:
     """Scores and rates with three decimals, larger quantities (minutes, docs/s) with one."""
-    return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+    return f"{value:.3f}" if abs(value) <= 1 else f"{value:.1f}"
 
 
 def with_interval(value: float | None, bounds: Sequence[float] | None) -> str:
