@@ -1,4 +1,4 @@
-"""`python -m pipeline all`: data -> train -> analyse -> compare -> bench -> report, each stage cached.
+"""`python -m pipeline all`: data -> train -> analyse -> bench -> compare -> report, each stage cached.
 
 Every stage has a key: the hash of its configuration and of the keys of the stages it reads
 (the data stage also hashes its source files). `outputs/stages/<stage>.json` records the key and
@@ -155,20 +155,28 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
     upstream = list(runs.values())
     if analyse:
         from pipeline.analysis import analyze_run
+        from pipeline.config import AnalysisConfig
 
-        upstream = [runner.run(name.replace("train-", "analyze-", 1), {"run": record.key},
-                               lambda name=name: {"analysis": analyze_run(run_dirs[name])})
+        analysis_config = stage_config(AnalysisConfig, profile, overrides)
+        upstream = [runner.run(name.replace("train-", "analyze-", 1),
+                               {"run": record.key, "config": config_inputs(analysis_config)},
+                               lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
                     for name, record in runs.items()]
+    if bench:  # before compare: the comparison reads each run's bench.json for its speed columns
+        from pipeline.bench import bench_run
+        from pipeline.config import BenchConfig
+
+        bench_config = stage_config(BenchConfig, profile, overrides)
+        upstream += [runner.run(name.replace("train-", "bench-", 1),
+                                {"run": runs[name].key, "config": config_inputs(bench_config)},
+                                lambda name=name: {"bench": bench_run(run_dirs[name], bench_config)})
+                     for name in benched]
     if compare:
         from pipeline.comparison import compare_runs
 
-        upstream.append(runner.run("compare", {"analyses": [record.key for record in upstream]},
-                                   lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir)}))
-    if bench:
-        from pipeline.bench import bench_run
-
-        upstream += [runner.run(name.replace("train-", "bench-", 1), {"run": runs[name].key},
-                                lambda name=name: {"bench": bench_run(run_dirs[name])}) for name in benched]
+        upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream]},
+                                   lambda: {"comparison": compare_runs(list(run_dirs.values()),
+                                                                       Path(config.output_dir) / "comparison")}))
     version = report_version()
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
                                  runs=[run_dir.name for run_dir in run_dirs.values()])
