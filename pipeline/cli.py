@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Callable
 
-from pipeline.config import (CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, add_config_arguments,
-                             build_config)
+from pipeline.config import (AnalysisConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig,
+                             add_config_arguments, build_config)
 from pipeline.documents import DataError
 
 log = logging.getLogger("pipeline")
@@ -63,6 +64,36 @@ def cmd_all(args: argparse.Namespace) -> int:
           f"report: {records[-1].outputs['report']}")
     return 0
 
+
+def resolve_run(run: str, output_dir: str) -> Path:
+    """A run directory path, or the newest run whose name starts with `run` (e.g. `minilm`)."""
+    from pipeline.runs import latest_run
+
+    if Path(run).is_dir():
+        return Path(run)
+    found = latest_run(output_dir, run)
+    if found is None:
+        raise FileNotFoundError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
+                                f"under {output_dir}/runs")
+    return found
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from pipeline.analysis import analyze_run
+
+    path = analyze_run(resolve_run(args.run, args.output_dir), build_config(AnalysisConfig, args, args.profile))
+    print(f"wrote {path} and figures in {path.parent / 'figures'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipeline.comparison import compare_runs
+
+    run_dirs = [resolve_run(run, args.output_dir) for run in args.runs]
+    path = compare_runs(run_dirs, args.output_dir, build_config(AnalysisConfig, args, args.profile))
+    print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
+    return 0
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
@@ -88,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     everything = stage("all", cmd_all, "data -> train -> analyze -> compare -> bench -> report, reusing "
                                        "stages whose inputs did not change")
     add_config_arguments(everything, PipelineConfig)
+
+    analyze = stage("analyze", cmd_analyze, "scores with intervals, tiers, errors, confidence and readiness of one "
+                                            "run into <run>/analysis/")
+    analyze.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
+    analyze.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_config_arguments(analyze, AnalysisConfig)
+    compare = stage("compare", cmd_compare, "compare runs on the same test documents into outputs/comparison/")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories or run-name prefixes")
+    compare.add_argument("--output-dir", default="outputs", help="where comparison/ is written (default: outputs)")
+    add_config_arguments(compare, AnalysisConfig, skip=("examples", "context_words", "figures", "high_value_types",
+                                                        "high_value_threshold", "target_precision"))
     return parser
 
 

@@ -136,6 +136,28 @@ class ReportConfig:
     notebook_timeout: int = 600  # seconds per notebook cell
 
 
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # span-confidence thresholds of the analysis
+HIGH_VALUE_TYPES = ("Disease_disorder", "Therapeutic_procedure", "Medication")  # coded first in production
+
+
+@dataclass
+class AnalysisConfig:
+    """Tasks 1.4-1.8: `analyze` (and the bootstrap settings of `compare`)."""
+
+    part: str = "test"
+    calibration_part: str = "validation"  # temperature and recommended threshold are chosen here
+    thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
+    span_confidence: str = "min"  # min | mean of the word confidences of a span
+    target_precision: float = 0.90  # recommended threshold: the lowest reaching this validation precision
+    high_value_types: list[str] = field(default_factory=lambda: list(HIGH_VALUE_TYPES))
+    high_value_threshold: float = 0.85
+    resamples: int = 1000  # bootstrap resamples over documents
+    seed: int = 42
+    examples: int = 25  # error examples, stratified by category
+    context_words: int = 10  # words of context either side of an example
+    figures: bool = True
+
+
 @dataclass
 class PipelineConfig:
     """`python -m pipeline all`: the whole chain, each stage cached under outputs/stages/."""
@@ -169,6 +191,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("auto", "fp32", "fp16", "bf16"),
     "scheduler": ("linear", "cosine", "constant_with_warmup", "polynomial"),
     "renderer": ("auto", "quarto", "offline"),
+    "span_confidence": ("min", "mean"),
 }
 
 

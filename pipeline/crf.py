@@ -18,7 +18,7 @@ from pipeline.data import load_prepared
 from pipeline.io import atomic_write_bytes, write_json
 from pipeline.runs import (peak_cpu_memory_mb, prediction_record, run_config, runs_dir, write_metrics,
                            write_predictions)
-from pipeline.scores import strict_scores
+from pipeline.metrics import strict_scores
 from pipeline.tags import repair_iob2
 from pipeline.tracking import log_run, start_tracking
 

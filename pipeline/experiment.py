@@ -21,7 +21,7 @@ from pipeline.io import read_json, write_json
 from pipeline.predict import predict_documents
 from pipeline.runs import (peak_cpu_memory_mb, prediction_record, read_run_config, run_config, runs_dir,
                            write_metrics, write_predictions)
-from pipeline.scores import strict_scores
+from pipeline.metrics import strict_scores
 from pipeline.tracking import Tracker, log_run, start_tracking
 from pipeline.train import FitResult, LabelSetMismatch, fit, model_max_length
 

@@ -20,7 +20,7 @@ from pipeline.config import TrainConfig, resolve_model
 from pipeline.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.documents import Document
 from pipeline.features import Window, encode_documents, make_collator, window_features
-from pipeline.scores import strict_scores
+from pipeline.metrics import strict_scores
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
