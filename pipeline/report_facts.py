@@ -59,15 +59,6 @@ def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> t
     return best, reason, next(run for run in candidates if run.label == best.name)
 
 
-def analysis_figures(run: RunInputs) -> list[Any]:
-    """The PNG figures the analysis stage drew for this run (analysis.json figures: name -> path)."""
-    from IPython.display import Image
-
-    folder = run.folder / "analysis"
-    paths = [folder / path for path in ((run.analysis or {}).get("figures") or {}).values()]
-    return [Image(filename=str(path)) for path in paths if path.suffix == ".png" and path.exists()]
-
-
 def threshold_row(run: RunInputs, threshold: float) -> dict[str, Any]:
     rows = ((run.analysis or {}).get("readiness") or {}).get("thresholds") or []
     return next((row for row in rows if abs(row["threshold"] - threshold) < 1e-9), {})

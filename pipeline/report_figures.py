@@ -1,21 +1,20 @@
-"""Figures of the summary pages (matplotlib, no pyplot): each takes a DataFrame or numbers, returns a Figure.
+"""Figures only the report draws, and PNG embedding of every figure a report page shows.
 
-The per-run figures (confusion, confidence, thresholds, calibration) come from the analysis
-stage; these few cover what only the report puts side by side.
+The analysis and comparison figures come from `pipeline.figures` (drawn from the same JSON);
+this module adds the data page's figure and turns Figures and saved PNGs into notebook images.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
-from pipeline.narrative import ModelFacts
-
-TIER_COLOURS = {"frequent": "#2563eb", "medium": "#f59e0b", "rare": "#dc2626"}
+from pipeline.figures import OTHER, TIER_COLOURS, comparison_f1
+from pipeline.report_inputs import RunInputs
 
 
 def png(figure: Figure) -> Any:
@@ -27,34 +26,28 @@ def png(figure: Figure) -> Any:
     return Image(data=buffer.getvalue(), format="png")
 
 
-def f1_by_model(models: Sequence[ModelFacts]) -> Figure:
-    """Test micro-F1 per model with its 95% interval as error bars (none when not measured)."""
-    names, f1 = [m.name for m in models], [m.f1 for m in models]
-    figure = Figure(figsize=(6, 0.8 + 0.45 * len(models)))
-    axes = figure.subplots()
-    errors = [[m.f1 - m.f1_low if m.f1_low is not None else 0 for m in models],
-              [m.f1_high - m.f1 if m.f1_high is not None else 0 for m in models]]
-    axes.barh(names, f1, xerr=errors, color="#60a5fa", capsize=4)
-    axes.set_xlabel("test micro-F1 (strict), 95% bootstrap interval")
-    axes.set_xlim(0, 1)
-    axes.invert_yaxis()
-    figure.tight_layout()
-    return figure
+def missing(what: str, command: str) -> Any:
+    from IPython.display import Markdown
+
+    return Markdown(f"*{what} not drawn yet: run `{command}`.*")
 
 
-def per_type_f1(frame: pd.DataFrame) -> Figure:
-    """F1 per entity type, sorted, coloured by tier (Task 1.4 bar chart)."""
-    ordered = frame.sort_values("F1")
-    figure = Figure(figsize=(7, 0.8 + 0.22 * len(ordered)))
-    axes = figure.subplots()
-    axes.barh(ordered["type"], ordered["F1"], color=[TIER_COLOURS.get(t, "#9ca3af") for t in ordered["tier"]])
-    axes.set_xlabel("test F1 (strict)")
-    axes.set_xlim(0, 1)
-    axes.tick_params(axis="y", labelsize=7)
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in TIER_COLOURS.values()]
-    axes.legend(handles, list(TIER_COLOURS), title="tier", loc="lower right", fontsize=7)
-    figure.tight_layout()
-    return figure
+def comparison_figure(comparison: dict[str, Any] | None) -> Any:
+    """Micro-F1 per run with intervals, from comparison.json."""
+    if not comparison:
+        return missing("The model comparison figure", "python -m pipeline compare RUN [RUN ...]")
+    return png(comparison_f1(comparison))
+
+
+def analysis_figure(run: RunInputs, name: str) -> Any:
+    """A figure the analysis stage saved for this run (analysis.json figures: name -> PNG path)."""
+    from IPython.display import Image
+
+    relative = ((run.analysis or {}).get("figures") or {}).get(name)
+    path = run.folder / "analysis" / relative if relative else None
+    if path is None or not Path(path).exists():
+        return missing(f"The figure {name}", f"python -m pipeline analyze --run {run.name}")
+    return Image(filename=str(path))
 
 
 def mentions_by_tier(frame: pd.DataFrame) -> Figure:
@@ -62,9 +55,9 @@ def mentions_by_tier(frame: pd.DataFrame) -> Figure:
     ordered = frame.sort_values("train", ascending=False)
     figure = Figure(figsize=(8, 3.5))
     axes = figure.subplots()
-    axes.bar(ordered["type"], ordered["train"].clip(lower=1), color=[TIER_COLOURS.get(t, "#9ca3af") for t in ordered["tier"]])
+    axes.bar(ordered["type"], ordered["train"].clip(lower=1),
+             color=[TIER_COLOURS.get(tier, OTHER) for tier in ordered["tier"]])
     axes.set_yscale("log")
     axes.set_ylabel("training mentions")
     axes.tick_params(axis="x", labelrotation=90, labelsize=6)
-    figure.tight_layout()
     return figure

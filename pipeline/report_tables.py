@@ -128,12 +128,16 @@ def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("F1", ascending=False)
 
 
-def best_model_per_type(runs: Sequence[RunInputs]) -> pd.DataFrame:
-    """For each entity type, the run with the highest test F1 (Task 1.3: best model per type)."""
-    frames = [per_type_table(run).assign(model=run.label) for run in runs]
-    joined = pd.concat(frames)
-    best = joined.sort_values("F1", ascending=False, kind="stable").drop_duplicates("type")
-    return best[["type", "tier", "support", "model", "F1"]]
+def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """For each entity type, the run with the highest test F1 (comparison.json best.per_type)."""
+    rows = ((comparison or {}).get("best") or {}).get("per_type")
+    if not rows:
+        return not_measured("best model per type", "python -m pipeline compare " + " ".join(r.name for r in runs))
+    labels = {run.name: run.label for run in runs}
+    tiers = {name: info.get("tier") for run in runs for name, info in run.config.get("types", {}).items()}
+    return pd.DataFrame([{"type": row["type"], "tier": tiers.get(row["type"]), "support": row["support"],
+                          "model": labels.get(row["run"], row["run"]), "F1": row["f1"]} for row in rows]
+                        ).sort_values("F1", ascending=False)
 
 
 def long_docs(run: RunInputs) -> str:

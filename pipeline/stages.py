@@ -154,8 +154,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
     run_dirs = {name: Path(record.outputs["run_dir"]) for name, record in runs.items()}
     upstream = list(runs.values())
     if analyse:
-        from pipeline.analysis import analyze_run
-        from pipeline.config import AnalysisConfig
+        from pipeline.analysis import AnalysisConfig, analyze_run
 
         analysis_config = stage_config(AnalysisConfig, profile, overrides)
         upstream = [runner.run(name.replace("train-", "analyze-", 1),
@@ -163,8 +162,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
                                lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
                     for name, record in runs.items()]
     if bench:  # before compare: the comparison reads each run's bench.json for its speed columns
-        from pipeline.bench import bench_run
-        from pipeline.config import BenchConfig
+        from pipeline.bench import BenchConfig, bench_run
 
         bench_config = stage_config(BenchConfig, profile, overrides)
         upstream += [runner.run(name.replace("train-", "bench-", 1),
@@ -172,11 +170,12 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
                                 lambda name=name: {"bench": bench_run(run_dirs[name], bench_config)})
                      for name in benched]
     if compare:
-        from pipeline.comparison import compare_runs
+        from pipeline.comparison import compare_runs  # imports pipeline.analysis: analysis_config exists
 
-        upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream]},
-                                   lambda: {"comparison": compare_runs(list(run_dirs.values()),
-                                                                       Path(config.output_dir) / "comparison")}))
+        upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream],
+                                               "config": config_inputs(analysis_config)},
+                                   lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir,
+                                                                       analysis_config)}))
     version = report_version()
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
                                  runs=[run_dir.name for run_dir in run_dirs.values()])
