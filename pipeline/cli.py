@@ -81,8 +81,9 @@ def resolve_run(run: str, output_dir: str) -> Path:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from pipeline.analysis import analyze_run
 
-    path = analyze_run(resolve_run(args.run, args.output_dir), build_config(AnalysisConfig, args, args.profile))
-    print(f"wrote {path} and figures in {path.parent / 'figures'}")
+    config = build_config(AnalysisConfig, args, args.profile)
+    path = analyze_run(resolve_run(args.run, args.output_dir), config)
+    print(f"wrote {path}" + (f" and figures in {path.parent / 'figures'}" if config.figures else ""))
     return 0
 
 
