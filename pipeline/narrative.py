@@ -71,17 +71,18 @@ def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], f
         raise ValueError("no model to choose from: the comparison holds no runs")
     top = max(models, key=lambda m: m.f1)
     tied = [m for m in models if m is top or p_better.get((top.name, m.name), 1.0) < CREDIBLE]
-    if len(tied) > 1 and all(m.docs_per_second for m in tied):
-        best = max(tied, key=lambda m: m.docs_per_second or 0.0)
-    else:
-        best = top
+    speeds_known = all(m.docs_per_second for m in tied)
+    best = max(tied, key=lambda m: m.docs_per_second or 0.0) if len(tied) > 1 and speeds_known else top
+    others = ", ".join(m.name for m in tied if m is not top)
     if best is top and len(tied) == 1:
         reason = (f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
                   f"model (P(better) ≥ {CREDIBLE}).")
-    elif best is top:
-        others = ", ".join(m.name for m in tied if m is not top)
+    elif best is top and speeds_known:
         reason = (f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
-                  f"{others}, and it is also the fastest of them or speed was not measured.")
+                  f"{others}, but it is also the fastest of them.")
+    elif best is top:
+        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+                  f"{others}, and without the speed of all of them the highest F1 decides.")
     else:
         reason = (f"{best.name} is the fastest model whose F1, {interval(best)}, is not credibly below the best "
                   f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f}).")

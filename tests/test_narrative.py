@@ -94,3 +94,18 @@ def test_tradeoff_sentences_compare_the_best_model_with_each_other_model():
     sentences = tradeoff_sentences(BIG, [BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97})
     assert len(sentences) == 2
     assert sentences[1] == "pubmedbert has +17.0 points F1 but is 25.0 times slower than crf."  # no P for this pair
+
+
+def test_choose_model_falls_back_to_f1_when_a_tied_model_has_no_speed():
+    unbenched = ModelFacts("crf", f1=0.55)  # tied with BIG (P=0.71 < 0.95), speed unknown
+    best, reason = choose_model([BIG, unbenched], {("pubmedbert", "crf"): 0.71})
+    assert best is BIG
+    assert reason == ("pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
+                      "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 is 0.300.")
+
+
+def test_choose_model_keeps_the_top_model_when_it_is_also_the_fastest_of_the_tied():
+    slower = ModelFacts("biobert", f1=0.61, docs_per_second=1.0)
+    best, reason = choose_model([BIG, slower], {("pubmedbert", "biobert"): 0.6})
+    assert best is BIG  # 2.0 docs/s against 1.0
+    assert "does not credibly beat biobert, but it is also the fastest of them." in reason
