@@ -156,19 +156,18 @@ def relative(span: Span, start: int, end: int) -> dict[str, Any] | None:
 
 def sample_examples(matches: Sequence[Match], records: Sequence[dict[str, Any]], total: int = 25,
                     context: int = 10, seed: int = 42) -> list[dict[str, Any]]:
-    """About `total` errors drawn with a seed, the same number from each error category (as far as it
-    has errors), each with `context` words either side and all gold/predicted spans in that context."""
+    """About `total` errors drawn with a seed, taking categories in turn (so each category with errors
+    is equally represented as far as it can be), each with `context` words either side and all
+    gold/predicted spans inside that context."""
     by_doc = {str(r["id"]): r for r in records}
     rng = np.random.default_rng(seed)
-    pools = {c: [m for m in matches if m.category == c] for c in ERROR_CATEGORIES}
-    pools = {c: pool for c, pool in pools.items() if pool}
-    chosen: list[Match] = []
-    quota = -(-total // max(len(pools), 1))
-    for category, pool in pools.items():
-        picks = rng.choice(len(pool), size=min(quota, len(pool)), replace=False)
-        chosen += [pool[i] for i in sorted(picks)]
+    pools = [[m for m in matches if m.category == c] for c in ERROR_CATEGORIES]
+    shuffled = [[pool[i] for i in rng.permutation(len(pool))] for pool in pools if pool]
+    rounds = (pool[depth] for depth in range(max(map(len, shuffled), default=0)) for pool in shuffled
+              if depth < len(pool))
+    chosen = [m for _, m in zip(range(total), rounds)]
     examples = []
-    for m in chosen[:total]:
+    for m in chosen:
         record = by_doc[m.doc_id]
         spans = [s for s in (m.gold, m.pred) if s is not None]
         start = max(0, min(s.start for s in spans) - context)

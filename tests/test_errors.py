@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from nervaluate import Evaluator
 
@@ -119,3 +121,12 @@ def test_pattern_detectors_report_miss_rates():
     caps = next(r for r in rows if r["pattern"] == "abbreviation_or_all_caps")
     assert (caps["gold_with"], caps["missed_with"], caps["miss_rate_with"]) == (1, 1, 1.0)
     assert (caps["gold_without"], caps["miss_rate_without"]) == (1, 0.0)
+
+
+def test_examples_take_the_categories_in_turn():
+    # three copies of the document: 3 errors in each of 6 categories; 12 examples -> 2 per category
+    records = [{**ALL_CATEGORIES, "id": f"d{i}"} for i in range(3)]
+    examples = sample_examples(match_records(records), records, total=12, context=2, seed=0)
+    assert Counter(e["category"] for e in examples) == {c: 2 for c in ("type_confusion", "boundary_under",
+                                                                        "boundary_over", "boundary_and_type",
+                                                                        "missed", "spurious")}
