@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from pipeline.io import atomic_write_bytes
 
@@ -44,6 +45,8 @@ def f1_by_type(analysis: dict[str, Any]) -> Figure:
     axes.set_xlabel("test F1 (strict), 95% bootstrap interval over documents")
     axes.set_title(f"F1 by entity type: {analysis['run']}")
     axes.tick_params(axis="y", labelsize=7)
+    handles = [Rectangle((0, 0), 1, 1, color=colour) for colour in TIER_COLOURS.values()]
+    axes.legend(handles, list(TIER_COLOURS), title="training-frequency tier", loc="lower right", fontsize=7)
     return figure
 
 
