@@ -38,8 +38,8 @@ def tagged(tags: list[str], doc_id: str = "d1") -> dict:
 
 def test_tier_f1_uses_the_tier_spans_not_deleted_tokens():
     # gold: Age "45-year-old" then Height "170" (adjacent); the model stretches Age over both words.
-    # On the spans of the medium tier (Age): gold (0,1), predicted (0,2) -> F1 0. Deleting the tokens whose
-    # gold tag is outside the tier would cut the prediction to (0,1) and report a perfect F1 of 1.
+    # On the spans of the medium tier (Age): gold (0,1), predicted (0,2) -> F1 0. Masking the other tiers to O
+    # and deleting the O tokens would cut the prediction to (0,1) and report a perfect F1 of 1.
     record = {**tagged(["B-Age", "B-Height"]), "pred": ["B-Age", "I-Age"]}
     info = {"Age": {"tier": "medium"}, "Height": {"tier": "rare"}}
     tiers = tier_scores(document_counts([record], ["Age", "Height"]), info, 100, 0)
