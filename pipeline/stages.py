@@ -138,29 +138,26 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
             echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
     """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
     stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
+    from pipeline.analysis import AnalysisConfig, analyze_run
+    from pipeline.comparison import compare_runs
     from pipeline.report import build_report, report_version
 
     data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=config.output_dir)
+    analysis_config = stage_config(AnalysisConfig, profile, overrides)
     trainings = train_configs(config, profile, overrides)
     benched = [name for name, cfg in trainings if isinstance(cfg, TrainConfig)]
-    analyse, compare, bench = (available(f"pipeline.{m}") for m in ("analysis", "comparison", "bench"))
-    total = 2 + len(trainings) * (1 + analyse) + compare + bench * len(benched)
-    runner = StageRunner(config.output_dir, total, config.force, echo)
+    bench = available("pipeline.bench")  # the benchmark stage joins the chain once its module exists
+    runner = StageRunner(config.output_dir, 3 + 2 * len(trainings) + bench * len(benched), config.force, echo)
 
     data = runner.run("data", {"config": config_inputs(data_config), "source": source_fingerprint(config.data)},
                       lambda: prepare_data_stage(data_config, progress))
     runs = {name: runner.run(name, {"config": config_inputs(cfg), "data": data.key},
                              lambda cfg=cfg: train_stage(cfg)) for name, cfg in trainings}
     run_dirs = {name: Path(record.outputs["run_dir"]) for name, record in runs.items()}
-    upstream = list(runs.values())
-    if analyse:
-        from pipeline.analysis import AnalysisConfig, analyze_run
-
-        analysis_config = stage_config(AnalysisConfig, profile, overrides)
-        upstream = [runner.run(name.replace("train-", "analyze-", 1),
-                               {"run": record.key, "config": config_inputs(analysis_config)},
-                               lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
-                    for name, record in runs.items()]
+    upstream = [runner.run(name.replace("train-", "analyze-", 1),
+                           {"run": record.key, "config": config_inputs(analysis_config)},
+                           lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
+                for name, record in runs.items()]
     if bench:  # before compare: the comparison reads each run's bench.json for its speed columns
         from pipeline.bench import BenchConfig, bench_run
 
@@ -169,13 +166,10 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
                                 {"run": runs[name].key, "config": config_inputs(bench_config)},
                                 lambda name=name: {"bench": bench_run(run_dirs[name], bench_config)})
                      for name in benched]
-    if compare:
-        from pipeline.comparison import compare_runs  # imports pipeline.analysis: analysis_config exists
-
-        upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream],
-                                               "config": config_inputs(analysis_config)},
-                                   lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir,
-                                                                       analysis_config)}))
+    upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream],
+                                           "config": config_inputs(analysis_config)},
+                               lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir,
+                                                                   analysis_config)}))
     version = report_version()
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
                                  runs=[run_dir.name for run_dir in run_dirs.values()])
