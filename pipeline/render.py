@@ -122,6 +122,8 @@ def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version:
     page_html = re.sub(r"<title>.*?</title>", f"<title>{html.escape(current.title)} · {html.escape(version)}</title>",
                        page_html, count=1, flags=re.S)
     page_html = page_html.replace("</head>", PAGE_STYLE + "</head>", 1)
+    # require.js and MathJax from a CDN: the pages use neither, and the site must work offline
+    page_html = re.sub(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', "", page_html)
     page_html = re.sub(r"(<body[^>]*>)", lambda match: match.group(1) + header, page_html, count=1)
     footer = f'<div class="report-version">version {html.escape(version)}</div>'
     return page_html.replace("</body>", footer + SORTABLE_SCRIPT + "</body>", 1)

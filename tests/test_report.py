@@ -82,6 +82,8 @@ def test_site_has_no_broken_link_or_image(built):
         assert len(links) >= len(SUMMARY_SLUGS) + len(runs), f"{path.name} lacks the navigation"
         for href in links:
             assert (site / href).is_file(), f"{path.name} links to missing {href}"
+        assert not [tag for tag in page.find_all(["script", "link", "img"])
+                    if (tag.get("src") or tag.get("href") or "").startswith("http")], f"{path.name} needs the network"
         for image in page.find_all("img"):
             source = image["src"]
             assert source.startswith("data:image/png;base64,") or (site / source).is_file(), path.name
