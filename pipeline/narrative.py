@@ -74,7 +74,9 @@ def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], f
     speeds_known = all(m.docs_per_second for m in tied)
     best = max(tied, key=lambda m: m.docs_per_second or 0.0) if len(tied) > 1 and speeds_known else top
     others = ", ".join(m.name for m in tied if m is not top)
-    if best is top and len(tied) == 1:
+    if len(models) == 1:
+        reason = f"{best.name} is the only model compared; its test micro-F1 is {interval(best)}."
+    elif best is top and len(tied) == 1:
         reason = (f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
                   f"model (P(better) ≥ {CREDIBLE}).")
     elif best is top and speeds_known:
@@ -138,8 +140,10 @@ def truncation_sentence(window_f1: float, truncate_f1: float, model: str, lost_s
 def tradeoff_sentences(best: ModelFacts, models: Sequence[ModelFacts],
                        p_better: dict[tuple[str, str], float]) -> list[str]:
     """The recommended model against each other model."""
-    return [tradeoff_sentence(best, other, p_better.get((best.name, other.name)))
-            for other in models if other.name != best.name]
+    others = [other for other in models if other.name != best.name]
+    if not others:
+        return [f"{best.name} is the only model compared: there is no trade-off to weigh."]
+    return [tradeoff_sentence(best, other, p_better.get((best.name, other.name))) for other in others]
 
 
 def leakage_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:

@@ -38,6 +38,11 @@ def number(value: float) -> str:
     return f"{value:.3f}" if abs(value) <= 1 else f"{value:.1f}"
 
 
+def nan_if_none(value: float | None) -> float:
+    """Not measured as NaN, so a column with no value at all still prints its placeholder."""
+    return float("nan") if value is None else value
+
+
 def with_interval(value: float | None, bounds: Sequence[float] | None) -> str:
     """'0.612 [0.581, 0.640]'; the value alone when no interval was measured."""
     if value is None:
@@ -112,9 +117,9 @@ def comparison_matrix(runs: Sequence[RunInputs], models: Sequence[ModelFacts]) -
             "test micro-F1 [95% CI]": with_interval(micro["f1"], bounds),
             "precision": micro["precision"], "recall": micro["recall"],
             "macro-F1": run.metrics["test"]["macro"]["f1"],
-            "rare-tier F1": facts.rare_f1,
+            "rare-tier F1": nan_if_none(facts.rare_f1),
             "training time (min)": run.metrics.get("train_seconds", float("nan")) / 60,
-            "docs/s (inference)": facts.docs_per_second,
+            "docs/s (inference)": nan_if_none(facts.docs_per_second),
         })
     return pd.DataFrame(rows)
 

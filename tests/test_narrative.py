@@ -109,3 +109,9 @@ def test_choose_model_keeps_the_top_model_when_it_is_also_the_fastest_of_the_tie
     best, reason = choose_model([BIG, slower], {("pubmedbert", "biobert"): 0.6})
     assert best is BIG  # 2.0 docs/s against 1.0
     assert "does not credibly beat biobert, but it is also the fastest of them." in reason
+
+
+def test_a_single_model_is_chosen_without_claims_about_others():
+    best, reason = choose_model([CRF], {})
+    assert (best, reason) == (CRF, "crf is the only model compared; its test micro-F1 is 0.450. Its rare-tier F1 is 0.100.")
+    assert tradeoff_sentences(CRF, [CRF], {}) == ["crf is the only model compared: there is no trade-off to weigh."]
