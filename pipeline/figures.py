@@ -50,6 +50,22 @@ def f1_by_type(analysis: dict[str, Any]) -> Figure:
     return figure
 
 
+def uncrowded(points: list[dict[str, Any]], char_width: float = 0.009, height: float = 0.05) -> list[dict[str, Any]]:
+    """The points worth a label: largest test support first, skipping a point whose label (drawn to
+    the right, `char_width` of the log-x range per character) would overlap one already placed
+    within `height` of F1, so that the rare types at F1 0 do not print on top of each other."""
+    logs = [float(np.log10(p["train_mentions"])) for p in points]
+    span = (max(logs) - min(logs)) or 1.0
+    placed: list[tuple[float, float, float]] = []
+    chosen = []
+    for x, p in sorted(zip(logs, points), key=lambda item: -item[1].get("support", 0)):
+        left, right = (x - min(logs)) / span, (x - min(logs)) / span + char_width * len(p["type"])
+        if all(right <= a or left >= b or abs(p["f1"] - y) >= height for a, b, y in placed):
+            placed.append((left, right, p["f1"]))
+            chosen.append(p)
+    return chosen
+
+
 def frequency_vs_f1(analysis: dict[str, Any]) -> Figure:
     """Training mentions (log) against test F1: does F1 follow frequency?"""
     points = [p for p in analysis["frequency_scatter"] if p.get("train_mentions")]
@@ -58,7 +74,7 @@ def frequency_vs_f1(analysis: dict[str, Any]) -> Figure:
     for tier, colour in TIER_COLOURS.items():
         chosen = [p for p in points if p["tier"] == tier]
         axes.scatter([p["train_mentions"] for p in chosen], [p["f1"] for p in chosen], color=colour, label=tier)
-    for p in points:
+    for p in uncrowded(points):
         axes.annotate(p["type"], (p["train_mentions"], p["f1"]), fontsize=6, alpha=0.7)
     axes.set_xscale("log")
     axes.set_ylim(-0.02, 1.02)

@@ -9,6 +9,7 @@ from pipeline.analysis import analyze_records, analyze_run, tier_scores
 from pipeline.cli import main
 from pipeline.comparison import compare_runs
 from pipeline.config import AnalysisConfig
+from pipeline.figures import uncrowded
 from pipeline.io import read_json, write_json
 from pipeline.metrics import document_counts, strict_scores
 from pipeline.runs import read_predictions, write_predictions
@@ -107,3 +108,12 @@ def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):
     assert (newest / "analysis" / "analysis.json").exists()
     assert main(["compare", "minilm", "nothing", "--output-dir", str(tmp_path)]) == 2
     assert "no run directory 'nothing'" in caplog.text
+
+
+def test_scatter_labels_skip_points_crowding_a_better_supported_one():
+    # x runs over log10(2)..log10(2000), 3 decades; a 6-letter label is 0.054 of that wide
+    points = [{"type": "Weight", "train_mentions": 2, "f1": 0.0, "support": 1},
+              {"type": "Height", "train_mentions": 2, "f1": 0.02, "support": 4},
+              {"type": "Age", "train_mentions": 20, "f1": 0.0, "support": 2},
+              {"type": "Sign_symptom", "train_mentions": 2000, "f1": 0.6, "support": 300}]
+    assert [p["type"] for p in uncrowded(points)] == ["Sign_symptom", "Height", "Age"]
