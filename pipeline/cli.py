@@ -10,7 +10,9 @@ from typing import Callable
 
 from pipeline.config import (AnalysisConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig,
                              add_config_arguments, build_config)
+from pipeline.bench import BenchConfig
 from pipeline.documents import DataError
+from pipeline.serve import PredictConfig
 
 log = logging.getLogger("pipeline")
 
@@ -95,6 +97,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
     return 0
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import BenchConfig, bench_run, format_bench
+    from pipeline.io import read_json
+
+    path = bench_run(resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile),
+                     progress=not args.quiet)
+    print(format_bench(read_json(path)))
+    print(f"wrote {path} and {path.with_name('bench.png')}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.inference import load_inference
+    from pipeline.notes import read_notes
+    from pipeline.serve import PredictConfig, predict_notes, variant_of
+
+    config = build_config(PredictConfig, args, args.profile)
+    model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))
+    summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
+    print(f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done; "
+          f"output {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
@@ -131,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--output-dir", default="outputs", help="where comparison/ is written (default: outputs)")
     add_config_arguments(compare, AnalysisConfig, skip=("examples", "context_words", "figures", "high_value_types",
                                                         "high_value_threshold", "target_precision"))
+    bench = stage("bench", cmd_bench, "latency, throughput, memory and test F1 of every inference variant of a run, "
+                                      "against the transformers pipeline, into <run>/bench.json")
+    bench.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
+    bench.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_config_arguments(bench, BenchConfig)
+    predict = stage("predict", cmd_predict, "entity spans with character offsets for raw notes (.txt, folder, "
+                                            ".jsonl, or - for JSON lines on stdin), resumable")
+    predict.add_argument("--run", "--run-dir", dest="run", required=True,
+                         help="run directory, or a run-name prefix such as minilm (newest); under torchrun spell it "
+                              "--run-dir (torchrun's own parser claims --run as an abbreviation)")
+    predict.add_argument("--input", required=True, help=".txt file, folder of .txt, .jsonl of {id, text}, or -")
+    predict.add_argument("--output", default="-", help="output .jsonl (appended to and resumed); - = stdout")
+    predict.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_config_arguments(predict, PredictConfig)
     return parser
 
 

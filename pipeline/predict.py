@@ -7,46 +7,72 @@ in window order before merging, so results do not depend on the batching.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pipeline.decode import decode_words, group_by_document, merge_window_scores
+from pipeline.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.features import Window, encode_documents
 from pipeline.io import read_json
 
 
-def window_probabilities(model: Any, windows: Sequence[Window], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
-    """Softmax outputs (len(window), n_labels) for every window, in the order given."""
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
+
+
+def batched_probabilities(forward: Forward, windows: Sequence[Window], batch_size: int = 32,
+                          pad_id: int = 0) -> list[np.ndarray]:
+    """Softmax outputs (len(window), n_labels) for every window, in the order given, from any backend.
+
+    `forward` takes int64 arrays (batch, width) and returns logits (batch, width, n_labels); the
+    torch model, its int8 copy and ONNX Runtime sessions (pipeline.inference) all plug in here.
+    """
+    outputs: list[np.ndarray | None] = [None] * len(windows)
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    for offset in range(0, len(order), batch_size):
+        batch = order[offset:offset + batch_size]
+        width = max(len(windows[i]) for i in batch)
+        ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, index in enumerate(batch):
+            length = len(windows[index])
+            ids[row, :length] = windows[index].input_ids
+            mask[row, :length] = 1
+        probabilities = softmax(np.asarray(forward(ids, mask), dtype=np.float32))
+        for row, index in enumerate(batch):
+            outputs[index] = probabilities[row, :len(windows[index])]
+    return outputs  # type: ignore[return-value]
+
+
+def torch_forward(model: Any) -> Forward:
+    """A `Forward` running a transformers model on its own device (any dtype; logits come back fp32)."""
     import torch
 
     device = next(model.parameters()).device
     model.eval()
-    outputs: list[np.ndarray | None] = [None] * len(windows)
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-    with torch.inference_mode():
-        for offset in range(0, len(order), batch_size):
-            batch = order[offset:offset + batch_size]
-            width = max(len(windows[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, index in enumerate(batch):
-                length = len(windows[index])
-                ids[row, :length] = torch.tensor(windows[index].input_ids)
-                mask[row, :length] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            for row, index in enumerate(batch):
-                outputs[index] = probabilities[row, :len(windows[index])]
-    return outputs  # type: ignore[return-value]
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(input_ids=torch.from_numpy(ids).to(device),
+                           attention_mask=torch.from_numpy(mask).to(device)).logits
+            return logits.float().cpu().numpy()
+
+    return forward
+
+
+def window_probabilities(model: Any, windows: Sequence[Window], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
+    """Softmax outputs (len(window), n_labels) for every window of a torch model, in the order given."""
+    return batched_probabilities(torch_forward(model), windows, batch_size, pad_id)
 
 
 def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[str]], id2tag: dict[int, str],
                       max_length: int, stride: int, truncate: bool = False,
-                      batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
-    """(tags, confidences) per document, each given as its list of words."""
+                      batch_size: int = 32, forward: Forward | None = None) -> list[tuple[list[str], list[float]]]:
+    """(tags, confidences) per document, each given as its list of words.
+
+    `forward` replaces the torch model (pass model=None) with another backend (pipeline.inference).
+    """
     windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
-    outputs = window_probabilities(model, windows, batch_size, tokenizer.pad_token_id or 0)
+    outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
     grouped = group_by_document(windows, outputs)
     results = []
     for index, words in enumerate(documents):

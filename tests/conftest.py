@@ -70,3 +70,25 @@ def synthetic_brat_folder(folder: Path, documents: int = 12) -> Path:
         (folder / f"{1000 + number}.txt").write_text(text, encoding="utf-8")
         (folder / f"{1000 + number}.ann").write_text(ann, encoding="utf-8")
     return folder
+
+
+def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
+    """A fixture run (tests/fixtures.py) that also holds a tiny random model, ready for inference."""
+    from fixtures import make_fixture_run
+
+    from pipeline.io import read_json, write_json
+
+    run_dir = make_fixture_run(folder)
+    config = read_json(run_dir / "config.json")
+    config["train"].update(max_length=max_length, stride=stride)
+    write_json(run_dir / "config.json", config)
+    tag2id = config["tag2id"]
+    save_tiny_model(run_dir / "model", tag2id)
+    write_json(run_dir / "model" / "tags.json", {"tag2id": tag2id, "id2tag": {i: t for t, i in tag2id.items()}})
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run directory with a tiny random model and the fixture test predictions (words, gold tags)."""
+    return make_model_run(tmp_path_factory.mktemp("tiny-run"))

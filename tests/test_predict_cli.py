@@ -1,0 +1,129 @@
+"""predict: raw notes in, character-offset spans out; bad notes, resuming, streaming and 2 processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from pipeline.cli import main
+from pipeline.serve import segments
+
+NOTE = "A 45-year-old woman had fever and chest pain. Aspirin 5 mg was given."
+# 19 words: A 45 - year - old woman had fever and chest pain . Aspirin 5 mg was given .
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def predict(tiny_run: Path, source: str | Path, output: str | Path, *flags: str) -> int:
+    return main(["predict", "--run", str(tiny_run), "--input", str(source), "--output", str(output), "--quiet", *flags])
+
+
+def command(tiny_run: Path, source: Path, output: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", "predict", "--run", str(tiny_run), "--input", str(source),
+            "--output", str(output), "--quiet", *flags]
+
+
+@pytest.fixture
+def notes_jsonl(tmp_path) -> Path:
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps({"id": f"n{i}", "text": f"Note {i}. {NOTE}"}) + "\n" for i in range(12)))
+    return path
+
+
+def test_a_folder_gives_one_record_per_file_and_bad_files_become_error_records(tiny_run, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text(NOTE, encoding="utf-8")
+    (folder / "b.txt").write_bytes(b"")
+    (folder / "c.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (folder / "d.txt").write_bytes("fi\u00e8vre".encode("latin-1"))
+    assert predict(tiny_run, folder, tmp_path / "out.jsonl") == 0
+    records = {r["id"]: r for r in read_lines(tmp_path / "out.jsonl")}
+    assert list(records) == ["a", "b", "c", "d"]
+    assert "empty note" in records["b"]["error"] and "b.txt" in records["b"]["error"]
+    assert "binary" in records["c"]["error"]
+    assert "not UTF-8 (byte 2" in records["d"]["error"]
+    assert records["a"]["words"] == 19 and records["a"]["spans"]  # a random tiny model tags plenty
+    for span in records["a"]["spans"]:
+        assert NOTE[span["start"]:span["end"]] == span["text"] and 0 < span["confidence"] <= 1
+
+
+def test_threshold_marks_spans_below_it_for_review(tiny_run, notes_jsonl, tmp_path):
+    predict(tiny_run, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1.01")
+    predict(tiny_run, notes_jsonl, tmp_path / "none.jsonl", "--threshold", "0")
+    spans_all = [s for r in read_lines(tmp_path / "all.jsonl") for s in r["spans"]]
+    spans_none = [s for r in read_lines(tmp_path / "none.jsonl") for s in r["spans"]]
+    assert spans_all and all(s["needs_review"] for s in spans_all)
+    assert not any(s["needs_review"] for s in spans_none)
+
+
+def test_restart_skips_done_notes_and_drops_a_half_written_line(tiny_run, notes_jsonl, tmp_path):
+    output = tmp_path / "out.jsonl"
+    predict(tiny_run, notes_jsonl, output)
+    complete = read_lines(output)
+    output.write_text("".join(json.dumps(r) + "\n" for r in complete[:5]) + '{"id": "n5", "wor')
+    predict(tiny_run, notes_jsonl, output)
+    assert read_lines(output) == complete  # n0-n4 kept, the torn n5 line replaced, n5-n11 added once
+
+
+@pytest.mark.slow
+def test_killed_mid_batch_then_rerun_writes_every_note_exactly_once(tiny_run, tmp_path):
+    source, output = tmp_path / "many.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps({"id": f"n{i}", "text": NOTE * 20}) + "\n" for i in range(300)))
+    process = subprocess.Popen(command(tiny_run, source, output, "--batch-docs", "2"), cwd=REPO)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not output.exists() or output.read_text().count("\n") < 4):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written = output.read_text().count("\n")
+    assert 4 <= written < 300  # killed part-way
+    subprocess.run(command(tiny_run, source, output), cwd=REPO, check=True)
+    assert [r["id"] for r in read_lines(output)] == [f"n{i}" for i in range(300)]
+
+
+def test_streaming_from_stdin_flushes_the_same_spans_as_batch_mode(tiny_run, notes_jsonl, tmp_path):
+    predict(tiny_run, notes_jsonl, tmp_path / "batch.jsonl")
+    streamed = subprocess.run(command(tiny_run, Path("-"), Path("-")), input=notes_jsonl.read_text(), cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+    assert [json.loads(line) for line in streamed.splitlines()] == read_lines(tmp_path / "batch.jsonl")
+
+
+def test_segments_cover_every_word_once_with_context_either_side():
+    assert segments(120, 50, 10) == [(0, 0, 50, 60), (40, 50, 100, 110), (90, 100, 120, 120)]
+
+
+def test_a_note_longer_than_a_segment_is_predicted_in_pieces_with_offsets_into_the_whole_note(tiny_run, tmp_path):
+    text = NOTE * 40  # 19 words each: 760 words, 8 segments of 100
+    (tmp_path / "long.txt").write_text(text, encoding="utf-8")
+    predict(tiny_run, tmp_path / "long.txt", tmp_path / "out.jsonl", "--segment-words", "100",
+            "--segment-context", "20")
+    (record,) = read_lines(tmp_path / "out.jsonl")
+    assert record["words"] == 760
+    assert max(s["end"] for s in record["spans"]) > len(text) - len(NOTE)  # spans reach the last segment
+    assert all(text[s["start"]:s["end"]] == s["text"] for s in record["spans"])
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_split_the_notes_and_merge_without_loss_or_duplicates(tiny_run, notes_jsonl, tmp_path):
+    predict(tiny_run, notes_jsonl, tmp_path / "single.jsonl")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "pipeline", "predict",
+                    "--run-dir", str(tiny_run), "--input", str(notes_jsonl), "--output", str(tmp_path / "two.jsonl"),
+                    "--quiet"], cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert read_lines(tmp_path / "two.jsonl") == read_lines(tmp_path / "single.jsonl")
+    assert not list(tmp_path.glob("two.jsonl.shard-*"))
+
+
+def test_a_missing_input_exits_with_code_2(tiny_run, tmp_path):
+    assert predict(tiny_run, tmp_path / "absent.txt", tmp_path / "out.jsonl") == 2
