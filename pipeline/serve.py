@@ -38,7 +38,7 @@ class PredictConfig:
     int8: bool = False  # dynamic int8 (with --onnx: ONNX Runtime int8)
     onnx: bool = False  # ONNX Runtime
     batch_docs: int = 16  # notes predicted together (1 when streaming from stdin)
-    batch_size: int = 32  # windows per forward pass
+    batch_size: int = 8  # windows per forward pass (8 was fastest on 2 CPU cores, see bench)
     segment_words: int = 20000  # longer notes are predicted in segments of this many words
     segment_context: int = 200  # words of context either side of a segment
 

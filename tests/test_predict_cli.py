@@ -127,3 +127,15 @@ def test_two_torchrun_processes_split_the_notes_and_merge_without_loss_or_duplic
 
 def test_a_missing_input_exits_with_code_2(tiny_run, tmp_path):
     assert predict(tiny_run, tmp_path / "absent.txt", tmp_path / "out.jsonl") == 2
+
+
+def test_bad_json_lines_become_error_records_naming_the_line(tiny_run, tmp_path):
+    source = tmp_path / "notes.jsonl"
+    source.write_text(json.dumps({"id": "ok", "text": NOTE}) + "\n{not json\n" + json.dumps({"id": "x", "text": 5})
+                      + "\n" + json.dumps({"id": "blank", "text": "  "}) + "\n")
+    predict(tiny_run, source, tmp_path / "out.jsonl")
+    records = read_lines(tmp_path / "out.jsonl")
+    assert [r["id"] for r in records] == ["ok", "line-2", "x", "blank"]
+    assert [r.get("error", "").split(": ", 1)[-1][:20] for r in records] == [
+        "", "not valid JSON (Expe", 'expected an object w', "empty note"]
+    assert records[1]["error"].startswith(f"{source}:2:")
