@@ -83,13 +83,10 @@ class Predictor:
     def long_note(self, note: Note, words: list[str], offsets: list[tuple[int, int]]) -> dict[str, Any]:
         tags: list[str] = []
         confidence: list[float] = []
-        parts = segments(len(words), self.config.segment_words, self.config.segment_context)
-        for group in range(0, len(parts), self.config.batch_docs):
-            chosen = parts[group:group + self.config.batch_docs]
-            results = self.model.predict([words[a:d] for a, _, _, d in chosen], self.config.batch_size)
-            for (a, b, c, _), (part_tags, part_confidence) in zip(chosen, results):
-                tags.extend(part_tags[b - a:c - a])
-                confidence.extend(part_confidence[b - a:c - a])
+        for a, b, c, d in segments(len(words), self.config.segment_words, self.config.segment_context):
+            ((part_tags, part_confidence),) = self.model.predict([words[a:d]], self.config.batch_size)
+            tags.extend(part_tags[b - a:c - a])  # one segment at a time: window scores stay small
+            confidence.extend(part_confidence[b - a:c - a])
         return note_record(note, offsets, tags, confidence, self.config.threshold)
 
     def short_notes(self, batch: list[tuple[Note, list[str], list[tuple[int, int]]]]) -> list[dict[str, Any]]:
