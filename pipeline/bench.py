@@ -33,13 +33,13 @@ import logging
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pipeline.config import BenchConfig
 from pipeline.inference import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
 from pipeline.io import read_json, write_json
 from pipeline.runs import package_versions, read_predictions
@@ -47,27 +47,6 @@ from pipeline.tags import OUTSIDE
 
 log = logging.getLogger(__name__)
 REFERENCE_NAME = 'transformers pipeline("token-classification", aggregation_strategy="simple")'
-
-
-@dataclass
-class BenchConfig:
-    """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
-
-    variants: list[str] = field(default_factory=list)  # empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU
-    device: str = ""  # cpu | cuda; empty: cuda when available
-    sample_docs: int = 20  # test documents timed (latency and batches)
-    repeats: int = 3  # timed repetitions; the median is reported
-    batch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32])  # windows per forward pass
-    f1_docs: int = 0  # test documents scored per variant; 0 = all
-    f1_batch_size: int = 8  # windows per pass when scoring: predict's default (int8 quantizes activations per batch)
-    reference: bool = True  # also time the plain transformers pipeline
-    target_ratio: float = 2.0  # docs/s over the reference, at test F1 within f1_tolerance points
-    f1_tolerance: float = 0.5
-    notes: int = 10000  # notes in the cost estimate
-    cpu_price_per_hour: float = 0.10  # e.g. a 2-vCPU cloud instance
-    gpu_price_per_hour: float = 2.50  # e.g. one data-centre GPU, on demand
-    threads: int = 0  # torch / ONNX Runtime threads; 0 = torch default
-    figure: bool = True
 
 
 class PeakMemory:

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config import (AnalysisConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig,
-                             add_config_arguments, build_config)
-from pipeline.bench import BenchConfig
+from pipeline import configure_logging
+from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, PredictConfig,
+                             ReportConfig, TrainConfig, add_config_arguments, build_config)
 from pipeline.documents import DataError
-from pipeline.serve import PredictConfig
 
 log = logging.getLogger("pipeline")
 
@@ -28,8 +27,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pipeline.experiment import train_run
 
     if args.model == "crf":
@@ -97,8 +94,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
     return 0
 
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import BenchConfig, bench_run, format_bench
+    from pipeline.bench import bench_run, format_bench
     from pipeline.io import read_json
 
     path = bench_run(resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile),
@@ -111,7 +109,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.inference import load_inference
     from pipeline.notes import read_notes
-    from pipeline.serve import PredictConfig, predict_notes, variant_of
+    from pipeline.serve import predict_notes, variant_of
 
     config = build_config(PredictConfig, args, args.profile)
     model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))
@@ -175,12 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging()
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):
         import os
 
-        os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of transformers, datasets and papermill
+        os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of datasets and papermill
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # and transformers' "Loading weights" bar
     try:
         return args.handler(args)
     except (DataError, FileNotFoundError, ValueError) as exc:

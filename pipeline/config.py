@@ -159,6 +159,40 @@ class AnalysisConfig:
 
 
 @dataclass
+class BenchConfig:
+    """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
+
+    variants: list[str] = field(default_factory=list)  # empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU
+    device: str = ""  # cpu | cuda; empty: cuda when available
+    sample_docs: int = 20  # test documents timed (latency and batches)
+    repeats: int = 3  # timed repetitions; the median is reported
+    batch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32])  # windows per forward pass
+    f1_docs: int = 0  # test documents scored per variant; 0 = all
+    f1_batch_size: int = 8  # windows per pass when scoring: predict's default (int8 quantizes activations per batch)
+    reference: bool = True  # also time the plain transformers pipeline
+    target_ratio: float = 2.0  # docs/s over the reference, at test F1 within f1_tolerance points
+    f1_tolerance: float = 0.5
+    notes: int = 10000  # notes in the cost estimate
+    cpu_price_per_hour: float = 0.10  # e.g. a 2-vCPU cloud instance
+    gpu_price_per_hour: float = 2.50  # e.g. one data-centre GPU, on demand
+    threads: int = 0  # torch / ONNX Runtime threads; 0 = torch default
+    figure: bool = True
+
+
+@dataclass
+class PredictConfig:
+    """`python -m pipeline predict`: inputs, variant and batching."""
+
+    threshold: float = 0.0  # spans whose confidence is below it are marked needs_review
+    int8: bool = False  # dynamic int8 (with --onnx: ONNX Runtime int8)
+    onnx: bool = False  # ONNX Runtime
+    batch_docs: int = 16  # notes predicted together (1 when streaming from stdin)
+    batch_size: int = 8  # windows per forward pass (8 was fastest on 2 CPU cores, see bench)
+    segment_words: int = 20000  # longer notes are predicted in segments of this many words
+    segment_context: int = 200  # words of context either side of a segment
+
+
+@dataclass
 class PipelineConfig:
     """`python -m pipeline all`: the whole chain, each stage cached under outputs/stages/."""
 
@@ -172,8 +206,8 @@ class PipelineConfig:
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
-        "TrainConfig": {"lr": [1e-4], "head_lr": 1e-3, "batch_size": 8, "epochs": 20, "patience": 4,
-                        "max_length": 256, "stride": 64},
+        "TrainConfig": {"lr": [2e-4], "head_lr": 1e-3, "batch_size": 8, "epochs": 12, "patience": 4,
+                        "max_length": 256, "stride": 64, "label_all_subwords": True},
     },
     "gpu": {
         "TrainConfig": {"lr": [2e-5], "batch_size": 16, "epochs": 5, "patience": 2, "max_length": 512,

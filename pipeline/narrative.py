@@ -119,6 +119,16 @@ def automation_sentence(threshold: float, automated: float) -> str:
             f"automatically and {percent(1 - automated)} go to human review.")
 
 
+def document_automation_sentence(threshold: float, auto_coded: int, rate: float) -> str:
+    """Whole documents: auto-coded only when every entity in them clears the threshold."""
+    if auto_coded == 0:
+        return (f"No document can be coded without review at {threshold:.2f}: every one holds at least one entity "
+                "below the threshold, so automation works entity by entity, with a coder checking the flagged ones.")
+    documents = "document" if auto_coded == 1 else "documents"
+    return (f"{percent(rate)} of documents ({auto_coded} {documents}) have every entity at or above {threshold:.2f} "
+            "and could be coded without review.")
+
+
 def leakage_sentence(row_f1: float, document_f1: float, model: str) -> str:
     """What a row split would have reported against the honest document split."""
     gap = row_f1 - document_f1

@@ -2,7 +2,7 @@
 
 Both renderers consume the same executed notebooks and never execute them again:
 
-- Quarto (when `quarto` is on PATH): the book project of `report/_quarto.yml`, filled in with
+- Quarto (when `quarto` is on PATH): the book project of the top-level `_quarto.yml`, filled in with
   this build's pages and version, rendered to HTML and Typst PDF.
 - Offline (always available): nbconvert turns each notebook into an HTML page with a navigation
   bar and the version string; for the PDF, nbconvert's plain HTML bodies go through pandoc
@@ -24,7 +24,7 @@ from typing import Sequence
 
 from pipeline.io import atomic_write_text
 
-QUARTO_TEMPLATE = Path(__file__).resolve().parents[1] / "report" / "_quarto.yml"
+QUARTO_TEMPLATE = Path(__file__).resolve().parents[1] / "_quarto.yml"
 REPORT_TITLE = "MACCROBAT clinical NER: Phase 1 report"
 
 SORTABLE_SCRIPT = """<script>
@@ -185,7 +185,7 @@ def render_offline(pages: Sequence[Page], out_dir: Path, version: str) -> Render
 # --- Quarto -------------------------------------------------------------------------------------
 
 def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
-    """`report/_quarto.yml` with this build's chapters, version and output folder filled in."""
+    """The top-level `_quarto.yml` with this build's chapters, version and output folder filled in."""
     import yaml
 
     project = yaml.safe_load(QUARTO_TEMPLATE.read_text(encoding="utf-8"))

@@ -77,6 +77,9 @@ def threshold_recommendation(run: RunInputs) -> str:
                                               row.get("coverage", float("nan")), recommended["rule"])]
     if "automation_rate" in row:
         sentences.append(narrative.automation_sentence(recommended["threshold"], row["automation_rate"]))
+    if "documents_auto_coded" in row:
+        sentences.append(narrative.document_automation_sentence(recommended["threshold"], row["documents_auto_coded"],
+                                                                row["document_automation_rate"]))
     return " ".join(sentences)
 
 

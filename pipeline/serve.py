@@ -25,22 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
+from pipeline.config import PredictConfig
 from pipeline.inference import InferenceModel
 from pipeline.notes import Note, note_words
 from pipeline.tags import spans_from_tags
-
-
-@dataclass
-class PredictConfig:
-    """`python -m pipeline predict`: inputs, variant and batching."""
-
-    threshold: float = 0.0  # spans whose confidence is below it are marked needs_review
-    int8: bool = False  # dynamic int8 (with --onnx: ONNX Runtime int8)
-    onnx: bool = False  # ONNX Runtime
-    batch_docs: int = 16  # notes predicted together (1 when streaming from stdin)
-    batch_size: int = 8  # windows per forward pass (8 was fastest on 2 CPU cores, see bench)
-    segment_words: int = 20000  # longer notes are predicted in segments of this many words
-    segment_context: int = 200  # words of context either side of a segment
 
 
 @dataclass

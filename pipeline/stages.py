@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import __version__
-from pipeline.config import (CRFConfig, DataConfig, PipelineConfig, ReportConfig, TrainConfig, build_config,
-                             model_label)
+from pipeline import __version__, configure_logging
+from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
+                             TrainConfig, build_config, model_label)
 from pipeline.io import read_json, sha256_of, write_json
 
 Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
@@ -31,6 +30,12 @@ class StageRecord:
     outputs: dict[str, str]
     seconds: float
     cached: bool
+
+    @property
+    def identity(self) -> str:
+        """What downstream stages hash: the key and the outputs, so that a rerun stage that wrote a new
+        run directory (same key, new name) also reruns what reads it."""
+        return sha256_of({"key": self.key, "outputs": self.outputs})
 
 
 def stages_dir(output_dir: str | Path) -> Path:
@@ -94,10 +99,6 @@ class StageRunner:
         return record
 
 
-def available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 Overrides = dict[str, dict[str, Any]]  # config class name -> field values, e.g. {"TrainConfig": {"epochs": 1}}
 
 
@@ -127,6 +128,17 @@ def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
     return {"summary": data_dir(config.output_dir) / "summary.json"}
 
 
+def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
+    """Run `action(*args)` in a new Python process: the training and benchmark stages report peak
+    memory, which a process that already ran other stages would overstate (RSS only grows)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=configure_logging) as pool:
+        return pool.submit(action, *args).result()
+
+
 def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
     from pipeline.crf import train_crf
     from pipeline.experiment import train_run
@@ -138,7 +150,8 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
             echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
     """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
     stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
-    from pipeline.analysis import AnalysisConfig, analyze_run
+    from pipeline.analysis import analyze_run
+    from pipeline.bench import bench_run
     from pipeline.comparison import compare_runs
     from pipeline.report import build_report, report_version
 
@@ -146,34 +159,32 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
     analysis_config = stage_config(AnalysisConfig, profile, overrides)
     trainings = train_configs(config, profile, overrides)
     benched = [name for name, cfg in trainings if isinstance(cfg, TrainConfig)]
-    bench = available("pipeline.bench")  # the benchmark stage joins the chain once its module exists
-    runner = StageRunner(config.output_dir, 3 + 2 * len(trainings) + bench * len(benched), config.force, echo)
+    runner = StageRunner(config.output_dir, 3 + 2 * len(trainings) + len(benched), config.force, echo)
 
     data = runner.run("data", {"config": config_inputs(data_config), "source": source_fingerprint(config.data)},
                       lambda: prepare_data_stage(data_config, progress))
-    runs = {name: runner.run(name, {"config": config_inputs(cfg), "data": data.key},
-                             lambda cfg=cfg: train_stage(cfg)) for name, cfg in trainings}
+    runs = {name: runner.run(name, {"config": config_inputs(cfg), "data": data.identity},
+                             lambda cfg=cfg: in_fresh_process(train_stage, cfg)) for name, cfg in trainings}
     run_dirs = {name: Path(record.outputs["run_dir"]) for name, record in runs.items()}
     upstream = [runner.run(name.replace("train-", "analyze-", 1),
-                           {"run": record.key, "config": config_inputs(analysis_config)},
+                           {"run": record.identity, "config": config_inputs(analysis_config)},
                            lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
                 for name, record in runs.items()]
-    if bench:  # before compare: the comparison reads each run's bench.json for its speed columns
-        from pipeline.bench import BenchConfig, bench_run
-
-        bench_config = stage_config(BenchConfig, profile, overrides)
-        upstream += [runner.run(name.replace("train-", "bench-", 1),
-                                {"run": runs[name].key, "config": config_inputs(bench_config)},
-                                lambda name=name: {"bench": bench_run(run_dirs[name], bench_config)})
-                     for name in benched]
-    upstream.append(runner.run("compare", {"upstream": [record.key for record in upstream],
+    # before compare: the comparison reads each run's bench.json for its speed columns
+    bench_config = stage_config(BenchConfig, profile, overrides)
+    upstream += [runner.run(name.replace("train-", "bench-", 1),
+                            {"run": runs[name].identity, "config": config_inputs(bench_config)},
+                            lambda name=name: {"bench": in_fresh_process(bench_run, run_dirs[name], bench_config,
+                                                                            progress)})
+                 for name in benched]
+    upstream.append(runner.run("compare", {"upstream": [record.identity for record in upstream],
                                            "config": config_inputs(analysis_config)},
                                lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir,
                                                                    analysis_config)}))
     version = report_version()
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
                                  runs=[run_dir.name for run_dir in run_dirs.values()])
-    runner.run("report", {"upstream": [record.key for record in upstream], "sources": report_sources_hash(),
+    runner.run("report", {"upstream": [record.identity for record in upstream], "sources": report_sources_hash(),
                           "version": version},
                lambda: {"report": build_report(report_config, progress=progress, version=version).folder})
     return runner.done
@@ -182,6 +193,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
 def report_sources_hash() -> str:
     """The report's notebooks and Quarto template: editing them rebuilds the report."""
     from pipeline.io import sha256_of_files
+    from pipeline.render import QUARTO_TEMPLATE
     from pipeline.report import NOTEBOOKS
 
-    return sha256_of_files(p for p in NOTEBOOKS.iterdir() if p.is_file())
+    return sha256_of_files([*(p for p in NOTEBOOKS.iterdir() if p.is_file()), QUARTO_TEMPLATE])

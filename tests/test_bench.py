@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from pipeline.bench import BenchConfig, bench_run, estimates, reference_tags, summarise
+from pipeline.bench import bench_run, estimates, reference_tags, summarise
+from pipeline.config import BenchConfig
 from pipeline.inference import CPU_VARIANTS, load_inference
 from pipeline.io import read_json
 from pipeline.metrics import strict_scores

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence, leakage_paragraph,
-                                leakage_sentence, tradeoff_sentences, truncation_paragraph,
+from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence,
+                                document_automation_sentence, leakage_paragraph, leakage_sentence,
+                                tradeoff_sentences, truncation_paragraph,
                                 threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
@@ -69,6 +70,14 @@ def test_threshold_and_automation_sentences():
         "(rule: highest coverage with precision ≥ 90%).")
     assert automation_sentence(0.85, 0.62) == (
         "At a 0.85 threshold, 62% of predicted entities are coded automatically and 38% go to human review.")
+
+
+def test_document_automation_says_when_no_document_clears_the_threshold():
+    assert document_automation_sentence(0.95, 0, 0.0) == (
+        "No document can be coded without review at 0.95: every one holds at least one entity below the threshold, "
+        "so automation works entity by entity, with a coder checking the flagged ones.")
+    assert document_automation_sentence(0.5, 3, 0.1) == (
+        "10% of documents (3 documents) have every entity at or above 0.50 and could be coded without review.")
 
 
 def test_leakage_reports_how_much_a_row_split_overstates_f1():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import CRFConfig, PipelineConfig, TrainConfig
-from pipeline.stages import StageRunner, source_fingerprint, train_configs
+from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
+from pipeline.stages import StageRunner, in_fresh_process, source_fingerprint, train_configs
 
 
 def counting_action(tmp_path: Path, calls: list[str], label: str):
@@ -53,6 +54,25 @@ def test_a_changed_upstream_key_reruns_the_downstream_stage(tmp_path):
     chain(1e-4)
     chain(3e-4)
     assert calls == ["data", "train0.0001", "train0.0003"]
+
+
+def test_an_upstream_rerun_that_wrote_new_outputs_reruns_the_downstream_stage(tmp_path):
+    calls: list[str] = []
+    runner = StageRunner(tmp_path, 2, echo=lambda _: None)
+    first = runner.run("train", {"lr": 1e-4}, counting_action(tmp_path, calls, "train-a"))
+    runner.run("analyze", {"run": first.identity}, counting_action(tmp_path, calls, "analyze"))
+    rerun = StageRunner(tmp_path, 2, force=True, echo=lambda _: None).run(
+        "train", {"lr": 1e-4}, counting_action(tmp_path, calls, "train-b"))
+    assert rerun.key == first.key and rerun.identity != first.identity
+    StageRunner(tmp_path, 2, echo=lambda _: None).run("analyze", {"run": rerun.identity},
+                                                      counting_action(tmp_path, calls, "analyze"))
+    assert calls == ["train-a", "analyze", "train-b", "analyze"]
+
+
+def test_training_and_benchmark_stages_run_in_a_fresh_process_so_peak_memory_is_their_own():
+    assert in_fresh_process(os.getpid) != os.getpid()
+    with pytest.raises(ValueError, match="unknown profile"):
+        in_fresh_process(build_config, TrainConfig, None, "tpu")
 
 
 def test_missing_output_reruns_the_stage(tmp_path):
