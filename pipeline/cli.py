@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = stage("report", cmd_report, "execute the report notebooks and render outputs/report/<version>/")
     add_config_arguments(report, ReportConfig)
 
-    everything = stage("all", cmd_all, "data -> train -> analyze -> compare -> bench -> report, reusing "
+    everything = stage("all", cmd_all, "data -> train -> analyze -> bench -> compare -> report, reusing "
                                        "stages whose inputs did not change")
     add_config_arguments(everything, PipelineConfig)
 
