@@ -1,8 +1,10 @@
 """`python -m pipeline all`: data -> train -> analyse -> bench -> compare -> report, each stage cached.
 
-Every stage has a key: the hash of its configuration and of the keys of the stages it reads
-(the data stage also hashes its source files). `outputs/stages/<stage>.json` records the key and
-the stage's outputs; when the key is unchanged and the outputs still exist, the stage is skipped.
+Every stage has a key: the hash of its configuration and of the identities (key and outputs) of
+the stages it reads (the data stage also hashes its source files). `outputs/stages/<stage>.json`
+records the key and the stage's outputs; when the key is unchanged and the outputs still exist, the
+stage is skipped. Training and benchmarking run in a fresh process each, so the peak memory they
+record is their own.
 A changed setting therefore reruns its stage and every stage downstream of it, nothing else.
 """
 
