@@ -129,6 +129,22 @@ def document_automation_sentence(threshold: float, auto_coded: int, rate: float)
             "and could be coded without review.")
 
 
+def speed_target_sentence(variant: str, ratio: float, target: float, f1_kept: bool, reference_docs_per_second: float,
+                          reference_f1: float, truncated: int, documents: int, tolerance: float) -> str:
+    """The speed target against the plain transformers pipeline, and the documents that pipeline cut short."""
+    bound = f"{tolerance:g} F1 points of fp32 and of the plain transformers pipeline"
+    reach = (f"reads {ratio:.2f} times the pipeline's documents per second ({reference_docs_per_second:.1f} documents/s, "
+             f"F1 {reference_f1:.3f})")
+    met = f1_kept and ratio >= target
+    sentence = (f"The fastest variant within {bound}, {variant}, {reach}" if f1_kept else
+                f"No variant stays within {bound}; the fastest, {variant}, {reach}")
+    sentence += f": the {target:g}x target is {'met' if met else 'not met'}."
+    if truncated:
+        sentence += (f" The pipeline reads at most 512 wordpieces, so it cut {truncated} of {documents} documents short; "
+                     "every variant here reads every word.")
+    return sentence
+
+
 def leakage_sentence(row_f1: float, document_f1: float, model: str) -> str:
     """What a row split would have reported against the honest document split."""
     gap = row_f1 - document_f1

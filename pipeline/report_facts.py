@@ -31,6 +31,18 @@ def docs_per_second(run: RunInputs) -> float | None:
     return ((run.bench or {}).get("summary") or {}).get("docs_per_second")
 
 
+def speed_target(run: RunInputs) -> str:
+    """The bench summary's verdict on the speed target (bench.json summary and reference); empty without one."""
+    bench = run.bench or {}
+    summary, reference = bench.get("summary") or {}, bench.get("reference")
+    if not reference or summary.get("best_ratio_to_reference") is None:
+        return ""
+    return narrative.speed_target_sentence(
+        summary["ratio_variant"], summary["best_ratio_to_reference"], summary["target_ratio"], summary["f1_kept"],
+        reference["docs_per_second"], reference["test_micro_f1"], reference["truncated_documents"],
+        bench["lengths"]["documents"], bench["config"]["f1_tolerance"])
+
+
 def p_better(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[tuple[str, str], float]:
     """P(A>B) from the paired bootstrap of comparison.json, keyed by the runs' labels."""
     labels = {run.name: run.label for run in runs}

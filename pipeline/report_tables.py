@@ -303,7 +303,11 @@ def speed_table(run: RunInputs) -> pd.DataFrame:
     variants = (run.bench or {}).get("variants")
     if not variants:
         return not_measured("inference speed", f"python -m pipeline bench --run {run.name}")
-    return pd.DataFrame([{k: v for k, v in variant.items() if not isinstance(v, (list, dict))} for variant in variants])
+    reference = run.bench.get("reference")
+    if reference:  # in the variants' columns; its name and word mapping stay in bench.json
+        variants = variants + [{**{column: reference.get(column) for column in variants[0]},
+                                "variant": "transformers pipeline", "ratio_to_reference": 1.0}]
+    return pd.DataFrame(variants)
 
 
 def examples_html(run: RunInputs, limit: int = 30) -> str:

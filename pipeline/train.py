@@ -7,6 +7,7 @@ window. Early stopping and the best checkpoint follow that F1.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -235,9 +236,17 @@ def _cuda() -> bool:
 
 
 def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    """The newest checkpoint the Trainer finished writing. It writes trainer_state.json last, so a
+    process killed while saving leaves a folder without it (or with it cut short): skipped, said."""
+    steps = {int(path.name.removeprefix("checkpoint-")): path for path in folder.glob("checkpoint-*")
+             if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()}
+    for step in sorted(steps, reverse=True):
+        try:
+            json.loads((steps[step] / "trainer_state.json").read_text())
+            return str(steps[step])
+        except (OSError, ValueError):
+            log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
+    return None
 
 
 def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

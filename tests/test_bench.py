@@ -70,10 +70,17 @@ def test_ten_thousand_notes_take_notes_times_mean_length_over_wordpieces_per_sec
     assert (estimate["batch_size"], estimate["hours"], estimate["cost"]) == (8, 2.0, 0.2)
 
 
-@pytest.mark.parametrize("int8_f1, ratio_variant, met", [(0.497, "int8", True), (0.49, "fp32", False)])
-def test_the_2x_target_counts_only_variants_within_half_a_point_of_the_reference(int8_f1, ratio_variant, met):
+@pytest.mark.parametrize("int8_f1, ratio_variant, met", [(0.516, "int8", True), (0.51, "fp32", False)])
+def test_the_2x_target_counts_only_variants_that_give_up_at_most_half_a_point(int8_f1, ratio_variant, met):
     rows = [{"variant": "fp32", "batch_size": 8, "docs_per_second": 15.0, "test_micro_f1": 0.52},
             {"variant": "int8", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": int8_f1}]
     summary = summarise(rows, {"docs_per_second": 10.0, "test_micro_f1": 0.50}, BenchConfig())
-    # int8: 25/10 = 2.5x if its F1 is within 0.5 points (0.497), else fp32 decides: 15/10 = 1.5x
+    # both int8 F1s beat the reference's 0.50, but 0.51 is 1 point below fp32's 0.52: int8 counts
+    # (25/10 = 2.5x) only at 0.516, else fp32 decides: 15/10 = 1.5x
     assert (summary["ratio_variant"], summary["target_met"]) == (ratio_variant, met)
+
+
+def test_the_2x_target_is_not_met_by_a_variant_below_the_reference():
+    rows = [{"variant": "fp32", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": 0.45}]
+    summary = summarise(rows, {"docs_per_second": 10.0, "test_micro_f1": 0.50}, BenchConfig())
+    assert (summary["best_ratio_to_reference"], summary["target_met"]) == (2.5, False)

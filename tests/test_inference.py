@@ -54,7 +54,33 @@ def test_reduced_precision_variants_stay_close_to_fp32(tiny_run, documents, vari
     assert 0 < largest < tolerance  # changed (the variant did something) but only slightly
 
 
-def test_int8_replaces_every_linear_layer(tiny_run):
+def test_onnx_graph_runs_onnx_runtimes_fused_attention_and_per_channel_int8(tiny_run):
+    import onnx
+
+    load_inference(tiny_run, "onnx-int8")
+    folder = tiny_run / "model" / "onnx"
+    fused = {node.op_type for node in onnx.load(folder / "model.onnx").graph.node}
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= fused
+    int8 = onnx.load(folder / "model.int8.onnx").graph
+    shapes = {init.name: list(init.dims) for init in int8.initializer}
+    weights = [node.input[1] for node in int8.node if node.op_type in ("MatMulInteger", "QAttention")]
+    assert len(weights) == 4 * 2 + 1  # per layer: fused q/k/v, attention output, two feed-forward; the classifier
+    for weight in weights:  # one scale per output channel
+        assert shapes[weight.removesuffix("_quantized") + "_scale"] == shapes[weight][1:]
+
+
+def test_graphs_of_an_older_export_recipe_are_exported_again(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("onnx"))
+    (run / "model" / "onnx").mkdir()
+    (run / "model" / "onnx" / "model.onnx").write_bytes(b"an older recipe's graph")  # no export.json
+    assert load_inference(run, "onnx").predict([["chest", "pain"]])[0][0]
+    assert (run / "model" / "onnx" / "export.json").exists()
+
+
+def test_int8_replaces_every_linear_layer_with_per_channel_weights(tiny_run):
     import torch
 
     from pipeline.inference import torch_variant
@@ -63,7 +89,8 @@ def test_int8_replaces_every_linear_layer(tiny_run):
     model = torch_variant(load_run_model(tiny_run, "cpu")[0], "int8")
     kinds = {type(module) for module in model.modules()}
     assert torch.nn.Linear not in kinds
-    assert torch.ao.nn.quantized.dynamic.Linear in kinds
+    quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert quantized and all(m.weight().qscheme() == torch.per_channel_affine for m in quantized)
 
 
 def test_predict_decodes_every_word_with_any_variant(tiny_run, documents):

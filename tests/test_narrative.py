@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence,
                                 document_automation_sentence, leakage_paragraph, leakage_sentence,
-                                tradeoff_sentences, truncation_paragraph,
+                                speed_target_sentence, tradeoff_sentences, truncation_paragraph,
                                 threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
@@ -124,3 +124,16 @@ def test_a_single_model_is_chosen_without_claims_about_others():
     best, reason = choose_model([CRF], {})
     assert (best, reason) == (CRF, "crf is the only model compared; its test micro-F1 is 0.450. Its rare-tier F1 is 0.100.")
     assert tradeoff_sentences(CRF, [CRF], {}) == ["crf is the only model compared: there is no trade-off to weigh."]
+
+
+def test_speed_target_missed_by_the_fastest_variant_that_keeps_f1():
+    assert speed_target_sentence("onnx-int8", 1.76, 2.0, True, 8.66, 0.5, 23, 60, 0.5) == (
+        "The fastest variant within 0.5 F1 points of fp32 and of the plain transformers pipeline, onnx-int8, reads "
+        "1.76 times the pipeline's documents per second (8.7 documents/s, F1 0.500): the 2x target is not met. "
+        "The pipeline reads at most 512 wordpieces, so it cut 23 of 60 documents short; every variant here reads every word.")
+
+
+def test_speed_target_is_not_met_by_a_fast_variant_that_loses_f1():
+    assert speed_target_sentence("int8", 2.5, 2.0, False, 10.0, 0.6, 0, 30, 0.5) == (
+        "No variant stays within 0.5 F1 points of fp32 and of the plain transformers pipeline; the fastest, int8, "
+        "reads 2.50 times the pipeline's documents per second (10.0 documents/s, F1 0.600): the 2x target is not met.")

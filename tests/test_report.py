@@ -106,6 +106,17 @@ def test_index_shows_recommendation_and_intervals(built):
 
 
 @pytest.mark.slow
+def test_model_page_sets_the_pipeline_beside_the_variants_and_says_whether_the_target_is_met(built):
+    build, runs = built
+    page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
+    assert "transformers pipeline" in page.find("table", id="speed").get_text()
+    # int8: 9.0 / 4.0 = 2.25 times the pipeline, 0.2 points below fp32's 0.600, above the pipeline's 0.550
+    assert ("The fastest variant within 0.5 F1 points of fp32 and of the plain transformers pipeline, int8, reads "
+            "2.25 times the pipeline's documents per second (4.0 documents/s, F1 0.550): the 2x target is met. "
+            "The pipeline reads at most 512 wordpieces, so it cut 3 of 20 documents short") in page.get_text()
+
+
+@pytest.mark.slow
 def test_error_examples_are_highlighted(built):
     from pipeline.io import read_json
 

@@ -156,3 +156,17 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, t
     assert "resuming from" in result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [epoch["epoch"] for epoch in metrics["epochs"]] == list(range(1, 13))
+
+
+def test_resume_skips_a_checkpoint_killed_while_it_was_being_saved(tmp_path, caplog):
+    from pipeline.train import last_checkpoint
+
+    for step, state in ((8, '{"global_step": 8}'), (16, '{"global_st'), (24, None)):  # 16 cut short, 24 never got there
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"weights")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert "checkpoint-24" in caplog.text and "checkpoint-16" in caplog.text
+    assert last_checkpoint(tmp_path / "absent") is None
