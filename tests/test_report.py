@@ -241,3 +241,16 @@ def test_without_names_the_newest_analysed_run_of_each_kind_is_reported(tmp_path
     (tmp_path / "runs" / "crf-20261128-100000").mkdir()  # trained, not analysed
     assert [run.name for run in analysed_runs(tmp_path)] == [
         "crf-20261128-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000"]
+
+
+def test_a_bench_json_from_before_the_speed_verdict_asks_for_a_new_bench(tmp_path):
+    from report_fixtures import bench_json
+
+    from pipeline.report_facts import speed_target
+    from pipeline.report_inputs import RunInputs
+
+    bench = bench_json(4.0)
+    del bench["summary"]["f1_kept"]
+    run = RunInputs(name="minilm-1", folder=tmp_path, config={}, metrics={}, analysis=None, bench=bench)
+    assert speed_target(run) == ("This bench.json predates the speed verdict: run "
+                                 "`python -m pipeline bench --run minilm-1` again.")
