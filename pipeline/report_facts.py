@@ -42,7 +42,8 @@ def speed_target(run: RunInputs) -> str:
     return narrative.speed_target_sentence(
         summary["ratio_variant"], summary["best_ratio_to_reference"], summary["target_ratio"], summary["f1_kept"],
         reference["docs_per_second"], reference["test_micro_f1"], reference["truncated_documents"],
-        bench["lengths"]["documents"], bench["config"]["f1_tolerance"])
+        bench["lengths"]["documents"], bench["config"]["f1_tolerance"],
+        reads_every_word=run.long_docs != "truncate")
 
 
 def p_better(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[tuple[str, str], float]:

@@ -28,10 +28,15 @@ class RunInputs:
         return self.config.get("model", self.name)
 
     @property
+    def long_docs(self) -> str:
+        """'window' (every word, overlapping windows) or 'truncate' (the first window only)."""
+        return self.config.get("train", {}).get("long_docs", "window")
+
+    @property
     def label(self) -> str:
         """How the report names a run: the model, with its long-document mode and split when unusual."""
         parts = [self.model]
-        if self.config.get("train", {}).get("long_docs") == "truncate":
+        if self.long_docs == "truncate":
             parts.append("truncate")
         if self.config.get("split_strategy") == "rows":
             parts.append("row-split")

@@ -145,16 +145,12 @@ def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInp
                         ).sort_values("F1", ascending=False)
 
 
-def long_docs(run: RunInputs) -> str:
-    return run.config.get("train", {}).get("long_docs", "window")
-
-
 def split_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
     """(model, row-split F1, document-split F1) for every model trained with both splits (same
     long-document mode, so that only the split differs)."""
     by_split: dict[tuple[str, str, str], float] = {}
     for run in runs:
-        by_split[(run.model, long_docs(run), run.config.get("split_strategy", "document"))] = test_micro(run)["f1"]
+        by_split[(run.model, run.long_docs, run.config.get("split_strategy", "document"))] = test_micro(run)["f1"]
     pairs = []
     for (model, mode, split), row_f1 in sorted(by_split.items()):
         document_f1 = by_split.get((model, mode, "document"))
@@ -168,7 +164,7 @@ def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]
     by_mode: dict[tuple[str, str], float] = {}
     for run in runs:
         if run.config.get("split_strategy", "document") == "document" and "train" in run.config:
-            by_mode[(run.model, long_docs(run))] = test_micro(run)["f1"]
+            by_mode[(run.model, run.long_docs)] = test_micro(run)["f1"]
     return [(model, by_mode[(model, "window")], by_mode[(model, "truncate")])
             for model, mode in sorted(by_mode) if mode == "truncate" and (model, "window") in by_mode]
 

@@ -137,3 +137,9 @@ def test_speed_target_is_not_met_by_a_fast_variant_that_loses_f1():
     assert speed_target_sentence("int8", 2.5, 2.0, False, 10.0, 0.6, 0, 30, 0.5) == (
         "No variant stays within 0.5 F1 points of fp32 and of the plain transformers pipeline; the fastest, int8, "
         "reads 2.50 times the pipeline's documents per second (10.0 documents/s, F1 0.600): the 2x target is not met.")
+
+
+def test_speed_target_of_a_truncated_run_says_it_cuts_documents_as_the_pipeline_does():
+    sentence = speed_target_sentence("onnx-int8", 2.55, 2.0, True, 7.4, 0.47, 23, 60, 0.5, reads_every_word=False)
+    assert sentence.endswith("the 2x target is met. The pipeline reads at most 512 wordpieces, so it cut 23 of 60 "
+                             "documents short; so does this run, which reads only the first window of each document.")
