@@ -15,12 +15,13 @@ on a column header; the PDF gets the same table, static.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from pipeline.io import atomic_write_text
 
@@ -129,15 +130,43 @@ def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version:
     return page_html.replace("</body>", footer + SORTABLE_SCRIPT + "</body>", 1)
 
 
+log = logging.getLogger(__name__)
+# nbconvert warns of every image its lab template leaves without alt text; with_alt_text puts the text
+# back and names the images that really lack it, so its own warning goes to a quiet logger
+NBCONVERT_LOG = logging.getLogger("pipeline.render.nbconvert")
+NBCONVERT_LOG.setLevel(logging.ERROR)
+
+
 def notebook_html(notebook: Path, template: str) -> str:
     """The notebook's outputs as HTML (code cells hidden: the report shows results, not code)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name=template, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    return body
+                            exclude_output_prompt=True, log=NBCONVERT_LOG)
+    node = nbformat.read(notebook, as_version=4)
+    body, _ = exporter.from_notebook_node(node)
+    return with_alt_text(body, node, notebook.name)
+
+
+def with_alt_text(body: str, node: Any, name: str) -> str:
+    """Each PNG's `alt` output metadata (pipeline.report_figures.Picture) as its <img alt>: the lab
+    template drops it, and nbconvert then writes a placeholder. Outputs and images come in one order."""
+    from bs4 import BeautifulSoup
+
+    alts = [output.get("metadata", {}).get("image/png", {}).get("alt") for cell in node.cells
+            for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    soup = BeautifulSoup(body, "html.parser")
+    images = soup.find_all("img", src=re.compile(r"^data:image/png"))
+    if None in alts or len(images) != len(alts):
+        log.warning("%s: %d of %d figures have no alternative text", name,
+                    max(alts.count(None), abs(len(images) - len(alts))), len(images))
+    if not any(alts) or len(images) != len(alts):
+        return body
+    for image, alt in zip(images, alts):
+        if alt:
+            image["alt"] = alt
+    return str(soup)
 
 
 def render_site(pages: Sequence[Page], site_dir: Path, version: str) -> list[Path]:

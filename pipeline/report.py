@@ -90,8 +90,10 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], tim
     logging.getLogger("papermill").setLevel(logging.WARNING)  # our progress bar counts the notebooks
 
     try:
+        # the kernel listens on localhost and would warn on every start that TCP is not encrypted
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, cwd=str(target.parent), execution_timeout=timeout)
+                                   progress_bar=False, cwd=str(target.parent), execution_timeout=timeout,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         raise NotebookError(f"{source.name} with {parameters}: cell {exc.exec_count} raised "
                             f"{exc.ename}: {exc.evalue} (executed copy: {target})") from exc

@@ -6,7 +6,9 @@ this module adds the data page's figure and turns Figures and saved PNGs into no
 
 from __future__ import annotations
 
+import base64
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,35 @@ from pipeline.figures import OTHER, TIER_COLOURS, comparison_f1
 from pipeline.report_inputs import RunInputs
 
 
-def png(figure: Figure) -> Any:
-    """The figure as an IPython PNG image: embedded in the notebook whatever the kernel's backend."""
-    from IPython.display import Image
+# what each analysis figure shows, for readers who cannot see it (the <img alt> of the site)
+ANALYSIS_ALT = {
+    "f1_by_type": "F1 per entity type, coloured by training-frequency tier",
+    "frequency_vs_f1": "training mentions against F1 for each entity type",
+    "confusion_heatmap": "counts of gold types predicted as other types, for the most frequent gold types",
+    "confidence_histogram": "confidence of correct and of wrong predicted spans",
+    "threshold_curves": "precision, recall and coverage at each confidence threshold",
+    "reliability_diagram": "span confidence against span accuracy, before and after temperature scaling",
+}
 
+
+@dataclass(frozen=True)
+class Picture:
+    """A PNG with its alternative text; nbconvert writes the text into the site's <img alt>."""
+
+    data: bytes
+    alt: str
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, str], dict[str, Any]]:
+        return ({"image/png": base64.b64encode(self.data).decode("ascii"), "text/plain": self.alt},
+                {"image/png": {"alt": self.alt}})
+
+
+def png(figure: Figure, alt: str | None = None) -> Picture:
+    """The figure embedded as PNG whatever the kernel's backend; alt defaults to the first axes title."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return Image(data=buffer.getvalue(), format="png")
+    title = next((axes.get_title() for axes in figure.axes if axes.get_title()), "figure")
+    return Picture(buffer.getvalue(), alt or title)
 
 
 def missing(what: str, command: str) -> Any:
@@ -41,13 +65,11 @@ def comparison_figure(comparison: dict[str, Any] | None) -> Any:
 
 def analysis_figure(run: RunInputs, name: str) -> Any:
     """A figure the analysis stage saved for this run (analysis.json figures: name -> PNG path)."""
-    from IPython.display import Image
-
     relative = ((run.analysis or {}).get("figures") or {}).get(name)
     path = run.folder / "analysis" / relative if relative else None
     if path is None or not Path(path).exists():
         return missing(f"The figure {name}", f"python -m pipeline analyze --run {run.name}")
-    return Image(filename=str(path))
+    return Picture(Path(path).read_bytes(), f"{run.label}: {ANALYSIS_ALT.get(name, name.replace('_', ' '))}")
 
 
 def mentions_by_tier(frame: pd.DataFrame) -> Figure:
@@ -59,5 +81,6 @@ def mentions_by_tier(frame: pd.DataFrame) -> Figure:
              color=[TIER_COLOURS.get(tier, OTHER) for tier in ordered["tier"]])
     axes.set_yscale("log")
     axes.set_ylabel("training mentions")
+    axes.set_title("Training mentions per entity type (log scale), coloured by tier")
     axes.tick_params(axis="x", labelrotation=90, labelsize=6)
     return figure

@@ -90,6 +90,16 @@ def test_site_has_no_broken_link_or_image(built):
 
 
 @pytest.mark.slow
+def test_every_figure_has_alternative_text(built):
+    build, runs = built
+    alts = {path.stem: [image.get("alt", "") for image in soup(path).find_all("img")]
+            for path in build.rendered.site_dir.glob("*.html")}
+    assert all(alt and "No description" not in alt for page in alts.values() for alt in page), alts
+    assert "minilm: span confidence against span accuracy, before and after temperature scaling" in alts[f"model-{runs[0]}"]
+    assert alts["data"] == ["Training mentions per entity type (log scale), coloured by tier"]
+
+
+@pytest.mark.slow
 def test_index_shows_recommendation_and_intervals(built):
     from pipeline.io import read_json
 
