@@ -167,11 +167,12 @@ def fuse_graph(source: Path, config: Any, target: Path) -> None:
 def quiet_onnx_tools() -> Iterator[None]:
     """ONNX Runtime's optimizer and quantizer log every tensor at INFO and advise pre-processing (which
     the fused graph does not need) at WARNING; their failures still raise."""
+    previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
         yield
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(previous)
 
 
 def onnx_forward(path: Path, threads: int) -> Forward:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from pipeline.io import atomic_write_text
 
+log = logging.getLogger(__name__)
 QUARTO_TEMPLATE = Path(__file__).resolve().parents[1] / "_quarto.yml"
 REPORT_TITLE = "MACCROBAT clinical NER: Phase 1 report"
 
@@ -130,7 +131,6 @@ def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version:
     return page_html.replace("</body>", footer + SORTABLE_SCRIPT + "</body>", 1)
 
 
-log = logging.getLogger(__name__)
 # nbconvert warns of every image its lab template leaves without alt text; with_alt_text puts the text
 # back and names the images that really lack it, so its own warning goes to a quiet logger
 NBCONVERT_LOG = logging.getLogger("pipeline.render.nbconvert")
@@ -158,11 +158,11 @@ def with_alt_text(body: str, node: Any, name: str) -> str:
             for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
     soup = BeautifulSoup(body, "html.parser")
     images = soup.find_all("img", src=re.compile(r"^data:image/png"))
-    if None in alts or len(images) != len(alts):
-        log.warning("%s: %d of %d figures have no alternative text", name,
-                    max(alts.count(None), abs(len(images) - len(alts))), len(images))
-    if not any(alts) or len(images) != len(alts):
+    if len(images) != len(alts):  # not one image per PNG output: leave nbconvert's placeholders
+        log.warning("%s: %d images for %d PNG outputs; alternative text not set", name, len(images), len(alts))
         return body
+    if None in alts:
+        log.warning("%s: %d of %d figures have no alternative text", name, alts.count(None), len(alts))
     for image, alt in zip(images, alts):
         if alt:
             image["alt"] = alt

@@ -42,12 +42,12 @@ class Picture:
                 {"image/png": {"alt": self.alt}})
 
 
-def png(figure: Figure, alt: str | None = None) -> Picture:
-    """The figure embedded as PNG whatever the kernel's backend; alt defaults to the first axes title."""
+def png(figure: Figure) -> Picture:
+    """The figure embedded as PNG whatever the kernel's backend; its first axes title is the alt text."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     title = next((axes.get_title() for axes in figure.axes if axes.get_title()), "figure")
-    return Picture(buffer.getvalue(), alt or title)
+    return Picture(buffer.getvalue(), title)
 
 
 def missing(what: str, command: str) -> Any:

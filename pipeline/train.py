@@ -7,7 +7,6 @@ window. Early stopping and the best checkpoint follow that F1.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -21,6 +20,7 @@ from pipeline.config import TrainConfig, resolve_model
 from pipeline.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.documents import Document
 from pipeline.features import Window, encode_documents, make_collator, window_features
+from pipeline.io import read_json
 from pipeline.metrics import strict_scores
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def last_checkpoint(folder: Path) -> str | None:
              if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()}
     for step in sorted(steps, reverse=True):
         try:
-            json.loads((steps[step] / "trainer_state.json").read_text())
+            read_json(steps[step] / "trainer_state.json")
             return str(steps[step])
         except (OSError, ValueError):
             log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
