@@ -11,13 +11,13 @@ from typing import Callable
 from pipeline import configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, PredictConfig,
                              ReportConfig, TrainConfig, add_config_arguments, build_config)
-from pipeline.documents import DataError
+from pipeline.core.documents import DataError
 
 log = logging.getLogger("pipeline")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from pipeline.data import format_summary, prepare_data
+    from pipeline.data.prepare import format_summary, prepare_data
 
     config = build_config(DataConfig, args, args.profile)
     summary = prepare_data(config, progress=not args.quiet)
@@ -27,10 +27,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.experiment import train_run
+    from pipeline.training.train import train_run
 
     if args.model == "crf":
-        from pipeline.crf import train_crf
+        from pipeline.modeling.crf import train_crf
 
         run_dir = train_crf(build_config(CRFConfig, args, args.profile))
         print(f"run directory: {run_dir}")
@@ -42,7 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import build_report
+    from pipeline.reporting.build import build_report
 
     build = build_report(build_config(ReportConfig, args, args.profile), progress=not args.quiet)
     print(f"report {build.version} rendered with {build.rendered.renderer}")
@@ -66,7 +66,7 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 def resolve_run(run: str, output_dir: str) -> Path:
     """A run directory path, or the newest run whose name starts with `run` (e.g. `minilm`)."""
-    from pipeline.runs import latest_run
+    from pipeline.core.layout import latest_run
 
     if Path(run).is_dir():
         return Path(run)
@@ -78,7 +78,7 @@ def resolve_run(run: str, output_dir: str) -> Path:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from pipeline.analysis import analyze_run
+    from pipeline.evaluation.analyze import analyze_run
 
     config = build_config(AnalysisConfig, args, args.profile)
     path = analyze_run(resolve_run(args.run, args.output_dir), config)
@@ -87,7 +87,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from pipeline.comparison import compare_runs
+    from pipeline.evaluation.compare import compare_runs
 
     run_dirs = [resolve_run(run, args.output_dir) for run in args.runs]
     path = compare_runs(run_dirs, args.output_dir, build_config(AnalysisConfig, args, args.profile))
@@ -96,8 +96,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import bench_run, format_bench
-    from pipeline.io import read_json
+    from pipeline.serving.bench import bench_run, format_bench
+    from pipeline.core.files import read_json
 
     path = bench_run(resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile),
                      progress=not args.quiet)
@@ -107,9 +107,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.inference import load_inference
-    from pipeline.notes import read_notes
-    from pipeline.serve import predict_notes, variant_of
+    from pipeline.modeling.backends import load_inference
+    from pipeline.serving.notes import read_notes
+    from pipeline.serving.predict import predict_notes, variant_of
 
     config = build_config(PredictConfig, args, args.profile)
     model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))

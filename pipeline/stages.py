@@ -20,7 +20,7 @@ from typing import Any, Callable
 from pipeline import __version__, configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
                              TrainConfig, build_config, model_label)
-from pipeline.io import read_json, sha256_of, write_json
+from pipeline.core.files import read_json, sha256_of, write_json
 
 Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
 
@@ -124,7 +124,7 @@ def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | N
 
 
 def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
-    from pipeline.data import data_dir, prepare_data
+    from pipeline.data.prepare import data_dir, prepare_data
 
     prepare_data(config, progress=progress)
     return {"summary": data_dir(config.output_dir) / "summary.json"}
@@ -142,8 +142,8 @@ def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
 
 
 def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
-    from pipeline.crf import train_crf
-    from pipeline.experiment import train_run
+    from pipeline.modeling.crf import train_crf
+    from pipeline.training.train import train_run
 
     return {"run_dir": train_crf(config) if isinstance(config, CRFConfig) else train_run(config)}
 
@@ -152,10 +152,10 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
             echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
     """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
     stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
-    from pipeline.analysis import analyze_run
-    from pipeline.bench import bench_run
-    from pipeline.comparison import compare_runs
-    from pipeline.report import build_report, report_version
+    from pipeline.evaluation.analyze import analyze_run
+    from pipeline.serving.bench import bench_run
+    from pipeline.evaluation.compare import compare_runs
+    from pipeline.reporting.build import build_report, report_version
 
     data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=config.output_dir)
     analysis_config = stage_config(AnalysisConfig, profile, overrides)
@@ -194,8 +194,8 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
 
 def report_sources_hash() -> str:
     """The report's notebooks and Quarto template: editing them rebuilds the report."""
-    from pipeline.io import sha256_of_files
-    from pipeline.render import QUARTO_TEMPLATE
-    from pipeline.report import NOTEBOOKS
+    from pipeline.core.files import sha256_of_files
+    from pipeline.reporting.render import QUARTO_TEMPLATE
+    from pipeline.reporting.build import NOTEBOOKS
 
     return sha256_of_files([*(p for p in NOTEBOOKS.iterdir() if p.is_file()), QUARTO_TEMPLATE])

@@ -76,7 +76,7 @@ def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
     """A fixture run (tests/fixtures.py) that also holds a tiny random model, ready for inference."""
     from fixtures import make_fixture_run
 
-    from pipeline.io import read_json, write_json
+    from pipeline.core.files import read_json, write_json
 
     run_dir = make_fixture_run(folder)
     config = read_json(run_dir / "config.json")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.io import write_json
-from pipeline.metrics import strict_scores
-from pipeline.runs import prediction_record, write_predictions
-from pipeline.tags import Span, build_tag_maps, tags_from_spans
+from pipeline.core.files import write_json
+from pipeline.evaluation.metrics import strict_scores
+from pipeline.core.layout import prediction_record, write_predictions
+from pipeline.core.tags import Span, build_tag_maps, tags_from_spans
 
 TYPES = {"Sign_symptom": ("frequent", 1500), "Disease_disorder": ("frequent", 1100), "Medication": ("medium", 300),
          "Therapeutic_procedure": ("medium", 250), "Age": ("medium", 150), "Lab_value": ("medium", 120),

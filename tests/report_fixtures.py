@@ -1,9 +1,9 @@
 """An outputs/ tree for the report tests, made by the real stages from fixture runs.
 
 Three runs of `tests.fixtures.make_fixture_run` (minilm, its truncate twin, the CRF), analysed and
-compared by `pipeline.analysis` / `pipeline.comparison`; a data summary with the keys the data stage
+compared by `pipeline.evaluation.analyze` / `pipeline.evaluation.compare`; a data summary with the keys the data stage
 writes; a bench.json for the two transformer runs with fp32, int8 and the transformers pipeline, summarised
-by `pipeline.bench.summarise` (the CRF is not benchmarked).
+by `pipeline.serving.bench.summarise` (the CRF is not benchmarked).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from fixtures import TYPES, make_fixture_run
 
 import dataclasses
 
-from pipeline.analysis import AnalysisConfig, analyze_run
-from pipeline.bench import summarise
+from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
+from pipeline.serving.bench import summarise
 from pipeline.config import BenchConfig
-from pipeline.comparison import compare_runs
-from pipeline.io import write_json
+from pipeline.evaluation.compare import compare_runs
+from pipeline.core.files import write_json
 
 RUNS = (("minilm-20261128-100000", "minilm", "window", 0, 4.0),
         ("minilm-truncate-20261128-110000", "minilm", "truncate", 1, 5.0),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from fixtures import make_fixture_run
 
-from pipeline.analysis import analyze_records, analyze_run, tier_scores
+from pipeline.evaluation.analyze import analyze_records, analyze_run, tier_scores
 from pipeline.cli import main
-from pipeline.comparison import compare_runs
+from pipeline.evaluation.compare import compare_runs
 from pipeline.config import AnalysisConfig
-from pipeline.figures import uncrowded
-from pipeline.io import read_json, write_json
-from pipeline.metrics import document_counts, strict_scores
-from pipeline.runs import read_predictions, write_predictions
+from pipeline.evaluation.figures import uncrowded
+from pipeline.core.files import read_json, write_json
+from pipeline.evaluation.metrics import document_counts, strict_scores
+from pipeline.core.layout import read_predictions, write_predictions
 
 FAST = AnalysisConfig(resamples=200, figures=False)
 

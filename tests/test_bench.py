@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from pipeline.bench import bench_run, estimates, reference_tags, summarise
+from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
 from pipeline.config import BenchConfig
-from pipeline.inference import CPU_VARIANTS, load_inference
-from pipeline.io import read_json
-from pipeline.metrics import strict_scores
-from pipeline.runs import read_predictions
+from pipeline.modeling.backends import CPU_VARIANTS, load_inference
+from pipeline.core.files import read_json
+from pipeline.evaluation.metrics import strict_scores
+from pipeline.core.layout import read_predictions
 
 
 @pytest.fixture(scope="module")

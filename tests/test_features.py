@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.features import (IGNORE_INDEX, Window, best_window_positions, build_windows, covered_words,
+from pipeline.modeling.features import (IGNORE_INDEX, Window, best_window_positions, build_windows, covered_words,
                                encode_documents, plan_windows, window_features, word_pieces)
 
 

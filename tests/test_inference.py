@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.features import encode_documents
-from pipeline.inference import load_inference
-from pipeline.predict import batched_probabilities
-from pipeline.runs import read_predictions
+from pipeline.modeling.features import encode_documents
+from pipeline.modeling.backends import load_inference
+from pipeline.modeling.tagging import batched_probabilities
+from pipeline.core.layout import read_predictions
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def test_graphs_of_an_older_export_recipe_are_exported_again(tiny_run, tmp_path)
 def test_int8_replaces_every_linear_layer_with_per_channel_weights(tiny_run):
     import torch
 
-    from pipeline.inference import torch_variant
-    from pipeline.predict import load_run_model
+    from pipeline.modeling.backends import torch_variant
+    from pipeline.modeling.tagging import load_run_model
 
     model = torch_variant(load_run_model(tiny_run, "cpu")[0], "int8")
     kinds = {type(module) for module in model.modules()}

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.metrics import (Counts, bootstrap_intervals, document_counts, paired_bootstrap, scores_from_counts,
+from pipeline.evaluation.metrics import (Counts, bootstrap_intervals, document_counts, paired_bootstrap, scores_from_counts,
                               strict_scores, validate_predictions)
-from pipeline.tags import repair_iob2
+from pipeline.core.tags import repair_iob2
 
 
 def record(doc_id: str, gold: list[str], pred: list[str]) -> dict:

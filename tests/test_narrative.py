@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence,
+from pipeline.reporting.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence,
                                 document_automation_sentence, leakage_paragraph, leakage_sentence,
                                 speed_target_sentence, tradeoff_sentences, truncation_paragraph,
                                 threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)

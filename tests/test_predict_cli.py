@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO
 from pipeline.cli import main
-from pipeline.serve import segments
+from pipeline.serving.predict import segments
 
 NOTE = "A 45-year-old woman had fever and chest pain. Aspirin 5 mg was given."
 # 19 words: A 45 - year - old woman had fever and chest pain . Aspirin 5 mg was given .

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.confidence import ScoredSpans
-from pipeline.readiness import automation_rows, false_positive_rates, high_value_scores, recommend_threshold
+from pipeline.evaluation.confidence import ScoredSpans
+from pipeline.evaluation.readiness import automation_rows, false_positive_rates, high_value_scores, recommend_threshold
 
 
 def scored(rows: list[tuple[str, str, float, bool]]) -> ScoredSpans:

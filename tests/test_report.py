@@ -13,9 +13,9 @@ import yaml
 from bs4 import BeautifulSoup
 
 from pipeline.config import ReportConfig
-from pipeline.render import Page, quarto_available, quarto_project
-from pipeline.report import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
-from pipeline.report_tables import highlighted_example
+from pipeline.reporting.render import Page, quarto_available, quarto_project
+from pipeline.reporting.build import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
+from pipeline.reporting.tables import highlighted_example
 from report_fixtures import make_report_outputs
 
 VERSION = "0.1.0+abc1234.20261128"
@@ -101,7 +101,7 @@ def test_every_figure_has_alternative_text(built):
 
 @pytest.mark.slow
 def test_index_shows_recommendation_and_intervals(built):
-    from pipeline.io import read_json
+    from pipeline.core.files import read_json
 
     build, runs = built
     output_dir = build.folder.parents[1]
@@ -131,7 +131,7 @@ def test_model_page_sets_the_pipeline_beside_the_variants_and_says_whether_the_t
 
 @pytest.mark.slow
 def test_error_examples_are_highlighted(built):
-    from pipeline.io import read_json
+    from pipeline.core.files import read_json
 
     build, runs = built
     example = read_json(build.folder.parents[1] / "runs" / runs[0] / "analysis" / "analysis.json")["examples"][0]
@@ -175,7 +175,7 @@ def test_headless_chromium_renders_the_comparison_table(built):
 @pytest.mark.skipif(not quarto_available(), reason="quarto is not on PATH; the offline renderer is tested instead")
 @pytest.mark.slow
 def test_quarto_renders_the_same_notebooks(built, tmp_path):
-    from pipeline.render import render_quarto
+    from pipeline.reporting.render import render_quarto
 
     build, _ = built
     notebooks = sorted((build.folder / "notebooks").glob("*.ipynb"))
@@ -228,7 +228,7 @@ def test_highlighted_example_brackets_and_colours_spans():
 
 
 def run_inputs(name: str, model: str, f1: float, split: str = "document", long_docs: str = "window"):
-    from pipeline.report_inputs import RunInputs
+    from pipeline.reporting.inputs import RunInputs
 
     metrics = {"test": {"micro": {"precision": f1, "recall": f1, "f1": f1}}}
     config = {"model": model, "split_strategy": split, "train": {"long_docs": long_docs}}
@@ -236,7 +236,7 @@ def run_inputs(name: str, model: str, f1: float, split: str = "document", long_d
 
 
 def test_leakage_pairs_need_both_splits_of_one_model():
-    from pipeline.report_tables import split_pairs, truncation_pairs
+    from pipeline.reporting.tables import split_pairs, truncation_pairs
 
     runs = [run_inputs("a", "minilm", 0.65), run_inputs("b", "minilm", 0.71, split="rows"),
             run_inputs("c", "crf", 0.45), run_inputs("d", "minilm", 0.55, long_docs="truncate")]
@@ -259,8 +259,8 @@ def test_without_names_the_newest_analysed_run_of_each_kind_is_reported(tmp_path
 def test_a_bench_json_from_before_the_speed_verdict_asks_for_a_new_bench(tmp_path):
     from report_fixtures import bench_json
 
-    from pipeline.report_facts import speed_target
-    from pipeline.report_inputs import RunInputs
+    from pipeline.reporting.facts import speed_target
+    from pipeline.reporting.inputs import RunInputs
 
     bench = bench_json(4.0)
     del bench["summary"]["f1_kept"]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.documents import DataError
-from pipeline.sources import load_documents, normalised_text_key, select_versions
+from pipeline.core.documents import DataError
+from pipeline.data.sources import load_documents, normalised_text_key, select_versions
 
 
 def write_rows(path, rows):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.documents import Document
-from pipeline.split import assign_parts, leaked_groups, split_documents
+from pipeline.core.documents import Document
+from pipeline.data.split import assign_parts, leaked_groups, split_documents
 
 TYPES = ["Age", "Sex", "Date", "Dosage", "Lab_value"]
 
@@ -48,7 +48,7 @@ def test_split_is_reproducible_with_a_seed():
 
 def test_real_corpus_splits_140_30_30_with_no_document_in_two_parts(tmp_path, shared_brat):
     from pipeline.config import DataConfig
-    from pipeline.data import load_prepared, prepare_data
+    from pipeline.data.prepare import load_prepared, prepare_data
 
     summary = prepare_data(DataConfig(data=str(shared_brat), output_dir=str(tmp_path)), progress=False)
     prepared = load_prepared(tmp_path)

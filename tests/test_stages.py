@@ -147,7 +147,7 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
                                                                  overrides=merged)}
 
     first = run()
-    benches = [name for name in first if name.startswith("bench-")]  # once pipeline.bench exists
+    benches = [name for name in first if name.startswith("bench-")]  # once pipeline.serving.bench exists
     assert list(first) == ["data", "train-tiny", "train-tiny-truncate", "train-crf", "analyze-tiny",
                            "analyze-tiny-truncate", "analyze-crf", *benches, "compare", "report"]
     assert not any(first.values())

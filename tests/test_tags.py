@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.tags import Span, TagSchemeError, build_tag_maps, repair_iob2, spans_from_tags, tags_from_spans
+from pipeline.core.tags import Span, TagSchemeError, build_tag_maps, repair_iob2, spans_from_tags, tags_from_spans
 
 
 def test_orphan_i_after_o_starts_a_new_entity():

@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from pipeline.documents import Document
-from pipeline.tiers import assign_tiers, drop_types, mention_counts, types_below
+from pipeline.core.documents import Document
+from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, types_below
 
 
 def test_tiers_use_the_thresholds_strictly():

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import save_tiny_model, synthetic_brat_folder
 from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
-from pipeline.data import prepare_data
-from pipeline.experiment import train_run
-from pipeline.train import LabelSetMismatch, check_label_set, load_model, warmup_plan
+from pipeline.data.prepare import prepare_data
+from pipeline.training.train import train_run
+from pipeline.modeling.trainer import LabelSetMismatch, check_label_set, load_model, warmup_plan
 from wandb_reader import read_offline_run
 
 
@@ -159,7 +159,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, t
 
 
 def test_resume_skips_a_checkpoint_killed_while_it_was_being_saved(tmp_path, caplog):
-    from pipeline.train import last_checkpoint
+    from pipeline.modeling.trainer import last_checkpoint
 
     for step, state in ((8, '{"global_step": 8}'), (16, '{"global_st'), (24, None)):  # 16 cut short, 24 never got there
         folder = tmp_path / f"checkpoint-{step}"

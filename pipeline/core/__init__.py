@@ -1,0 +1,1 @@
+"""What every layer shares: tags, documents, atomic files, the layout of `outputs/`, errors, scoring."""

@@ -1,0 +1,1 @@
+"""`python -m pipeline data`: read a corpus (brat, JSONL, parquet, hub), convert, group, split and tier it."""

@@ -1,0 +1,219 @@
+"""Brat standoff (`<id>.txt` + `<id>.ann`, the original MACCROBAT release) to words + IOB2.
+
+Conversion policy (every case is counted in the conversion report):
+
+- Only `T` lines (text-bound entities) define the entity layer; `E`, `R`, `A`, `*`, `#`, `N`
+  and `M` lines are counted and otherwise ignored.
+- Words: maximal runs of letters/digits, and every other non-space character on its own. Unicode
+  spaces and format characters (e.g. U+200B ZERO WIDTH SPACE) separate words, so no word is made
+  only of characters a BERT tokenizer deletes.
+- A discontinuous entity (`start end;start end`) is kept as the span covering its fragments
+  (first start to last end), the usual brat-to-CoNLL reading.
+- Identical character ranges: one span per range is kept, the one listed first in the `.ann`
+  file; a second type on the same range is dropped (`identical_other_type`), a repeated
+  same-type span is dropped as a duplicate.
+- Overlapping ranges (nested or crossing) cannot both live in flat IOB2. The converter keeps the
+  largest possible set of non-overlapping spans (interval scheduling by earliest end, which is
+  optimal), preferring the inner span on ties: the inner spans are the codable concepts
+  (`Disease_disorder` inside `History`). Every other span is dropped as `nested` or `crossing`.
+- Spans that start or end inside a word split that word at the boundary, so no kept span is lost
+  to tokenization (`lost_to_tokenization` must stay 0).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from tqdm.auto import tqdm
+
+from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
+from pipeline.core.tags import Span, tags_from_spans
+
+WORD_PATTERN = re.compile(r"[^\W_]+|\S")
+OTHER_ANNOTATION_KINDS = {"E": "event", "R": "relation", "A": "attribute", "M": "attribute",
+                          "*": "equivalence", "#": "note", "N": "normalization"}
+
+
+@dataclass(frozen=True)
+class BratEntity:
+    key: str
+    number: int
+    type: str
+    start: int
+    end: int
+    fragments: int
+    line: int
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(str(path), f"not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
+                        path.stem) from exc
+
+
+def parse_ann(ann: str, text: str, ann_path: str, doc_id: str) -> tuple[list[BratEntity], Counter]:
+    """Parse `T` lines and check every offset against the text; count the other line kinds."""
+    entities: list[BratEntity] = []
+    kinds: Counter = Counter()
+    for number, line in enumerate(ann.splitlines(), start=1):
+        if not line.strip():
+            continue
+        location = f"{ann_path}:{number}"
+        kind = line[0]
+        if kind in OTHER_ANNOTATION_KINDS:
+            kinds[OTHER_ANNOTATION_KINDS[kind]] += 1
+            continue
+        if kind != "T":
+            raise DataError(location, f"unknown brat annotation line {line[:40]!r}", doc_id)
+        parts = line.split("\t", 2)
+        if len(parts) != 3:
+            raise DataError(location, "a T line needs three tab-separated fields: ID, 'Type start end', text", doc_id)
+        key, body, quoted = parts
+        match = re.fullmatch(r"(\S+) (\d+ \d+(?:;\d+ \d+)*)", body)
+        if not re.fullmatch(r"T\d+", key) or not match:
+            raise DataError(location, f"cannot parse T line {line[:60]!r}", doc_id)
+        entity_type, offsets = match.groups()
+        fragments = [tuple(int(x) for x in pair.split()) for pair in offsets.split(";")]
+        for start, end in fragments:
+            if not 0 <= start < end <= len(text):
+                raise DataError(location, f"offsets {start}-{end} outside the text (length {len(text)})", doc_id)
+        covered = " ".join(text[start:end] for start, end in fragments)
+        if covered != quoted and covered == quoted.rstrip():
+            kinds["quoted_text_trailing_whitespace"] += 1  # e.g. a stray tab after the quote
+        elif covered != quoted:
+            raise DataError(location, f"offsets give {covered[:40]!r} but the line quotes {quoted[:40]!r}", doc_id)
+        kinds["T"] += 1
+        entities.append(BratEntity(key, int(key[1:]), entity_type, fragments[0][0], fragments[-1][1],
+                                   len(fragments), number))
+    return entities, kinds
+
+
+def resolve_overlaps(entities: Iterable[BratEntity]) -> tuple[list[BratEntity], list[tuple[BratEntity, str]]]:
+    """Keep the largest set of non-overlapping spans; return (kept, [(dropped, reason)])."""
+    dropped: list[tuple[BratEntity, str]] = []
+    by_range: dict[tuple[int, int], list[BratEntity]] = defaultdict(list)
+    for entity in sorted(entities, key=lambda e: e.number):
+        by_range[(entity.start, entity.end)].append(entity)
+    candidates = []
+    for same_range in by_range.values():
+        first, *others = same_range
+        candidates.append(first)
+        for other in others:
+            dropped.append((other, "duplicate" if other.type == first.type else "identical_other_type"))
+    kept: list[BratEntity] = []
+    rejected: list[BratEntity] = []
+    last_end = -1
+    for entity in sorted(candidates, key=lambda e: (e.end, -e.start, e.number)):
+        if entity.start >= last_end:
+            kept.append(entity)
+            last_end = entity.end
+        else:
+            rejected.append(entity)
+    for entity in rejected:
+        overlapping = [k for k in kept if k.start < entity.end and entity.start < k.end]
+        nested = all((k.start <= entity.start and entity.end <= k.end) or
+                     (entity.start <= k.start and k.end <= entity.end) for k in overlapping)
+        dropped.append((entity, "nested" if nested else "crossing"))
+    return sorted(kept, key=lambda e: e.start), dropped
+
+
+def is_separator(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf"
+
+
+def word_offsets(text: str, boundaries: Iterable[int] = ()) -> tuple[list[tuple[int, int]], int]:
+    """Word character ranges, split at every boundary that falls inside a word; (ranges, splits)."""
+    cleaned = "".join(" " if is_separator(c) else c for c in text)
+    cuts = sorted(set(boundaries))
+    ranges: list[tuple[int, int]] = []
+    splits = 0
+    for match in WORD_PATTERN.finditer(cleaned):
+        start, end = match.span()
+        inside = cuts[bisect_right(cuts, start):bisect_left(cuts, end)]
+        points = [start, *inside, end]
+        ranges.extend(zip(points, points[1:]))
+        splits += len(inside)
+    return ranges, splits
+
+
+def convert_document(doc_id: str, text: str, ann: str, ann_path: str, version: str | None = None) -> tuple[Document, Counter, Counter]:
+    """One brat document to a Document; returns (document, conversion counts, dropped per type)."""
+    if not text.strip():
+        raise DataError(ann_path.replace(".ann", ".txt"), "empty document", doc_id)
+    entities, counts = parse_ann(ann, text, ann_path, doc_id)
+    kept, dropped = resolve_overlaps(entities)
+    ranges, splits = word_offsets(text, [b for e in kept for b in (e.start, e.end)])
+    starts = [start for start, _ in ranges]
+    ends = [end for _, end in ranges]
+    spans: list[Span] = []
+    lost = 0
+    for entity in kept:
+        first = bisect_right(ends, entity.start)  # first word ending after the entity starts
+        last = bisect_left(starts, entity.end)  # one past the last word starting before it ends
+        if first >= last:
+            lost += 1
+            continue
+        spans.append(Span(first, last, entity.type))
+    counts.update({
+        "spans_total": len(entities),
+        "spans_kept": len(spans),
+        "discontinuous": sum(e.fragments > 1 for e in entities),
+        "discontinuous_joined": sum(e.fragments > 1 for e in kept),
+        "words_split_at_entity_boundary": splits,
+        "lost_to_tokenization": lost,
+    })
+    for _, reason in dropped:
+        counts[f"dropped_{reason}"] += 1
+    dropped_by_type = Counter(entity.type for entity, _ in dropped)
+    document = Document(
+        id=doc_id,
+        words=[text[start:end] for start, end in ranges],
+        tags=tags_from_spans(len(ranges), spans),
+        group=doc_id,
+        source="brat",
+        version=version,
+        offsets=ranges,
+        text=text,
+    )
+    return document, counts, dropped_by_type
+
+
+def read_brat_folder(folder: str | Path, progress: bool = True) -> LoadResult:
+    """Convert every `<id>.txt`/`<id>.ann` pair; a bad document becomes an error record."""
+    folder = Path(folder)
+    txt = {p.stem: p for p in folder.glob("*.txt")}
+    ann = {p.stem: p for p in folder.glob("*.ann")}
+    version = folder.name if re.fullmatch(r"(19|20)\d\d", folder.name) else None
+    documents: list[Document] = []
+    errors: list[DocumentError] = []
+    totals: Counter = Counter()
+    dropped_by_type: Counter = Counter()
+    for stem in sorted(set(txt) - set(ann)):
+        errors.append(DocumentError(stem, str(txt[stem]), "has no matching .ann file"))
+    for stem in sorted(set(ann) - set(txt)):
+        errors.append(DocumentError(stem, str(ann[stem]), "has no matching .txt file"))
+    paired = sorted(set(txt) & set(ann))
+    if not paired:
+        raise DataError(str(folder), "no <id>.txt + <id>.ann pairs found (is this a brat folder?)")
+    for stem in tqdm(paired, desc="brat -> IOB2", unit="doc", disable=not progress):
+        try:
+            document, counts, dropped = convert_document(
+                stem, read_text(txt[stem]), read_text(ann[stem]), str(ann[stem]), version)
+        except DataError as exc:
+            errors.append(exc.record())
+            continue
+        documents.append(document)
+        totals.update(counts)
+        dropped_by_type.update(dropped)
+    conversion = dict(sorted(totals.items()))
+    conversion["dropped_by_type"] = dict(dropped_by_type.most_common())
+    return LoadResult(documents, source=f"brat:{folder}", conversion=conversion, errors=errors)

@@ -1,0 +1,145 @@
+"""Data sources (Task 1.1.1): brat folders, local `.jsonl`/parquet rows, the Hugging Face dataset.
+
+Rows follow the Hugging Face `ktgiahieu/maccrobat2018_2020` schema: `{"tokens": [...], "tags":
+[...]}`, optionally with `id`, `pmid` and `version`. That set holds the same 200 documents twice
+(2018 and 2020 releases) with no document id, so rows are grouped by PubMed ID when given and
+otherwise by a hash of their normalised text; `select_versions` then keeps one row per group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+from pipeline.data.brat import read_brat_folder
+from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
+from pipeline.core.files import read_jsonl
+from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
+
+
+def normalised_text_key(words: Iterable[str]) -> str:
+    """Hash of the text with case, Unicode form and all whitespace removed."""
+    text = unicodedata.normalize("NFKC", "".join(words)).lower()
+    text = "".join(char for char in text if not char.isspace())
+    return "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def document_from_row(row: Any, location: str, index: int, source: str, strict: bool) -> tuple[Document, int]:
+    """Validate one row; return (document, number of repaired orphan I- tags)."""
+    if not isinstance(row, dict):
+        raise DataError(location, "a row must be a JSON object with 'tokens' and 'tags'")
+    doc_id = str(row.get("id") or row.get("document_id") or f"row-{index:04d}")
+    tokens, tags = row.get("tokens"), row.get("tags")
+    if not isinstance(tokens, list) or not isinstance(tags, list):
+        raise DataError(location, "missing 'tokens' or 'tags' list", doc_id)
+    if not tokens:
+        raise DataError(location, "empty document (no tokens)", doc_id)
+    if len(tokens) != len(tags):
+        raise DataError(location, f"{len(tokens)} tokens but {len(tags)} tags", doc_id)
+    try:
+        repaired, repairs = repair_iob2([str(tag) for tag in tags])
+    except TagSchemeError as exc:
+        raise DataError(location, f"unknown tag scheme: {exc}", doc_id) from exc
+    if repairs and strict:
+        first = next(i for i, (a, b) in enumerate(zip(tags, repaired)) if a != b)
+        raise DataError(location, f"I- tag without a preceding B-/I- of its type at token {first} "
+                                  f"({tags[first]!r}); rerun without --strict to repair it as B-", doc_id)
+    group = str(row["pmid"]) if row.get("pmid") else normalised_text_key(tokens)
+    version = str(row["version"]) if row.get("version") is not None else None
+    return Document(doc_id, [str(t) for t in tokens], repaired, group, source, version), repairs
+
+
+def read_rows(rows: Iterable[tuple[str, Any]], source: str, strict: bool, total: int | None = None,
+              progress: bool = True) -> LoadResult:
+    documents: list[Document] = []
+    errors: list[DocumentError] = []
+    counts: Counter = Counter()
+    seen: set[str] = set()
+    for index, (location, row) in enumerate(tqdm(rows, desc=f"reading {source}", unit="row", total=total,
+                                                 disable=not progress)):
+        try:
+            document, repairs = document_from_row(row, location, index, source, strict)
+            if document.id in seen:
+                raise DataError(location, "duplicate document id (ids must be unique)", document.id)
+            seen.add(document.id)
+        except DataError as exc:
+            errors.append(exc.record())
+            continue
+        documents.append(document)
+        counts["rows"] += 1
+        counts["orphan_i_repaired_as_b"] += repairs
+        counts["spans_total"] += len(spans_from_tags(document.tags))
+    counts["spans_kept"] = counts["spans_total"]
+    return LoadResult(documents, source=source, conversion=dict(counts), errors=errors)
+
+
+def read_jsonl_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
+    def rows() -> Iterable[tuple[str, Any]]:
+        try:
+            for number, row in read_jsonl(path):
+                yield f"{path}:{number}", row
+        except UnicodeDecodeError as exc:
+            raise DataError(str(path), f"not UTF-8 (byte {exc.start})") from exc
+
+    return read_rows(rows(), f"jsonl:{path}", strict, progress=progress)
+
+
+def read_parquet_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path).to_pylist()
+    return read_rows(((f"{path}:row {i}", row) for i, row in enumerate(table)), f"parquet:{path}", strict,
+                     total=len(table), progress=progress)
+
+
+def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, split="train")
+    except Exception as exc:  # the hub raises many kinds (connection, offline mode, missing)
+        raise DataError(f"hf:{name}", f"could not load the Hugging Face dataset ({type(exc).__name__}: {exc}). "
+                        "Offline? Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.") from exc
+    return read_rows(((f"hf:{name} row {i}", row) for i, row in enumerate(dataset)), f"hf:{name}", strict,
+                     total=len(dataset), progress=progress)
+
+
+def load_documents(source: str, strict: bool = False, progress: bool = True) -> LoadResult:
+    """Read any supported source into Documents; a bad document is recorded and the rest load."""
+    path = Path(source)
+    if path.is_dir():
+        result = read_brat_folder(path, progress=progress)
+    elif path.suffix in (".jsonl", ".json") and path.is_file():
+        result = read_jsonl_rows(path, strict, progress)
+    elif path.suffix == ".parquet" and path.is_file():
+        result = read_parquet_rows(path, strict, progress)
+    elif path.exists():
+        raise DataError(source, "unsupported data source: expected a brat folder, a .jsonl or a .parquet file")
+    elif source.count("/") == 1 and not source.startswith((".", "/")):
+        result = read_hub_rows(source, strict, progress)
+    else:
+        raise DataError(source, "no such file or folder")
+    if strict and result.errors:
+        raise DataError(result.errors[0].location, result.errors[0].message, result.errors[0].document)
+    if not result.documents:
+        raise DataError(source, f"no readable documents ({len(result.errors)} errors, first: "
+                                f"{result.errors[0] if result.errors else 'none'})")
+    return result
+
+
+def select_versions(documents: list[Document], versions: str) -> tuple[list[Document], int]:
+    """Keep the first, the last or all rows of each document group; return (kept, removed)."""
+    if versions == "all":
+        return list(documents), 0
+    chosen: dict[str, Document] = {}
+    for document in documents:
+        if versions == "last" or document.group not in chosen:
+            chosen[document.group] = document
+    kept_ids = {document.id for document in chosen.values()}
+    kept = [document for document in documents if document.id in kept_ids]
+    return kept, len(documents) - len(kept)

@@ -1,0 +1,1 @@
+"""`analyze` and `compare`: scores with intervals, error taxonomy, confidence, readiness and their figures."""

@@ -1,0 +1,103 @@
+"""`python -m pipeline compare RUN [RUN ...]`: runs side by side on the same test documents (Task 1.3.3).
+
+Writes `<output_dir>/comparison/comparison.json` and `comparison/figures/f1_by_model.{png,svg}`.
+Scores are recomputed from each run's predictions (so a run need not be analysed first). Schema:
+
+    runs        [run name], in the order given
+    part        "test"; resamples, seed
+    models      [{run, model, long_docs, split_strategy, documents,
+                  micro {precision, recall, f1}, micro_f1_ci [lo, hi], macro {precision, recall, f1},
+                  macro_f1_ci [lo, hi], tiers {tier: f1}, rare_f1, train_seconds, parameters,
+                  docs_per_second (bench.json summary, null without a benchmark), bench {summary} | null}]
+    best        {overall: run with the highest micro-F1, per_type [{type, run, f1, support}]}
+    pairwise    [{a, b, mean_difference, ci [lo, hi], p_a_better}]  micro-F1 A - B over the same
+                 resampled documents; a is the run with the higher F1; every pair with the same test documents
+    unpaired    [{a, b, reason}]  pairs skipped because their test documents differ
+    figures     {name: path relative to the comparison folder}
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.evaluation import figures, metrics
+from pipeline.evaluation.analyze import load_part, run_types, tier_scores
+from pipeline.config import AnalysisConfig
+from pipeline.core.files import read_json, write_json
+from pipeline.core.layout import read_run_config
+
+
+def comparison_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "comparison"
+
+
+def model_row(run_dir: Path, counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any]:
+    run_config = read_run_config(run_dir)
+    run_metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    bench = read_json(run_dir / "bench.json") if (run_dir / "bench.json").exists() else None
+    scores = metrics.scores_from_counts(counts)
+    intervals = metrics.bootstrap_intervals(counts, config.resamples, config.seed)
+    tiers = {tier: values["f1"] for tier, values in
+             tier_scores(counts, run_config.get("types", {}), config.resamples, config.seed).items()}
+    return {"run": run_dir.name, "model": run_config.get("model"),
+            "long_docs": run_config.get("train", {}).get("long_docs", run_metrics.get("long_docs")),
+            "split_strategy": run_config.get("split_strategy"), "documents": len(counts.doc_ids),
+            "micro": scores["micro"], "micro_f1_ci": intervals["micro_f1"], "macro": scores["macro"],
+            "macro_f1_ci": intervals["macro_f1"], "tiers": tiers, "rare_f1": tiers.get("rare"),
+            "per_type": scores["per_type"],
+            "train_seconds": run_metrics.get("train_seconds"),
+            "parameters": run_metrics.get("parameters", run_config.get("parameters")),
+            "docs_per_second": ((bench or {}).get("summary") or {}).get("docs_per_second"),
+            "bench": {"summary": bench.get("summary")} if bench else None}
+
+
+def best_per_type(models: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    types = sorted({t for m in models for t, s in m["per_type"].items() if s["support"] > 0})
+    rows = []
+    for name in types:
+        best = max(models, key=lambda m: m["per_type"].get(name, {}).get("f1", 0.0))
+        scores = best["per_type"].get(name, {"f1": 0.0, "support": 0})
+        rows.append({"type": name, "run": best["run"], "f1": scores["f1"], "support": scores["support"]})
+    return rows
+
+
+def pairwise(counts: dict[str, metrics.Counts], f1: dict[str, float],
+             config: AnalysisConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Paired bootstrap for every pair with the same test documents (higher F1 first)."""
+    pairs, unpaired = [], []
+    for first, second in combinations(sorted(counts, key=lambda r: -f1[r]), 2):
+        try:
+            result = metrics.paired_bootstrap(counts[first], counts[second], config.resamples, config.seed)
+        except ValueError as exc:
+            unpaired.append({"a": first, "b": second, "reason": str(exc)})
+            continue
+        pairs.append({"a": first, "b": second, **result})
+    return pairs, unpaired
+
+
+def compare_runs(run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs",
+                 config: AnalysisConfig | None = None) -> Path:
+    """Compare runs on their test predictions; returns the path of comparison.json."""
+    config = config or AnalysisConfig()
+    if not run_dirs:
+        raise ValueError("compare needs at least one run")
+    counts, models = {}, []
+    for run_dir in map(Path, run_dirs):
+        run_config = read_run_config(run_dir)
+        records = load_part(run_dir, config.part, set(run_config["tag2id"]) if run_config.get("tag2id") else None)
+        counts[run_dir.name] = metrics.document_counts(sorted(records, key=lambda r: str(r["id"])),
+                                                       run_types(run_config, records))
+        models.append(model_row(run_dir, counts[run_dir.name], config))
+    f1 = {m["run"]: m["micro"]["f1"] for m in models}
+    pairs, unpaired = pairwise(counts, f1, config)
+    comparison = {"runs": [m["run"] for m in models], "part": config.part, "resamples": config.resamples,
+                  "seed": config.seed, "models": models,
+                  "best": {"overall": max(models, key=lambda m: m["micro"]["f1"])["run"],
+                           "per_type": best_per_type(models)},
+                  "pairwise": pairs, "unpaired": unpaired}
+    folder = comparison_dir(output_dir)
+    drawn = figures.comparison_figures(comparison, folder / "figures")
+    comparison["figures"] = {name: str(path.relative_to(folder)) for name, path in drawn.items()}
+    return write_json(folder / "comparison.json", comparison)

@@ -1,0 +1,232 @@
+"""Span-level error analysis (Task 1.5): taxonomy, confusion, length buckets, examples, patterns.
+
+Each predicted span is matched to the gold span it overlaps most (ties: the earlier one):
+    exact             same boundaries, same type (a strict true positive)
+    type_confusion    same boundaries, other type
+    boundary_under    same type, prediction strictly inside the gold span ("myocardial" for
+                      "myocardial infarction")
+    boundary_over     same type, prediction strictly contains the gold span
+    boundary_shifted  same type, overlapping, neither contains the other
+    boundary_and_type overlapping, other boundaries and other type
+    spurious          overlaps no gold span
+A gold span that no predicted span overlaps is `missed`. These counts agree with nervaluate
+(strict correct = exact; exact-schema correct = exact + type_confusion; ent_type correct = exact +
+boundary_*; partial = boundary_* + boundary_and_type; missed; spurious) when each span overlaps at
+most one span of the other side, which the tests check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline.evaluation.metrics import prf, record_spans
+from pipeline.core.tags import Span
+
+CATEGORIES = ("exact", "type_confusion", "boundary_under", "boundary_over", "boundary_shifted", "boundary_and_type",
+              "missed", "spurious")
+ERROR_CATEGORIES = CATEGORIES[1:]
+NONE = "none"
+LENGTH_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3-4", 3, 4), ("5+", 5, 10**9))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One outcome of the taxonomy: a gold span, a predicted span, or both, and its category."""
+
+    doc_id: str
+    category: str
+    gold: Span | None
+    pred: Span | None
+
+
+def overlap(a: Span, b: Span) -> int:
+    return max(0, min(a.end, b.end) - max(a.start, b.start))
+
+
+def categorize(gold: Span | None, pred: Span | None) -> str:
+    """The taxonomy category of a (gold, predicted) pair; None on one side means missed/spurious."""
+    if pred is None:
+        return "missed"
+    if gold is None:
+        return "spurious"
+    same_bounds = (gold.start, gold.end) == (pred.start, pred.end)
+    if same_bounds:
+        return "exact" if gold.type == pred.type else "type_confusion"
+    if gold.type != pred.type:
+        return "boundary_and_type"
+    if gold.start <= pred.start and pred.end <= gold.end:
+        return "boundary_under"
+    if pred.start <= gold.start and gold.end <= pred.end:
+        return "boundary_over"
+    return "boundary_shifted"
+
+
+def match_spans(doc_id: str, gold: Sequence[Span], pred: Sequence[Span]) -> list[Match]:
+    """Every predicted span with its category, then every gold span no prediction overlaps (missed)."""
+    matches, touched = [], set()
+    for span in sorted(pred):
+        overlapping = [g for g in sorted(gold) if overlap(g, span) > 0]
+        touched.update(overlapping)
+        exact = [g for g in overlapping if (g.start, g.end) == (span.start, span.end)]
+        best = exact[0] if exact else max(overlapping, key=lambda g: overlap(g, span), default=None)
+        matches.append(Match(doc_id, categorize(best, span), best, span))
+    matches += [Match(doc_id, "missed", g, None) for g in sorted(gold) if g not in touched]
+    return matches
+
+
+def match_records(records: Sequence[dict[str, Any]]) -> list[Match]:
+    return [m for record in records for m in match_spans(str(record["id"]), *record_spans(record))]
+
+
+def category_counts(matches: Sequence[Match]) -> dict[str, Any]:
+    """Counts of every category, shares of each error category among all errors, match rates.
+
+    exact_match_rate: share of gold spans predicted exactly; partial_match_rate: share of gold spans
+    overlapped by a prediction of the same type (exact or boundary error)."""
+    counts = Counter(m.category for m in matches)
+    errors = sum(counts[c] for c in ERROR_CATEGORIES)
+    gold_spans = {(m.doc_id, m.gold) for m in matches if m.gold is not None}
+    exact = {(m.doc_id, m.gold) for m in matches if m.category == "exact"}
+    partial = {(m.doc_id, m.gold) for m in matches if m.category == "exact" or m.category.startswith("boundary_")
+               and m.category != "boundary_and_type"}
+    return {"counts": {c: counts[c] for c in CATEGORIES},
+            "shares": {c: counts[c] / errors if errors else 0.0 for c in ERROR_CATEGORIES},
+            "errors_total": errors,
+            "gold_spans": len(gold_spans),
+            "exact_match_rate": len(exact) / len(gold_spans) if gold_spans else 0.0,
+            "partial_match_rate": len(partial) / len(gold_spans) if gold_spans else 0.0}
+
+
+def confusion(matches: Sequence[Match], types: Sequence[str]) -> dict[str, Any]:
+    """Gold type (rows) x predicted type (columns) over overlapping pairs; `none` for missed/spurious."""
+    labels = [*sorted(types), NONE]
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for m in matches:
+        gold = m.gold.type if m.gold is not None else NONE
+        pred = m.pred.type if m.pred is not None else NONE
+        if gold in index and pred in index:
+            matrix[index[gold], index[pred]] += 1
+    return {"labels": labels, "matrix": matrix.tolist()}
+
+
+def top_confusions(matrix: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent gold->predicted type swaps; share = of all overlapping pairs with that gold type."""
+    labels, values = matrix["labels"], np.asarray(matrix["matrix"])
+    rows = []
+    for i, gold in enumerate(labels[:-1]):
+        overlapping = values[i, :-1].sum()
+        for j, pred in enumerate(labels[:-1]):
+            if i != j and values[i, j]:
+                rows.append({"gold": gold, "predicted": pred, "count": int(values[i, j]),
+                             "share": float(values[i, j] / overlapping)})
+    return sorted(rows, key=lambda r: (-r["count"], r["gold"], r["predicted"]))[:limit]
+
+
+def bucket_of(length: int) -> str:
+    return next(name for name, low, high in LENGTH_BUCKETS if low <= length <= high)
+
+
+def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
+    """Strict P/R/F1 by entity length in words: recall over gold spans of that length, precision over
+    predicted spans of that length (an exact match has one length on both sides)."""
+    tp, pred = Counter(), Counter()
+    for m in matches:
+        if m.pred is not None:
+            pred[bucket_of(len(m.pred))] += 1
+        if m.category == "exact":
+            tp[bucket_of(len(m.pred))] += 1  # type: ignore[arg-type]
+    # a gold span overlapped by several predictions counts once
+    gold = Counter(bucket_of(len(span)) for _, span in {(m.doc_id, m.gold) for m in matches if m.gold is not None})
+    return [{"length": name, "support": gold[name], "predicted": pred[name],
+             **prf(tp[name], pred[name] - tp[name], gold[name] - tp[name])} for name, _, _ in LENGTH_BUCKETS]
+
+
+def relative(span: Span, start: int, end: int) -> dict[str, Any] | None:
+    """A span as word offsets inside the context [start, end), clipped; None when outside it."""
+    if span.end <= start or span.start >= end:
+        return None
+    return {"start": max(span.start, start) - start, "end": min(span.end, end) - start, "type": span.type}
+
+
+def sample_examples(matches: Sequence[Match], records: Sequence[dict[str, Any]], total: int = 25,
+                    context: int = 10, seed: int = 42) -> list[dict[str, Any]]:
+    """About `total` errors drawn with a seed, taking categories in turn (so each category with errors
+    is equally represented as far as it can be), each with `context` words either side and all
+    gold/predicted spans inside that context."""
+    by_doc = {str(r["id"]): r for r in records}
+    rng = np.random.default_rng(seed)
+    pools = [[m for m in matches if m.category == c] for c in ERROR_CATEGORIES]
+    shuffled = [[pool[i] for i in rng.permutation(len(pool))] for pool in pools if pool]
+    rounds = (pool[depth] for depth in range(max(map(len, shuffled), default=0)) for pool in shuffled
+              if depth < len(pool))
+    chosen = [m for _, m in zip(range(total), rounds)]
+    examples = []
+    for m in chosen:
+        record = by_doc[m.doc_id]
+        spans = [s for s in (m.gold, m.pred) if s is not None]
+        start = max(0, min(s.start for s in spans) - context)
+        end = min(len(record["words"]), max(s.end for s in spans) + context)
+        gold, pred = record_spans(record)
+        examples.append({
+            "category": m.category, "doc_id": m.doc_id, "window_start": start, "words": record["words"][start:end],
+            "gold_spans": [r for s in gold if (r := relative(s, start, end))],
+            "pred_spans": [r for s in pred if (r := relative(s, start, end))],
+            "error": {"gold": relative(m.gold, start, end) if m.gold else None,
+                      "pred": relative(m.pred, start, end) if m.pred else None},
+        })
+    return examples
+
+
+ABBREVIATION = re.compile(r"^[A-Z][A-Z0-9]{1,}[a-z]?$|^[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*$")
+NUMBER = re.compile(r"\d")
+UNITS = {"mg", "g", "kg", "ml", "l", "dl", "mmhg", "mm", "cm", "m", "%", "mmol", "mmol/l", "mg/dl", "g/dl", "mg/kg",
+         "u/l", "iu", "iu/l", "meq/l", "µg", "mcg", "ng/ml", "bpm", "°c", "°f", "hours", "days", "weeks", "months",
+         "years", "min", "h", "s", "×"}
+
+PATTERNS = {
+    "abbreviation_or_all_caps": lambda words: any(ABBREVIATION.match(w) for w in words),
+    "number": lambda words: any(NUMBER.search(w) for w in words),
+    "unit": lambda words: any(w.lower() in UNITS for w in words),
+}
+
+
+def pattern_report(matches: Sequence[Match], records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each detector: gold spans with/without the pattern and their miss rates (no overlapping
+    prediction) and strict error rates (not predicted exactly), so "abbreviations are missed more
+    often than other words" is a measured statement."""
+    by_doc = {str(r["id"]): r for r in records}
+    outcome: dict[tuple[str, Span], str] = {}
+    for m in matches:
+        if m.gold is not None:
+            previous = outcome.get((m.doc_id, m.gold))
+            if previous != "exact":
+                outcome[(m.doc_id, m.gold)] = m.category
+    rows = []
+    for name, detect in PATTERNS.items():
+        groups: dict[bool, list[str]] = {True: [], False: []}
+        for (doc_id, span), category in outcome.items():
+            groups[bool(detect(by_doc[doc_id]["words"][span.start:span.end]))].append(category)
+        row: dict[str, Any] = {"pattern": name}
+        for has, label in ((True, "with"), (False, "without")):
+            categories = groups[has]
+            n = len(categories)
+            row[f"gold_{label}"] = n
+            row[f"missed_{label}"] = sum(c == "missed" for c in categories)
+            row[f"miss_rate_{label}"] = row[f"missed_{label}"] / n if n else 0.0
+            row[f"error_rate_{label}"] = sum(c != "exact" for c in categories) / n if n else 0.0
+        rows.append(row)
+    return rows
+
+
+def error_analysis(records: Sequence[dict[str, Any]], types: Sequence[str], confusions: int = 10) -> dict[str, Any]:
+    """The `errors` section of analysis.json (without examples and patterns)."""
+    matches = match_records(records)
+    matrix = confusion(matches, types)
+    return {**category_counts(matches), "confusion": matrix, "top_confusions": top_confusions(matrix, confusions),
+            "by_length": scores_by_length(matches)}

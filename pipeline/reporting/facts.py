@@ -1,0 +1,168 @@
+"""Numbers the summary pages reason with, read from analysis.json, comparison.json and bench.json.
+
+One place knows where each number lives in those files: the F1 interval, the rare-tier F1, the
+inference speed and the bootstrap probability that one run beats another. A number that was not
+measured (no analysis yet, no benchmark for the CRF) is None, and the sentences say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pipeline.reporting import narrative
+from pipeline.reporting.narrative import ModelFacts
+from pipeline.reporting.inputs import RunInputs
+
+
+def f1_interval(run: RunInputs) -> tuple[float, float] | None:
+    """95% bootstrap interval of the test micro-F1 (analysis.json scores.intervals.micro_f1)."""
+    bounds = ((run.analysis or {}).get("scores", {}).get("intervals", {}) or {}).get("micro_f1")
+    return (bounds[0], bounds[1]) if bounds else None
+
+
+def tier_f1(run: RunInputs) -> dict[str, float]:
+    """F1 per tier (analysis.json tiers.<tier>.f1)."""
+    return {tier: values["f1"] for tier, values in ((run.analysis or {}).get("tiers") or {}).items()
+            if values.get("f1") is not None}
+
+
+def docs_per_second(run: RunInputs) -> float | None:
+    """Inference throughput of the run's default variant (bench.json)."""
+    return ((run.bench or {}).get("summary") or {}).get("docs_per_second")
+
+
+def speed_target(run: RunInputs) -> str:
+    """The bench summary's verdict on the speed target (bench.json summary and reference); empty without one."""
+    bench = run.bench or {}
+    summary, reference = bench.get("summary") or {}, bench.get("reference")
+    if not reference or summary.get("best_ratio_to_reference") is None:
+        return ""
+    if "f1_kept" not in summary:
+        return f"This bench.json predates the speed verdict: run `python -m pipeline bench --run {run.name}` again."
+    return narrative.speed_target_sentence(
+        summary["ratio_variant"], summary["best_ratio_to_reference"], summary["target_ratio"], summary["f1_kept"],
+        reference["docs_per_second"], reference["test_micro_f1"], reference["truncated_documents"],
+        bench["lengths"]["documents"], bench["config"]["f1_tolerance"],
+        reads_every_word=run.long_docs != "truncate")
+
+
+def p_better(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[tuple[str, str], float]:
+    """P(A>B) from the paired bootstrap of comparison.json, keyed by the runs' labels."""
+    labels = {run.name: run.label for run in runs}
+    pairs = {}
+    for pair in (comparison or {}).get("pairwise", []):
+        a, b = labels.get(pair["a"]), labels.get(pair["b"])
+        if a and b:
+            pairs[(a, b)] = pair["p_a_better"]
+            pairs[(b, a)] = 1.0 - pair["p_a_better"]
+    return pairs
+
+
+def model_facts(runs: Sequence[RunInputs]) -> list[ModelFacts]:
+    facts = []
+    for run in runs:
+        bounds = f1_interval(run)
+        facts.append(ModelFacts(run.label, run.metrics["test"]["micro"]["f1"], bounds[0] if bounds else None,
+                                bounds[1] if bounds else None, docs_per_second(run), tier_f1(run).get("rare")))
+    return facts
+
+
+def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
+    """The recommended model, the reason, and its run; row-split runs leak and are never candidates."""
+    candidates = [run for run in runs if run.config.get("split_strategy", "document") != "rows"]
+    best, reason = narrative.choose_model(model_facts(candidates), p_better(comparison, candidates))
+    return best, reason, next(run for run in candidates if run.label == best.name)
+
+
+def threshold_row(run: RunInputs, threshold: float) -> dict[str, Any]:
+    rows = ((run.analysis or {}).get("readiness") or {}).get("thresholds") or []
+    return next((row for row in rows if abs(row["threshold"] - threshold) < 1e-9), {})
+
+
+def recommended_threshold(run: RunInputs) -> dict[str, Any] | None:
+    return ((run.analysis or {}).get("readiness") or {}).get("recommended")
+
+
+def threshold_recommendation(run: RunInputs) -> str:
+    recommended = recommended_threshold(run)
+    if not recommended:
+        return f"No threshold recommendation: run `python -m pipeline analyze --run {run.name}`."
+    row = threshold_row(run, recommended["threshold"])
+    sentences = [narrative.threshold_sentence(recommended["threshold"], row.get("precision", float("nan")),
+                                              row.get("coverage", float("nan")), recommended["rule"])]
+    if "automation_rate" in row:
+        sentences.append(narrative.automation_sentence(recommended["threshold"], row["automation_rate"]))
+    if "documents_auto_coded" in row:
+        sentences.append(narrative.document_automation_sentence(recommended["threshold"], row["documents_auto_coded"],
+                                                                row["document_automation_rate"]))
+    return " ".join(sentences)
+
+
+def high_risk_types(run: RunInputs, count: int = 3) -> list[str]:
+    rows = ((run.analysis or {}).get("readiness") or {}).get("fp_rate_by_type") or []
+    return [row["type"] for row in sorted(rows, key=lambda row: -row["fp_rate"])[:count]]
+
+
+def deployment_strategy(run: RunInputs) -> str:
+    recommended = recommended_threshold(run)
+    if not recommended:
+        return f"No strategy without the production simulation: run `python -m pipeline analyze --run {run.name}`."
+    risky = high_risk_types(run)
+    review = f" Entities of the high-risk types ({', '.join(risky)}) always go to review." if risky else ""
+    return (f"Deploy {run.label} with a confidence threshold of {recommended['threshold']:.2f}: entities at or "
+            f"above it are coded automatically, the rest are queued for a coder.{review} Re-measure the "
+            "threshold on each new batch of annotated notes before widening automation.")
+
+
+def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    """Key findings as a bullet list: the chosen model, tier gaps, the top confusion, leakage, truncation."""
+    from pipeline.reporting.tables import split_pairs, truncation_pairs
+
+    _, reason, chosen = recommend(runs, comparison)
+    items = [reason]
+    for run in runs:
+        tiers = tier_f1(run)
+        if tiers:
+            items.append(narrative.tier_gap_sentence(tiers, run.label))
+    confusion = top_confusion(chosen)
+    if confusion:
+        items.append(narrative.confusion_sentence(*confusion, chosen.label))
+    if split_pairs(runs):
+        items.append(narrative.leakage_paragraph(split_pairs(runs)))
+    if truncation_pairs(runs):
+        items.append(narrative.truncation_paragraph(truncation_pairs(runs)))
+    return "\n".join(f"- {item}" for item in items)
+
+
+def top_confusion(run: RunInputs) -> tuple[str, str, float] | None:
+    rows = ((run.analysis or {}).get("errors") or {}).get("top_confusions") or []
+    if not rows:
+        return None
+    top = max(rows, key=lambda row: row["count"])
+    return top["gold"], top["predicted"], top["share"]
+
+
+def surprises(runs: Sequence[RunInputs]) -> str:
+    """Types that break the frequency rule: a rare type scoring above the median frequent type, and the
+    reverse, for each run."""
+    items = []
+    for run in runs:
+        scores, types = run.metrics["test"]["per_type"], run.config.get("types", {})
+        by_tier: dict[str, list[tuple[float, str]]] = {}
+        for name, values in scores.items():
+            by_tier.setdefault(types.get(name, {}).get("tier", "?"), []).append((values["f1"], name))
+        if by_tier.get("rare") and by_tier.get("frequent"):
+            rare_best, frequent_worst = max(by_tier["rare"]), min(by_tier["frequent"])
+            if rare_best[0] > frequent_worst[0]:
+                items.append(f"For {run.label}, the rare type {rare_best[1]} (F1 {rare_best[0]:.3f}) beats the "
+                             f"frequent type {frequent_worst[1]} (F1 {frequent_worst[0]:.3f}).")
+    return "\n".join(f"- {item}" for item in items) or "- No type breaks the frequency rule in these runs."
+
+
+def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    best, _, chosen = recommend(runs, comparison)
+    items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", threshold_recommendation(chosen)]
+    risky = high_risk_types(chosen)
+    if risky:
+        items.append(f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates.")
+    return "\n".join(f"- {item}" for item in items)

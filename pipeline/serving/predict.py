@@ -1,0 +1,213 @@
+"""`predict`: spans with character offsets for raw notes, resumable, streaming, and split across processes.
+
+Output, one JSON line per note, in input order:
+    {"id", "words": n_words, "spans": [{"start", "end" (character offsets, end exclusive), "type",
+     "text", "confidence" (minimum word confidence), "needs_review" (confidence < --threshold)}]}
+or, for a note that could not be read, {"id", "error"}; the batch always continues.
+
+Resuming: the output file is appended to and flushed line by line; on restart a half-written last
+line (the process was killed mid-write) is cut off and every id already present is skipped, so each
+note ends up exactly once. Long notes (more than `segment_words` words) are predicted in segments
+with `segment_context` words of context either side, so memory stays bounded whatever the length.
+
+Scale-out: under `torchrun --nproc_per_node N` or `accelerate launch` (Accelerate's PartialState
+reads the launcher's environment), process r takes the notes whose input index is r modulo N and
+writes its own shard `<output>.shard-r-of-N`; after a barrier process 0 appends the shards to the
+output in input order, skipping ids already there, and deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from pipeline.config import PredictConfig
+from pipeline.modeling.backends import InferenceModel
+from pipeline.serving.notes import Note, note_words
+from pipeline.core.tags import spans_from_tags
+
+
+@dataclass
+class PredictSummary:
+    written: int = 0
+    skipped: int = 0
+    errors: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+
+def variant_of(config: PredictConfig) -> str:
+    if config.onnx:
+        return "onnx-int8" if config.int8 else "onnx"
+    return "int8" if config.int8 else "fp32"
+
+
+def note_record(note: Note, offsets: list[tuple[int, int]], tags: list[str], confidence: list[float],
+                threshold: float) -> dict[str, Any]:
+    spans = []
+    for span in spans_from_tags(tags):
+        start, end = offsets[span.start][0], offsets[span.end - 1][1]
+        score = round(float(min(confidence[span.start:span.end])), 4)
+        spans.append({"start": start, "end": end, "type": span.type, "text": note.text[start:end],
+                      "confidence": score, "needs_review": score < threshold})
+    return {"id": note.id, "words": len(offsets), "spans": spans}
+
+
+def segments(n_words: int, size: int, context: int) -> list[tuple[int, int, int, int]]:
+    """(context start, keep start, keep end, context end) covering [0, n_words) once."""
+    return [(max(0, start - context), start, min(n_words, start + size), min(n_words, start + size + context))
+            for start in range(0, n_words, size)]
+
+
+class Predictor:
+    """Notes in, records out: short notes batched together, long ones segment by segment."""
+
+    def __init__(self, model: InferenceModel, config: PredictConfig) -> None:
+        self.model, self.config = model, config
+
+    def long_note(self, note: Note, words: list[str], offsets: list[tuple[int, int]]) -> dict[str, Any]:
+        tags: list[str] = []
+        confidence: list[float] = []
+        for a, b, c, d in segments(len(words), self.config.segment_words, self.config.segment_context):
+            ((part_tags, part_confidence),) = self.model.predict([words[a:d]], self.config.batch_size)
+            tags.extend(part_tags[b - a:c - a])  # one segment at a time: window scores stay small
+            confidence.extend(part_confidence[b - a:c - a])
+        return note_record(note, offsets, tags, confidence, self.config.threshold)
+
+    def short_notes(self, batch: list[tuple[Note, list[str], list[tuple[int, int]]]]) -> list[dict[str, Any]]:
+        results = self.model.predict([words for _, words, _ in batch], self.config.batch_size)
+        return [note_record(note, offsets, tags, confidence, self.config.threshold)
+                for (note, _, offsets), (tags, confidence) in zip(batch, results)]
+
+    def records(self, notes: Iterable[Note], batch_docs: int) -> Iterator[dict[str, Any]]:
+        """One record per note, in input order; a note that fails becomes an error record."""
+        pending: list[tuple[Note, list[str], list[tuple[int, int]]]] = []
+
+        def flush() -> Iterator[dict[str, Any]]:
+            if pending:
+                yield from self.short_notes(pending)
+                pending.clear()
+
+        for note in notes:
+            if note.error is not None or note.text is None:
+                yield from flush()
+                yield {"id": note.id, "error": note.error or "no text"}
+                continue
+            words, offsets = note_words(note.text)
+            if len(words) > self.config.segment_words:
+                yield from flush()
+                yield self.long_note(note, words, offsets)
+                continue
+            pending.append((note, words, offsets))
+            if len(pending) >= batch_docs:
+                yield from flush()
+        yield from flush()
+
+
+def completed_ids(path: Path) -> set[str]:
+    """Ids already in a JSON-lines output; a half-written last line (killed process) is cut off first."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete))
+    ids = set()
+    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                ids.add(json.loads(line)["id"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a predict output line ({exc}); "
+                                 "choose another --output") from exc
+    return ids
+
+
+def write_line(handle: IO[str], record: dict[str, Any]) -> None:
+    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.flush()
+
+
+def shard_path(output: Path, rank: int, world: int) -> Path:
+    return output.with_name(f"{output.name}.shard-{rank}-of-{world}")
+
+
+def merge_shards(output: Path, world: int) -> int:
+    """Append every shard's records to `output` in input order, skipping ids already there; returns count."""
+    done = completed_ids(output)
+    records = []
+    for rank in range(world):
+        shard = shard_path(output, rank, world)
+        completed_ids(shard)  # cuts a half-written line
+        if shard.exists():
+            records += [json.loads(line) for line in shard.read_text(encoding="utf-8").splitlines() if line.strip()]
+    added = 0
+    with open(output, "a", encoding="utf-8") as handle:
+        for record in sorted(records, key=lambda r: r["index"]):
+            record.pop("index")
+            if record["id"] not in done:
+                done.add(record["id"])
+                write_line(handle, record)
+                added += 1
+        os.fsync(handle.fileno())
+    for rank in range(world):
+        shard_path(output, rank, world).unlink(missing_ok=True)
+    return added
+
+
+def predict_notes(model: InferenceModel, notes: Iterable[Note], output: str | Path, config: PredictConfig,
+                  progress: bool = True, stdout: IO[str] | None = None) -> PredictSummary:
+    """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped."""
+    from tqdm import tqdm
+
+    summary = PredictSummary()
+    streaming = str(output) == "-"
+    world, rank, state = 1, 0, None
+    if not streaming and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        state = PartialState(cpu=model.device == "cpu")  # without cpu=True Accelerate ignores a CPU launch
+        world, rank = state.num_processes, state.process_index
+    target = Path(output) if not streaming else None
+    done = completed_ids(target) if target else set()
+    shard = shard_path(target, rank, world) if target and world > 1 else target
+    if shard is not None and shard != target:
+        done |= completed_ids(shard)
+
+    def wanted() -> Iterator[Note]:
+        for index, note in enumerate(notes):
+            if index % world != rank:
+                continue
+            if note.id in done:
+                summary.skipped += 1
+                continue
+            done.add(note.id)
+            indices[note.id] = index
+            yield note
+
+    indices: dict[str, int] = {}
+    bar = tqdm(desc=f"predict (process {rank})" if world > 1 else "predict", unit="note", disable=not progress,
+               file=sys.stderr)
+    handle = (stdout or sys.stdout) if shard is None else open(shard, "a", encoding="utf-8")
+    try:
+        batch_docs = 1 if streaming else config.batch_docs
+        for record in Predictor(model, config).records(wanted(), batch_docs):
+            summary.errors += "error" in record
+            summary.written += 1
+            write_line(handle, {**record, "index": indices[record["id"]]} if world > 1 else record)
+            bar.update()
+    finally:
+        bar.close()
+        if shard is not None:
+            handle.close()
+    if state is not None:
+        state.wait_for_everyone()
+        if state.is_main_process:
+            merge_shards(target, world)
+        state.wait_for_everyone()
+    summary.outputs = [str(output)]
+    return summary

@@ -1,0 +1,1 @@
+"""`python -m pipeline train`: fit a model on `outputs/data/` and record the run (config, metrics, predictions, tracking)."""
