@@ -1,0 +1,11 @@
+"""The base of every expected error: bad input, a missing or stale output, an unreachable model.
+
+The CLI prints a `PipelineError` as one line and exits 2; any other exception is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """An error the user can act on; its message names the file, line, document or option at fault."""
