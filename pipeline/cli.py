@@ -18,20 +18,20 @@ log = logging.getLogger("pipeline")
 
 def cmd_data(args: argparse.Namespace) -> int:
     from pipeline.data.prepare import format_summary, prepare_data
+    from pipeline.modeling.features import length_measure
 
     config = build_config(DataConfig, args, args.profile)
-    summary = prepare_data(config, progress=not args.quiet)
+    summary = prepare_data(config, length_measure(config),
+                           progress=not args.quiet)
     print(format_summary(summary))
     print(f"wrote {config.output_dir}/data/ (documents.jsonl, split.json, tags.json, summary.json)")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training.train import train_run
+    from pipeline.training.train import train_crf, train_run
 
     if args.model == "crf":
-        from pipeline.modeling.crf import train_crf
-
         run_dir = train_crf(build_config(CRFConfig, args, args.profile))
         print(f"run directory: {run_dir}")
         return 0

@@ -21,6 +21,7 @@ from pipeline import __version__, configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
                              TrainConfig, build_config, model_label)
 from pipeline.core.files import read_json, sha256_of, write_json
+from pipeline.core.layout import Outputs
 
 Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
 
@@ -38,10 +39,6 @@ class StageRecord:
         """What downstream stages hash: the key and the outputs, so that a rerun stage that wrote a new
         run directory (same key, new name) also reruns what reads it."""
         return sha256_of({"key": self.key, "outputs": self.outputs})
-
-
-def stages_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "stages"
 
 
 def source_fingerprint(source: str) -> str:
@@ -66,7 +63,7 @@ class StageRunner:
 
     def __init__(self, output_dir: str | Path, total: int, force: bool = False,
                  echo: Callable[[str], None] = print) -> None:
-        self.folder = stages_dir(output_dir)
+        self.folder = Outputs(output_dir).stages
         self.total, self.force, self.echo = total, force, echo
         self.done: list[StageRecord] = []
 
@@ -124,10 +121,11 @@ def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | N
 
 
 def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
-    from pipeline.data.prepare import data_dir, prepare_data
+    from pipeline.data.prepare import prepare_data
+    from pipeline.modeling.features import length_measure
 
-    prepare_data(config, progress=progress)
-    return {"summary": data_dir(config.output_dir) / "summary.json"}
+    prepare_data(config, length_measure(config), progress=progress)
+    return {"summary": Outputs(config.output_dir).summary}
 
 
 def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
@@ -142,8 +140,7 @@ def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
 
 
 def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
-    from pipeline.modeling.crf import train_crf
-    from pipeline.training.train import train_run
+    from pipeline.training.train import train_crf, train_run
 
     return {"run_dir": train_crf(config) if isinstance(config, CRFConfig) else train_run(config)}
 

@@ -76,15 +76,15 @@ def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
     """A fixture run (tests/fixtures.py) that also holds a tiny random model, ready for inference."""
     from fixtures import make_fixture_run
 
-    from pipeline.core.files import read_json, write_json
+    from pipeline.core.layout import read_record, write_record, write_tags
 
     run_dir = make_fixture_run(folder)
-    config = read_json(run_dir / "config.json")
+    config = read_record(run_dir / "config.json", "run_config")
     config["train"].update(max_length=max_length, stride=stride)
-    write_json(run_dir / "config.json", config)
+    write_record(run_dir / "config.json", "run_config", config)
     tag2id = config["tag2id"]
     save_tiny_model(run_dir / "model", tag2id)
-    write_json(run_dir / "model" / "tags.json", {"tag2id": tag2id, "id2tag": {i: t for t, i in tag2id.items()}})
+    write_tags(run_dir / "model" / "tags.json", tag2id)
     return run_dir
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.core.files import write_json
-from pipeline.evaluation.metrics import strict_scores
-from pipeline.core.layout import prediction_record, write_predictions
+from pipeline.core.scoring import strict_scores
+from pipeline.core.layout import prediction_record, write_predictions, write_record
 from pipeline.core.tags import Span, build_tag_maps, tags_from_spans
 
 TYPES = {"Sign_symptom": ("frequent", 1500), "Disease_disorder": ("frequent", 1100), "Medication": ("medium", 300),
@@ -100,13 +99,13 @@ def make_fixture_run(path: Path, name: str = "minilm-20260101-000000", seed: int
     parts = {"validation": fixture_part(seed, "validation", 8), "test": fixture_part(seed, "test", 10)}
     for part, records in parts.items():
         write_predictions(run_dir, part, records)
-    write_json(run_dir / "config.json", {
+    write_record(run_dir / "config.json", "run_config", {
         "run": name, "model": model, "split_strategy": "document", "tag2id": tag2id, "parameters": 22_000_000,
         "train": {"max_length": 256, "stride": 64, "long_docs": long_docs},
         "types": {t: {"train_mentions": n, "tier": tier} for t, (tier, n) in TYPES.items()}})
     metrics = {part: strict_scores([r["gold"] for r in records], [r["pred"] for r in records])
                for part, records in parts.items()}
-    write_json(run_dir / "metrics.json", {"run": name, "model": model, **metrics, "epochs": [],
-                                          "train_seconds": 120.0 + seed, "peak_memory_mb": 900.0,
-                                          "parameters": 22_000_000})
+    write_record(run_dir / "metrics.json", "metrics", {"run": name, "model": model, **metrics, "epochs": [],
+                                                       "train_seconds": 120.0 + seed, "peak_memory_mb": 900.0,
+                                                       "parameters": 22_000_000})
     return run_dir

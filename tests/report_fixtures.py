@@ -18,7 +18,7 @@ from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
 from pipeline.serving.bench import summarise
 from pipeline.config import BenchConfig
 from pipeline.evaluation.compare import compare_runs
-from pipeline.core.files import write_json
+from pipeline.core.layout import write_record
 
 RUNS = (("minilm-20261128-100000", "minilm", "window", 0, 4.0),
         ("minilm-truncate-20261128-110000", "minilm", "truncate", 1, 5.0),
@@ -54,13 +54,13 @@ def bench_json(fp32_docs_per_second: float) -> dict:
 
 def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
     """Write the tree under `root`; returns (output_dir, run names)."""
-    write_json(root / "data" / "summary.json", data_summary())
+    write_record(root / "data" / "summary.json", "summary", data_summary())
     config = AnalysisConfig(resamples=200)
     run_dirs = []
     for name, model, long_docs, seed, docs_per_second in RUNS:
         run_dir = make_fixture_run(root / "runs", name, seed=seed, model=model, long_docs=long_docs)
         if docs_per_second:
-            write_json(run_dir / "bench.json", bench_json(docs_per_second))
+            write_record(run_dir / "bench.json", "bench", bench_json(docs_per_second))
         analyze_run(run_dir, config)
         run_dirs.append(run_dir)
     compare_runs(run_dirs, root, config)

@@ -10,8 +10,10 @@ from pipeline.cli import main
 from pipeline.evaluation.compare import compare_runs
 from pipeline.config import AnalysisConfig
 from pipeline.evaluation.figures import uncrowded
-from pipeline.core.files import read_json, write_json
-from pipeline.evaluation.metrics import document_counts, strict_scores
+from pipeline.core.files import read_json
+from pipeline.core.layout import write_record
+from pipeline.core.scoring import strict_scores
+from pipeline.evaluation.metrics import document_counts
 from pipeline.core.layout import read_predictions, write_predictions
 
 FAST = AnalysisConfig(resamples=200, figures=False)
@@ -84,7 +86,7 @@ def test_compare_pairs_runs_on_the_same_documents_and_reads_bench(tmp_path):
     runs = tmp_path / "runs"
     first = make_fixture_run(runs, "minilm-20260101-000000", seed=0)
     second = make_fixture_run(runs, "crf-20260101-000000", seed=1, model="crf")
-    write_json(first / "bench.json", {"summary": {"docs_per_second": 4.5}})
+    write_record(first / "bench.json", "bench", {"summary": {"docs_per_second": 4.5}})
     other = make_fixture_run(runs, "minilm-rows-20260101-000000", seed=2)
     write_predictions(other, "test", [{**r, "id": "x" + r["id"]} for r in read_predictions(other, "test")])
     comparison = read_json(compare_runs([first, second, other], tmp_path, FAST))

@@ -10,7 +10,7 @@ from pipeline.serving.bench import bench_run, estimates, reference_tags, summari
 from pipeline.config import BenchConfig
 from pipeline.modeling.backends import CPU_VARIANTS, load_inference
 from pipeline.core.files import read_json
-from pipeline.evaluation.metrics import strict_scores
+from pipeline.core.scoring import strict_scores
 from pipeline.core.layout import read_predictions
 
 

@@ -7,8 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.evaluation.metrics import (Counts, bootstrap_intervals, document_counts, paired_bootstrap, scores_from_counts,
-                              strict_scores, validate_predictions)
+from pipeline.core.scoring import strict_scores
+from pipeline.evaluation.metrics import (Counts, bootstrap_intervals, document_counts, paired_bootstrap,
+                                         scores_from_counts, validate_predictions)
 from pipeline.core.tags import repair_iob2
 
 

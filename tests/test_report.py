@@ -256,14 +256,17 @@ def test_without_names_the_newest_analysed_run_of_each_kind_is_reported(tmp_path
         "crf-20261128-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000"]
 
 
-def test_a_bench_json_from_before_the_speed_verdict_asks_for_a_new_bench(tmp_path):
+def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
+    from fixtures import make_fixture_run
     from report_fixtures import bench_json
 
-    from pipeline.reporting.facts import speed_target
-    from pipeline.reporting.inputs import RunInputs
+    from pipeline.core.files import write_json
+    from pipeline.core.layout import StaleOutputError
+    from pipeline.reporting.inputs import load_run
 
-    bench = bench_json(4.0)
-    del bench["summary"]["f1_kept"]
-    run = RunInputs(name="minilm-1", folder=tmp_path, config={}, metrics={}, analysis=None, bench=bench)
-    assert speed_target(run) == ("This bench.json predates the speed verdict: run "
-                                 "`python -m pipeline bench --run minilm-1` again.")
+    run_dir = make_fixture_run(tmp_path, "minilm-20260101-000000")
+    write_json(run_dir / "bench.json", bench_json(4.0))  # no schema_version: written before schemas existed
+    with pytest.raises(StaleOutputError, match=r"bench.json has schema version None but this pipeline reads "
+                                               r"version 1: rebuild it with `python -m pipeline bench --run "
+                                               r"minilm-20260101-000000`"):
+        load_run(run_dir)

@@ -49,8 +49,10 @@ def test_split_is_reproducible_with_a_seed():
 def test_real_corpus_splits_140_30_30_with_no_document_in_two_parts(tmp_path, shared_brat):
     from pipeline.config import DataConfig
     from pipeline.data.prepare import load_prepared, prepare_data
+    from pipeline.modeling.features import length_measure
 
-    summary = prepare_data(DataConfig(data=str(shared_brat), output_dir=str(tmp_path)), progress=False)
+    config = DataConfig(data=str(shared_brat), output_dir=str(tmp_path))
+    summary = prepare_data(config, length_measure(config), progress=False)
     prepared = load_prepared(tmp_path)
     ids = [set(prepared.split[p]) for p in ("train", "validation", "test")]
     assert [len(i) for i in ids] == [140, 30, 30]
@@ -64,6 +66,6 @@ def test_real_corpus_splits_140_30_30_with_no_document_in_two_parts(tmp_path, sh
     saved = json.loads((tmp_path / "data" / "split.json").read_text())
     assert set(saved) >= {"strategy", "seed", "train", "validation", "test"}
     # the saved split is reused on a second run
-    prepare_data(DataConfig(data=str(shared_brat), output_dir=str(tmp_path)), progress=False)
+    prepare_data(config, length_measure(config), progress=False)
     assert json.loads((tmp_path / "data" / "split.json").read_text()) == saved
     assert assign_parts([d for p in prepared.parts.values() for d in p], saved)["test"][0].id == saved["test"][0]

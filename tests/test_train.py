@@ -11,6 +11,7 @@ import pytest
 from conftest import save_tiny_model, synthetic_brat_folder
 from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
 from pipeline.data.prepare import prepare_data
+from pipeline.modeling.features import length_measure
 from pipeline.training.train import train_run
 from pipeline.modeling.trainer import LabelSetMismatch, check_label_set, load_model, warmup_plan
 from wandb_reader import read_offline_run
@@ -20,8 +21,9 @@ from wandb_reader import read_offline_run
 def prepared(tmp_path_factory) -> Path:
     """Synthetic brat corpus prepared into an output folder: 8 train, 2 validation, 2 test documents."""
     root = tmp_path_factory.mktemp("train")
-    prepare_data(DataConfig(data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"),
-                            validation_size=2, test_size=2), progress=False)
+    config = DataConfig(data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"),
+                        validation_size=2, test_size=2)
+    prepare_data(config, length_measure(config), progress=False)
     return root / "out"
 
 

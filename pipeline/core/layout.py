@@ -1,83 +1,216 @@
-"""The run directory `outputs/runs/<run-name>/` that training writes and every later stage reads.
+"""The one owner of `outputs/`: every path under it, the typed records stored there, their schema versions.
 
-    config.json                  resolved config, split hash, package versions, git commit, types, tags
-    metrics.json                 strict IOB2 seqeval on full documents (validation, test), epochs, timings
-    predictions/<part>.jsonl     one line per document: words, gold, pred, confidence, spans
-    model/                       weights + tokenizer + tags.json (the CRF: crf.pkl + tags.json)
+    outputs/
+      data/         documents.jsonl, split.json, tags.json, summary.json          (`data`)
+      runs/<run>/   config.json, metrics.json, predictions/<part>.jsonl, model/   (`train`)
+                    analysis/analysis.json + analysis/figures/                    (`analyze`)
+                    bench.json + bench.png                                        (`bench`)
+      comparison/   comparison.json + figures/                                    (`compare`)
+      stages/       <stage>.json: what `all` ran, its key and outputs             (`all`)
+      report/       <version>/ and the link `latest`                              (`report`)
 
-Every file is written atomically (pipeline.core.files), so an interrupted run never leaves half a JSON.
+Every JSON record carries a `schema_version`; a reader that finds another version (or none) stops
+with a `StaleOutputError` that names the file and the command that rebuilds it, instead of guessing
+from missing keys. A file that is not valid JSON is named with its path (`CorruptOutputError`).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
+import json
 import re
-import resource
-import subprocess
-import sys
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypedDict
 
-from pipeline import __version__
-from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import read_jsonl, write_json, write_jsonl
 from pipeline.core.tags import spans_from_tags
 
-PACKAGES = ("torch", "transformers", "accelerate", "datasets", "seqeval", "nervaluate", "sklearn-crfsuite",
-            "numpy", "wandb", "iterative-stratification")
+# kind -> (schema version this code writes and reads, the command that rebuilds such a file)
+SCHEMAS: dict[str, tuple[int, str]] = {
+    "summary": (1, "python -m pipeline data"),
+    "run_config": (1, "python -m pipeline train"),
+    "metrics": (1, "python -m pipeline train"),
+    "analysis": (1, "python -m pipeline analyze --run {run}"),
+    "bench": (1, "python -m pipeline bench --run {run}"),
+    "comparison": (1, "python -m pipeline compare <runs>"),
+    "stage": (1, "python -m pipeline all"),
+}
+PARTS = ("train", "validation", "test")
+EVAL_PARTS = ("validation", "test")
 
 
-def runs_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "runs"
+class MissingOutputError(PipelineError, FileNotFoundError):
+    """A file an earlier stage writes is not there yet."""
 
 
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "pipeline": __version__}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+class StaleOutputError(PipelineError):
+    """A record written by another version of the pipeline."""
 
 
-def git_commit() -> str | None:
+class CorruptOutputError(PipelineError):
+    """A record that is not valid JSON (a truncated or hand-edited file)."""
+
+
+class Scores(TypedDict):
+    """Strict IOB2 entity-level scores (seqeval) of one part."""
+
+    micro: dict[str, float]
+    macro: dict[str, float]
+    per_type: dict[str, dict[str, float]]
+
+
+class MetricsRecord(TypedDict, total=False):
+    """`runs/<run>/metrics.json`."""
+
+    schema_version: int
+    run: str
+    model: str
+    validation: Scores
+    test: Scores
+    epochs: list[dict[str, Any]]
+    train_seconds: float
+    peak_memory_mb: float
+    peak_memory_kind: str
+    parameters: int
+    long_docs: str
+
+
+class AnalysisRecord(TypedDict, total=False):
+    """`runs/<run>/analysis/analysis.json` (sections documented in `pipeline.evaluation.analyze`)."""
+
+    schema_version: int
+    run: str
+    model: str
+    part: str
+    config: dict[str, Any]
+    documents: int
+    scores: dict[str, Any]
+    tiers: dict[str, Any]
+    frequency_scatter: list[dict[str, Any]]
+    errors: dict[str, Any]
+    examples: list[dict[str, Any]]
+    patterns: dict[str, Any]
+    confidence: dict[str, Any]
+    readiness: dict[str, Any]
+    figures: dict[str, str]
+
+
+class BenchRecord(TypedDict, total=False):
+    """`runs/<run>/bench.json` (rows documented in `pipeline.serving.bench`)."""
+
+    schema_version: int
+    run: str
+    device: str
+    config: dict[str, Any]
+    lengths: dict[str, Any]
+    variants: list[dict[str, Any]]
+    reference: dict[str, Any] | None
+    estimate: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+class ComparisonRecord(TypedDict, total=False):
+    """`comparison/comparison.json`."""
+
+    schema_version: int
+    runs: list[str]
+    part: str
+    models: list[dict[str, Any]]
+    best: dict[str, Any]
+    pairwise: list[dict[str, Any]]
+    unpaired: list[dict[str, Any]]
+    figures: dict[str, str]
+
+
+class RunFolder:
+    """`outputs/runs/<run>/`: what training writes and every later stage reads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self.config = self.path / "config.json"
+        self.metrics = self.path / "metrics.json"
+        self.model = self.path / "model"
+        self.model_tags = self.model / "tags.json"
+        self.crf_model = self.model / "crf.pkl"
+        self.onnx = self.model / "onnx"
+        self.analysis_dir = self.path / "analysis"
+        self.analysis = self.analysis_dir / "analysis.json"
+        self.bench = self.path / "bench.json"
+        self.bench_figure = self.path / "bench.png"
+
+    def predictions(self, part: str) -> Path:
+        return self.path / "predictions" / f"{part}.jsonl"
+
+    def trial(self, lr: float) -> Path:
+        return self.path / "trials" / f"lr-{lr:g}"
+
+
+class Outputs:
+    """One `outputs/` folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.data = self.root / "data"
+        self.documents = self.data / "documents.jsonl"
+        self.split = self.data / "split.json"
+        self.tags = self.data / "tags.json"
+        self.summary = self.data / "summary.json"
+        self.runs = self.root / "runs"
+        self.comparison_dir = self.root / "comparison"
+        self.comparison = self.comparison_dir / "comparison.json"
+        self.stages = self.root / "stages"
+        self.report = self.root / "report"
+
+    def run(self, name: str) -> RunFolder:
+        return RunFolder(self.runs / name)
+
+    def stage(self, name: str) -> Path:
+        return self.stages / f"{name}.json"
+
+
+def read_json_file(path: str | Path) -> Any:
+    """Parse a JSON file; a file that is not JSON raises `CorruptOutputError` naming it."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-        return result.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise CorruptOutputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                                 "rebuild it or restore it from a backup") from exc
 
 
-def peak_cpu_memory_mb() -> float:
-    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+def write_record(path: str | Path, kind: str, record: dict[str, Any]) -> Path:
+    """Write a record of `kind` with its schema version first (replacing the one it was read with)."""
+    return write_json(path, {"schema_version": SCHEMAS[kind][0],
+                             **{key: value for key, value in record.items() if key != "schema_version"}})
 
 
-def run_config(run: str, model: str, settings: dict[str, Any], data_summary: dict[str, Any], split: dict[str, Any],
-               tag2id: dict[str, int], **extra: Any) -> dict[str, Any]:
-    """What config.json records: enough to reproduce the run and to analyse it without outputs/data."""
-    return {
-        "run": run,
-        "model": model,
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "train": settings,
-        "data": data_summary.get("config", {}),
-        "data_source": data_summary.get("source"),
-        "split_hash": sha256_of({part: split[part] for part in ("train", "validation", "test")}),
-        "split_strategy": split.get("strategy"),
-        "types": data_summary.get("types", {}),
-        "tag2id": tag2id,
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "command": " ".join(sys.argv),
-        **extra,
-    }
+def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
+    """A record of `kind`; missing, unparsable or of another schema version: an error naming the file."""
+    version, command = SCHEMAS[kind]
+    if not Path(path).exists():
+        raise MissingOutputError(f"{path} not found: run `{command.format(run=run)}` first")
+    record = read_json_file(path)
+    found = record.get("schema_version") if isinstance(record, dict) else None
+    if found != version:
+        raise StaleOutputError(f"{path} has schema version {found} but this pipeline reads version {version}: "
+                               f"rebuild it with `{command.format(run=run)}`")
+    return record
+
+
+def read_optional_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
+    """Like `read_record`, but None when the file does not exist (an optional stage not run)."""
+    return read_record(path, kind, run) if Path(path).exists() else None
+
+
+def write_tags(path: str | Path, tag2id: dict[str, int]) -> Path:
+    """`tags.json` of the data folder and of every saved model: both directions of the tag map."""
+    return write_json(path, {"tag2id": tag2id, "id2tag": {str(i): t for t, i in tag2id.items()}})
+
+
+def read_tags(path: str | Path) -> tuple[dict[str, int], dict[int, str]]:
+    tags = read_json_file(path)
+    return tags["tag2id"], {int(k): v for k, v in tags["id2tag"].items()}
 
 
 def prediction_record(doc_id: str, words: Sequence[str], gold: Sequence[str], pred: Sequence[str],
@@ -91,31 +224,38 @@ def prediction_record(doc_id: str, words: Sequence[str], gold: Sequence[str], pr
             "confidence": confidence, "spans": spans}
 
 
-def write_predictions(run_dir: Path, part: str, records: Iterable[dict[str, Any]]) -> Path:
-    return write_jsonl(run_dir / "predictions" / f"{part}.jsonl", records)
+def write_predictions(run_dir: str | Path, part: str, records: Iterable[dict[str, Any]]) -> Path:
+    return write_jsonl(RunFolder(run_dir).predictions(part), records)
 
 
 def read_predictions(run_dir: str | Path, part: str) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "predictions" / f"{part}.jsonl"
+    path = RunFolder(run_dir).predictions(part)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: train the run first (python -m pipeline train)")
+        raise MissingOutputError(f"{path} not found: train the run first (python -m pipeline train)")
     return [row for _, row in read_jsonl(path)]
 
 
-def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    return write_json(run_dir / "metrics.json", metrics)
+def has_predictions(run_dir: str | Path, part: str) -> bool:
+    return RunFolder(run_dir).predictions(part).exists()
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "config.json"
+    path = RunFolder(run_dir).config
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory")
-    return read_json(path)
+        raise MissingOutputError(f"{path} not found: {run_dir} is not a run directory")
+    return read_record(path, "run_config")
+
+
+def read_metrics(run_dir: str | Path) -> MetricsRecord:
+    folder = RunFolder(run_dir)
+    if not folder.metrics.exists():
+        raise MissingOutputError(f"{folder.metrics} not found: the run did not finish")
+    return read_record(folder.metrics, "metrics")
 
 
 def latest_run(output_dir: str | Path, prefix: str) -> Path | None:
     """The newest completed run (with metrics.json) whose name starts with `prefix-`."""
     pattern = re.compile(re.escape(prefix) + r"-\d{8}-\d{6}")
-    candidates = sorted(p for p in runs_dir(output_dir).glob(f"{prefix}-*")
-                        if pattern.fullmatch(p.name) and (p / "metrics.json").exists())
+    candidates = sorted(p for p in Outputs(output_dir).runs.glob(f"{prefix}-*")
+                        if pattern.fullmatch(p.name) and RunFolder(p).metrics.exists())
     return candidates[-1] if candidates else None

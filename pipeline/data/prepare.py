@@ -10,19 +10,21 @@ import logging
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from pipeline.config import DataConfig, resolve_model
+from pipeline.config import DataConfig
 from pipeline.core.documents import Document
-from pipeline.modeling.features import build_windows, covered_words, special_token_ids, word_pieces
 from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
+from pipeline.core.layout import Outputs, read_record, read_tags, write_record, write_tags
 from pipeline.data.sources import load_documents, select_versions
 from pipeline.data.split import PARTS, ROW_SPLIT_WARNING, assign_parts, leaked_groups, split_documents
 from pipeline.core.tags import build_tag_maps
 from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, types_below
 
 log = logging.getLogger(__name__)
-TRUNCATION_LENGTH = 512
+# documents -> their wordpiece, window and truncation figures (`pipeline.modeling.features.length_measure`);
+# passed in, so that the data layer needs no tokenizer
+Measure = Callable[[list[Document]], dict[str, Any]]
 
 
 @dataclass
@@ -36,46 +38,9 @@ class PreparedData:
     split: dict[str, Any]
 
 
-def data_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "data"
-
-
 def describe(values: Sequence[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "mean": round(statistics.fmean(values), 1),
             "max": max(values)}
-
-
-def length_statistics(documents: list[Document], tokenizer: Any, max_length: int, stride: int) -> dict[str, Any]:
-    """Word/wordpiece lengths, window coverage and what a single 512-wordpiece cut would lose."""
-    cls_id, sep_id = special_token_ids(tokenizer)
-    pieces_per_doc, coverage_words, total_words = [], 0, 0
-    lost_entities, lost_words, docs_cut, windows_total = 0, 0, 0, 0
-    for index, document in enumerate(documents):
-        pieces = word_pieces(tokenizer, document.words)
-        pieces_per_doc.append(sum(len(p) for p in pieces))
-        windows = build_windows(pieces, max_length, stride, cls_id, sep_id, index)
-        windows_total += len(windows)
-        coverage_words += covered_words(windows, index, len(document.words))
-        total_words += len(document.words)
-        (first,) = build_windows(pieces, TRUNCATION_LENGTH, 0, cls_id, sep_id, index, truncate=True)
-        cut = first.word_end
-        docs_cut += cut < len(document.words)
-        lost_words += len(document.words) - cut
-        lost_entities += sum(span.end > cut for span in document.spans)
-    entities = sum(len(document.spans) for document in documents)
-    return {
-        "words_per_document": describe([len(d.words) for d in documents]),
-        "wordpieces_per_document": describe(pieces_per_doc),
-        "documents_over_512_wordpieces": sum(n > TRUNCATION_LENGTH - 2 for n in pieces_per_doc),
-        "window_word_coverage": coverage_words / total_words,
-        "windows": windows_total,
-        "window_length": max_length,
-        "window_stride": stride,
-        "truncation_lost_entities": lost_entities,
-        "truncation_lost_entity_share": lost_entities / entities if entities else 0.0,
-        "truncation_lost_words": lost_words,
-        "truncation_cut_documents": docs_cut,
-    }
 
 
 def reuse_or_make_split(config: DataConfig, documents: list[Document], path: Path) -> dict[str, Any]:
@@ -93,11 +58,9 @@ def reuse_or_make_split(config: DataConfig, documents: list[Document], path: Pat
     return split
 
 
-def prepare_data(config: DataConfig, progress: bool = True) -> dict[str, Any]:
+def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) -> dict[str, Any]:
     """Run the data stage and return its summary (also written to `outputs/data/summary.json`)."""
-    from transformers import AutoTokenizer
-
-    out = data_dir(config.output_dir)
+    out = Outputs(config.output_dir)
     loaded = load_documents(config.data, strict=config.strict, progress=progress)
     for error in loaded.errors:
         log.error("skipped document: %s", error)
@@ -106,7 +69,7 @@ def prepare_data(config: DataConfig, progress: bool = True) -> dict[str, Any]:
     entities_total = loaded.conversion.get("spans_total", 0)
     entities_kept = loaded.conversion.get("spans_kept", 0)
 
-    split = reuse_or_make_split(config, documents, out / "split.json")
+    split = reuse_or_make_split(config, documents, out.split)
     parts = assign_parts(documents, split)
     all_types = sorted({span.type for document in documents for span in document.spans})
     train_counts = mention_counts(parts["train"])
@@ -123,8 +86,7 @@ def prepare_data(config: DataConfig, progress: bool = True) -> dict[str, Any]:
     all_counts = mention_counts(documents)
     part_counts = {part: mention_counts(parts[part]) for part in PARTS}
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.tokenizer_model))
-    lengths = length_statistics(documents, tokenizer, config.max_length, config.stride)
+    lengths = measure(documents)
     leaks = leaked_groups(documents, split)
     summary: dict[str, Any] = {
         "source": loaded.source,
@@ -152,25 +114,23 @@ def prepare_data(config: DataConfig, progress: bool = True) -> dict[str, Any]:
         "errors": [asdict(error) for error in loaded.errors],
         "config": asdict(config),
     }
-    write_jsonl(out / "documents.jsonl",
+    write_jsonl(out.documents,
                 ({**document.to_json(), "part": part} for part in PARTS for document in parts[part]))
-    write_json(out / "split.json", split)
-    write_json(out / "tags.json", {"tag2id": tag2id, "id2tag": {str(k): v for k, v in id2tag.items()}})
-    write_json(out / "summary.json", summary)
+    write_json(out.split, split)
+    write_tags(out.tags, tag2id)
+    write_record(out.summary, "summary", summary)
     return summary
 
 
 def load_prepared(output_dir: str | Path) -> PreparedData:
     """Read what `prepare_data` wrote; a missing file says which command makes it."""
-    folder = data_dir(output_dir)
-    if not (folder / "summary.json").exists():
-        raise FileNotFoundError(f"{folder}/summary.json not found: run `python -m pipeline data` first")
+    out = Outputs(output_dir)
+    summary = read_record(out.summary, "summary")
     parts: dict[str, list[Document]] = {part: [] for part in PARTS}
-    for _, row in read_jsonl(folder / "documents.jsonl"):
+    for _, row in read_jsonl(out.documents):
         parts[row.pop("part")].append(Document.from_json(row))
-    tags = read_json(folder / "tags.json")
-    return PreparedData(parts, tags["tag2id"], {int(k): v for k, v in tags["id2tag"].items()},
-                        read_json(folder / "summary.json"), read_json(folder / "split.json"))
+    tag2id, id2tag = read_tags(out.tags)
+    return PreparedData(parts, tag2id, id2tag, summary, read_json(out.split))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

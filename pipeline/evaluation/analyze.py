@@ -42,14 +42,9 @@ from typing import Any, Sequence
 
 from pipeline.evaluation import confidence, figures, metrics, readiness, taxonomy
 from pipeline.config import AnalysisConfig
-from pipeline.core.files import write_json
-from pipeline.core.layout import read_predictions, read_run_config
+from pipeline.core.layout import RunFolder, read_predictions, read_run_config, write_record
 from pipeline.core.tags import entity_types_of
 from pipeline.data.tiers import TIERS
-
-
-def analysis_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "analysis"
 
 
 def load_part(run_dir: Path, part: str, tag_set: set[str] | None) -> list[dict[str, Any]]:
@@ -126,7 +121,7 @@ def analyze_run(run_dir: str | Path, config: AnalysisConfig | None = None) -> Pa
     analysis = {"run": run_config.get("run", run_dir.name), "model": run_config.get("model"), "part": config.part,
                 "config": asdict(config),
                 **analyze_records(test, validation, types, run_config.get("types", {}), config)}
-    folder = analysis_dir(run_dir)
+    folder = RunFolder(run_dir).analysis_dir
     analysis["figures"] = figures.analysis_figures(analysis, folder / "figures") if config.figures else {}
     analysis["figures"] = {name: str(Path(path).relative_to(folder)) for name, path in analysis["figures"].items()}
-    return write_json(folder / "analysis.json", analysis)
+    return write_record(RunFolder(run_dir).analysis, "analysis", analysis)

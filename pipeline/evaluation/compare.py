@@ -25,18 +25,13 @@ from typing import Any, Sequence
 from pipeline.evaluation import figures, metrics
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
 from pipeline.config import AnalysisConfig
-from pipeline.core.files import read_json, write_json
-from pipeline.core.layout import read_run_config
-
-
-def comparison_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "comparison"
+from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
 
 
 def model_row(run_dir: Path, counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any]:
     run_config = read_run_config(run_dir)
-    run_metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
-    bench = read_json(run_dir / "bench.json") if (run_dir / "bench.json").exists() else None
+    run_metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
+    bench = read_optional_record(RunFolder(run_dir).bench, "bench", run_dir.name)
     scores = metrics.scores_from_counts(counts)
     intervals = metrics.bootstrap_intervals(counts, config.resamples, config.seed)
     tiers = {tier: values["f1"] for tier, values in
@@ -97,7 +92,7 @@ def compare_runs(run_dirs: Sequence[str | Path], output_dir: str | Path = "outpu
                   "best": {"overall": max(models, key=lambda m: m["micro"]["f1"])["run"],
                            "per_type": best_per_type(models)},
                   "pairwise": pairs, "unpaired": unpaired}
-    folder = comparison_dir(output_dir)
-    drawn = figures.comparison_figures(comparison, folder / "figures")
-    comparison["figures"] = {name: str(path.relative_to(folder)) for name, path in drawn.items()}
-    return write_json(folder / "comparison.json", comparison)
+    out = Outputs(output_dir)
+    drawn = figures.comparison_figures(comparison, out.comparison_dir / "figures")
+    comparison["figures"] = {name: str(path.relative_to(out.comparison_dir)) for name, path in drawn.items()}
+    return write_record(out.comparison, "comparison", comparison)

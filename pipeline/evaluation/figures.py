@@ -138,9 +138,14 @@ def threshold_curves(analysis: dict[str, Any]) -> Figure:
     if recommended:
         axes.axvline(recommended["threshold"], color="#6b7280", linestyle="--", label="recommended")
     axes.set_ylim(0, 1.02)
-    axes.set_xlabel("confidence threshold")
-    axes.set_ylabel("share")
-    axes.set_title("What a confidence threshold keeps (test)")
+    return titled(figure, axes, "confidence threshold", "share", "What a confidence threshold keeps (test)")
+
+
+def titled(figure: Figure, axes: Any, xlabel: str, ylabel: str, title: str) -> Figure:
+    """Axis labels, title and a small legend: the finish every line chart shares."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
     axes.legend(fontsize=7)
     return figure
 
@@ -158,11 +163,7 @@ def reliability_diagram(analysis: dict[str, Any]) -> Figure:
         axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=label, color=colour)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
-    axes.set_xlabel("mean span confidence in bin")
-    axes.set_ylabel("share of spans correct")
-    axes.set_title("Span-level reliability (test)")
-    axes.legend(fontsize=7)
-    return figure
+    return titled(figure, axes, "mean span confidence in bin", "share of spans correct", "Span-level reliability (test)")
 
 
 ANALYSIS_FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {

@@ -1,7 +1,7 @@
 """Entity-level scores (Task 1.1.4): strict IOB2 P/R/F1, per-document counts, bootstrap intervals.
 
 Two paths give the same numbers on valid IOB2 (every prediction file holds repaired tags):
-- `strict_scores` calls seqeval (strict mode, IOB2) and is what training reports;
+- `pipeline.core.scoring.strict_scores` calls seqeval (strict mode, IOB2) and is what training reports;
 - `document_counts` counts TP/FP/FN per document and type from `tags.spans_from_tags`, so that the
   bootstrap can resample documents with numpy instead of rescoring 1,000 times.
 On an `I-X` after `O`, seqeval's strict mode drops the entity while `spans_from_tags` reads it as a new
@@ -14,22 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
 
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
-
-
-def strict_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
-    """seqeval strict IOB2 report as {micro, macro, per_type}; training and the CRF report these."""
-    report = classification_report(list(map(list, gold)), list(map(list, pred)), mode="strict", scheme=IOB2,
-                                   output_dict=True, zero_division=0)
-
-    def prf(row: dict) -> dict:
-        return {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1-score"])}
-    per_type = {k: {**prf(v), "support": int(v["support"])} for k, v in report.items()
-                if k not in ("micro avg", "macro avg", "weighted avg")}
-    return {"micro": prf(report["micro avg"]), "macro": prf(report["macro avg"]), "per_type": per_type}
 
 
 def validate_predictions(records: Sequence[dict[str, Any]], tag_set: set[str] | None = None,

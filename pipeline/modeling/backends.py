@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.core.files import read_json, write_json
+from pipeline.core.layout import RunFolder
 from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def load_inference(run_dir: str | Path, variant: str = "fp32", device: str | Non
     check_variant(variant, device)
     model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
     if variant.startswith("onnx"):
-        path = export_onnx(model, Path(onnx_dir) if onnx_dir else Path(run_dir) / "model" / "onnx",
+        path = export_onnx(model, Path(onnx_dir) if onnx_dir else RunFolder(run_dir).onnx,
                            quantize=variant == "onnx-int8")
         forward = onnx_forward(path, torch.get_num_threads())
     else:

@@ -1,26 +1,20 @@
 """CRF baseline (`python -m pipeline train --model crf`): sklearn-crfsuite on standard word features.
 
-It writes the same run directory as a transformer run, so the comparison matrix is meaningful on
-CPU. Word confidence is the CRF's marginal probability of the predicted tag, the analogue of a
+`pipeline.training.train` records it in the same run directory as a transformer run, so the
+comparison matrix is meaningful on CPU. Word confidence is the CRF's marginal probability of the predicted tag, the analogue of a
 softmax maximum; the decoded sequence is repaired to valid IOB2 like every other prediction.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.config import CRFConfig, run_name
-from pipeline.data.prepare import load_prepared
-from pipeline.core.files import atomic_write_bytes, write_json
-from pipeline.core.layout import (peak_cpu_memory_mb, prediction_record, run_config, runs_dir, write_metrics,
-                           write_predictions)
-from pipeline.evaluation.metrics import strict_scores
+from pipeline.config import CRFConfig
+from pipeline.core.documents import Document
+from pipeline.core.files import atomic_write_bytes
 from pipeline.core.tags import repair_iob2
-from pipeline.training.tracking import log_run, start_tracking
 
 MODEL_NAME = "crf"
 
@@ -69,45 +63,19 @@ def predict_crf(crf: Any, documents: Sequence[Sequence[str]]) -> list[tuple[list
     return results
 
 
-def train_crf(config: CRFConfig) -> Path:
+def fit_crf(config: CRFConfig, documents: Sequence[Document]) -> Any:
+    """An L-BFGS CRF with elastic-net regularisation fitted on the documents' words and tags."""
     import sklearn_crfsuite
 
-    prepared = load_prepared(config.output_dir)
-    if not prepared.parts["test"]:
-        raise ValueError("the test part is empty: rebuild the data with a test size above 0")
-    name = run_name(MODEL_NAME)
-    run_dir = runs_dir(config.output_dir) / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = run_config(name, MODEL_NAME, dataclasses.asdict(config), prepared.summary, prepared.split,
-                        prepared.tag2id)
-    tracker = start_tracking(name, run_dir, record, config.wandb)
-    record["wandb_mode"] = tracker.mode
-    write_json(run_dir / "config.json", record)
-
-    train = prepared.parts["train"]
     crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=config.c1, c2=config.c2, max_iterations=config.max_iterations,
                                all_possible_transitions=True, verbose=False)
-    started = time.perf_counter()
-    crf.fit([document_features(d.words) for d in train], [d.tags for d in train])
-    seconds = time.perf_counter() - started
-    atomic_write_bytes(run_dir / "model" / "crf.pkl", pickle.dumps(crf))
-    write_json(run_dir / "model" / "tags.json",
-               {"tag2id": prepared.tag2id, "id2tag": {str(i): t for i, t in prepared.id2tag.items()}})
+    crf.fit([document_features(d.words) for d in documents], [d.tags for d in documents])
+    return crf
 
-    metrics: dict[str, Any] = {"run": name, "model": MODEL_NAME}
-    predictions: dict[str, list[dict[str, Any]]] = {}
-    for part in ("validation", "test"):
-        documents = prepared.parts[part]
-        results = predict_crf(crf, [d.words for d in documents])
-        predictions[part] = [prediction_record(d.id, d.words, d.tags, tags, confidence)
-                             for d, (tags, confidence) in zip(documents, results)]
-        write_predictions(run_dir, part, predictions[part])
-        metrics[part] = strict_scores([d.tags for d in documents], [tags for tags, _ in results])
-    parameters = len(crf.state_features_) + len(crf.transition_features_)
-    metrics.update({"epochs": [], "train_seconds": seconds, "peak_memory_mb": peak_cpu_memory_mb(),
-                    "peak_memory_kind": "cpu_peak_rss", "parameters": parameters, "long_docs": "whole document"})
-    write_metrics(run_dir, metrics)
-    record["parameters"] = parameters
-    write_json(run_dir / "config.json", record)
-    log_run(tracker, name, run_dir, metrics, predictions, config.wandb_log_text)
-    return run_dir
+
+def crf_parameters(crf: Any) -> int:
+    return len(crf.state_features_) + len(crf.transition_features_)
+
+
+def save_crf(crf: Any, path: Path) -> None:
+    atomic_write_bytes(path, pickle.dumps(crf))

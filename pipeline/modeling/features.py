@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+from pipeline.config import DataConfig, resolve_model
+from pipeline.core.documents import Document
+from pipeline.data.prepare import describe
 
 IGNORE_INDEX = -100
 TOKENIZE_CHUNK_WORDS = 2000  # bounds memory on very long notes
@@ -192,10 +196,49 @@ def make_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
                                               label_pad_token_id=IGNORE_INDEX)
 
 
-def make_dataloader(features: list[dict[str, list[int]]], collator: Any, batch_size: int, shuffle: bool = False,
-                    seed: int = 0) -> Any:
-    import torch
-    from torch.utils.data import DataLoader
+TRUNCATION_LENGTH = 512  # the common recipe's cut, whose losses the data summary reports
 
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(features, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator)
+
+def length_statistics(documents: list[Document], tokenizer: Any, max_length: int, stride: int) -> dict[str, Any]:
+    """Word/wordpiece lengths, window coverage and what a single 512-wordpiece cut would lose."""
+    cls_id, sep_id = special_token_ids(tokenizer)
+    pieces_per_doc, coverage_words, total_words = [], 0, 0
+    lost_entities, lost_words, docs_cut, windows_total = 0, 0, 0, 0
+    for index, document in enumerate(documents):
+        pieces = word_pieces(tokenizer, document.words)
+        pieces_per_doc.append(sum(len(p) for p in pieces))
+        windows = build_windows(pieces, max_length, stride, cls_id, sep_id, index)
+        windows_total += len(windows)
+        coverage_words += covered_words(windows, index, len(document.words))
+        total_words += len(document.words)
+        (first,) = build_windows(pieces, TRUNCATION_LENGTH, 0, cls_id, sep_id, index, truncate=True)
+        cut = first.word_end
+        docs_cut += cut < len(document.words)
+        lost_words += len(document.words) - cut
+        lost_entities += sum(span.end > cut for span in document.spans)
+    entities = sum(len(document.spans) for document in documents)
+    return {
+        "words_per_document": describe([len(d.words) for d in documents]),
+        "wordpieces_per_document": describe(pieces_per_doc),
+        "documents_over_512_wordpieces": sum(n > TRUNCATION_LENGTH - 2 for n in pieces_per_doc),
+        "window_word_coverage": coverage_words / total_words,
+        "windows": windows_total,
+        "window_length": max_length,
+        "window_stride": stride,
+        "truncation_lost_entities": lost_entities,
+        "truncation_lost_entity_share": lost_entities / entities if entities else 0.0,
+        "truncation_lost_words": lost_words,
+        "truncation_cut_documents": docs_cut,
+    }
+
+
+def length_measure(config: DataConfig) -> Callable[[list[Document]], dict[str, Any]]:
+    """The data stage's measurement of a corpus with the tokenizer and windows of `config` (the tokenizer
+    is loaded when measuring)."""
+    def measure(documents: list[Document]) -> dict[str, Any]:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.tokenizer_model))
+        return length_statistics(documents, tokenizer, config.max_length, config.stride)
+
+    return measure

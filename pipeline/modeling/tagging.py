@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
-from pipeline.core.files import read_json
+from pipeline.core.layout import MissingOutputError, RunFolder, read_run_config, read_tags
 
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
@@ -59,11 +59,6 @@ def torch_forward(model: Any) -> Forward:
     return forward
 
 
-def window_probabilities(model: Any, windows: Sequence[Window], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
-    """Softmax outputs (len(window), n_labels) for every window of a torch model, in the order given."""
-    return batched_probabilities(torch_forward(model), windows, batch_size, pad_id)
-
-
 def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[str]], id2tag: dict[int, str],
                       max_length: int, stride: int, truncate: bool = False,
                       batch_size: int = 32, forward: Forward | None = None) -> list[tuple[list[str], list[float]]]:
@@ -90,12 +85,12 @@ def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any,
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    model_dir = Path(run_dir) / "model"
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir} holds no transformer model (is {run_dir} a finished training run?)")
-    settings = read_json(Path(run_dir) / "config.json")["train"]
-    tags = read_json(model_dir / "tags.json")
-    model = AutoModelForTokenClassification.from_pretrained(model_dir)
+    folder = RunFolder(run_dir)
+    if not (folder.model / "config.json").exists():
+        raise MissingOutputError(f"{folder.model} holds no transformer model (is {run_dir} a finished training run?)")
+    settings = read_run_config(folder.path)["train"]
+    _, id2tag = read_tags(folder.model_tags)
+    model = AutoModelForTokenClassification.from_pretrained(folder.model)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return model, tokenizer, {int(k): v for k, v in tags["id2tag"].items()}, settings
+    tokenizer = AutoTokenizer.from_pretrained(folder.model)
+    return model, tokenizer, id2tag, settings

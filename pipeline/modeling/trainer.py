@@ -21,7 +21,7 @@ from pipeline.modeling.decode import decode_words, group_by_document, merge_wind
 from pipeline.core.documents import Document
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 from pipeline.core.files import read_json
-from pipeline.evaluation.metrics import strict_scores
+from pipeline.core.scoring import strict_scores
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging

@@ -24,13 +24,13 @@ from typing import Any, Sequence
 from pipeline import __version__
 from pipeline.config import ReportConfig
 from pipeline.reporting.render import Page, RenderResult, render_report
-from pipeline.core.layout import git_commit, runs_dir
+from pipeline.core.layout import MissingOutputError, Outputs, RunFolder
+from pipeline.core.provenance import git_commit
 
 log = logging.getLogger(__name__)
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "report"
 SUMMARY_PAGES = (("index", "Executive summary"), ("data", "Data"), ("comparison", "Model comparison"),
                  ("production", "Production readiness"), ("insights", "Insights"))
-ANALYSIS_FILE = Path("analysis") / "analysis.json"
 
 
 class NotebookError(ValueError):
@@ -51,26 +51,23 @@ def report_version(now: datetime | None = None, commit: str | None = None) -> st
     return f"{__version__}+{short}.{(now or datetime.now()):%Y%m%d}"
 
 
-def report_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "report"
-
-
 def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Path]:
     """The run directories to report on: the named finished runs (a run not analysed yet gets pages
     that say which command fills them), else the newest analysed run of each kind (minilm,
     minilm-truncate, crf, ...)."""
-    folder = runs_dir(output_dir)
+    out = Outputs(output_dir)
+    folder = out.runs
     if names:
-        missing = [name for name in names if not (folder / name / "metrics.json").exists()]
+        missing = [name for name in names if not out.run(name).metrics.exists()]
         if missing:
-            raise FileNotFoundError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
-        return [folder / name for name in names]
+            raise MissingOutputError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
+        return [out.run(name).path for name in names]
     newest: dict[str, Path] = {}  # run names end in -YYYYmmdd-HHMMSS: sorting puts the newest last
-    for run in sorted(path.parent.parent for path in folder.glob(f"*/{ANALYSIS_FILE}")):
+    for run in sorted(path for path in folder.iterdir() if RunFolder(path).analysis.exists()) if folder.is_dir() else []:
         newest[re.sub(r"-\d{8}-\d{6}$", "", run.name)] = run
     found = sorted(newest.values())
     if not found:
-        raise FileNotFoundError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
+        raise MissingOutputError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
                                 "or name the runs with --runs")
     return found
 
@@ -116,8 +113,8 @@ def build_report(config: ReportConfig, progress: bool = True, version: str | Non
     output_dir = Path(config.output_dir).resolve()
     runs = analysed_runs(output_dir, config.runs)
     version = version or report_version()
-    final = report_dir(output_dir) / version
-    building = report_dir(output_dir) / f".{version}.building"
+    final = Outputs(output_dir).report / version
+    building = Outputs(output_dir).report / f".{version}.building"
     shutil.rmtree(building, ignore_errors=True)
     notebooks = building / "notebooks"
     notebooks.mkdir(parents=True)

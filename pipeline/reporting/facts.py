@@ -37,8 +37,6 @@ def speed_target(run: RunInputs) -> str:
     summary, reference = bench.get("summary") or {}, bench.get("reference")
     if not reference or summary.get("best_ratio_to_reference") is None:
         return ""
-    if "f1_kept" not in summary:
-        return f"This bench.json predates the speed verdict: run `python -m pipeline bench --run {run.name}` again."
     return narrative.speed_target_sentence(
         summary["ratio_variant"], summary["best_ratio_to_reference"], summary["target_ratio"], summary["f1_kept"],
         reference["docs_per_second"], reference["test_micro_f1"], reference["truncated_documents"],

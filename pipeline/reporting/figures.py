@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
+from pipeline.core.layout import RunFolder
 from pipeline.reporting.inputs import RunInputs
 
 
@@ -66,7 +67,7 @@ def comparison_figure(comparison: dict[str, Any] | None) -> Any:
 def analysis_figure(run: RunInputs, name: str) -> Any:
     """A figure the analysis stage saved for this run (analysis.json figures: name -> PNG path)."""
     relative = ((run.analysis or {}).get("figures") or {}).get(name)
-    path = run.folder / "analysis" / relative if relative else None
+    path = RunFolder(run.folder).analysis_dir / relative if relative else None
     if path is None or not Path(path).exists():
         return missing(f"The figure {name}", f"python -m pipeline analyze --run {run.name}")
     return Picture(Path(path).read_bytes(), f"{run.label}: {ANALYSIS_ALT.get(name, name.replace('_', ' '))}")

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.core.files import read_json
-from pipeline.core.layout import read_run_config, runs_dir
+from pipeline.core.layout import Outputs, RunFolder, read_metrics, read_optional_record, read_run_config
 
 
 @dataclass(frozen=True)
@@ -43,26 +42,21 @@ class RunInputs:
         return "-".join(parts)
 
 
-def optional_json(path: Path) -> dict[str, Any] | None:
-    return read_json(path) if path.exists() else None
-
-
 def load_run(run_dir: str | Path) -> RunInputs:
-    folder = Path(run_dir)
-    metrics_path = folder / "metrics.json"
-    if not metrics_path.exists():
-        raise FileNotFoundError(f"{metrics_path} not found: the run did not finish")
-    return RunInputs(folder.name, folder, read_run_config(folder), read_json(metrics_path),
-                     optional_json(folder / "analysis" / "analysis.json"), optional_json(folder / "bench.json"))
+    """A finished run's records; a record of an older schema stops the report with the command that rebuilds it."""
+    folder = RunFolder(run_dir)
+    return RunInputs(folder.name, folder.path, read_run_config(folder.path), dict(read_metrics(folder.path)),
+                     read_optional_record(folder.analysis, "analysis", folder.name),
+                     read_optional_record(folder.bench, "bench", folder.name))
 
 
 def load_runs(output_dir: str | Path, names: Sequence[str]) -> list[RunInputs]:
-    return [load_run(runs_dir(output_dir) / name) for name in names]
+    return [load_run(Outputs(output_dir).run(name).path) for name in names]
 
 
 def load_data_summary(output_dir: str | Path) -> dict[str, Any] | None:
-    return optional_json(Path(output_dir) / "data" / "summary.json")
+    return read_optional_record(Outputs(output_dir).summary, "summary")
 
 
 def load_comparison(output_dir: str | Path) -> dict[str, Any] | None:
-    return optional_json(Path(output_dir) / "comparison" / "comparison.json")
+    return read_optional_record(Outputs(output_dir).comparison, "comparison")

@@ -41,8 +41,9 @@ import numpy as np
 
 from pipeline.config import BenchConfig
 from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
-from pipeline.core.files import read_json, write_json
-from pipeline.core.layout import package_versions, read_predictions
+from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
+from pipeline.core.provenance import package_versions
+from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import OUTSIDE
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,6 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
-    try:
-        from pipeline.evaluation.metrics import strict_scores
-    except ImportError:  # before the metrics module existed
-        from pipeline.scores import strict_scores  # type: ignore[no-redef]
     return round(strict_scores(gold, pred)["micro"]["f1"], 4)
 
 
@@ -184,7 +181,7 @@ def reference_row(run_dir: Path, device: str, sample: list[list[str]],
     """The plain transformers pipeline as a user would call it: one text at a time, 512-token cut."""
     from transformers import pipeline
 
-    model_dir = str(run_dir / "model")
+    model_dir = str(RunFolder(run_dir).model)
     recognizer = pipeline("token-classification", model=model_dir, tokenizer=model_dir,
                           aggregation_strategy="simple", device=0 if device.startswith("cuda") else -1)
     texts = [joined_text(words)[0] for words in sample]
@@ -295,7 +292,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             from pipeline.modeling.features import encode_documents
 
             everything = [row["words"] for part in ("test", "validation")
-                          for row in (read_predictions(run_dir, part) if (run_dir / "predictions" / f"{part}.jsonl").exists() else [])]
+                          for row in (read_predictions(run_dir, part) if has_predictions(run_dir, part) else [])]
             counts = doc_wordpieces(model.tokenizer, everything)
             lengths = {"documents": len(counts), "wordpieces_per_document": length_stats(counts)}
             sample_wordpieces = sum(doc_wordpieces(model.tokenizer, sample))
@@ -310,7 +307,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     for row in rows:
         row["f1_delta_vs_fp32"] = None if fp32_f1 is None else round(100 * (row["test_micro_f1"] - fp32_f1), 2)
         row["ratio_to_reference"] = round(row["docs_per_second"] / reference["docs_per_second"], 2) if reference else None
-    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
     bench = {
         "run": run_dir.name, "created": datetime.now().isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
@@ -322,9 +319,9 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "estimate": estimates(rows, lengths["wordpieces_per_document"]["mean"], config),
     }
     bench["summary"] = rounded(summarise(bench["variants"], bench["reference"], config))
-    path = write_json(run_dir / "bench.json", bench)
+    path = write_record(RunFolder(run_dir).bench, "bench", bench)
     if config.figure:
-        plot(bench, run_dir / "bench.png")
+        plot(bench, RunFolder(run_dir).bench_figure)
     return path
 
 

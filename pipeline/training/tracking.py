@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from pipeline.config import PROJECT
 from pipeline.core.files import write_jsonl
+from pipeline.core.layout import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,9 @@ def log_run(tracker: Tracker, name: str, run_dir: Path, metrics: dict[str, Any],
     tracker.summary({key: value for key, value in summary.items() if value is not None})
     tracker.table("test/per_type", ["type", "precision", "recall", "f1", "support"],
                   [[t, v["precision"], v["recall"], v["f1"], v["support"]] for t, v in test["per_type"].items()])
-    tracker.artifact(f"{name}-model", "model", [run_dir / "model"], {"test_micro_f1": test["micro"]["f1"]})
+    tracker.artifact(f"{name}-model", "model", [RunFolder(run_dir).model], {"test_micro_f1": test["micro"]["f1"]})
     if log_text:
-        tracker.artifact(f"{name}-predictions", "predictions", [run_dir / "predictions"])
+        tracker.artifact(f"{name}-predictions", "predictions", [RunFolder(run_dir).predictions("test").parent])
     elif tracker.run is not None:
         with tempfile.TemporaryDirectory() as tmp:
             for part, records in predictions.items():

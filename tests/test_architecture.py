@@ -1,0 +1,76 @@
+"""The layer rule: a subpackage imports only its own layer and the layers below it; reporting never loads torch.
+
+    core, config  <  data  <  modeling  <  training  <  evaluation  <  serving  <  reporting  <  stages, cli
+
+Checked on the source with `ast` (function-local imports included), so a lazy import cannot hide a
+reach upwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
+LAYERS = {"core": 0, "config": 0, "data": 1, "modeling": 2, "training": 3, "evaluation": 4, "serving": 5,
+          "reporting": 6, "stages": 7, "cli": 7, "__main__": 8}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer of `pipeline.<first>...`; None for the package root (`pipeline` itself)."""
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 else None
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every `pipeline...` module the file imports, at any depth of the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("pipeline"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if (PACKAGE.parent / node.module.replace(".", "/") / f"{alias.name}.py").exists())
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {module_name(path).split(".")[1] for path in SOURCES if "." in module_name(path)} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_a_higher_layer(path):
+    own = layer_of(module_name(path))
+    if own is None:
+        return
+    upward = sorted(m for m in imported_modules(path) if (layer_of(m) or 0) > own)
+    assert not upward, f"{module_name(path)} (layer {own}) imports {upward}"
+
+
+def test_the_rule_sees_a_function_local_import_upwards(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text("def f():\n    from pipeline.reporting.build import build_report\n")
+    assert imported_modules(source) == {"pipeline.reporting.build"}
+    assert layer_of("pipeline.reporting.build") > layer_of("pipeline.data.prepare")
+
+
+def test_reporting_never_loads_torch():
+    probe = ("import sys, pkgutil, importlib, pipeline.reporting as r\n"
+             "[importlib.import_module(m.name) for m in pkgutil.walk_packages(r.__path__, 'pipeline.reporting.')]\n"
+             "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
