@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import PipelineError
+
 PROJECT = "Medical_NER_FineTuning"
 DATASET = "ktgiahieu/maccrobat2018_2020"
 DATA_ENV = "MACCROBAT_DATA"
@@ -30,8 +32,8 @@ MODELS: dict[str, str] = {
 }
 
 
-class UnknownModelError(ValueError):
-    pass
+class UnknownModelError(PipelineError, ValueError):
+    """A model name that is neither registered nor a local folder."""
 
 
 def resolve_model(name: str) -> str:

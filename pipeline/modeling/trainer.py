@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.config import TrainConfig, resolve_model
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.core.documents import Document
+from pipeline.core.errors import PipelineError
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 from pipeline.core.files import read_json
 from pipeline.evaluation.metrics import strict_scores
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
 
 
-class LabelSetMismatch(ValueError):
-    pass
+class LabelSetMismatch(PipelineError, ValueError):
+    """A checkpoint or run trained with other tags than the data's."""
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from pipeline import __version__
 from pipeline.config import ReportConfig
 from pipeline.reporting.render import Page, RenderResult, render_report
+from pipeline.core.errors import PipelineError
 from pipeline.core.layout import git_commit, runs_dir
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ SUMMARY_PAGES = (("index", "Executive summary"), ("data", "Data"), ("comparison"
 ANALYSIS_FILE = Path("analysis") / "analysis.json"
 
 
-class NotebookError(ValueError):
+class NotebookError(PipelineError, ValueError):
     """A report notebook failed; the message names the notebook and the error."""
 
 
