@@ -12,6 +12,7 @@ from pipeline import configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, PredictConfig,
                              ReportConfig, TrainConfig, add_config_arguments, build_config)
 from pipeline.core.documents import DataError
+from pipeline.core.errors import MissingInputError
 
 log = logging.getLogger("pipeline")
 
@@ -72,7 +73,7 @@ def resolve_run(run: str, output_dir: str) -> Path:
         return Path(run)
     found = latest_run(output_dir, run)
     if found is None:
-        raise FileNotFoundError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
+        raise MissingInputError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
                                 f"under {output_dir}/runs")
     return found
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import ConfigError, PipelineError
 
 PROJECT = "Medical_NER_FineTuning"
 DATASET = "ktgiahieu/maccrobat2018_2020"
@@ -272,7 +272,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
 def build_config(cls: type, args: argparse.Namespace | None = None, profile: str = "cpu", **overrides: Any) -> Any:
     """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     names = {spec.name for spec in dataclasses.fields(cls)}
     values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
     if args is not None:

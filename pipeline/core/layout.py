@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from pipeline import __version__
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
 from pipeline.core.tags import spans_from_tags
 
@@ -98,7 +99,7 @@ def write_predictions(run_dir: Path, part: str, records: Iterable[dict[str, Any]
 def read_predictions(run_dir: str | Path, part: str) -> list[dict[str, Any]]:
     path = Path(run_dir) / "predictions" / f"{part}.jsonl"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: train the run first (python -m pipeline train)")
+        raise MissingInputError(f"{path} not found: train the run first (python -m pipeline train)")
     return [row for _, row in read_jsonl(path)]
 
 
@@ -109,7 +110,7 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory")
+        raise MissingInputError(f"{path} not found: {run_dir} is not a run directory")
     return read_json(path)
 
 

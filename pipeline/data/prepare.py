@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from pipeline.config import DataConfig, resolve_model
 from pipeline.core.documents import Document
+from pipeline.core.errors import MissingInputError
 from pipeline.modeling.features import build_windows, covered_words, special_token_ids, word_pieces
 from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
 from pipeline.data.sources import load_documents, select_versions
@@ -164,7 +165,7 @@ def load_prepared(output_dir: str | Path) -> PreparedData:
     """Read what `prepare_data` wrote; a missing file says which command makes it."""
     folder = data_dir(output_dir)
     if not (folder / "summary.json").exists():
-        raise FileNotFoundError(f"{folder}/summary.json not found: run `python -m pipeline data` first")
+        raise MissingInputError(f"{folder}/summary.json not found: run `python -m pipeline data` first")
     parts: dict[str, list[Document]] = {part: [] for part in PARTS}
     for _, row in read_jsonl(folder / "documents.jsonl"):
         parts[row.pop("part")].append(Document.from_json(row))

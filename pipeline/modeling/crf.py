@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from pipeline.config import CRFConfig, run_name
 from pipeline.data.prepare import load_prepared
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import atomic_write_bytes, write_json
 from pipeline.core.layout import (peak_cpu_memory_mb, prediction_record, run_config, runs_dir, write_metrics,
                            write_predictions)
@@ -74,7 +75,7 @@ def train_crf(config: CRFConfig) -> Path:
 
     prepared = load_prepared(config.output_dir)
     if not prepared.parts["test"]:
-        raise ValueError("the test part is empty: rebuild the data with a test size above 0")
+        raise ConfigError("the test part is empty: rebuild the data with a test size above 0")
     name = run_name(MODEL_NAME)
     run_dir = runs_dir(config.output_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import read_json
 
 
@@ -92,7 +93,7 @@ def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any,
 
     model_dir = Path(run_dir) / "model"
     if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir} holds no transformer model (is {run_dir} a finished training run?)")
+        raise MissingInputError(f"{model_dir} holds no transformer model (is {run_dir} a finished training run?)")
     settings = read_json(Path(run_dir) / "config.json")["train"]
     tags = read_json(model_dir / "tags.json")
     model = AutoModelForTokenClassification.from_pretrained(model_dir)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from pipeline import __version__
 from pipeline.config import ReportConfig
 from pipeline.reporting.render import Page, RenderResult, render_report
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.layout import git_commit, runs_dir
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,14 @@ def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Pat
     if names:
         missing = [name for name in names if not (folder / name / "metrics.json").exists()]
         if missing:
-            raise FileNotFoundError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
+            raise MissingInputError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
         return [folder / name for name in names]
     newest: dict[str, Path] = {}  # run names end in -YYYYmmdd-HHMMSS: sorting puts the newest last
     for run in sorted(path.parent.parent for path in folder.glob(f"*/{ANALYSIS_FILE}")):
         newest[re.sub(r"-\d{8}-\d{6}$", "", run.name)] = run
     found = sorted(newest.values())
     if not found:
-        raise FileNotFoundError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
+        raise MissingInputError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
                                 "or name the runs with --runs")
     return found
 

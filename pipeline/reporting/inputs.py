@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import read_json
 from pipeline.core.layout import read_run_config, runs_dir
 
@@ -51,7 +52,7 @@ def load_run(run_dir: str | Path) -> RunInputs:
     folder = Path(run_dir)
     metrics_path = folder / "metrics.json"
     if not metrics_path.exists():
-        raise FileNotFoundError(f"{metrics_path} not found: the run did not finish")
+        raise MissingInputError(f"{metrics_path} not found: the run did not finish")
     return RunInputs(folder.name, folder, read_run_config(folder), read_json(metrics_path),
                      optional_json(folder / "analysis" / "analysis.json"), optional_json(folder / "bench.json"))
 

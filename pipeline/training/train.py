@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig, model_label, run_name
 from pipeline.data.prepare import load_prepared
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.modeling.tagging import predict_documents
 from pipeline.core.layout import (peak_cpu_memory_mb, prediction_record, read_run_config, run_config, runs_dir,
@@ -92,7 +93,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
         config = TrainConfig(**saved["train"])
     prepared = load_prepared(config.output_dir)
     if not prepared.parts["test"]:
-        raise ValueError("the test part is empty: rebuild the data with a test size above 0")
+        raise ConfigError("the test part is empty: rebuild the data with a test size above 0")
     if resume is not None:
         if saved["tag2id"] != prepared.tag2id:
             raise LabelSetMismatch(f"{resume} was trained with another tag set than {config.output_dir}/data/tags.json;"
