@@ -300,24 +300,36 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             group.add_argument(_flag(spec.name), type=base, choices=spec.metadata.get("choices"), **common)
 
 
-def check_choices(cls: type, values: dict[str, Any]) -> None:
-    """Raise ConfigError for a value outside its field's choices."""
+def check_values(cls: type, values: dict[str, Any]) -> None:
+    """Raise ConfigError for a key that is no field of `cls`, or a value outside its field's choices."""
     specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; "
+                          f"valid fields: {', '.join(specs)}")
     for name, value in values.items():
-        choices = specs[name].metadata.get("choices") if name in specs else None
+        choices = specs[name].metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"{cls.__name__}.{name} is {value!r}; choose one of {', '.join(choices)}")
 
 
+def check_overrides(overrides: dict[str, dict[str, Any]] | None) -> None:
+    """Check `{config class name: {field: value}}`: an unknown class name, field or choice raises ConfigError."""
+    for name, values in (overrides or {}).items():
+        if name not in CONFIG_CLASSES:
+            raise ConfigError(f"unknown config class {name!r} in overrides; known: {', '.join(CONFIG_CLASSES)}")
+        check_values(CONFIG_CLASSES[name], values)
+
+
 def build_config(cls: type, args: argparse.Namespace | None = None, profile: str = "cpu", **overrides: Any) -> Any:
-    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (their choices
-    checked)."""
+    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (checked by
+    `check_values`; the CLI namespace holds other keys too, so only its fields are taken)."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    check_choices(cls, overrides)
+    check_values(cls, overrides)
     names = {spec.name for spec in dataclasses.fields(cls)}
     values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
     if args is not None:
         values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
-    values.update({k: v for k, v in overrides.items() if k in names})
+    values.update(overrides)
     return cls(**values)
