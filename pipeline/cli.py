@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline import configure_logging
-from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, PredictConfig,
-                             ReportConfig, TrainConfig, add_config_arguments, build_config)
-from pipeline.core.documents import DataError
+from pipeline.config import (PROFILES, AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig,
+                             PredictConfig, ReportConfig, TrainConfig, add_config_arguments, build_config)
+from pipeline.core.errors import MissingInputError, PipelineError
 
 log = logging.getLogger("pipeline")
 
@@ -72,7 +72,7 @@ def resolve_run(run: str, output_dir: str) -> Path:
         return Path(run)
     found = latest_run(output_dir, run)
     if found is None:
-        raise FileNotFoundError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
+        raise MissingInputError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
                                 f"under {output_dir}/runs")
     return found
 
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stage(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--profile", default="cpu", choices=("cpu", "gpu"),
+        command.add_argument("--profile", default="cpu", choices=tuple(PROFILES),
                              help="configuration profile (default: cpu)")
         command.add_argument("--quiet", action="store_true", help="no progress bars")
         command.set_defaults(handler=handler)
@@ -182,6 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # and transformers' "Loading weights" bar
     try:
         return args.handler(args)
-    except (DataError, FileNotFoundError, ValueError) as exc:
+    except PipelineError as exc:  # anything else is a bug: its traceback stays
         log.error("%s", exc)
         return 2

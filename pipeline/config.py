@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import ConfigError, PipelineError
+
 PROJECT = "Medical_NER_FineTuning"
 DATASET = "ktgiahieu/maccrobat2018_2020"
 DATA_ENV = "MACCROBAT_DATA"
@@ -30,8 +32,8 @@ MODELS: dict[str, str] = {
 }
 
 
-class UnknownModelError(ValueError):
-    pass
+class UnknownModelError(PipelineError, ValueError):
+    """A model name that is neither registered nor a local folder."""
 
 
 def resolve_model(name: str) -> str:
@@ -64,25 +66,46 @@ def default_data_source() -> str:
     return os.environ.get(DATA_ENV) or DATASET
 
 
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field carrying its CLI help and allowed values; a list default is copied per
+    instance and a callable default (e.g. `default_data_source`) is called per instance."""
+    metadata = {"help": help, **({"choices": choices} if choices else {})}
+    if isinstance(default, list):
+        return field(default_factory=default.copy, metadata=metadata)
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DATA_HELP = (f"a brat folder, a .jsonl or .parquet file in the Hugging Face schema, or a hub dataset id "
+             f"(${DATA_ENV} when set, else {DATASET})")
+OUTPUT_DIR_HELP = "root of every output (data/, runs/, comparison/, report/, stages/)"
+WANDB_HELP = "track the run with Weights & Biases (offline inside the run directory without a key)"
+WANDB_TEXT_HELP = "upload document text in the predictions artifact"
+
+
 @dataclass
 class DataConfig:
     """Task 1.1: loading, conversion, split, tiers and the rare-type policy."""
 
-    data: str = field(default_factory=default_data_source)
-    output_dir: str = "outputs"
-    split_by: str = "document"  # "document" (default) or "rows" (the plan's leaky row split)
-    versions: str = "last"  # which version of a repeated document to keep: first | last | all
-    validation_size: float = 30  # a count of documents, or a fraction when below 1
-    test_size: float = 30
-    seed: int = 42
-    rare_policy: str = "keep"  # keep | drop (types below rare_min_mentions training mentions become O)
-    rare_min_mentions: int = 50
-    frequent_above: int = 1000  # tier thresholds on training mention counts
-    rare_below: int = 100
-    strict: bool = False  # repairable problems (orphan I- tags) become errors
-    tokenizer_model: str = OFFLINE_MODEL  # tokenizer for the wordpiece statistics
-    max_length: int = 512  # wordpieces per window, special tokens included
-    stride: int = 128  # wordpieces shared by consecutive windows
+    data: str = option(default_data_source, DATA_HELP)
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    split_by: str = option("document", "document (default) or rows (the plan's leaky row split)",
+                           ("document", "rows"))
+    versions: str = option("last", "which version of a repeated document to keep: first | last | all",
+                           ("first", "last", "all"))
+    validation_size: float = option(30, "validation documents: a count, or a fraction when below 1")
+    test_size: float = option(30, "test documents: a count, or a fraction when below 1")
+    seed: int = option(42, "seed of the split")
+    rare_policy: str = option("keep", "keep | drop (types below rare_min_mentions training mentions become O)",
+                              ("keep", "drop"))
+    rare_min_mentions: int = option(50, "training mentions below which --rare-policy drop drops a type")
+    frequent_above: int = option(1000, "tier threshold: types with more training mentions are frequent")
+    rare_below: int = option(100, "tier threshold: types with fewer training mentions are rare")
+    strict: bool = option(False, "repairable problems (orphan I- tags) become errors")
+    tokenizer_model: str = option(OFFLINE_MODEL, "tokenizer for the wordpiece statistics")
+    max_length: int = option(512, "wordpieces per window, special tokens included")
+    stride: int = option(128, "wordpieces shared by consecutive windows")
 
 
 @dataclass
@@ -90,50 +113,56 @@ class TrainConfig:
     """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
     the small offline encoder on 2 cores (see README, "CPU profile search")."""
 
-    model: str = OFFLINE_MODEL
-    output_dir: str = "outputs"
-    lr: list[float] = field(default_factory=lambda: [2e-5])  # several values: train each, keep the best
-    head_lr: float = 0.0  # learning rate of the classification head; 0 = same as lr
-    batch_size: int = 16
-    eval_batch_size: int = 32
-    gradient_accumulation_steps: int = 1
-    epochs: int = 5
-    weight_decay: float = 0.01
-    warmup_steps: int = 500
-    max_warmup_share: float = 0.1  # when warmup_steps exceed this share of all steps, use the share
-    scheduler: str = "linear"
-    patience: int = 2  # early stopping on validation strict micro-F1, in epochs
-    max_length: int = 512  # window length in wordpieces (capped by the model's position embeddings)
-    stride: int = 128  # wordpieces shared by consecutive windows
-    long_docs: str = "window"  # window: every word predicted; truncate: the common 512-cut recipe
-    label_all_subwords: bool = False
-    precision: str = "auto"  # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
-    seed: int = 42
-    threads: int = 0  # torch CPU threads; 0 = torch default
-    wandb: bool = True
-    wandb_log_text: bool = False  # upload document text in the predictions artifact
+    model: str = option(OFFLINE_MODEL, f"a registered model ({', '.join(MODELS)}), or a local folder holding a "
+                                       "saved model; crf trains the CRF baseline")
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    lr: list[float] = option([2e-5], "learning rate; several values: train each, keep the best")
+    head_lr: float = option(0.0, "learning rate of the classification head; 0 = same as lr")
+    batch_size: int = option(16, "training windows per device and step")
+    eval_batch_size: int = option(32, "windows per forward pass when evaluating and predicting")
+    gradient_accumulation_steps: int = option(1, "steps whose gradients add up before each optimiser update")
+    epochs: int = option(5, "most training epochs (early stopping may end sooner)")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
+    warmup_steps: int = option(500, "learning-rate warmup in optimisation steps")
+    max_warmup_share: float = option(0.1, "when warmup_steps exceed this share of all steps, use the share")
+    scheduler: str = option("linear", "learning-rate schedule after warmup",
+                            ("linear", "cosine", "constant_with_warmup", "polynomial"))
+    patience: int = option(2, "early stopping on validation strict micro-F1, in epochs")
+    max_length: int = option(512, "window length in wordpieces (capped by the model's position embeddings)")
+    stride: int = option(128, "wordpieces shared by consecutive windows")
+    long_docs: str = option("window", "window: every word predicted; truncate: the common 512-cut recipe",
+                            ("window", "truncate"))
+    label_all_subwords: bool = option(False, "train on every wordpiece of a word (B- becomes I- on continuations), "
+                                             "not only on its first")
+    precision: str = option("auto", "auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16",
+                            ("auto", "fp32", "fp16", "bf16"))
+    seed: int = option(42, "seed of initialisation and data order")
+    threads: int = option(0, "torch CPU threads; 0 = torch default")
+    wandb: bool = option(True, WANDB_HELP)
+    wandb_log_text: bool = option(False, WANDB_TEXT_HELP)
 
 
 @dataclass
 class CRFConfig:
     """The CRF baseline (sklearn-crfsuite, L-BFGS with elastic-net regularisation)."""
 
-    output_dir: str = "outputs"
-    c1: float = 0.1
-    c2: float = 0.1
-    max_iterations: int = 100
-    wandb: bool = True
-    wandb_log_text: bool = False
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    c1: float = option(0.1, "L1 regularisation coefficient of the CRF")
+    c2: float = option(0.1, "L2 regularisation coefficient of the CRF")
+    max_iterations: int = option(100, "most L-BFGS iterations of the CRF")
+    wandb: bool = option(True, WANDB_HELP)
+    wandb_log_text: bool = option(False, WANDB_TEXT_HELP)
 
 
 @dataclass
 class ReportConfig:
     """Task 1.9: the versioned report built from the JSON of every analysed run."""
 
-    output_dir: str = "outputs"
-    runs: list[str] = field(default_factory=list)  # run names to include; empty = every analysed run
-    renderer: str = "auto"  # auto (quarto when on PATH, else offline) | quarto | offline
-    notebook_timeout: int = 600  # seconds per notebook cell
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    runs: list[str] = option([], "run names to include; empty = every analysed run")
+    renderer: str = option("auto", "auto (quarto when on PATH, else offline) | quarto | offline",
+                           ("auto", "quarto", "offline"))
+    notebook_timeout: int = option(600, "seconds per notebook cell")
 
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # span-confidence thresholds of the analysis
@@ -144,64 +173,69 @@ HIGH_VALUE_TYPES = ("Disease_disorder", "Therapeutic_procedure", "Medication")  
 class AnalysisConfig:
     """Tasks 1.4-1.8: `analyze` (and the bootstrap settings of `compare`)."""
 
-    part: str = "test"
-    calibration_part: str = "validation"  # temperature and recommended threshold are chosen here
-    thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
-    span_confidence: str = "min"  # min | mean of the word confidences of a span
-    target_precision: float = 0.90  # recommended threshold: the lowest reaching this validation precision
-    high_value_types: list[str] = field(default_factory=lambda: list(HIGH_VALUE_TYPES))
-    high_value_threshold: float = 0.85
-    resamples: int = 1000  # bootstrap resamples over documents
-    seed: int = 42
-    examples: int = 25  # error examples, stratified by category
-    context_words: int = 10  # words of context either side of an example
-    figures: bool = True
+    part: str = option("test", "the part scored and analysed")
+    calibration_part: str = option("validation", "the part on which the temperature and the recommended threshold "
+                                                 "are chosen")
+    thresholds: list[float] = option(list(THRESHOLDS), "span-confidence thresholds of the readiness tables")
+    span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
+    target_precision: float = option(0.90, "recommended threshold: the lowest reaching this validation precision")
+    high_value_types: list[str] = option(list(HIGH_VALUE_TYPES), "entity types coded first in production, "
+                                                                 "reported on their own")
+    high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
+    resamples: int = option(1000, "bootstrap resamples over documents")
+    seed: int = option(42, "seed of the bootstrap and of the example sample")
+    examples: int = option(25, "error examples, stratified by category")
+    context_words: int = option(10, "words of context either side of an example")
+    figures: bool = option(True, "draw the analysis figures (png and svg)")
 
 
 @dataclass
 class BenchConfig:
     """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
 
-    variants: list[str] = field(default_factory=list)  # empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU
-    device: str = ""  # cpu | cuda; empty: cuda when available
-    sample_docs: int = 20  # test documents timed (latency and batches)
-    repeats: int = 3  # timed repetitions; the median is reported
-    batch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32])  # windows per forward pass
-    f1_docs: int = 0  # test documents scored per variant; 0 = all
-    f1_batch_size: int = 8  # windows per pass when scoring: predict's default (int8 quantizes activations per batch)
-    reference: bool = True  # also time the plain transformers pipeline
-    target_ratio: float = 2.0  # docs/s over the reference, at test F1 within f1_tolerance points
-    f1_tolerance: float = 0.5
-    notes: int = 10000  # notes in the cost estimate
-    cpu_price_per_hour: float = 0.10  # e.g. a 2-vCPU cloud instance
-    gpu_price_per_hour: float = 2.50  # e.g. one data-centre GPU, on demand
-    threads: int = 0  # torch / ONNX Runtime threads; 0 = torch default
-    figure: bool = True
+    variants: list[str] = option([], "variants to time; empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 "
+                                     "on GPU")
+    device: str = option("", "cpu | cuda; empty: cuda when available")
+    sample_docs: int = option(20, "test documents timed (latency and batches)")
+    repeats: int = option(3, "timed repetitions; the median is reported")
+    batch_sizes: list[int] = option([8, 16, 32], "windows per forward pass")
+    f1_docs: int = option(0, "test documents scored per variant; 0 = all")
+    f1_batch_size: int = option(8, "windows per pass when scoring: predict's default (int8 quantizes activations "
+                                   "per batch)")
+    reference: bool = option(True, "also time the plain transformers pipeline")
+    target_ratio: float = option(2.0, "docs/s over the reference, at test F1 within f1_tolerance points")
+    f1_tolerance: float = option(0.5, "test F1 points a variant may lose and still meet the target")
+    notes: int = option(10000, "notes in the cost estimate")
+    cpu_price_per_hour: float = option(0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance")
+    gpu_price_per_hour: float = option(2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, "
+                                             "on demand")
+    threads: int = option(0, "torch / ONNX Runtime threads; 0 = torch default")
+    figure: bool = option(True, "draw bench.png")
 
 
 @dataclass
 class PredictConfig:
     """`python -m pipeline predict`: inputs, variant and batching."""
 
-    threshold: float = 0.0  # spans whose confidence is below it are marked needs_review
-    int8: bool = False  # dynamic int8 (with --onnx: ONNX Runtime int8)
-    onnx: bool = False  # ONNX Runtime
-    batch_docs: int = 16  # notes predicted together (1 when streaming from stdin)
-    batch_size: int = 8  # windows per forward pass (8 was fastest on 2 CPU cores, see bench)
-    segment_words: int = 20000  # longer notes are predicted in segments of this many words
-    segment_context: int = 200  # words of context either side of a segment
+    threshold: float = option(0.0, "spans whose confidence is below it are marked needs_review")
+    int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")
+    onnx: bool = option(False, "ONNX Runtime")
+    batch_docs: int = option(16, "notes predicted together (1 when streaming from stdin)")
+    batch_size: int = option(8, "windows per forward pass (8 was fastest on 2 CPU cores, see bench)")
+    segment_words: int = option(20000, "longer notes are predicted in segments of this many words")
+    segment_context: int = option(200, "words of context either side of a segment")
 
 
 @dataclass
 class PipelineConfig:
     """`python -m pipeline all`: the whole chain, each stage cached under outputs/stages/."""
 
-    data: str = field(default_factory=default_data_source)
-    output_dir: str = "outputs"
-    models: list[str] = field(default_factory=lambda: [OFFLINE_MODEL])  # the first also gets a truncate twin
-    truncate_twin: bool = True
-    crf: bool = True
-    force: bool = False  # rerun every stage even when its inputs are unchanged
+    data: str = option(default_data_source, DATA_HELP)
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    models: list[str] = option([OFFLINE_MODEL], "models to train; the first also gets a truncate twin")
+    truncate_twin: bool = option(True, "also train the first model with --long-docs truncate (the 512-cut recipe)")
+    crf: bool = option(True, "also train the CRF baseline")
+    force: bool = option(False, "rerun every stage even when its inputs are unchanged")
 
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -216,17 +250,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "split_by": ("document", "rows"),
-    "versions": ("first", "last", "all"),
-    "rare_policy": ("keep", "drop"),
-    "profile": tuple(PROFILES),
-    "long_docs": ("window", "truncate"),
-    "precision": ("auto", "fp32", "fp16", "bf16"),
-    "scheduler": ("linear", "cosine", "constant_with_warmup", "polynomial"),
-    "renderer": ("auto", "quarto", "offline"),
-    "span_confidence": ("min", "mean"),
-}
+CONFIG_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (DataConfig, TrainConfig, CRFConfig, ReportConfig,
+                                                                 AnalysisConfig, BenchConfig, PredictConfig,
+                                                                 PipelineConfig)}
 
 
 def _flag(name: str) -> str:
@@ -240,8 +266,22 @@ def _parse_list(item_type: type) -> Any:
     return parse
 
 
+def _default(spec: dataclasses.Field) -> Any:
+    """A field's default value, built by its factory when it has one."""
+    return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+
+
+def _help(cls: type, spec: dataclasses.Field) -> str:
+    """The field's help text, then its default and the values the profiles give it."""
+    values = [f"default: {_default(spec)!r}"] + [f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
+                                                 for name, profiles in PROFILES.items()
+                                                 if spec.name in profiles.get(cls.__name__, {})]
+    return f"{spec.metadata['help']} ({'; '.join(values)})".replace("%", "%%")  # argparse %-formats help
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One flag per dataclass field; defaults stay None so that explicit flags can be told apart."""
+    """One flag per dataclass field, with the field's help and choices; defaults stay None so that
+    explicit flags can be told apart."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{cls.__name__} (defaults: {', '.join(PROFILES)} profiles)")
     for spec in dataclasses.fields(cls):
@@ -249,31 +289,47 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             continue
         hint = hints[spec.name]
         origin = typing.get_origin(hint)
-        default = spec.default if spec.default is not dataclasses.MISSING else None
-        profile_values = {name: values[spec.name] for name, profiles in PROFILES.items()
-                          if spec.name in (values := profiles.get(cls.__name__, {}))}
-        help_text = "; ".join([f"default: {default!r}"] * (default is not None)
-                              + [f"{name} profile: {value!r}" for name, value in profile_values.items()]) or None
+        common = {"dest": spec.name, "default": None, "help": _help(cls, spec)}
         if hint is bool:
-            group.add_argument(_flag(spec.name), dest=spec.name, action=argparse.BooleanOptionalAction,
-                               default=None, help=help_text)
+            group.add_argument(_flag(spec.name), action=argparse.BooleanOptionalAction, **common)
         elif origin is list:
             (item_type,) = typing.get_args(hint)
-            group.add_argument(_flag(spec.name), dest=spec.name, type=_parse_list(item_type), default=None,
-                               metavar="A,B,...", help=help_text)
+            group.add_argument(_flag(spec.name), type=_parse_list(item_type), metavar="A,B,...", **common)
         else:
             base = next((t for t in typing.get_args(hint) if t is not type(None)), hint) if origin else hint
-            group.add_argument(_flag(spec.name), dest=spec.name, type=base, default=None,
-                               choices=CHOICES.get(spec.name), help=help_text)
+            group.add_argument(_flag(spec.name), type=base, choices=spec.metadata.get("choices"), **common)
+
+
+def check_values(cls: type, values: dict[str, Any]) -> None:
+    """Raise ConfigError for a key that is no field of `cls`, or a value outside its field's choices."""
+    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; "
+                          f"valid fields: {', '.join(specs)}")
+    for name, value in values.items():
+        choices = specs[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{cls.__name__}.{name} is {value!r}; choose one of {', '.join(choices)}")
+
+
+def check_overrides(overrides: dict[str, dict[str, Any]] | None) -> None:
+    """Check `{config class name: {field: value}}`: an unknown class name, field or choice raises ConfigError."""
+    for name, values in (overrides or {}).items():
+        if name not in CONFIG_CLASSES:
+            raise ConfigError(f"unknown config class {name!r} in overrides; known: {', '.join(CONFIG_CLASSES)}")
+        check_values(CONFIG_CLASSES[name], values)
 
 
 def build_config(cls: type, args: argparse.Namespace | None = None, profile: str = "cpu", **overrides: Any) -> Any:
-    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides."""
+    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (checked by
+    `check_values`; the CLI namespace holds other keys too, so only its fields are taken)."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    check_values(cls, overrides)
     names = {spec.name for spec in dataclasses.fields(cls)}
     values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
     if args is not None:
         values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
-    values.update({k: v for k, v in overrides.items() if k in names})
+    values.update(overrides)
     return cls(**values)

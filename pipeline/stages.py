@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from pipeline import __version__, configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
-                             TrainConfig, build_config, model_label)
+                             TrainConfig, build_config, check_overrides, model_label)
 from pipeline.core.files import read_json, sha256_of, write_json
 from pipeline.core.layout import Outputs
 
@@ -149,6 +149,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
             echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
     """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
     stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
+    check_overrides(overrides)
     from pipeline.evaluation.analyze import analyze_run
     from pipeline.serving.bench import bench_run
     from pipeline.evaluation.compare import compare_runs

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import CorruptOutputError, MissingInputError, PipelineError, StaleOutputError
 from pipeline.core.files import write_json
-from pipeline.core.layout import (SCHEMAS, CorruptOutputError, MissingOutputError, Outputs, StaleOutputError,
-                                  read_optional_record, read_record, write_record)
+from pipeline.core.layout import SCHEMAS, Outputs, read_optional_record, read_record, write_record
 
 
 def test_paths_under_one_outputs_folder(tmp_path):
@@ -42,11 +41,11 @@ def test_a_truncated_record_is_named_with_its_path(tmp_path):
 
 
 def test_a_missing_record_says_which_command_writes_it(tmp_path):
-    with pytest.raises(MissingOutputError, match=r"summary.json not found: run `python -m pipeline data` first"):
+    with pytest.raises(MissingInputError, match=r"summary.json not found: run `python -m pipeline data` first"):
         read_record(tmp_path / "data" / "summary.json", "summary")
     assert read_optional_record(tmp_path / "bench.json", "bench") is None
 
 
 def test_layout_errors_are_pipeline_errors():
-    assert all(issubclass(error, PipelineError) for error in (MissingOutputError, StaleOutputError,
+    assert all(issubclass(error, PipelineError) for error in (MissingInputError, StaleOutputError,
                                                               CorruptOutputError))

@@ -261,7 +261,7 @@ def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
     from report_fixtures import bench_json
 
     from pipeline.core.files import write_json
-    from pipeline.core.layout import StaleOutputError
+    from pipeline.core.errors import StaleOutputError
     from pipeline.reporting.inputs import load_run
 
     run_dir = make_fixture_run(tmp_path, "minilm-20260101-000000")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.core.errors import PipelineError
 from pipeline.core.tags import Span, spans_from_tags
 
 
@@ -66,7 +67,7 @@ class DocumentError:
         return f"{self.location}: {self.message} (document {self.document})"
 
 
-class DataError(ValueError):
+class DataError(PipelineError, ValueError):
     """Bad input, with the file and line (or document id) it came from."""
 
     def __init__(self, location: str, message: str, document: str = "?") -> None:
@@ -74,6 +75,11 @@ class DataError(ValueError):
         self.location = location
         self.message = message
         self.document = document
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickle with the constructor's arguments: a DataError raised in a worker process of `all`
+        then reaches the CLI as itself (the default would call `DataError(message)` and fail)."""
+        return DataError, (self.location, self.message, self.document)
 
     def record(self) -> DocumentError:
         return DocumentError(self.document, self.location, self.message)

@@ -9,3 +9,19 @@ from __future__ import annotations
 
 class PipelineError(Exception):
     """An error the user can act on; its message names the file, line, document or option at fault."""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A bad option or configuration value: an unknown field, a value outside its choices."""
+
+
+class MissingInputError(PipelineError, FileNotFoundError):
+    """A file a stage needs is missing; the message says which command makes it."""
+
+
+class StaleOutputError(PipelineError):
+    """A record under `outputs/` written by another version of the pipeline (its `schema_version` differs)."""
+
+
+class CorruptOutputError(PipelineError):
+    """A record under `outputs/` that is not valid JSON (a truncated or hand-edited file)."""

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from pipeline.core.documents import DataError
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
@@ -72,7 +74,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                raise DataError(f"{path}:{number}", f"not valid JSON ({exc.msg})") from exc
 
 
 def sha256_of(obj: Any) -> str:

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TypedDict
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import CorruptOutputError, MissingInputError, StaleOutputError
 from pipeline.core.files import read_jsonl, write_json, write_jsonl
 from pipeline.core.tags import spans_from_tags
 
@@ -37,18 +37,6 @@ SCHEMAS: dict[str, tuple[int, str]] = {
 }
 PARTS = ("train", "validation", "test")
 EVAL_PARTS = ("validation", "test")
-
-
-class MissingOutputError(PipelineError, FileNotFoundError):
-    """A file an earlier stage writes is not there yet."""
-
-
-class StaleOutputError(PipelineError):
-    """A record written by another version of the pipeline."""
-
-
-class CorruptOutputError(PipelineError):
-    """A record that is not valid JSON (a truncated or hand-edited file)."""
 
 
 class Scores(TypedDict):
@@ -189,7 +177,7 @@ def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
     """A record of `kind`; missing, unparsable or of another schema version: an error naming the file."""
     version, command = SCHEMAS[kind]
     if not Path(path).exists():
-        raise MissingOutputError(f"{path} not found: run `{command.format(run=run)}` first")
+        raise MissingInputError(f"{path} not found: run `{command.format(run=run)}` first")
     record = read_json_file(path)
     found = record.get("schema_version") if isinstance(record, dict) else None
     if found != version:
@@ -231,7 +219,7 @@ def write_predictions(run_dir: str | Path, part: str, records: Iterable[dict[str
 def read_predictions(run_dir: str | Path, part: str) -> list[dict[str, Any]]:
     path = RunFolder(run_dir).predictions(part)
     if not path.exists():
-        raise MissingOutputError(f"{path} not found: train the run first (python -m pipeline train)")
+        raise MissingInputError(f"{path} not found: train the run first (python -m pipeline train)")
     return [row for _, row in read_jsonl(path)]
 
 
@@ -242,14 +230,14 @@ def has_predictions(run_dir: str | Path, part: str) -> bool:
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     path = RunFolder(run_dir).config
     if not path.exists():
-        raise MissingOutputError(f"{path} not found: {run_dir} is not a run directory")
+        raise MissingInputError(f"{path} not found: {run_dir} is not a run directory")
     return read_record(path, "run_config")
 
 
 def read_metrics(run_dir: str | Path) -> MetricsRecord:
     folder = RunFolder(run_dir)
     if not folder.metrics.exists():
-        raise MissingOutputError(f"{folder.metrics} not found: the run did not finish")
+        raise MissingInputError(f"{folder.metrics} not found: the run did not finish")
     return read_record(folder.metrics, "metrics")
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from pipeline.core.errors import PipelineError
+
 OUTSIDE = "O"
 
 
@@ -25,7 +27,7 @@ class Span:
         return self.end - self.start
 
 
-class TagSchemeError(ValueError):
+class TagSchemeError(PipelineError, ValueError):
     """A tag that is not `O`, `B-X` or `I-X`."""
 
 

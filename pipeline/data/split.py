@@ -14,6 +14,7 @@ import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
 from pipeline.core.documents import Document
+from pipeline.core.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
 log = logging.getLogger(__name__)
@@ -29,14 +30,14 @@ def part_size(size: float, total: int) -> int:
     """A count (>= 1) or a fraction of `total` (< 1)."""
     count = int(round(size * total)) if 0 < size < 1 else int(size)
     if count < 1:
-        raise ValueError(f"split size {size} gives an empty part of {total} units")
+        raise ConfigError(f"split size {size} gives an empty part of {total} units")
     return count
 
 
 def _stratified_take(labels: np.ndarray, pool: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split `pool` (indices into labels) into (rest, taken) with `count` taken, stratified."""
     if count >= len(pool):
-        raise ValueError(f"cannot take {count} of {len(pool)} units and leave a training part")
+        raise ConfigError(f"cannot take {count} of {len(pool)} units and leave a training part")
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=count, random_state=seed)
     rest, taken = next(splitter.split(np.zeros((len(pool), 1)), labels[pool]))
     rest, taken = list(pool[rest]), list(pool[taken])
@@ -56,7 +57,7 @@ def split_documents(documents: list[Document], strategy: str = "document", valid
                     test_size: float = 30, seed: int = 42) -> dict:
     """Return `{"strategy", "seed", "train", "validation", "test"}` with document ids per part."""
     if strategy not in ("document", "rows"):
-        raise ValueError(f"unknown split strategy {strategy!r} (document | rows)")
+        raise ConfigError(f"unknown split strategy {strategy!r} (document | rows)")
     if strategy == "rows":
         log.warning(ROW_SPLIT_WARNING)
     units: dict[str, list[Document]] = defaultdict(list)

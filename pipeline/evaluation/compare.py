@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from pipeline.evaluation import figures, metrics
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
 from pipeline.config import AnalysisConfig
+from pipeline.core.errors import ConfigError
 from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
 
 
@@ -77,7 +78,7 @@ def compare_runs(run_dirs: Sequence[str | Path], output_dir: str | Path = "outpu
     """Compare runs on their test predictions; returns the path of comparison.json."""
     config = config or AnalysisConfig()
     if not run_dirs:
-        raise ValueError("compare needs at least one run")
+        raise ConfigError("compare needs at least one run")
     counts, models = {}, []
     for run_dir in map(Path, run_dirs):
         run_config = read_run_config(run_dir)

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from pipeline.config import THRESHOLDS
+from pipeline.core.errors import ConfigError
 from pipeline.evaluation.metrics import prf, record_spans
 from pipeline.core.tags import Span
 
@@ -32,7 +33,7 @@ def span_confidence(word_confidence: Sequence[float], span: Span, how: str = "mi
         return float(min(values))
     if how == "mean":
         return float(sum(values) / len(values))
-    raise ValueError(f"span confidence must be 'min' or 'mean', not {how!r}")
+    raise ConfigError(f"span confidence must be 'min' or 'mean', not {how!r}")
 
 
 @dataclass(frozen=True)

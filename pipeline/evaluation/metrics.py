@@ -15,28 +15,29 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.core.documents import DataError
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
 
 
 def validate_predictions(records: Sequence[dict[str, Any]], tag_set: set[str] | None = None,
                          source: str = "predictions") -> None:
-    """Raise ValueError naming the document when words/gold/pred/confidence lengths differ or a tag is
+    """Raise DataError naming the document when words/gold/pred/confidence lengths differ or a tag is
     outside the run's tag set; an empty part is an error too (nothing to score)."""
     if not records:
-        raise ValueError(f"{source}: no documents to score (empty part)")
+        raise DataError(source, "no documents to score (empty part)")
     for record in records:
         doc = record.get("id", "?")
         lengths = {key: len(record.get(key, [])) for key in ("words", "gold", "pred", "confidence")}
         if len(set(lengths.values())) != 1:
-            raise ValueError(f"{source}: document {doc}: words/gold/pred/confidence lengths differ {lengths}")
+            raise DataError(source, f"document {doc}: words/gold/pred/confidence lengths differ {lengths}", str(doc))
         for key in ("gold", "pred"):
             for tag in record[key]:
                 try:
                     parse_tag(tag)
                 except TagSchemeError as exc:
-                    raise ValueError(f"{source}: document {doc}: {key} {exc}") from exc
+                    raise DataError(source, f"document {doc}: {key} {exc}", str(doc)) from exc
                 if tag_set is not None and tag not in tag_set:
-                    raise ValueError(f"{source}: document {doc}: {key} tag {tag!r} is not in the run's tag set")
+                    raise DataError(source, f"document {doc}: {key} tag {tag!r} is not in the run's tag set", str(doc))
 
 
 def record_spans(record: dict[str, Any]) -> tuple[list[Span], list[Span]]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder
 from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
@@ -72,9 +73,9 @@ def default_device() -> str:
 
 def check_variant(variant: str, device: str) -> None:
     if variant not in VARIANTS:
-        raise ValueError(f"unknown inference variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown inference variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if device != "cpu" and variant in ("int8", "onnx", "onnx-int8"):
-        raise ValueError(f"variant {variant} runs on CPU only (asked for {device})")
+        raise ConfigError(f"variant {variant} runs on CPU only (asked for {device})")
 
 
 def torch_variant(model: Any, variant: str) -> Any:

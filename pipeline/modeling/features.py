@@ -17,6 +17,8 @@ from pipeline.config import DataConfig, resolve_model
 from pipeline.core.documents import Document
 from pipeline.data.prepare import describe
 
+from pipeline.core.errors import ConfigError
+
 IGNORE_INDEX = -100
 TOKENIZE_CHUNK_WORDS = 2000  # bounds memory on very long notes
 
@@ -39,7 +41,8 @@ class Window:
 def special_token_ids(tokenizer: Any) -> tuple[int, int]:
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     if cls_id is None or sep_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} has no [CLS]/[SEP] tokens; only BERT-style encoders are supported")
+        raise ConfigError(f"{type(tokenizer).__name__} has no [CLS]/[SEP] tokens; "
+                          "only BERT-style encoders are supported")
     return cls_id, sep_id
 
 
@@ -73,7 +76,7 @@ def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> l
     a window gets a window of its own (its wordpieces are cut to fit). Every word is covered.
     """
     if max_pieces < 1:
-        raise ValueError("a window must hold at least one wordpiece")
+        raise ConfigError("a window must hold at least one wordpiece")
     if not 0 <= stride < max_pieces:
         raise ValueError(f"stride {stride} must be below the window size {max_pieces}")
     total = len(piece_counts)

@@ -13,7 +13,8 @@ import numpy as np
 
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
-from pipeline.core.layout import MissingOutputError, RunFolder, read_run_config, read_tags
+from pipeline.core.errors import MissingInputError
+from pipeline.core.layout import RunFolder, read_run_config, read_tags
 
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
@@ -87,7 +88,7 @@ def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any,
 
     folder = RunFolder(run_dir)
     if not (folder.model / "config.json").exists():
-        raise MissingOutputError(f"{folder.model} holds no transformer model (is {run_dir} a finished training run?)")
+        raise MissingInputError(f"{folder.model} holds no transformer model (is {run_dir} a finished training run?)")
     settings = read_run_config(folder.path)["train"]
     _, id2tag = read_tags(folder.model_tags)
     model = AutoModelForTokenClassification.from_pretrained(folder.model)

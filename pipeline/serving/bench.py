@@ -41,6 +41,7 @@ import numpy as np
 
 from pipeline.config import BenchConfig
 from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
+from pipeline.core.documents import DataError
 from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
 from pipeline.core.provenance import package_versions
 from pipeline.core.scoring import strict_scores
@@ -283,7 +284,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     test = test[:config.f1_docs] if config.f1_docs else test
     sample = [row["words"] for row in test[:config.sample_docs]]
     if not sample:
-        raise ValueError(f"{run_dir}/predictions/test.jsonl holds no documents to benchmark")
+        raise DataError(f"{run_dir}/predictions/test.jsonl", "holds no documents to benchmark")
     rows: list[dict[str, Any]] = []
     lengths = sample_wordpieces = sample_windows = None
     for variant in tqdm(variants, desc="bench", unit="variant", disable=not progress):

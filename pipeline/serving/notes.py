@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
+from pipeline.core.errors import MissingInputError
 from pipeline.data.brat import word_offsets
 
 BINARY_SNIFF_BYTES = 8192
@@ -78,11 +79,11 @@ def read_notes(source: str | Path, stdin: IO[str] | None = None) -> Iterator[Not
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
-            raise FileNotFoundError(f"{path} holds no .txt files")
+            raise MissingInputError(f"{path} holds no .txt files")
         for file in files:
             yield read_txt(file, file.relative_to(path).with_suffix("").as_posix())
     elif not path.exists():
-        raise FileNotFoundError(f"input {path} not found")
+        raise MissingInputError(f"input {path} not found")
     elif path.suffix == ".jsonl":
         with open(path, encoding="utf-8", errors="replace") as handle:
             yield from read_json_lines(handle, str(path))

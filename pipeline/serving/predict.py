@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from pipeline.config import PredictConfig
+from pipeline.core.documents import DataError
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
 from pipeline.core.tags import spans_from_tags
@@ -122,8 +123,8 @@ def completed_ids(path: Path) -> set[str]:
             try:
                 ids.add(json.loads(line)["id"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a predict output line ({exc}); "
-                                 "choose another --output") from exc
+                raise DataError(f"{path}:{number}",
+                                f"not a predict output line ({exc}); choose another --output") from exc
     return ids
 
 

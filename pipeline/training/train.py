@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.config import CRFConfig, TrainConfig, model_label, run_name
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import read_run_config, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
@@ -92,7 +92,7 @@ def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
 def prepared_with_test(output_dir: str) -> PreparedData:
     prepared = load_prepared(output_dir)
     if not prepared.parts["test"]:
-        raise PipelineError("the test part is empty: rebuild the data with a test size above 0")
+        raise ConfigError("the test part is empty: rebuild the data with a test size above 0")
     return prepared
 
 

@@ -1,0 +1,38 @@
+"""Expected errors derive from PipelineError: the CLI prints them as one line and exits 2; bugs keep their traceback."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import pipeline.cli
+from pipeline.cli import main
+from pipeline.config import UnknownModelError
+from pipeline.core.documents import DataError
+from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
+from pipeline.core.tags import TagSchemeError
+from pipeline.modeling.trainer import LabelSetMismatch
+from pipeline.reporting.build import NotebookError
+
+
+@pytest.mark.parametrize("cls", [DataError, TagSchemeError, UnknownModelError, LabelSetMismatch, NotebookError,
+                                 ConfigError, MissingInputError])
+def test_every_expected_error_is_a_pipeline_error(cls):
+    assert issubclass(cls, PipelineError)
+
+
+def test_a_pipeline_error_is_one_logged_line_and_exit_code_2(tmp_path, caplog):
+    assert main(["analyze", "--run", "nope", "--output-dir", str(tmp_path)]) == 2
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage().startswith("no run directory 'nope'")
+    assert "\n" not in record.getMessage() and record.exc_info is None
+
+
+def test_an_unexpected_exception_is_not_swallowed(tmp_path, monkeypatch):
+    def bug(args):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(pipeline.cli, "cmd_analyze", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["analyze", "--run", "nope", "--output-dir", str(tmp_path)])
