@@ -202,6 +202,7 @@ class PipelineConfig:
     truncate_twin: bool = True
     crf: bool = True
     force: bool = False  # rerun every stage even when its inputs are unchanged
+    dry_run: bool = False  # run and write nothing: say per stage whether it would run, and why
 
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
