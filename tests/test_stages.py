@@ -258,6 +258,20 @@ def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upst
                                   "bench-minilm-truncate rerun")
 
 
+def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothing(tmp_path, capsys):
+    from pipeline.cli import main
+
+    out, data = tmp_path / "out", brat_source(tmp_path)
+    assert main(["all", "--dry-run", "--data", str(data), "--output-dir", str(out)]) == 0
+    table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
+    assert capsys.readouterr().out.splitlines() == [
+        *(f"[{number}/11] {stage.name} ({stage.command}): would run: no record yet"
+          for number, stage in enumerate(table, start=1)),
+        "all --dry-run: 11 of 11 stages would run; nothing was run"]
+    assert [stage.name for stage in table] == CPU_STAGES
+    assert not out.exists()
+
+
 def test_the_stage_total_is_the_length_of_the_table(tmp_path):
     config = PipelineConfig(data="hub/dataset", output_dir=str(tmp_path / "out"), models=["minilm", "biobert"],
                             crf=False, dry_run=True)
