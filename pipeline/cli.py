@@ -29,7 +29,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training.train import train_crf, train_run
+    from pipeline.training.train import train_run
+    from pipeline.training.train_crf import train_crf
 
     if args.model == "crf":
         run_dir = train_crf(build_config(CRFConfig, args, args.profile))
@@ -57,8 +58,12 @@ def cmd_all(args: argparse.Namespace) -> int:
     from pipeline.stages import run_all
 
     start = time.perf_counter()
-    records = run_all(build_config(PipelineConfig, args, args.profile), args.profile, progress=not args.quiet)
+    config = build_config(PipelineConfig, args, args.profile)
+    records = run_all(config, args.profile, progress=not args.quiet)  # prints a line per stage
     reused = sum(record.cached for record in records)
+    if config.dry_run:
+        print(f"all --dry-run: {len(records) - reused} of {len(records)} stages would run; nothing was run")
+        return 0
     print(f"all: {len(records)} stages ({reused} reused) in {time.perf_counter() - start:.0f} s; "
           f"report: {records[-1].outputs['report']}")
     return 0

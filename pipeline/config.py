@@ -236,6 +236,7 @@ class PipelineConfig:
     truncate_twin: bool = option(True, "also train the first model with --long-docs truncate (the 512-cut recipe)")
     crf: bool = option(True, "also train the CRF baseline")
     force: bool = option(False, "rerun every stage even when its inputs are unchanged")
+    dry_run: bool = option(False, "run and write nothing: say per stage whether it would run, and why")
 
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {

@@ -1,29 +1,61 @@
 """`python -m pipeline all`: data -> train -> analyse -> bench -> compare -> report, each stage cached.
 
-Every stage has a key: the hash of its configuration and of the identities (key and outputs) of
-the stages it reads (the data stage also hashes its source files). `outputs/stages/<stage>.json`
-records the key and the stage's outputs; when the key is unchanged and the outputs still exist, the
-stage is skipped. Training and benchmarking run in a fresh process each, so the peak memory they
-record is their own.
-A changed setting therefore reruns its stage and every stage downstream of it, nothing else.
+The chain is a table (`plan_stages`): one `Stage` per step, in run order, with the command it mirrors,
+the stages it needs, the config it runs with, its entry modules, its action and whether it runs in a
+fresh process (training and benchmarking, so the peak memory they record is their own).
+
+A stage's key hashes four things, recorded separately in `outputs/stages/<stage>.json` beside the key:
+- config: its config object (`output_dir` aside: where, not what);
+- code: the files of every module of the package that its entry modules import, directly or not
+  (`code_closure`, found with `ast`, without importing); `stages.py` and `cli.py` choose what runs
+  and belong to no stage, so editing `pipeline/reporting/` reruns the report only, while editing
+  `pipeline/core/` reruns everything;
+- upstream: the identities (key and outputs) of the stages it needs;
+- extra: what else it reads (the data source's fingerprint; the report's notebooks and version).
+When the key matches the record and the outputs still exist, the stage is reused. A change therefore
+reruns its stage and every stage downstream of it, nothing else.
+
+`--dry-run` runs and writes nothing: it prints, per stage, `reuse` or `would run` with the reasons
+(no record yet, outputs missing, --force, config changed, code changed naming the files, upstream
+<name> reruns, data source changed, ...), from the components of each record.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from pipeline import __version__, configure_logging
 from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
                              TrainConfig, build_config, check_overrides, model_label)
-from pipeline.core.files import read_json, sha256_of, write_json
-from pipeline.core.layout import Outputs
+from pipeline.core.files import read_json, sha256_of
+from pipeline.core.layout import SCHEMAS, Outputs, write_record
 
-Action = Callable[[], dict[str, str]]  # runs the stage, returns its outputs as {label: path}
+Action = Callable[[], Mapping[str, str | Path]]  # runs the stage, returns its outputs as {label: path}
+
+PACKAGE = "pipeline"
+PACKAGE_ROOT = Path(__file__).resolve().parent  # read at call time, so tests can hash a copy
+NOT_STAGE_CODE = ("pipeline.stages", "pipeline.cli")  # they choose what runs; editing them reruns nothing
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the table that `all` runs."""
+
+    name: str
+    command: str  # the CLI command it mirrors
+    needs: tuple[str, ...]  # upstream stages whose identities enter the key
+    config: Any
+    entry: tuple[str, ...]  # modules whose code (and what they import) the stage runs
+    action: Action
+    fresh_process: bool = False
+    extra: dict[str, str] = field(default_factory=dict)  # other inputs, named as a reason says them
 
 
 @dataclass(frozen=True)
@@ -33,6 +65,7 @@ class StageRecord:
     outputs: dict[str, str]
     seconds: float
     cached: bool
+    reason: str = ""  # why it ran (or would run); empty when reused
 
     @property
     def identity(self) -> str:
@@ -58,44 +91,173 @@ def config_inputs(config: Any) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(config).items() if k != "output_dir"}
 
 
+def module_file(name: str) -> Path | None:
+    """The source file of a module of the package; None for a name that is not one (another
+    package, an attribute imported with `from pipeline.x import y`, a module that does not exist)."""
+    first, *rest = name.split(".")
+    if first != PACKAGE:
+        return None
+    base = PACKAGE_ROOT.joinpath(*rest)
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
+
+
+def module_label(name: str) -> str:
+    """`pipeline/modeling/trainer.py` for `pipeline.modeling.trainer`, as a reason names it."""
+    path = module_file(name)
+    return f"{PACKAGE}/{path.relative_to(PACKAGE_ROOT).as_posix()}" if path else name
+
+
+def imported_names(tree: ast.AST, package: str) -> set[str]:
+    """Every name an import anywhere in `tree` may load, function-local ones included: for
+    `from a import b`, both `a` and `a.b` (b may be a submodule); relative imports resolved
+    against `package`."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            prefix = parts[:len(parts) - node.level + 1] if node.level else []  # level 1: the package itself
+            base = ".".join([*prefix, *([node.module] if node.module else [])])
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def parents(name: str) -> list[str]:
+    """The packages Python imports before `name` (their `__init__` runs too)."""
+    parts = name.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def code_closure(entry_modules: Iterable[str]) -> list[str]:
+    """The modules of the package that the entry modules import, transitively, by reading their
+    source with `ast` (importing would run them); sorted names."""
+    seen: set[str] = set()
+    todo = list(entry_modules)
+    while todo:
+        name = todo.pop()
+        path = module_file(name)
+        if name in seen or name in NOT_STAGE_CODE or path is None:
+            continue
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        todo += [*imported_names(ast.parse(path.read_bytes(), str(path)), package), *parents(name)]
+    return sorted(seen)
+
+
+def module_hashes(modules: Iterable[str]) -> dict[str, str]:
+    """Hash of each module's file, recorded so that a reason can name the files that changed."""
+    files = {name: module_file(name) for name in sorted(modules)}
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items() if path}
+
+
+def code_hash(modules: Iterable[str]) -> str:
+    """One hash of the modules' files, by module name."""
+    return sha256_of(module_hashes(modules))
+
+
+def differing(before: Any, now: dict[str, Any]) -> list[str]:
+    """Keys of `now` (then removed ones) whose values differ from `before` (a dict, else all)."""
+    before = before if isinstance(before, dict) else {}
+    return [k for k in now if before.get(k) != now[k]] + [k for k in before if k not in now]
+
+
 class StageRunner:
-    """Runs stages in order, skipping those whose key matches their record, and says so."""
+    """Runs stages in order, skipping those whose key matches their record, and says so; with
+    `dry_run` it only says what it would do, and why."""
 
     def __init__(self, output_dir: str | Path, total: int, force: bool = False,
-                 echo: Callable[[str], None] = print) -> None:
+                 echo: Callable[[str], None] = print, dry_run: bool = False) -> None:
         self.folder = Outputs(output_dir).stages
-        self.total, self.force, self.echo = total, force, echo
+        self.total, self.force, self.echo, self.dry_run = total, force, echo, dry_run
         self.done: list[StageRecord] = []
 
-    def cached(self, name: str, key: str) -> dict[str, Any] | None:
+    def saved(self, name: str) -> dict[str, Any] | None:
+        """The stage's record; one of another schema (an older pipeline) counts as none."""
         path = self.folder / f"{name}.json"
-        if self.force or not path.exists():
-            return None
-        record = read_json(path)
-        if record.get("key") != key or not all(Path(p).exists() for p in record.get("outputs", {}).values()):
-            return None
-        return record
+        record = read_json(path) if path.exists() else None
+        return record if record and record.get("schema_version") == SCHEMAS["stage"][0] else None
 
-    def run(self, name: str, inputs: dict[str, Any], action: Action) -> StageRecord:
+    def reasons(self, saved: dict[str, Any] | None, key: str, inputs: dict[str, Any],
+                modules: dict[str, str] | None) -> list[str]:
+        """Why the stage must run; none when its record has the key and its outputs exist."""
+        if self.force:
+            return ["--force"]
+        if saved is None:
+            return ["no record yet"]
+        missing = not all(Path(p).exists() for p in saved.get("outputs", {}).values())
+        changed = [] if saved.get("key") == key else self.changes(saved, inputs, modules) or ["inputs changed"]
+        return ["outputs missing"] * missing + changed
+
+    def changes(self, saved: dict[str, Any], inputs: dict[str, Any], modules: dict[str, str] | None) -> list[str]:
+        """The recorded components that differ from `inputs`, as reasons."""
+        before = saved.get("inputs", {})
+        reasons: list[str] = []
+        for part in differing(before, inputs):
+            if part == "code":
+                files = ", ".join(map(module_label, differing(saved.get("modules"), modules or {})))
+                reasons.append(f"code changed ({files})" if files else "code changed")
+            elif part == "upstream":
+                reasons += self.upstream_changes(differing(before.get(part), inputs.get(part, {})))
+            elif part == "extra":
+                reasons += [f"{name} changed" for name in differing(before.get(part), inputs.get(part, {}))]
+            else:
+                reasons.append(f"{part} changed")
+        return reasons
+
+    def upstream_changes(self, names: list[str]) -> list[str]:
+        """Upstream stages that ran (or would run) in this run, then those whose record changed."""
+        ran = {record.name for record in self.done if not record.cached}
+        rerun = [name for name in names if name in ran]
+        other = [name for name in names if name not in ran]
+        return ([f"upstream {', '.join(rerun)} rerun{'s' * (len(rerun) == 1)}"] * bool(rerun)
+                + [f"upstream {', '.join(other)} changed"] * bool(other))
+
+    def run_stage(self, stage: Stage) -> StageRecord:
+        """A stage of the table, keyed by its config, its code closure, the identities of the
+        stages it needs (run or reused before it) and its extra inputs."""
+        closure = code_closure(stage.entry)
+        done = {record.name: record for record in self.done}
+        inputs = {"config": sha256_of(config_inputs(stage.config)), "code": code_hash(closure),
+                  "upstream": {name: done[name].identity for name in stage.needs}, "extra": dict(stage.extra)}
+        action = partial(in_fresh_process, stage.action) if stage.fresh_process else stage.action
+        return self.run(stage.name, inputs, action, label=f"{stage.name} ({stage.command})",
+                        modules=module_hashes(closure))
+
+    def run(self, name: str, inputs: dict[str, Any], action: Action, label: str | None = None,
+            modules: dict[str, str] | None = None) -> StageRecord:
+        """Reuse the stage, run it, or (dry run) say it would run; `modules` are the per-file code
+        hashes to record."""
         key = sha256_of({"stage": name, "pipeline": __version__, **inputs})
-        position = f"[{len(self.done) + 1}/{self.total}] {name}"
-        saved = self.cached(name, key)
-        if saved is not None:
+        position = f"[{len(self.done) + 1}/{self.total}] {label or name}"
+        saved = self.saved(name)
+        reason = "; ".join(self.reasons(saved, key, inputs, modules))
+        if saved is not None and not reason:
             record = StageRecord(name, key, saved["outputs"], 0.0, cached=True)
-            self.echo(f"{position}: unchanged, reusing {', '.join(saved['outputs'].values()) or 'its record'} "
+            self.echo(f"{position}: reuse (finished {saved.get('finished', '?')})" if self.dry_run else
+                      f"{position}: unchanged, reusing {', '.join(saved['outputs'].values()) or 'its record'} "
                       f"(finished {saved.get('finished', '?')})")
+        elif self.dry_run:
+            record = StageRecord(name, key, {}, 0.0, cached=False, reason=reason)
+            self.echo(f"{position}: would run: {reason}")
         else:
-            self.echo(f"{position}: running")
-            start = time.perf_counter()
-            outputs = {label: str(path) for label, path in action().items()}
-            seconds = time.perf_counter() - start
-            write_json(self.folder / f"{name}.json", {"stage": name, "key": key, "inputs": inputs, "outputs": outputs,
-                                                      "seconds": round(seconds, 1),
-                                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
-            record = StageRecord(name, key, outputs, seconds, cached=False)
-            self.echo(f"{position}: done in {seconds:.0f} s")
+            record = self.execute(name, key, inputs, modules, reason, action, position)
         self.done.append(record)
         return record
+
+    def execute(self, name: str, key: str, inputs: dict[str, Any], modules: dict[str, str] | None, reason: str,
+                action: Action, position: str) -> StageRecord:
+        """Run the action and record the key, its components, the reason and the outputs."""
+        self.echo(f"{position}: running")
+        start = time.perf_counter()
+        outputs = {label: str(path) for label, path in action().items()}
+        seconds = time.perf_counter() - start
+        write_record(self.folder / f"{name}.json", "stage",
+                     {"stage": name, "key": key, "inputs": inputs, "modules": modules, "reason": reason,
+                      "outputs": outputs, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        self.echo(f"{position}: done in {seconds:.0f} s")
+        return StageRecord(name, key, outputs, seconds, cached=False, reason=reason)
 
 
 Overrides = dict[str, dict[str, Any]]  # config class name -> field values, e.g. {"TrainConfig": {"epochs": 1}}
@@ -120,6 +282,15 @@ def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | N
     return runs
 
 
+def upstream_output(output_dir: str, stage: str, label: str) -> Path:
+    """An output of an upstream stage, from the record the runner wrote or reused before this stage
+    runs (read from disk, so that an action in a fresh process can look it up too)."""
+    return Path(read_json(Outputs(output_dir).stage(stage))["outputs"][label])
+
+
+# The actions: module-level functions bound with `partial`, so that a fresh process can unpickle them;
+# each imports its stage's code only when it runs, so planning (and --dry-run) stays light.
+
 def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
     from pipeline.data.prepare import prepare_data
     from pipeline.modeling.features import length_measure
@@ -139,55 +310,119 @@ def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(action, *args).result()
 
 
-def train_stage(config: TrainConfig | CRFConfig) -> dict[str, Path]:
-    from pipeline.training.train import train_crf, train_run
+def train_stage(config: TrainConfig) -> dict[str, Path]:
+    from pipeline.training.train import train_run
 
-    return {"run_dir": train_crf(config) if isinstance(config, CRFConfig) else train_run(config)}
+    return {"run_dir": train_run(config)}
+
+
+def crf_stage(config: CRFConfig) -> dict[str, Path]:
+    from pipeline.training.train_crf import train_crf
+
+    return {"run_dir": train_crf(config)}
+
+
+def analyze_stage(output_dir: str, run_stage: str, config: AnalysisConfig) -> dict[str, Path]:
+    from pipeline.evaluation.analyze import analyze_run
+
+    return {"analysis": analyze_run(upstream_output(output_dir, run_stage, "run_dir"), config)}
+
+
+def bench_stage(output_dir: str, run_stage: str, config: BenchConfig, progress: bool) -> dict[str, Path]:
+    from pipeline.serving.bench import bench_run
+
+    return {"bench": bench_run(upstream_output(output_dir, run_stage, "run_dir"), config, progress)}
+
+
+def compare_stage(output_dir: str, run_stages: list[str], config: AnalysisConfig) -> dict[str, Path]:
+    from pipeline.evaluation.compare import compare_runs
+
+    run_dirs = [upstream_output(output_dir, name, "run_dir") for name in run_stages]
+    return {"comparison": compare_runs(run_dirs, output_dir, config)}
+
+
+def report_stage(config: ReportConfig, run_stages: list[str], version: str, progress: bool) -> dict[str, Path]:
+    from pipeline.reporting.build import build_report
+
+    runs = [upstream_output(config.output_dir, name, "run_dir").name for name in run_stages]
+    return {"report": build_report(dataclasses.replace(config, runs=runs), progress=progress, version=version).folder}
+
+
+def training_stages(trainings: list[tuple[str, Any]]) -> list[Stage]:
+    """One training stage per run of `train_configs`, each in a fresh process."""
+    def stage(name: str, config: TrainConfig | CRFConfig) -> Stage:
+        entry, action = (("pipeline.training.train_crf",), partial(crf_stage, config)) if isinstance(config, CRFConfig) \
+            else (("pipeline.training.train",), partial(train_stage, config))
+        return Stage(name, "train", ("data",), config, entry, action, fresh_process=True)
+
+    return [stage(name, config) for name, config in trainings]
+
+
+def per_run_stages(trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig,
+                   progress: bool) -> list[Stage]:
+    """analyze-* for every run, then bench-* for the transformer runs (compare reads their bench.json)."""
+    analyzed = [Stage(train.name.replace("train-", "analyze-", 1), "analyze", (train.name,), analysis,
+                      ("pipeline.evaluation.analyze",), partial(analyze_stage, output_dir, train.name, analysis))
+                for train in trainings]
+    benched = [Stage(train.name.replace("train-", "bench-", 1), "bench", (train.name,), bench,
+                     ("pipeline.serving.bench",), partial(bench_stage, output_dir, train.name, bench, progress),
+                     fresh_process=True)
+               for train in trainings if isinstance(train.config, TrainConfig)]
+    return analyzed + benched
+
+
+def report_entry() -> tuple[str, ...]:
+    """The report runs `pipeline.reporting.build` and, in the notebooks' kernels, what they import."""
+    from pipeline.reporting.build import NOTEBOOKS
+
+    cells = ["".join(cell["source"]) for notebook in sorted(NOTEBOOKS.glob("*.ipynb"))
+             for cell in read_json(notebook)["cells"] if cell["cell_type"] == "code"]
+    imported = set().union(*(imported_names(ast.parse(cell), PACKAGE) for cell in cells))
+    return ("pipeline.reporting.build", *sorted(filter(module_file, imported)))
+
+
+def plan_stages(config: PipelineConfig, profile: str, overrides: Overrides | None = None,
+                progress: bool = True) -> list[Stage]:
+    """The table of `all`, in run order: data, train-*, analyze-*, bench-*, compare, report; builds
+    it without running or writing anything. `overrides` set fields of the stage configs beyond the
+    profile (tests use it for one-epoch training on a small corpus)."""
+    from pipeline.reporting.build import report_version
+
+    out = config.output_dir
+    data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=out)
+    analysis = stage_config(AnalysisConfig, profile, overrides)
+    trainings = training_stages(train_configs(config, profile, overrides))
+    per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)
+    runs = [train.name for train in trainings]
+    report_config = stage_config(ReportConfig, profile, overrides, output_dir=out)
+    version = report_version()
+    return [Stage("data", "data", (), data_config, ("pipeline.data.prepare",),
+                  partial(prepare_data_stage, data_config, progress),
+                  extra={"data source": source_fingerprint(config.data)}),
+            *trainings, *per_run,
+            Stage("compare", "compare", tuple(s.name for s in per_run), analysis, ("pipeline.evaluation.compare",),
+                  partial(compare_stage, out, runs, analysis)),
+            Stage("report", "report", (*(s.name for s in per_run), "compare"), report_config, report_entry(),
+                  partial(report_stage, report_config, runs, version, progress),
+                  extra={"report sources": report_sources_hash(), "report version": version})]
+
+
+def run_stages(stages: list[Stage], output_dir: str | Path, force: bool = False, dry_run: bool = False,
+               echo: Callable[[str], None] = print) -> list[StageRecord]:
+    """Every stage of the table in order; the position total is the table's length."""
+    runner = StageRunner(output_dir, len(stages), force, echo, dry_run)
+    for stage in stages:
+        runner.run_stage(stage)
+    return runner.done
 
 
 def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
             echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
-    """The whole chain; returns one record per stage (cached or run). `overrides` set fields of the
-    stage configs beyond the profile (tests use it for one-epoch training on a small corpus)."""
+    """The whole chain; returns one record per stage: reused, run, or with `config.dry_run` what
+    would happen and why (then nothing runs and nothing is written)."""
     check_overrides(overrides)
-    from pipeline.evaluation.analyze import analyze_run
-    from pipeline.serving.bench import bench_run
-    from pipeline.evaluation.compare import compare_runs
-    from pipeline.reporting.build import build_report, report_version
-
-    data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=config.output_dir)
-    analysis_config = stage_config(AnalysisConfig, profile, overrides)
-    trainings = train_configs(config, profile, overrides)
-    benched = [name for name, cfg in trainings if isinstance(cfg, TrainConfig)]
-    runner = StageRunner(config.output_dir, 3 + 2 * len(trainings) + len(benched), config.force, echo)
-
-    data = runner.run("data", {"config": config_inputs(data_config), "source": source_fingerprint(config.data)},
-                      lambda: prepare_data_stage(data_config, progress))
-    runs = {name: runner.run(name, {"config": config_inputs(cfg), "data": data.identity},
-                             lambda cfg=cfg: in_fresh_process(train_stage, cfg)) for name, cfg in trainings}
-    run_dirs = {name: Path(record.outputs["run_dir"]) for name, record in runs.items()}
-    upstream = [runner.run(name.replace("train-", "analyze-", 1),
-                           {"run": record.identity, "config": config_inputs(analysis_config)},
-                           lambda name=name: {"analysis": analyze_run(run_dirs[name], analysis_config)})
-                for name, record in runs.items()]
-    # before compare: the comparison reads each run's bench.json for its speed columns
-    bench_config = stage_config(BenchConfig, profile, overrides)
-    upstream += [runner.run(name.replace("train-", "bench-", 1),
-                            {"run": runs[name].identity, "config": config_inputs(bench_config)},
-                            lambda name=name: {"bench": in_fresh_process(bench_run, run_dirs[name], bench_config,
-                                                                            progress)})
-                 for name in benched]
-    upstream.append(runner.run("compare", {"upstream": [record.identity for record in upstream],
-                                           "config": config_inputs(analysis_config)},
-                               lambda: {"comparison": compare_runs(list(run_dirs.values()), config.output_dir,
-                                                                   analysis_config)}))
-    version = report_version()
-    report_config = stage_config(ReportConfig, profile, overrides, output_dir=config.output_dir,
-                                 runs=[run_dir.name for run_dir in run_dirs.values()])
-    runner.run("report", {"upstream": [record.identity for record in upstream], "sources": report_sources_hash(),
-                          "version": version},
-               lambda: {"report": build_report(report_config, progress=progress, version=version).folder})
-    return runner.done
+    return run_stages(plan_stages(config, profile, overrides, progress), config.output_dir, config.force,
+                      config.dry_run, echo)
 
 
 def report_sources_hash() -> str:

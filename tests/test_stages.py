@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
-from pipeline.stages import StageRunner, in_fresh_process, source_fingerprint, train_configs
+from pipeline.stages import (Stage, StageRunner, code_closure, in_fresh_process, plan_stages, run_all, run_stages,
+                             source_fingerprint, stages_dir, train_configs)
 
 
 def counting_action(tmp_path: Path, calls: list[str], label: str):
@@ -126,6 +130,156 @@ def test_gpu_plan_trains_the_biomedical_models():
     plan = train_configs(build_config(PipelineConfig, None, "gpu", output_dir="out"), "gpu")
     assert [name for name, _ in plan] == ["train-pubmedbert", "train-pubmedbert-truncate", "train-biobert",
                                           "train-bioformer16l", "train-crf"]
+
+
+CPU_STAGES = ["data", "train-minilm", "train-minilm-truncate", "train-crf", "analyze-minilm", "analyze-minilm-truncate",
+              "analyze-crf", "bench-minilm", "bench-minilm-truncate", "compare", "report"]
+
+
+def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fresh_processes(tmp_path):
+    table = plan_stages(PipelineConfig(data="hub/dataset", output_dir=str(tmp_path)), "cpu", progress=False)
+    per_run = ("analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "bench-minilm", "bench-minilm-truncate")
+    assert [(stage.name, stage.command, stage.needs, stage.fresh_process) for stage in table] == [
+        ("data", "data", (), False),
+        ("train-minilm", "train", ("data",), True),
+        ("train-minilm-truncate", "train", ("data",), True),
+        ("train-crf", "train", ("data",), True),
+        ("analyze-minilm", "analyze", ("train-minilm",), False),
+        ("analyze-minilm-truncate", "analyze", ("train-minilm-truncate",), False),
+        ("analyze-crf", "analyze", ("train-crf",), False),
+        ("bench-minilm", "bench", ("train-minilm",), True),
+        ("bench-minilm-truncate", "bench", ("train-minilm-truncate",), True),
+        ("compare", "compare", per_run, False),
+        ("report", "report", (*per_run, "compare"), False)]
+    assert (table[0].extra, table[3].entry) == ({"data source": "hub/dataset"}, ("pipeline.modeling.crf",))
+
+
+def test_report_closure_reaches_tables_through_the_notebooks_and_core_but_no_model_code(tmp_path):
+    build = code_closure(["pipeline.reporting.build"])
+    assert {"pipeline.reporting.render", "pipeline.core.layout", "pipeline.core.files"} <= set(build)
+    report = plan_stages(PipelineConfig(data="hub/dataset", output_dir=str(tmp_path)), "cpu", progress=False)[-1]
+    closure = code_closure(report.entry)  # build.py does not import tables.py; the notebooks do
+    assert {"pipeline.reporting.tables", "pipeline.reporting.facts", "pipeline.core.files"} <= set(closure)
+    assert [name for name in build + closure if name.startswith("pipeline.modeling")] == []
+
+
+def test_analyze_closure_holds_no_reporting_module_and_follows_from_package_import_module():
+    closure = code_closure(["pipeline.evaluation.analyze"])
+    assert [name for name in closure if name.startswith("pipeline.reporting")] == []
+    assert {"pipeline.evaluation.figures", "pipeline.evaluation.taxonomy", "pipeline.data.tiers"} <= set(closure)
+
+
+def test_closure_follows_imports_inside_functions():
+    # facts.py imports tables.py only inside findings()
+    assert "pipeline.reporting.tables" in code_closure(["pipeline.reporting.facts"])
+
+
+def test_closure_resolves_relative_imports_and_skips_attributes(tmp_path, monkeypatch):
+    files = {"__init__.py": "", "a/__init__.py": "from . import b\n", "a/b.py": "from ..c import helper\n",
+             "c.py": "def helper():\n    import json\n", "d.py": ""}
+    for name, text in files.items():
+        (tmp_path / "pipeline" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pipeline" / name).write_text(text)
+    monkeypatch.setattr(stages, "PACKAGE_ROOT", tmp_path / "pipeline")
+    assert code_closure(["pipeline.a"]) == ["pipeline", "pipeline.a", "pipeline.a.b", "pipeline.c"]
+
+
+def test_stages_and_cli_belong_to_no_closure():
+    assert code_closure(["pipeline.__main__"]) == ["pipeline", "pipeline.__main__"]  # __main__ imports cli
+
+
+def brat_source(tmp_path: Path) -> Path:
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "1.txt").write_text("fever")
+    return folder
+
+
+def counted_plan(config: PipelineConfig, folder: Path, calls: list[str]) -> list[Stage]:
+    """The real table with actions that only count and write a file: keys as in `all`, no training."""
+    return [dataclasses.replace(stage, action=counting_action(folder, calls, stage.name), fresh_process=False)
+            for stage in plan_stages(config, "cpu", progress=False)]
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the package that the code hashes read, so that a test can edit a module safely."""
+    copy = tmp_path / "src" / "pipeline"
+    shutil.copytree(stages.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(stages, "PACKAGE_ROOT", copy)
+    return copy
+
+
+@pytest.fixture
+def recorded(tmp_path, package_copy) -> PipelineConfig:
+    """A pipeline whose every stage already ran (with counting actions) on a copy of the package."""
+    config = PipelineConfig(data=str(brat_source(tmp_path)), output_dir=str(tmp_path / "out"))
+    run_stages(counted_plan(config, tmp_path, []), config.output_dir, echo=lambda _: None)
+    return config
+
+
+def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_copy, recorded):
+    with (package_copy / "reporting" / "tables.py").open("a") as handle:
+        handle.write("# edited\n")
+    records = {path.name: path.read_text() for path in stages_dir(recorded.output_dir).iterdir()}
+    lines: list[str] = []
+    run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
+    assert lines[-1] == "[11/11] report (report): would run: code changed (pipeline/reporting/tables.py)"
+    assert all(": reuse (finished " in line for line in lines[:-1])
+    assert {path.name: path.read_text() for path in stages_dir(recorded.output_dir).iterdir()} == records
+    calls: list[str] = []
+    run_stages(counted_plan(recorded, tmp_path, calls), recorded.output_dir, echo=lambda _: None)
+    assert calls == ["report"]
+
+
+@pytest.mark.parametrize("edited, rerun", [
+    ("evaluation/analyze.py", ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "report"]),
+    ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
+    ("core/files.py", CPU_STAGES),
+])
+def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstream(tmp_path, package_copy, recorded,
+                                                                                  edited, rerun):
+    with (package_copy / edited).open("a") as handle:
+        handle.write("# edited\n")
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True,
+                         echo=lambda _: None)
+    assert [record.name for record in planned if not record.cached] == rerun
+    assert f"code changed (pipeline/{edited})" in planned[CPU_STAGES.index(rerun[0])].reason
+
+
+def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upstream_reruns(tmp_path, recorded):
+    (Path(recorded.data) / "1.txt").write_text("cough")
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True,
+                         echo=lambda _: None)
+    reasons = {record.name: record.reason for record in planned}
+    assert (reasons["data"], reasons["train-crf"], reasons["analyze-crf"]) == (
+        "data source changed", "upstream data reruns", "upstream train-crf reruns")
+    assert reasons["compare"] == ("upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, bench-minilm, "
+                                  "bench-minilm-truncate rerun")
+
+
+def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothing(tmp_path, capsys):
+    from pipeline.cli import main
+
+    out, data = tmp_path / "out", brat_source(tmp_path)
+    assert main(["all", "--dry-run", "--data", str(data), "--output-dir", str(out)]) == 0
+    table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
+    assert capsys.readouterr().out.splitlines() == [
+        *(f"[{number}/11] {stage.name} ({stage.command}): would run: no record yet"
+          for number, stage in enumerate(table, start=1)),
+        "all --dry-run: 11 of 11 stages would run; nothing was run"]
+    assert [stage.name for stage in table] == CPU_STAGES
+    assert not out.exists()
+
+
+def test_the_stage_total_is_the_length_of_the_table(tmp_path):
+    config = PipelineConfig(data="hub/dataset", output_dir=str(tmp_path / "out"), models=["minilm", "biobert"],
+                            crf=False, dry_run=True)
+    lines: list[str] = []
+    records = run_all(config, "cpu", progress=False, echo=lines.append)
+    total = len(plan_stages(config, "cpu", progress=False))
+    assert total == len(records) == 12  # data, 3 train, 3 analyze, 3 bench, compare, report
+    assert [line.split("]")[0] for line in lines] == [f"[{number}/12" for number in range(1, 13)]
 
 
 @pytest.mark.slow

@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import sha256_of
 from pipeline.core.layout import (EVAL_PARTS, MetricsRecord, Outputs, RunFolder, prediction_record, read_record,
                                   write_predictions, write_record)
 from pipeline.core.provenance import git_commit, package_versions
 from pipeline.core.scoring import strict_scores
-from pipeline.data.prepare import PreparedData
+from pipeline.data.prepare import PreparedData, load_prepared
 from pipeline.training.tracking import Tracker, log_run, start_tracking
 
 # documents (lists of words) -> one (IOB2 tags, confidence per word) per document
@@ -52,6 +53,14 @@ def run_config(run: str, model: str, settings: dict[str, Any], data_summary: dic
         "command": " ".join(sys.argv),
         **extra,
     }
+
+
+def prepared_with_test(output_dir: str) -> PreparedData:
+    """The prepared data, refusing an empty test part (a run must be scored on test)."""
+    prepared = load_prepared(output_dir)
+    if not prepared.parts["test"]:
+        raise ConfigError("the test part is empty: rebuild the data with a test size above 0")
+    return prepared
 
 
 def open_run(output_dir: str | Path, name: str, model: str, settings: dict[str, Any], prepared: PreparedData,

@@ -1,11 +1,10 @@
 """`python -m pipeline train`: one tracked training run, from prepared data to a run directory.
 
-Transformer: fit each learning rate (pipeline.modeling.trainer) -> keep the best on validation ->
-predict validation and test over whole documents (pipeline.modeling.tagging). CRF (`--model crf`):
-fit (pipeline.modeling.crf) and predict. Both are recorded by `pipeline.training.recorder`: strict
-seqeval, the run directory (pipeline.core.layout), W&B (pipeline.training.tracking). `--resume RUN_DIR`
-continues an interrupted transformer run: finished learning rates are kept, the interrupted one
-restarts from its last checkpoint.
+A transformer: fit each learning rate (pipeline.modeling.trainer) -> keep the best on validation ->
+predict validation and test over whole documents (pipeline.modeling.tagging) -> record the run
+(pipeline.training.recorder: strict seqeval, the run directory, W&B). `--model crf` runs
+`pipeline.training.train_crf` instead. `--resume RUN_DIR` continues an interrupted run: finished
+learning rates are kept, the interrupted one restarts from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -14,20 +13,17 @@ import dataclasses
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.config import CRFConfig, TrainConfig, model_label, run_name
-from pipeline.core.errors import ConfigError
+from pipeline.config import TrainConfig, model_label, run_name
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import read_run_config, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
-from pipeline.data.prepare import PreparedData, load_prepared
-from pipeline.modeling import crf
+from pipeline.data.prepare import PreparedData
 from pipeline.modeling.tagging import predict_documents
 from pipeline.modeling.trainer import FitResult, LabelSetMismatch, fit, model_max_length
-from pipeline.training.recorder import OpenRun, close_run, open_run
+from pipeline.training.recorder import OpenRun, close_run, open_run, prepared_with_test
 from pipeline.training.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -87,13 +83,6 @@ def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
     write_tags(tmp / "tags.json", tag2id)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-
-
-def prepared_with_test(output_dir: str) -> PreparedData:
-    prepared = load_prepared(output_dir)
-    if not prepared.parts["test"]:
-        raise ConfigError("the test part is empty: rebuild the data with a test size above 0")
-    return prepared
 
 
 def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
@@ -173,23 +162,3 @@ def finish_transformer_run(config: TrainConfig, run: OpenRun, prepared: Prepared
         }
 
     return close_run(run, model_label(config.model), prepared, predict, details, config.wandb_log_text)
-
-
-def train_crf(config: CRFConfig) -> Path:
-    """Fit, predict, score and record the CRF baseline; return its run directory."""
-    prepared = prepared_with_test(config.output_dir)
-    run = open_run(config.output_dir, run_name(crf.MODEL_NAME), crf.MODEL_NAME, dataclasses.asdict(config), prepared,
-                   config.wandb)
-    started = time.perf_counter()
-    model = crf.fit_crf(config, prepared.parts["train"])
-    seconds = time.perf_counter() - started
-    crf.save_crf(model, run.folder.crf_model)
-    write_tags(run.folder.model_tags, prepared.tag2id)
-
-    def details() -> dict[str, Any]:
-        return {"epochs": [], "train_seconds": seconds, "peak_memory_mb": peak_cpu_memory_mb(),
-                "peak_memory_kind": "cpu_peak_rss", "parameters": crf.crf_parameters(model),
-                "long_docs": "whole document"}
-
-    return close_run(run, crf.MODEL_NAME, prepared, lambda documents: crf.predict_crf(model, documents), details,
-                     config.wandb_log_text)
