@@ -11,8 +11,9 @@ import pytest
 
 from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
+from pipeline.core.layout import Outputs
 from pipeline.stages import (Stage, StageRunner, code_closure, in_fresh_process, plan_stages, run_all, run_stages,
-                             source_fingerprint, stages_dir, train_configs)
+                             source_fingerprint, train_configs)
 
 
 def counting_action(tmp_path: Path, calls: list[str], label: str):
@@ -151,7 +152,7 @@ def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fre
         ("bench-minilm-truncate", "bench", ("train-minilm-truncate",), True),
         ("compare", "compare", per_run, False),
         ("report", "report", (*per_run, "compare"), False)]
-    assert (table[0].extra, table[3].entry) == ({"data source": "hub/dataset"}, ("pipeline.modeling.crf",))
+    assert (table[0].extra, table[3].entry) == ({"data source": "hub/dataset"}, ("pipeline.training.train_crf",))
 
 
 def test_report_closure_reaches_tables_through_the_notebooks_and_core_but_no_model_code(tmp_path):
@@ -221,12 +222,12 @@ def recorded(tmp_path, package_copy) -> PipelineConfig:
 def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_copy, recorded):
     with (package_copy / "reporting" / "tables.py").open("a") as handle:
         handle.write("# edited\n")
-    records = {path.name: path.read_text() for path in stages_dir(recorded.output_dir).iterdir()}
+    records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
     assert lines[-1] == "[11/11] report (report): would run: code changed (pipeline/reporting/tables.py)"
     assert all(": reuse (finished " in line for line in lines[:-1])
-    assert {path.name: path.read_text() for path in stages_dir(recorded.output_dir).iterdir()} == records
+    assert {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()} == records
     calls: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, calls), recorded.output_dir, echo=lambda _: None)
     assert calls == ["report"]
