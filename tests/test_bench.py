@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
 from pipeline.config import BenchConfig
-from pipeline.modeling.backends import CPU_VARIANTS, load_inference
 from pipeline.core.files import read_json
-from pipeline.core.scoring import strict_scores
 from pipeline.core.layout import read_predictions
+from pipeline.core.scoring import strict_scores
+from pipeline.modeling.backends import CPU_VARIANTS, load_inference
+from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
 
 
 @pytest.fixture(scope="module")

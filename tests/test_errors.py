@@ -7,9 +7,18 @@ from collections import Counter
 import pytest
 from nervaluate import Evaluator
 
-from pipeline.evaluation.taxonomy import (categorize, category_counts, confusion, match_records, match_spans, pattern_report,
-                             sample_examples, scores_by_length, top_confusions)
 from pipeline.core.tags import Span, tags_from_spans
+from pipeline.evaluation.taxonomy import (
+    categorize,
+    category_counts,
+    confusion,
+    match_records,
+    match_spans,
+    pattern_report,
+    sample_examples,
+    scores_by_length,
+    top_confusions,
+)
 
 GOLD = Span(2, 4, "Disease_disorder")  # "myocardial infarction" in "the patient myocardial infarction was noted"
 

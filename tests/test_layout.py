@@ -6,8 +6,16 @@ import pytest
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import write_json
-from pipeline.core.layout import (SCHEMAS, CorruptOutputError, MissingOutputError, Outputs, StaleOutputError,
-                                  read_optional_record, read_record, write_record)
+from pipeline.core.layout import (
+    SCHEMAS,
+    CorruptOutputError,
+    MissingOutputError,
+    Outputs,
+    StaleOutputError,
+    read_optional_record,
+    read_record,
+    write_record,
+)
 
 
 def test_paths_under_one_outputs_folder(tmp_path):

@@ -7,8 +7,9 @@ report notebooks can draw the same figures from the JSON; `save` writes it as PN
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure

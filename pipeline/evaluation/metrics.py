@@ -10,8 +10,9 @@ entity (the project's decoding rule); the counts equal seqeval on `tags.repair_i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Counts:
     fp: np.ndarray
     fn: np.ndarray
 
-    def restrict(self, types: Sequence[str]) -> "Counts":
+    def restrict(self, types: Sequence[str]) -> Counts:
         """The columns of `types` only: tier scores use the spans of that tier's types."""
         index = [self.types.index(t) for t in types if t in self.types]
         return Counts(self.doc_ids, [self.types[i] for i in index], self.tp[:, index], self.fp[:, index],

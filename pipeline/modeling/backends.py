@@ -24,10 +24,11 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder

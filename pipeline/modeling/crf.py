@@ -8,8 +8,9 @@ softmax maximum; the decoded sequence is repaired to valid IOB2 like every other
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.config import CRFConfig
 from pipeline.core.documents import Document

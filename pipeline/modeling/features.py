@@ -10,8 +10,9 @@ every subword with B- turned into I- on continuations (`label_all_subwords`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipeline.config import DataConfig, resolve_model
 from pipeline.core.documents import Document

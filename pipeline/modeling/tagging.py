@@ -6,15 +6,15 @@ in window order before merging, so results do not depend on the batching.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from pipeline.core.layout import MissingOutputError, RunFolder, read_run_config, read_tags
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
-from pipeline.core.layout import MissingOutputError, RunFolder, read_run_config, read_tags
-
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import TrainConfig, resolve_model
-from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.core.documents import Document
-from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
+from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging

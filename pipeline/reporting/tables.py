@@ -8,12 +8,13 @@ them, so the PDF, which drops colours, still shows every span.
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from pipeline.reporting.narrative import ModelFacts
 from pipeline.reporting.inputs import RunInputs
+from pipeline.reporting.narrative import ModelFacts
 
 
 class Table:
@@ -174,7 +175,7 @@ def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]
 GOLD_COLOUR, RIGHT_COLOUR, WRONG_COLOUR = "#bfdbfe", "#bbf7d0", "#fecaca"
 
 
-def marked_words(words: Sequence[str], spans: Sequence[dict[str, Any]], colour_of) -> str:  # noqa: ANN001
+def marked_words(words: Sequence[str], spans: Sequence[dict[str, Any]], colour_of) -> str:
     """Words as HTML with each span in a coloured <mark>, bracketed and labelled with its type."""
     starts = {span["start"]: span for span in spans}
     out, index = [], 0

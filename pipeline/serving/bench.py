@@ -33,18 +33,19 @@ import logging
 import statistics
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import BenchConfig
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
 from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
 from pipeline.core.provenance import package_versions
 from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import OUTSIDE
+from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
 
 log = logging.getLogger(__name__)
 REFERENCE_NAME = 'transformers pipeline("token-classification", aggregation_strategy="simple")'
@@ -64,7 +65,7 @@ class PeakMemory:
             self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
             time.sleep(0.01)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.running = True
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()

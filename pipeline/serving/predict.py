@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from pipeline.config import PredictConfig
+from pipeline.core.tags import spans_from_tags
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
-from pipeline.core.tags import spans_from_tags
 
 
 @dataclass
