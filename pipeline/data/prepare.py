@@ -82,7 +82,7 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
         parts = assign_parts(documents, split)
         rare_report.update(dropped_types=dropped, mentions_removed=removed)
     kept_types = sorted({span.type for document in documents for span in document.spans})
-    tag2id, id2tag = build_tag_maps(kept_types)
+    tag2id, _ = build_tag_maps(kept_types)
     tiers = assign_tiers(train_counts, all_types, config.frequent_above, config.rare_below)
     all_counts = mention_counts(documents)
     part_counts = {part: mention_counts(parts[part]) for part in PARTS}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
 
@@ -81,7 +82,7 @@ def document_counts(records: Sequence[dict[str, Any]], types: Sequence[str] | No
     return Counts([str(r.get("id")) for r in records], list(types), tp, fp, fn)
 
 
-def prf_arrays(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prf_arrays(tp: npt.ArrayLike, fp: npt.ArrayLike, fn: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall, F1 elementwise; 0 where undefined (no predictions or no gold), like seqeval."""
     tp, fp, fn = (np.asarray(a, dtype=float) for a in (tp, fp, fn))
     with np.errstate(divide="ignore", invalid="ignore"):

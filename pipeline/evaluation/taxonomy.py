@@ -136,7 +136,8 @@ def bucket_of(length: int) -> str:
 def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
     """Strict P/R/F1 by entity length in words: recall over gold spans of that length, precision over
     predicted spans of that length (an exact match has one length on both sides)."""
-    tp, pred = Counter(), Counter()
+    tp: Counter[str] = Counter()
+    pred: Counter[str] = Counter()
     for m in matches:
         if m.pred is not None:
             pred[bucket_of(len(m.pred))] += 1

@@ -22,7 +22,7 @@ MODEL_NAME = "crf"
 
 def word_shape(word: str) -> str:
     """`Xxxx` -> `Xx`, `12.5` -> `d.d`: character classes with repeats collapsed."""
-    shape = []
+    shape: list[str] = []
     for char in word:
         kind = "X" if char.isupper() else "x" if char.islower() else "d" if char.isdigit() else char
         if not shape or shape[-1] != kind:

@@ -69,7 +69,7 @@ def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[s
     windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
     outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
     grouped = group_by_document(windows, outputs)
-    results = []
+    results: list[tuple[list[str], list[float]]] = []
     for index, words in enumerate(documents):
         if not words:
             results.append(([], []))

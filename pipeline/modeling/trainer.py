@@ -198,7 +198,8 @@ def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validati
         use_cpu=not _cuda(),
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
-        **flags,
+        fp16=flags["fp16"],
+        bf16=flags["bf16"],
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
