@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pipeline import configure_logging
-from pipeline.config import (PROFILES, AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig,
-                             PredictConfig, ReportConfig, TrainConfig, add_config_arguments, build_config)
+from pipeline.config import (
+    PROFILES,
+    AnalysisConfig,
+    BenchConfig,
+    CRFConfig,
+    DataConfig,
+    PipelineConfig,
+    PredictConfig,
+    ReportConfig,
+    TrainConfig,
+    add_config_arguments,
+    build_config,
+)
 from pipeline.core.errors import MissingInputError, PipelineError
 
 log = logging.getLogger("pipeline")
@@ -101,8 +112,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.serving.bench import bench_run, format_bench
     from pipeline.core.files import read_json
+    from pipeline.serving.bench import bench_run, format_bench
 
     path = bench_run(resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile),
                      progress=not args.quiet)

@@ -290,7 +290,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             continue
         hint = hints[spec.name]
         origin = typing.get_origin(hint)
-        common = {"dest": spec.name, "default": None, "help": _help(cls, spec)}
+        common: dict[str, Any] = {"dest": spec.name, "default": None, "help": _help(cls, spec)}
         if hint is bool:
             group.add_argument(_flag(spec.name), action=argparse.BooleanOptionalAction, **common)
         elif origin is list:

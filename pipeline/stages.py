@@ -26,14 +26,25 @@ import ast
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from pipeline import __version__, configure_logging
-from pipeline.config import (AnalysisConfig, BenchConfig, CRFConfig, DataConfig, PipelineConfig, ReportConfig,
-                             TrainConfig, build_config, check_overrides, model_label)
+from pipeline.config import (
+    AnalysisConfig,
+    BenchConfig,
+    CRFConfig,
+    DataConfig,
+    PipelineConfig,
+    ReportConfig,
+    TrainConfig,
+    build_config,
+    check_overrides,
+    model_label,
+)
 from pipeline.core.files import read_json, sha256_of
 from pipeline.core.layout import SCHEMAS, Outputs, write_record
 
@@ -428,7 +439,7 @@ def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
 def report_sources_hash() -> str:
     """The report's notebooks and Quarto template: editing them rebuilds the report."""
     from pipeline.core.files import sha256_of_files
-    from pipeline.reporting.render import QUARTO_TEMPLATE
     from pipeline.reporting.build import NOTEBOOKS
+    from pipeline.reporting.render import QUARTO_TEMPLATE
 
     return sha256_of_files([*(p for p in NOTEBOOKS.iterdir() if p.is_file()), QUARTO_TEMPLATE])

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.core.scoring import strict_scores
 from pipeline.core.layout import prediction_record, write_predictions, write_record
+from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import Span, build_tag_maps, tags_from_spans
 
 TYPES = {"Sign_symptom": ("frequent", 1500), "Disease_disorder": ("frequent", 1100), "Medication": ("medium", 300),

@@ -8,17 +8,16 @@ by `pipeline.serving.bench.summarise` (the CRF is not benchmarked).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fixtures import TYPES, make_fixture_run
 
-import dataclasses
-
-from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
-from pipeline.serving.bench import summarise
 from pipeline.config import BenchConfig
-from pipeline.evaluation.compare import compare_runs
 from pipeline.core.layout import write_record
+from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
+from pipeline.evaluation.compare import compare_runs
+from pipeline.serving.bench import summarise
 
 RUNS = (("minilm-20261128-100000", "minilm", "window", 0, 4.0),
         ("minilm-truncate-20261128-110000", "minilm", "truncate", 1, 5.0),

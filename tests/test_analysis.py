@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 from fixtures import make_fixture_run
 
-from pipeline.evaluation.analyze import analyze_records, analyze_run, tier_scores
 from pipeline.cli import main
-from pipeline.evaluation.compare import compare_runs
 from pipeline.config import AnalysisConfig
-from pipeline.evaluation.figures import uncrowded
 from pipeline.core.files import read_json
-from pipeline.core.layout import write_record
+from pipeline.core.layout import read_predictions, write_predictions, write_record
 from pipeline.core.scoring import strict_scores
+from pipeline.evaluation.analyze import analyze_records, analyze_run, tier_scores
+from pipeline.evaluation.compare import compare_runs
+from pipeline.evaluation.figures import uncrowded
 from pipeline.evaluation.metrics import document_counts
-from pipeline.core.layout import read_predictions, write_predictions
 
 FAST = AnalysisConfig(resamples=200, figures=False)
 

@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
 from pipeline.config import BenchConfig
-from pipeline.modeling.backends import CPU_VARIANTS, load_inference
 from pipeline.core.files import read_json
-from pipeline.core.scoring import strict_scores
 from pipeline.core.layout import read_predictions
+from pipeline.core.scoring import strict_scores
+from pipeline.modeling.backends import CPU_VARIANTS, load_inference
+from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_every_cpu_variant_is_timed_at_batch_1_8_16_32_with_its_test_f1(bench):
     run_dir, result = bench
     rows = {(row["variant"], row["batch_size"]): row for row in result["variants"]}
     assert set(rows) == {(v, b) for v in CPU_VARIANTS for b in (1, 8, 16, 32)}
-    for (variant, batch_size), row in rows.items():
+    for (_, batch_size), row in rows.items():
         assert row["docs_per_second"] > 0 and row["wordpieces_per_second"] > row["docs_per_second"]
         assert (row["latency_ms_median"] is not None) == (batch_size == 1)
         assert row["peak_memory_mb"] > 0 and 0 <= row["test_micro_f1"] <= 1

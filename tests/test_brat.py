@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.brat import convert_document, read_brat_folder, resolve_overlaps, word_offsets, BratEntity
 from pipeline.core.documents import DataError
+from pipeline.data.brat import BratEntity, convert_document, read_brat_folder, resolve_overlaps, word_offsets
 
 
 def write_pair(folder: Path, stem: str, text: str, ann: str) -> None:

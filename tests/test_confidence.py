@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 from fixtures import make_fixture_run
 
-from pipeline.evaluation.confidence import (ScoredSpans, apply_temperature, confidence_analysis, fit_temperature, reliability,
-                                 scored_spans, span_confidence, threshold_rows)
 from pipeline.core.layout import read_predictions
 from pipeline.core.tags import Span, tags_from_spans
+from pipeline.evaluation.confidence import (
+    ScoredSpans,
+    apply_temperature,
+    confidence_analysis,
+    fit_temperature,
+    reliability,
+    scored_spans,
+    span_confidence,
+    threshold_rows,
+)
 
 
 def spans(confidence: list[float], correct: list[bool], gold_total: int) -> ScoredSpans:

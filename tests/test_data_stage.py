@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO, synthetic_brat_folder as brat_folder
+from conftest import REPO
+from conftest import synthetic_brat_folder as brat_folder
 
 
 def test_data_command_writes_the_contract_files_and_prints_a_summary(tmp_path):

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.modeling.features import (IGNORE_INDEX, Window, best_window_positions, build_windows, covered_words,
-                               encode_documents, plan_windows, window_features, word_pieces)
+from pipeline.modeling.features import (
+    IGNORE_INDEX,
+    Window,
+    best_window_positions,
+    build_windows,
+    covered_words,
+    encode_documents,
+    plan_windows,
+    window_features,
+    word_pieces,
+)
 
 
 def test_windows_cover_every_word_and_share_at_most_stride_pieces():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.modeling.features import encode_documents
-from pipeline.modeling.backends import load_inference
-from pipeline.modeling.tagging import batched_probabilities
 from pipeline.core.layout import read_predictions
+from pipeline.modeling.backends import load_inference
+from pipeline.modeling.features import encode_documents
+from pipeline.modeling.tagging import batched_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from pipeline.core.scoring import strict_scores
-from pipeline.evaluation.metrics import (Counts, bootstrap_intervals, document_counts, paired_bootstrap,
-                                         scores_from_counts, validate_predictions)
 from pipeline.core.tags import repair_iob2
+from pipeline.evaluation.metrics import (
+    Counts,
+    bootstrap_intervals,
+    document_counts,
+    paired_bootstrap,
+    scores_from_counts,
+    validate_predictions,
+)
 
 
 def record(doc_id: str, gold: list[str], pred: list[str]) -> dict:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.reporting.narrative import (ModelFacts, automation_sentence, choose_model, confusion_sentence,
-                                document_automation_sentence, leakage_paragraph, leakage_sentence,
-                                speed_target_sentence, tradeoff_sentences, truncation_paragraph,
-                                threshold_sentence, tier_gap_sentence, tradeoff_sentence, truncation_sentence)
+from pipeline.reporting.narrative import (
+    ModelFacts,
+    automation_sentence,
+    choose_model,
+    confusion_sentence,
+    document_automation_sentence,
+    leakage_paragraph,
+    leakage_sentence,
+    speed_target_sentence,
+    threshold_sentence,
+    tier_gap_sentence,
+    tradeoff_sentence,
+    tradeoff_sentences,
+    truncation_paragraph,
+    truncation_sentence,
+)
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
 SMALL = ModelFacts("biobert", f1=0.60, f1_low=0.58, f1_high=0.62, docs_per_second=3.0, rare_f1=0.25)

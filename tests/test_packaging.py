@@ -1,9 +1,7 @@
 """environment.yml mirrors pyproject.toml, and torch stays bounded to the CPU wheel on disk."""
 
 import tomllib
-
 import yaml
-
 from conftest import REPO
 
 

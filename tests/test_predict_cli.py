@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from pipeline.cli import main
 from pipeline.serving.predict import segments
 

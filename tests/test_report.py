@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from report_fixtures import make_report_outputs
 
 from pipeline.config import ReportConfig
-from pipeline.reporting.render import Page, quarto_available, quarto_project
 from pipeline.reporting.build import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
+from pipeline.reporting.render import Page, quarto_available, quarto_project
 from pipeline.reporting.tables import highlighted_example
-from report_fixtures import make_report_outputs
 
 VERSION = "0.1.0+abc1234.20261128"
 SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
@@ -260,8 +260,8 @@ def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
     from fixtures import make_fixture_run
     from report_fixtures import bench_json
 
-    from pipeline.core.files import write_json
     from pipeline.core.errors import StaleOutputError
+    from pipeline.core.files import write_json
     from pipeline.reporting.inputs import load_run
 
     run_dir = make_fixture_run(tmp_path, "minilm-20260101-000000")

@@ -12,8 +12,17 @@ import pytest
 from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
 from pipeline.core.layout import Outputs
-from pipeline.stages import (Stage, StageRunner, code_closure, in_fresh_process, plan_stages, run_all, run_stages,
-                             source_fingerprint, train_configs)
+from pipeline.stages import (
+    Stage,
+    StageRunner,
+    code_closure,
+    in_fresh_process,
+    plan_stages,
+    run_all,
+    run_stages,
+    source_fingerprint,
+    train_configs,
+)
 
 
 def counting_action(tmp_path: Path, calls: list[str], label: str):

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import save_tiny_model, synthetic_brat_folder
+from wandb_reader import read_offline_run
+
 from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
-from pipeline.training.train import train_run
 from pipeline.modeling.trainer import LabelSetMismatch, check_label_set, load_model, warmup_plan
-from wandb_reader import read_offline_run
+from pipeline.training.train import train_run
 
 
 @pytest.fixture(scope="module")

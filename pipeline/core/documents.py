@@ -41,7 +41,7 @@ class Document:
         return row
 
     @classmethod
-    def from_json(cls, row: dict[str, Any]) -> "Document":
+    def from_json(cls, row: dict[str, Any]) -> Document:
         offsets = row.get("offsets")
         return cls(
             id=row["id"],

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TypedDict
+from typing import Any, TypedDict
 
 from pipeline.core.errors import CorruptOutputError, MissingInputError, StaleOutputError
 from pipeline.core.files import read_jsonl, write_json, write_jsonl

@@ -6,7 +6,7 @@ and evaluation builds its intervals on the same definition (`pipeline.evaluation
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2

@@ -7,8 +7,8 @@ sequence is valid IOB2, so strict seqeval scoring and our own span code agree ex
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from pipeline.core.errors import PipelineError
 

@@ -22,13 +22,14 @@ Conversion policy (every case is counted in the conversion report):
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from tqdm.auto import tqdm
 
@@ -140,7 +141,7 @@ def word_offsets(text: str, boundaries: Iterable[int] = ()) -> tuple[list[tuple[
         start, end = match.span()
         inside = cuts[bisect_right(cuts, start):bisect_left(cuts, end)]
         points = [start, *inside, end]
-        ranges.extend(zip(points, points[1:]))
+        ranges.extend(itertools.pairwise(points))
         splits += len(inside)
     return ranges, splits
 

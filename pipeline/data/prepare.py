@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipeline.config import DataConfig
 from pipeline.core.documents import Document
 from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
 from pipeline.core.layout import Outputs, read_record, read_tags, write_record, write_tags
+from pipeline.core.tags import build_tag_maps
 from pipeline.data.sources import load_documents, select_versions
 from pipeline.data.split import PARTS, ROW_SPLIT_WARNING, assign_parts, leaked_groups, split_documents
-from pipeline.core.tags import build_tag_maps
 from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, types_below
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
         parts = assign_parts(documents, split)
         rare_report.update(dropped_types=dropped, mentions_removed=removed)
     kept_types = sorted({span.type for document in documents for span in document.spans})
-    tag2id, id2tag = build_tag_maps(kept_types)
+    tag2id, _ = build_tag_maps(kept_types)
     tiers = assign_tiers(train_counts, all_types, config.frequent_above, config.rare_below)
     all_counts = mention_counts(documents)
     part_counts = {part: mention_counts(parts[part]) for part in PARTS}

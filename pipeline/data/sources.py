@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline.data.brat import read_brat_folder
 from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
 from pipeline.core.files import read_jsonl
 from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
+from pipeline.data.brat import read_brat_folder
 
 
 def normalised_text_key(words: Iterable[str]) -> str:

@@ -28,7 +28,7 @@ ROW_SPLIT_WARNING = (
 
 def part_size(size: float, total: int) -> int:
     """A count (>= 1) or a fraction of `total` (< 1)."""
-    count = int(round(size * total)) if 0 < size < 1 else int(size)
+    count = round(float(size) * total) if 0 < size < 1 else int(size)
     if count < 1:
         raise ConfigError(f"split size {size} gives an empty part of {total} units")
     return count

@@ -36,15 +36,16 @@ scores strict, entity-level; "spans" are word offsets, end exclusive):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from pipeline.evaluation import confidence, figures, metrics, readiness, taxonomy
 from pipeline.config import AnalysisConfig
 from pipeline.core.layout import RunFolder, read_predictions, read_run_config, write_record
 from pipeline.core.tags import entity_types_of
 from pipeline.data.tiers import TIERS
+from pipeline.evaluation import confidence, figures, metrics, readiness, taxonomy
 
 
 def load_part(run_dir: Path, part: str, tag_set: set[str] | None) -> list[dict[str, Any]]:

@@ -18,15 +18,16 @@ Scores are recomputed from each run's predictions (so a run need not be analysed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from pipeline.evaluation import figures, metrics
-from pipeline.evaluation.analyze import load_part, run_types, tier_scores
 from pipeline.config import AnalysisConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
+from pipeline.evaluation import figures, metrics
+from pipeline.evaluation.analyze import load_part, run_types, tier_scores
 
 
 def model_row(run_dir: Path, counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any]:

@@ -13,16 +13,17 @@ ECE measured on test before and after. T > 1 softens over-confident scores.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from pipeline.config import THRESHOLDS
 from pipeline.core.errors import ConfigError
-from pipeline.evaluation.metrics import prf, record_spans
 from pipeline.core.tags import Span
+from pipeline.evaluation.metrics import prf, record_spans
 
 EPSILON = 1e-6
 

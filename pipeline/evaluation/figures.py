@@ -7,8 +7,9 @@ report notebooks can draw the same figures from the JSON; `save` writes it as PN
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,7 +41,7 @@ def f1_by_type(analysis: dict[str, Any]) -> Figure:
     figure = Figure(figsize=(7, 1 + 0.22 * len(names)))
     axes = figure.subplots()
     axes.barh(names, f1, xerr=[np.clip(f1 - low, 0, None), np.clip(high - f1, 0, None)], capsize=2,
-              color=[TIER_COLOURS.get(tiers.get(t), OTHER) for t in names])
+              color=[TIER_COLOURS.get(tiers.get(t, ""), OTHER) for t in names])
     axes.set_xlim(0, 1)
     axes.set_xlabel("test F1 (strict), 95% bootstrap interval over documents")
     axes.set_title(f"F1 by entity type: {analysis['run']}")

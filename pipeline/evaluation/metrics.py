@@ -10,10 +10,12 @@ entity (the project's decoding rule); the counts equal seqeval on `tags.repair_i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.core.documents import DataError
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
@@ -55,7 +57,7 @@ class Counts:
     fp: np.ndarray
     fn: np.ndarray
 
-    def restrict(self, types: Sequence[str]) -> "Counts":
+    def restrict(self, types: Sequence[str]) -> Counts:
         """The columns of `types` only: tier scores use the spans of that tier's types."""
         index = [self.types.index(t) for t in types if t in self.types]
         return Counts(self.doc_ids, [self.types[i] for i in index], self.tp[:, index], self.fp[:, index],
@@ -81,7 +83,7 @@ def document_counts(records: Sequence[dict[str, Any]], types: Sequence[str] | No
     return Counts([str(r.get("id")) for r in records], list(types), tp, fp, fn)
 
 
-def prf_arrays(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prf_arrays(tp: npt.ArrayLike, fp: npt.ArrayLike, fn: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall, F1 elementwise; 0 where undefined (no predictions or no gold), like seqeval."""
     tp, fp, fn = (np.asarray(a, dtype=float) for a in (tp, fp, fn))
     with np.errstate(divide="ignore", invalid="ignore"):

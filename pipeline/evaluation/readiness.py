@@ -9,12 +9,13 @@ the highest validation precision) and is then reported on test: never a typed-in
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from pipeline.evaluation.confidence import ScoredSpans
 from pipeline.config import HIGH_VALUE_TYPES, THRESHOLDS
+from pipeline.evaluation.confidence import ScoredSpans
 from pipeline.evaluation.metrics import prf
 
 

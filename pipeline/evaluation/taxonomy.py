@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from pipeline.evaluation.metrics import prf, record_spans
 from pipeline.core.tags import Span
+from pipeline.evaluation.metrics import prf, record_spans
 
 CATEGORIES = ("exact", "type_confusion", "boundary_under", "boundary_over", "boundary_shifted", "boundary_and_type",
               "missed", "spurious")
@@ -92,8 +93,8 @@ def category_counts(matches: Sequence[Match]) -> dict[str, Any]:
     errors = sum(counts[c] for c in ERROR_CATEGORIES)
     gold_spans = {(m.doc_id, m.gold) for m in matches if m.gold is not None}
     exact = {(m.doc_id, m.gold) for m in matches if m.category == "exact"}
-    partial = {(m.doc_id, m.gold) for m in matches if m.category == "exact" or m.category.startswith("boundary_")
-               and m.category != "boundary_and_type"}
+    partial = {(m.doc_id, m.gold) for m in matches if m.category == "exact" or (m.category.startswith("boundary_")
+               and m.category != "boundary_and_type")}
     return {"counts": {c: counts[c] for c in CATEGORIES},
             "shares": {c: counts[c] / errors if errors else 0.0 for c in ERROR_CATEGORIES},
             "errors_total": errors,
@@ -135,7 +136,8 @@ def bucket_of(length: int) -> str:
 def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
     """Strict P/R/F1 by entity length in words: recall over gold spans of that length, precision over
     predicted spans of that length (an exact match has one length on both sides)."""
-    tp, pred = Counter(), Counter()
+    tp: Counter[str] = Counter()
+    pred: Counter[str] = Counter()
     for m in matches:
         if m.pred is not None:
             pred[bucket_of(len(m.pred))] += 1

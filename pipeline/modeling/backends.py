@@ -24,10 +24,11 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 VARIANTS = ("fp32", "fp16", "bf16", "int8", "onnx", "onnx-int8")
 GPU_VARIANTS = ("fp32", "fp16", "bf16")
 CPU_VARIANTS = ("fp32", "int8", "onnx", "onnx-int8")
-ONNX_RECIPE = {"opset": 17, "attention": "eager", "fusion": "onnxruntime.transformers.optimizer (bert)",
+ONNX_OPSET = 17
+ONNX_RECIPE = {"opset": ONNX_OPSET, "attention": "eager", "fusion": "onnxruntime.transformers.optimizer (bert)",
                "int8": "dynamic, QInt8, per-channel weights"}
 FUSED_MODEL_TYPES = ("bert",)  # architectures ONNX Runtime's optimizer fuses as model_type "bert"
 
@@ -142,7 +144,7 @@ def export_graph(model: Any, path: Path) -> Path:
                               dynamic_axes={"input_ids": {0: "batch", 1: "width"},
                                             "attention_mask": {0: "batch", 1: "width"},
                                             "logits": {0: "batch", 1: "width"}},
-                              opset_version=ONNX_RECIPE["opset"])
+                              opset_version=ONNX_OPSET)
     finally:
         model.set_attn_implementation(previous)
     return path

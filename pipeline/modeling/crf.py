@@ -8,8 +8,9 @@ softmax maximum; the decoded sequence is repaired to valid IOB2 like every other
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.config import CRFConfig
 from pipeline.core.documents import Document
@@ -21,7 +22,7 @@ MODEL_NAME = "crf"
 
 def word_shape(word: str) -> str:
     """`Xxxx` -> `Xx`, `12.5` -> `d.d`: character classes with repeats collapsed."""
-    shape = []
+    shape: list[str] = []
     for char in word:
         kind = "X" if char.isupper() else "x" if char.islower() else "d" if char.isdigit() else char
         if not shape or shape[-1] != kind:

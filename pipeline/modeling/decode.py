@@ -9,12 +9,12 @@ softmax probability, i.e. the probability of the tag the model chose.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.modeling.features import Window, best_window_positions
 from pipeline.core.tags import OUTSIDE, repair_iob2
+from pipeline.modeling.features import Window, best_window_positions
 
 UNSEEN_CONFIDENCE = 0.0  # words a truncated model never saw: predicted O with no confidence
 

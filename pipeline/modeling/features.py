@@ -10,14 +10,14 @@ every subword with B- turned into I- on continuations (`label_all_subwords`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipeline.config import DataConfig, resolve_model
 from pipeline.core.documents import Document
-from pipeline.data.prepare import describe
-
 from pipeline.core.errors import ConfigError
+from pipeline.data.prepare import describe
 
 IGNORE_INDEX = -100
 TOKENIZE_CHUNK_WORDS = 2000  # bounds memory on very long notes
@@ -108,7 +108,9 @@ def build_windows(pieces: list[list[int]], max_length: int, stride: int, cls_id:
         ranges = ranges[:1]
     windows = []
     for start, end in ranges:
-        input_ids, word_ids, first = [cls_id], [None], [False]
+        input_ids: list[int] = [cls_id]
+        word_ids: list[int | None] = [None]
+        first = [False]
         for word in range(start, end):
             word_piece_ids = pieces[word][:max_pieces]
             input_ids.extend(word_piece_ids)
@@ -171,7 +173,7 @@ def best_window_positions(windows: Sequence[Window], n_words: int,
     error unless `allow_uncovered` (the truncation baseline), where they map to None.
     """
     best: list[tuple[int, int] | None] = [None] * n_words
-    margin = [-1] * n_words
+    margin: list[float] = [-1] * n_words  # a word's distance to its window's cut; inf at a document edge
     for index, window in enumerate(windows):
         at_start = window.word_start == 0
         at_end = window.word_end == n_words

@@ -6,16 +6,16 @@ in window order before merging, so results do not depend on the batching.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
-from pipeline.modeling.features import Window, encode_documents
 from pipeline.core.errors import MissingInputError
 from pipeline.core.layout import RunFolder, read_run_config, read_tags
-
+from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.features import Window, encode_documents
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
 
@@ -70,7 +70,7 @@ def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[s
     windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
     outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
     grouped = group_by_document(windows, outputs)
-    results = []
+    results: list[tuple[list[str], list[float]]] = []
     for index, words in enumerate(documents):
         if not words:
             results.append(([], []))

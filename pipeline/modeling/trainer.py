@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import TrainConfig, resolve_model
-from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.core.documents import Document
 from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
-from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
+from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
@@ -198,7 +199,8 @@ def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validati
         use_cpu=not _cuda(),
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
-        **flags,
+        fp16=flags["fp16"],
+        bf16=flags["bf16"],
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:

@@ -16,17 +16,18 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline import __version__
 from pipeline.config import ReportConfig
-from pipeline.reporting.render import Page, RenderResult, render_report
 from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.layout import Outputs, RunFolder
 from pipeline.core.provenance import git_commit
+from pipeline.reporting.render import Page, RenderResult, render_report
 
 log = logging.getLogger(__name__)
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "report"

@@ -7,11 +7,12 @@ measured (no analysis yet, no benchmark for the CRF) is None, and the sentences 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pipeline.reporting import narrative
-from pipeline.reporting.narrative import ModelFacts
 from pipeline.reporting.inputs import RunInputs
+from pipeline.reporting.narrative import ModelFacts
 
 
 def f1_interval(run: RunInputs) -> tuple[float, float] | None:

@@ -15,10 +15,9 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
 from pipeline.core.layout import RunFolder
+from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
 from pipeline.reporting.inputs import RunInputs
-
 
 # what each analysis figure shows, for readers who cannot see it (the <img alt> of the site)
 ANALYSIS_ALT = {

@@ -6,9 +6,10 @@ not yet run, a run without a benchmark) load as None so a page can say what is m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.core.layout import Outputs, RunFolder, read_metrics, read_optional_record, read_run_config
 

@@ -7,8 +7,8 @@ probability that one model beats another, P(X>Y); 0.95 or more counts as credibl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 CREDIBLE = 0.95
 

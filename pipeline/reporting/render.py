@@ -19,9 +19,10 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.core.errors import ConfigError, MissingInputError
 from pipeline.core.files import atomic_write_text

@@ -8,12 +8,13 @@ them, so the PDF, which drops colours, still shows every span.
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from pipeline.reporting.narrative import ModelFacts
 from pipeline.reporting.inputs import RunInputs
+from pipeline.reporting.narrative import ModelFacts
 
 
 class Table:
@@ -111,7 +112,7 @@ def comparison_matrix(runs: Sequence[RunInputs], models: Sequence[ModelFacts]) -
     rows = []
     for run, facts in zip(runs, models):
         micro = test_micro(run)
-        bounds = (facts.f1_low, facts.f1_high) if facts.f1_low is not None else None
+        bounds = (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
         rows.append({
             "model": run.label, "run": run.name,
             "test micro-F1 [95% CI]": with_interval(micro["f1"], bounds),
@@ -174,7 +175,7 @@ def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]
 GOLD_COLOUR, RIGHT_COLOUR, WRONG_COLOUR = "#bfdbfe", "#bbf7d0", "#fecaca"
 
 
-def marked_words(words: Sequence[str], spans: Sequence[dict[str, Any]], colour_of) -> str:  # noqa: ANN001
+def marked_words(words: Sequence[str], spans: Sequence[dict[str, Any]], colour_of) -> str:
     """Words as HTML with each span in a coloured <mark>, bracketed and labelled with its type."""
     starts = {span["start"]: span for span in spans}
     out, index = [], 0
@@ -296,12 +297,13 @@ def pairwise_table(comparison: dict[str, Any] | None, runs: Sequence[RunInputs])
 
 
 def speed_table(run: RunInputs) -> pd.DataFrame:
-    variants = (run.bench or {}).get("variants")
+    bench = run.bench or {}
+    variants = bench.get("variants")
     if not variants:
         return not_measured("inference speed", f"python -m pipeline bench --run {run.name}")
-    reference = run.bench.get("reference")
+    reference = bench.get("reference")
     if reference:  # in the variants' columns; its name and word mapping stay in bench.json
-        variants = variants + [{**{column: reference.get(column) for column in variants[0]},
+        variants = [*variants, {**{column: reference.get(column) for column in variants[0]},
                                 "variant": "transformers pipeline", "ratio_to_reference": 1.0}]
     return pd.DataFrame(variants)
 

@@ -29,23 +29,25 @@ and the figure `<run>/bench.png` (documents/s per variant and batch size, F1 in 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import statistics
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import BenchConfig
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
 from pipeline.core.documents import DataError
 from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
 from pipeline.core.provenance import package_versions
 from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import OUTSIDE
+from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
 
 log = logging.getLogger(__name__)
 REFERENCE_NAME = 'transformers pipeline("token-classification", aggregation_strategy="simple")'
@@ -65,7 +67,7 @@ class PeakMemory:
             self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
             time.sleep(0.01)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.running = True
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
@@ -128,7 +130,7 @@ def variant_rows(model: InferenceModel, sample: list[list[str]], sample_wordpiec
     rows = []
     gpu_peak_reset(model.device)
     with PeakMemory() as memory:
-        per_doc = [median_seconds(lambda doc=doc: model.predict([doc], 1), config.repeats) for doc in sample]
+        per_doc = [median_seconds(functools.partial(model.predict, [doc], 1), config.repeats) for doc in sample]
     total = sum(per_doc)
     rows.append({"batch_size": 1, "docs_per_second": len(sample) / total,
                  "wordpieces_per_second": sample_wordpieces / total, "seconds_per_batch": None,
@@ -137,7 +139,7 @@ def variant_rows(model: InferenceModel, sample: list[list[str]], sample_wordpiec
     for batch_size in config.batch_sizes:
         gpu_peak_reset(model.device)
         with PeakMemory() as memory:
-            seconds = median_seconds(lambda: model.predict(sample, batch_size), config.repeats)
+            seconds = median_seconds(functools.partial(model.predict, sample, batch_size), config.repeats)
         rows.append({"batch_size": batch_size, "docs_per_second": len(sample) / seconds,
                      "wordpieces_per_second": sample_wordpieces / seconds,
                      "seconds_per_batch": seconds / -(-sample_windows // batch_size),
@@ -185,18 +187,21 @@ def reference_row(run_dir: Path, device: str, sample: list[list[str]],
     model_dir = str(RunFolder(run_dir).model)
     recognizer = pipeline("token-classification", model=model_dir, tokenizer=model_dir,
                           aggregation_strategy="simple", device=0 if device.startswith("cuda") else -1)
+    tokenizer = recognizer.tokenizer
+    if tokenizer is None:
+        raise ValueError(f"{model_dir}: the transformers pipeline loaded no tokenizer")
     texts = [joined_text(words)[0] for words in sample]
-    limit = recognizer.tokenizer.model_max_length
-    seen = sum(min(count, limit - 2) for count in doc_wordpieces(recognizer.tokenizer, sample))  # it cuts at 512
+    limit = tokenizer.model_max_length
+    seen = sum(min(count, limit - 2) for count in doc_wordpieces(tokenizer, sample))  # it cuts at 512
     recognizer(texts[0])  # warm-up
     gpu_peak_reset(device)
     with PeakMemory() as memory:
-        per_doc = [median_seconds(lambda text=text: recognizer(text), config.repeats) for text in texts]
+        per_doc = [median_seconds(functools.partial(recognizer, text), config.repeats) for text in texts]
     total = sum(per_doc)
     gold, pred, truncated = [], [], 0
     for row in test:
         text, offsets = joined_text(row["words"])
-        truncated += len(recognizer.tokenizer(text)["input_ids"]) > limit
+        truncated += len(tokenizer(text)["input_ids"]) > limit
         pred.append(reference_tags(recognizer(text), offsets))
         gold.append(row["gold"])
     return {"name": REFERENCE_NAME, "batch_size": 1, "docs_per_second": len(sample) / total,
@@ -221,7 +226,7 @@ def estimates(rows: list[dict[str, Any]], mean_wordpieces: float, config: BenchC
 
 
 def summarise(rows: list[dict[str, Any]], reference: dict[str, Any] | None, config: BenchConfig) -> dict[str, Any]:
-    best = {}
+    best: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["variant"] not in best or row["docs_per_second"] > best[row["variant"]]["docs_per_second"]:
             best[row["variant"]] = row
@@ -286,7 +291,8 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     if not sample:
         raise DataError(f"{run_dir}/predictions/test.jsonl", "holds no documents to benchmark")
     rows: list[dict[str, Any]] = []
-    lengths = sample_wordpieces = sample_windows = None
+    lengths: dict[str, Any] | None = None  # measured with the first variant's tokenizer
+    sample_wordpieces = sample_windows = 0
     for variant in tqdm(variants, desc="bench", unit="variant", disable=not progress):
         model = load_inference(run_dir, variant, "cpu" if variant in ("int8", "onnx", "onnx-int8") else device)
         if lengths is None:
@@ -303,13 +309,15 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         for row in variant_rows(model, sample, sample_wordpieces, sample_windows, config):
             rows.append({"variant": variant, "device": model.device, **row, "test_micro_f1": f1})
         del model
+    if lengths is None:
+        raise ValueError("bench: no inference variant to measure")
     fp32_f1 = next((r["test_micro_f1"] for r in rows if r["variant"] == "fp32"), None)
     reference = reference_row(run_dir, device, sample, test, config) if config.reference else None
     for row in rows:
         row["f1_delta_vs_fp32"] = None if fp32_f1 is None else round(100 * (row["test_micro_f1"] - fp32_f1), 2)
         row["ratio_to_reference"] = round(row["docs_per_second"] / reference["docs_per_second"], 2) if reference else None
     metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
-    bench = {
+    bench: dict[str, Any] = {
         "run": run_dir.name, "created": datetime.now().isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "threads": torch.get_num_threads(), "versions": {**package_versions(), **onnx_versions()},

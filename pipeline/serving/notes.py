@@ -9,9 +9,10 @@ as the brat conversion (`pipeline.data.brat.word_offsets`), so a model sees word
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from pipeline.core.errors import MissingInputError
 from pipeline.data.brat import word_offsets

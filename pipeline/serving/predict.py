@@ -18,18 +18,20 @@ output in input order, skipping ids already there, and deletes them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from pipeline.config import PredictConfig
 from pipeline.core.documents import DataError
+from pipeline.core.tags import spans_from_tags
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
-from pipeline.core.tags import spans_from_tags
 
 
 @dataclass
@@ -48,11 +50,14 @@ def variant_of(config: PredictConfig) -> str:
 
 def note_record(note: Note, offsets: list[tuple[int, int]], tags: list[str], confidence: list[float],
                 threshold: float) -> dict[str, Any]:
+    text = note.text
+    if text is None:  # records() turns a note without text into an error record before tagging
+        raise ValueError(f"note {note.id!r} has no text to tag")
     spans = []
     for span in spans_from_tags(tags):
         start, end = offsets[span.start][0], offsets[span.end - 1][1]
         score = round(float(min(confidence[span.start:span.end])), 4)
-        spans.append({"start": start, "end": end, "type": span.type, "text": note.text[start:end],
+        spans.append({"start": start, "end": end, "type": span.type, "text": text[start:end],
                       "confidence": score, "needs_review": score < threshold})
     return {"id": note.id, "words": len(offsets), "spans": spans}
 
@@ -193,19 +198,20 @@ def predict_notes(model: InferenceModel, notes: Iterable[Note], output: str | Pa
     indices: dict[str, int] = {}
     bar = tqdm(desc=f"predict (process {rank})" if world > 1 else "predict", unit="note", disable=not progress,
                file=sys.stderr)
-    handle = (stdout or sys.stdout) if shard is None else open(shard, "a", encoding="utf-8")
-    try:
-        batch_docs = 1 if streaming else config.batch_docs
-        for record in Predictor(model, config).records(wanted(), batch_docs):
-            summary.errors += "error" in record
-            summary.written += 1
-            write_line(handle, {**record, "index": indices[record["id"]]} if world > 1 else record)
-            bar.update()
-    finally:
-        bar.close()
-        if shard is not None:
-            handle.close()
+    with contextlib.ExitStack() as opened:  # closes the shard file; stdout stays open
+        handle = (stdout or sys.stdout) if shard is None else opened.enter_context(open(shard, "a", encoding="utf-8"))
+        try:
+            batch_docs = 1 if streaming else config.batch_docs
+            for record in Predictor(model, config).records(wanted(), batch_docs):
+                summary.errors += "error" in record
+                summary.written += 1
+                write_line(handle, {**record, "index": indices[record["id"]]} if world > 1 else record)
+                bar.update()
+        finally:
+            bar.close()
     if state is not None:
+        if target is None:  # state is set up only when writing to a file
+            raise ValueError("multi-process prediction needs an output file, not stdout")
         state.wait_for_everyone()
         if state.is_main_process:
             merge_shards(target, world)

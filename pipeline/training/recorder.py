@@ -9,15 +9,24 @@ test predictions over whole documents, strict seqeval, `metrics.json`, the param
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import sha256_of
-from pipeline.core.layout import (EVAL_PARTS, MetricsRecord, Outputs, RunFolder, prediction_record, read_record,
-                                  write_predictions, write_record)
+from pipeline.core.layout import (
+    EVAL_PARTS,
+    MetricsRecord,
+    Outputs,
+    RunFolder,
+    prediction_record,
+    read_record,
+    write_predictions,
+    write_record,
+)
 from pipeline.core.provenance import git_commit, package_versions
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData, load_prepared

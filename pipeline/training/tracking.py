@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal
 
 from pipeline.config import PROJECT
 from pipeline.core.files import write_jsonl
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def kaggle_secret(name: str = "WANDB_API_KEY") -> str | None:
     """The Kaggle notebook secret, when running on Kaggle with the secret attached."""
     try:
-        from kaggle_secrets import UserSecretsClient  # type: ignore[import-not-found]
+        from kaggle_secrets import UserSecretsClient
     except ImportError:
         return None
     try:
@@ -85,14 +86,14 @@ def start_tracking(run_name: str, run_dir: Path, config: dict[str, Any], enabled
     import wandb
 
     key = api_key()
-    mode = "online" if key else "offline"
-    if mode == "offline":
+    mode: Literal["online", "offline"] = "online" if key else "offline"
+    if not key:
         print(f"W&B: no WANDB_API_KEY (env or Kaggle secret); logging offline to {run_dir}/wandb "
               f"(sync later with `wandb sync {run_dir}/wandb/offline-run-*`)")
     else:
-        os.environ["WANDB_API_KEY"] = key  # type: ignore[assignment]
+        os.environ["WANDB_API_KEY"] = key
     settings = wandb.Settings(init_timeout=60, console="off", silent=True, x_disable_stats=True)
-    kwargs = dict(project=PROJECT, name=run_name, dir=str(run_dir), config=config, settings=settings,
+    kwargs: dict[str, Any] = dict(project=PROJECT, name=run_name, dir=str(run_dir), config=config, settings=settings,
                   id=resume_id, resume="allow" if resume_id else None)
     try:
         run = wandb.init(mode=mode, **kwargs)

@@ -13,8 +13,9 @@ import dataclasses
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.config import TrainConfig, model_label, run_name
 from pipeline.core.files import read_json, write_json
@@ -51,12 +52,12 @@ def epoch_logger(tracker: Tracker, prefix: str) -> Any:
     from transformers import TrainerCallback
 
     class EpochLogger(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs and state.is_world_process_zero:
                 tracker.log({f"{prefix}train/loss": logs["loss"], f"{prefix}train/epoch": state.epoch,
                              f"{prefix}train/learning_rate": logs.get("learning_rate")})
 
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if not metrics or not state.is_world_process_zero:
                 return
             tracker.log({f"{prefix}val/loss": metrics.get("eval_loss"), f"{prefix}val/f1": metrics.get("eval_f1"),

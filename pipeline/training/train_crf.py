@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import CRFConfig, run_name
-from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.core.layout import write_tags
+from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.modeling import crf
 from pipeline.training.recorder import close_run, open_run, prepared_with_test
 
