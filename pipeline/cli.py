@@ -32,8 +32,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     from pipeline.modeling.features import length_measure
 
     config = build_config(DataConfig, args, args.profile)
-    summary = prepare_data(config, length_measure(config),
-                           progress=not args.quiet)
+    summary = prepare_data(config, length_measure(config), progress=not args.quiet)
     print(format_summary(summary))
     print(f"wrote {config.output_dir}/data/ (documents.jsonl, split.json, tags.json, summary.json)")
     return 0
@@ -75,8 +74,10 @@ def cmd_all(args: argparse.Namespace) -> int:
     if config.dry_run:
         print(f"all --dry-run: {len(records) - reused} of {len(records)} stages would run; nothing was run")
         return 0
-    print(f"all: {len(records)} stages ({reused} reused) in {time.perf_counter() - start:.0f} s; "
-          f"report: {records[-1].outputs['report']}")
+    print(
+        f"all: {len(records)} stages ({reused} reused) in {time.perf_counter() - start:.0f} s; "
+        f"report: {records[-1].outputs['report']}"
+    )
     return 0
 
 
@@ -88,8 +89,9 @@ def resolve_run(run: str, output_dir: str) -> Path:
         return Path(run)
     found = latest_run(output_dir, run)
     if found is None:
-        raise MissingInputError(f"no run directory {run!r} and no finished run named {run}-<date-time> "
-                                f"under {output_dir}/runs")
+        raise MissingInputError(
+            f"no run directory {run!r} and no finished run named {run}-<date-time> under {output_dir}/runs"
+        )
     return found
 
 
@@ -115,8 +117,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.core.files import read_json
     from pipeline.serving.bench import bench_run, format_bench
 
-    path = bench_run(resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile),
-                     progress=not args.quiet)
+    path = bench_run(
+        resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile), progress=not args.quiet
+    )
     print(format_bench(read_json(path)))
     print(f"wrote {path} and {path.with_name('bench.png')}")
     return 0
@@ -130,8 +133,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     config = build_config(PredictConfig, args, args.profile)
     model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))
     summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
-    print(f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done; "
-          f"output {args.output}", file=sys.stderr)
+    print(
+        f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done; "
+        f"output {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -141,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stage(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--profile", default="cpu", choices=tuple(PROFILES),
-                             help="configuration profile (default: cpu)")
+        command.add_argument(
+            "--profile", default="cpu", choices=tuple(PROFILES), help="configuration profile (default: cpu)"
+        )
         command.add_argument("--quiet", action="store_true", help="no progress bars")
         command.set_defaults(handler=handler)
         return command
@@ -157,30 +164,52 @@ def build_parser() -> argparse.ArgumentParser:
     report = stage("report", cmd_report, "execute the report notebooks and render outputs/report/<version>/")
     add_config_arguments(report, ReportConfig)
 
-    everything = stage("all", cmd_all, "data -> train -> analyze -> bench -> compare -> report, reusing "
-                                       "stages whose inputs did not change")
+    everything = stage(
+        "all",
+        cmd_all,
+        "data -> train -> analyze -> bench -> compare -> report, reusing stages whose inputs did not change",
+    )
     add_config_arguments(everything, PipelineConfig)
 
-    analyze = stage("analyze", cmd_analyze, "scores with intervals, tiers, errors, confidence and readiness of one "
-                                            "run into <run>/analysis/")
+    analyze = stage(
+        "analyze",
+        cmd_analyze,
+        "scores with intervals, tiers, errors, confidence and readiness of one run into <run>/analysis/",
+    )
     analyze.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
     analyze.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
     add_config_arguments(analyze, AnalysisConfig)
     compare = stage("compare", cmd_compare, "compare runs on the same test documents into outputs/comparison/")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories or run-name prefixes")
     compare.add_argument("--output-dir", default="outputs", help="where comparison/ is written (default: outputs)")
-    add_config_arguments(compare, AnalysisConfig, skip=("examples", "context_words", "figures", "high_value_types",
-                                                        "high_value_threshold", "target_precision"))
-    bench = stage("bench", cmd_bench, "latency, throughput, memory and test F1 of every inference variant of a run, "
-                                      "against the transformers pipeline, into <run>/bench.json")
+    add_config_arguments(
+        compare,
+        AnalysisConfig,
+        skip=("examples", "context_words", "figures", "high_value_types", "high_value_threshold", "target_precision"),
+    )
+    bench = stage(
+        "bench",
+        cmd_bench,
+        "latency, throughput, memory and test F1 of every inference variant of a run, "
+        "against the transformers pipeline, into <run>/bench.json",
+    )
     bench.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
     bench.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
     add_config_arguments(bench, BenchConfig)
-    predict = stage("predict", cmd_predict, "entity spans with character offsets for raw notes (.txt, folder, "
-                                            ".jsonl, or - for JSON lines on stdin), resumable")
-    predict.add_argument("--run", "--run-dir", dest="run", required=True,
-                         help="run directory, or a run-name prefix such as minilm (newest); under torchrun spell it "
-                              "--run-dir (torchrun's own parser claims --run as an abbreviation)")
+    predict = stage(
+        "predict",
+        cmd_predict,
+        "entity spans with character offsets for raw notes (.txt, folder, "
+        ".jsonl, or - for JSON lines on stdin), resumable",
+    )
+    predict.add_argument(
+        "--run",
+        "--run-dir",
+        dest="run",
+        required=True,
+        help="run directory, or a run-name prefix such as minilm (newest); under torchrun spell it "
+        "--run-dir (torchrun's own parser claims --run as an abbreviation)",
+    )
     predict.add_argument("--input", required=True, help=".txt file, folder of .txt, .jsonl of {id, text}, or -")
     predict.add_argument("--output", default="-", help="output .jsonl (appended to and resumed); - = stdout")
     predict.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")

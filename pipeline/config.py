@@ -46,8 +46,9 @@ def resolve_model(name: str) -> str:
         return MODELS[name]
     if Path(name).is_dir():
         return str(Path(name))
-    raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)} "
-                            "(or a local folder holding a saved model)")
+    raise UnknownModelError(
+        f"unknown model {name!r}; known models: {', '.join(MODELS)} (or a local folder holding a saved model)"
+    )
 
 
 def model_label(name: str) -> str:
@@ -77,8 +78,10 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> A
     return field(default=default, metadata=metadata)
 
 
-DATA_HELP = (f"a brat folder, a .jsonl or .parquet file in the Hugging Face schema, or a hub dataset id "
-             f"(${DATA_ENV} when set, else {DATASET})")
+DATA_HELP = (
+    f"a brat folder, a .jsonl or .parquet file in the Hugging Face schema, or a hub dataset id "
+    f"(${DATA_ENV} when set, else {DATASET})"
+)
 OUTPUT_DIR_HELP = "root of every output (data/, runs/, comparison/, report/, stages/)"
 WANDB_HELP = "track the run with Weights & Biases (offline inside the run directory without a key)"
 WANDB_TEXT_HELP = "upload document text in the predictions artifact"
@@ -90,15 +93,16 @@ class DataConfig:
 
     data: str = option(default_data_source, DATA_HELP)
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
-    split_by: str = option("document", "document (default) or rows (the plan's leaky row split)",
-                           ("document", "rows"))
-    versions: str = option("last", "which version of a repeated document to keep: first | last | all",
-                           ("first", "last", "all"))
+    split_by: str = option("document", "document (default) or rows (the plan's leaky row split)", ("document", "rows"))
+    versions: str = option(
+        "last", "which version of a repeated document to keep: first | last | all", ("first", "last", "all")
+    )
     validation_size: float = option(30, "validation documents: a count, or a fraction when below 1")
     test_size: float = option(30, "test documents: a count, or a fraction when below 1")
     seed: int = option(42, "seed of the split")
-    rare_policy: str = option("keep", "keep | drop (types below rare_min_mentions training mentions become O)",
-                              ("keep", "drop"))
+    rare_policy: str = option(
+        "keep", "keep | drop (types below rare_min_mentions training mentions become O)", ("keep", "drop")
+    )
     rare_min_mentions: int = option(50, "training mentions below which --rare-policy drop drops a type")
     frequent_above: int = option(1000, "tier threshold: types with more training mentions are frequent")
     rare_below: int = option(100, "tier threshold: types with fewer training mentions are rare")
@@ -113,8 +117,11 @@ class TrainConfig:
     """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
     the small offline encoder on 2 cores (see README, "CPU profile search")."""
 
-    model: str = option(OFFLINE_MODEL, f"a registered model ({', '.join(MODELS)}), or a local folder holding a "
-                                       "saved model; crf trains the CRF baseline")
+    model: str = option(
+        OFFLINE_MODEL,
+        f"a registered model ({', '.join(MODELS)}), or a local folder holding a "
+        "saved model; crf trains the CRF baseline",
+    )
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
     lr: list[float] = option([2e-5], "learning rate; several values: train each, keep the best")
     head_lr: float = option(0.0, "learning rate of the classification head; 0 = same as lr")
@@ -125,17 +132,21 @@ class TrainConfig:
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
     warmup_steps: int = option(500, "learning-rate warmup in optimisation steps")
     max_warmup_share: float = option(0.1, "when warmup_steps exceed this share of all steps, use the share")
-    scheduler: str = option("linear", "learning-rate schedule after warmup",
-                            ("linear", "cosine", "constant_with_warmup", "polynomial"))
+    scheduler: str = option(
+        "linear", "learning-rate schedule after warmup", ("linear", "cosine", "constant_with_warmup", "polynomial")
+    )
     patience: int = option(2, "early stopping on validation strict micro-F1, in epochs")
     max_length: int = option(512, "window length in wordpieces (capped by the model's position embeddings)")
     stride: int = option(128, "wordpieces shared by consecutive windows")
-    long_docs: str = option("window", "window: every word predicted; truncate: the common 512-cut recipe",
-                            ("window", "truncate"))
-    label_all_subwords: bool = option(False, "train on every wordpiece of a word (B- becomes I- on continuations), "
-                                             "not only on its first")
-    precision: str = option("auto", "auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16",
-                            ("auto", "fp32", "fp16", "bf16"))
+    long_docs: str = option(
+        "window", "window: every word predicted; truncate: the common 512-cut recipe", ("window", "truncate")
+    )
+    label_all_subwords: bool = option(
+        False, "train on every wordpiece of a word (B- becomes I- on continuations), not only on its first"
+    )
+    precision: str = option(
+        "auto", "auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16", ("auto", "fp32", "fp16", "bf16")
+    )
     seed: int = option(42, "seed of initialisation and data order")
     threads: int = option(0, "torch CPU threads; 0 = torch default")
     wandb: bool = option(True, WANDB_HELP)
@@ -160,8 +171,9 @@ class ReportConfig:
 
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
     runs: list[str] = option([], "run names to include; empty = every analysed run")
-    renderer: str = option("auto", "auto (quarto when on PATH, else offline) | quarto | offline",
-                           ("auto", "quarto", "offline"))
+    renderer: str = option(
+        "auto", "auto (quarto when on PATH, else offline) | quarto | offline", ("auto", "quarto", "offline")
+    )
     notebook_timeout: int = option(600, "seconds per notebook cell")
 
 
@@ -174,13 +186,15 @@ class AnalysisConfig:
     """Tasks 1.4-1.8: `analyze` (and the bootstrap settings of `compare`)."""
 
     part: str = option("test", "the part scored and analysed")
-    calibration_part: str = option("validation", "the part on which the temperature and the recommended threshold "
-                                                 "are chosen")
+    calibration_part: str = option(
+        "validation", "the part on which the temperature and the recommended threshold are chosen"
+    )
     thresholds: list[float] = option(list(THRESHOLDS), "span-confidence thresholds of the readiness tables")
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
     target_precision: float = option(0.90, "recommended threshold: the lowest reaching this validation precision")
-    high_value_types: list[str] = option(list(HIGH_VALUE_TYPES), "entity types coded first in production, "
-                                                                 "reported on their own")
+    high_value_types: list[str] = option(
+        list(HIGH_VALUE_TYPES), "entity types coded first in production, reported on their own"
+    )
     high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
     resamples: int = option(1000, "bootstrap resamples over documents")
     seed: int = option(42, "seed of the bootstrap and of the example sample")
@@ -193,22 +207,21 @@ class AnalysisConfig:
 class BenchConfig:
     """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
 
-    variants: list[str] = option([], "variants to time; empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 "
-                                     "on GPU")
+    variants: list[str] = option([], "variants to time; empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU")
     device: str = option("", "cpu | cuda; empty: cuda when available")
     sample_docs: int = option(20, "test documents timed (latency and batches)")
     repeats: int = option(3, "timed repetitions; the median is reported")
     batch_sizes: list[int] = option([8, 16, 32], "windows per forward pass")
     f1_docs: int = option(0, "test documents scored per variant; 0 = all")
-    f1_batch_size: int = option(8, "windows per pass when scoring: predict's default (int8 quantizes activations "
-                                   "per batch)")
+    f1_batch_size: int = option(
+        8, "windows per pass when scoring: predict's default (int8 quantizes activations per batch)"
+    )
     reference: bool = option(True, "also time the plain transformers pipeline")
     target_ratio: float = option(2.0, "docs/s over the reference, at test F1 within f1_tolerance points")
     f1_tolerance: float = option(0.5, "test F1 points a variant may lose and still meet the target")
     notes: int = option(10000, "notes in the cost estimate")
     cpu_price_per_hour: float = option(0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance")
-    gpu_price_per_hour: float = option(2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, "
-                                             "on demand")
+    gpu_price_per_hour: float = option(2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, on demand")
     threads: int = option(0, "torch / ONNX Runtime threads; 0 = torch default")
     figure: bool = option(True, "draw bench.png")
 
@@ -241,19 +254,44 @@ class PipelineConfig:
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
-        "TrainConfig": {"lr": [2e-4], "head_lr": 1e-3, "batch_size": 8, "epochs": 12, "patience": 4,
-                        "max_length": 256, "stride": 64, "label_all_subwords": True},
+        "TrainConfig": {
+            "lr": [2e-4],
+            "head_lr": 1e-3,
+            "batch_size": 8,
+            "epochs": 12,
+            "patience": 4,
+            "max_length": 256,
+            "stride": 64,
+            "label_all_subwords": True,
+        },
     },
     "gpu": {
-        "TrainConfig": {"lr": [2e-5], "batch_size": 16, "epochs": 5, "patience": 2, "max_length": 512,
-                        "stride": 128, "precision": "auto"},
+        "TrainConfig": {
+            "lr": [2e-5],
+            "batch_size": 16,
+            "epochs": 5,
+            "patience": 2,
+            "max_length": 512,
+            "stride": 128,
+            "precision": "auto",
+        },
         "PipelineConfig": {"models": ["pubmedbert", "biobert", "bioformer16l"]},
     },
 }
 
-CONFIG_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (DataConfig, TrainConfig, CRFConfig, ReportConfig,
-                                                                 AnalysisConfig, BenchConfig, PredictConfig,
-                                                                 PipelineConfig)}
+CONFIG_CLASSES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        DataConfig,
+        TrainConfig,
+        CRFConfig,
+        ReportConfig,
+        AnalysisConfig,
+        BenchConfig,
+        PredictConfig,
+        PipelineConfig,
+    )
+}
 
 
 def _flag(name: str) -> str:
@@ -274,9 +312,11 @@ def _default(spec: dataclasses.Field) -> Any:
 
 def _help(cls: type, spec: dataclasses.Field) -> str:
     """The field's help text, then its default and the values the profiles give it."""
-    values = [f"default: {_default(spec)!r}"] + [f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
-                                                 for name, profiles in PROFILES.items()
-                                                 if spec.name in profiles.get(cls.__name__, {})]
+    values = [f"default: {_default(spec)!r}"] + [
+        f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
+        for name, profiles in PROFILES.items()
+        if spec.name in profiles.get(cls.__name__, {})
+    ]
     return f"{spec.metadata['help']} ({'; '.join(values)})".replace("%", "%%")  # argparse %-formats help
 
 
@@ -306,8 +346,9 @@ def check_values(cls: type, values: dict[str, Any]) -> None:
     specs = {spec.name: spec for spec in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; "
-                          f"valid fields: {', '.join(specs)}")
+        raise ConfigError(
+            f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; valid fields: {', '.join(specs)}"
+        )
     for name, value in values.items():
         choices = specs[name].metadata.get("choices")
         if choices and value not in choices:

@@ -128,7 +128,7 @@ def imported_names(tree: ast.AST, package: str) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             parts = package.split(".")
-            prefix = parts[:len(parts) - node.level + 1] if node.level else []  # level 1: the package itself
+            prefix = parts[: len(parts) - node.level + 1] if node.level else []  # level 1: the package itself
             base = ".".join([*prefix, *([node.module] if node.module else [])])
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
@@ -178,8 +178,14 @@ class StageRunner:
     """Runs stages in order, skipping those whose key matches their record, and says so; with
     `dry_run` it only says what it would do, and why."""
 
-    def __init__(self, output_dir: str | Path, total: int, force: bool = False,
-                 echo: Callable[[str], None] = print, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: str | Path,
+        total: int,
+        force: bool = False,
+        echo: Callable[[str], None] = print,
+        dry_run: bool = False,
+    ) -> None:
         self.folder = Outputs(output_dir).stages
         self.total, self.force, self.echo, self.dry_run = total, force, echo, dry_run
         self.done: list[StageRecord] = []
@@ -190,8 +196,9 @@ class StageRunner:
         record = read_json(path) if path.exists() else None
         return record if record and record.get("schema_version") == SCHEMAS["stage"][0] else None
 
-    def reasons(self, saved: dict[str, Any] | None, key: str, inputs: dict[str, Any],
-                modules: dict[str, str] | None) -> list[str]:
+    def reasons(
+        self, saved: dict[str, Any] | None, key: str, inputs: dict[str, Any], modules: dict[str, str] | None
+    ) -> list[str]:
         """Why the stage must run; none when its record has the key and its outputs exist."""
         if self.force:
             return ["--force"]
@@ -222,22 +229,34 @@ class StageRunner:
         ran = {record.name for record in self.done if not record.cached}
         rerun = [name for name in names if name in ran]
         other = [name for name in names if name not in ran]
-        return ([f"upstream {', '.join(rerun)} rerun{'s' * (len(rerun) == 1)}"] * bool(rerun)
-                + [f"upstream {', '.join(other)} changed"] * bool(other))
+        return [f"upstream {', '.join(rerun)} rerun{'s' * (len(rerun) == 1)}"] * bool(rerun) + [
+            f"upstream {', '.join(other)} changed"
+        ] * bool(other)
 
     def run_stage(self, stage: Stage) -> StageRecord:
         """A stage of the table, keyed by its config, its code closure, the identities of the
         stages it needs (run or reused before it) and its extra inputs."""
         closure = code_closure(stage.entry)
         done = {record.name: record for record in self.done}
-        inputs = {"config": sha256_of(config_inputs(stage.config)), "code": code_hash(closure),
-                  "upstream": {name: done[name].identity for name in stage.needs}, "extra": dict(stage.extra)}
+        inputs = {
+            "config": sha256_of(config_inputs(stage.config)),
+            "code": code_hash(closure),
+            "upstream": {name: done[name].identity for name in stage.needs},
+            "extra": dict(stage.extra),
+        }
         action = partial(in_fresh_process, stage.action) if stage.fresh_process else stage.action
-        return self.run(stage.name, inputs, action, label=f"{stage.name} ({stage.command})",
-                        modules=module_hashes(closure))
+        return self.run(
+            stage.name, inputs, action, label=f"{stage.name} ({stage.command})", modules=module_hashes(closure)
+        )
 
-    def run(self, name: str, inputs: dict[str, Any], action: Action, label: str | None = None,
-            modules: dict[str, str] | None = None) -> StageRecord:
+    def run(
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        action: Action,
+        label: str | None = None,
+        modules: dict[str, str] | None = None,
+    ) -> StageRecord:
         """Reuse the stage, run it, or (dry run) say it would run; `modules` are the per-file code
         hashes to record."""
         key = sha256_of({"stage": name, "pipeline": __version__, **inputs})
@@ -246,9 +265,12 @@ class StageRunner:
         reason = "; ".join(self.reasons(saved, key, inputs, modules))
         if saved is not None and not reason:
             record = StageRecord(name, key, saved["outputs"], 0.0, cached=True)
-            self.echo(f"{position}: reuse (finished {saved.get('finished', '?')})" if self.dry_run else
-                      f"{position}: unchanged, reusing {', '.join(saved['outputs'].values()) or 'its record'} "
-                      f"(finished {saved.get('finished', '?')})")
+            self.echo(
+                f"{position}: reuse (finished {saved.get('finished', '?')})"
+                if self.dry_run
+                else f"{position}: unchanged, reusing {', '.join(saved['outputs'].values()) or 'its record'} "
+                f"(finished {saved.get('finished', '?')})"
+            )
         elif self.dry_run:
             record = StageRecord(name, key, {}, 0.0, cached=False, reason=reason)
             self.echo(f"{position}: would run: {reason}")
@@ -257,16 +279,35 @@ class StageRunner:
         self.done.append(record)
         return record
 
-    def execute(self, name: str, key: str, inputs: dict[str, Any], modules: dict[str, str] | None, reason: str,
-                action: Action, position: str) -> StageRecord:
+    def execute(
+        self,
+        name: str,
+        key: str,
+        inputs: dict[str, Any],
+        modules: dict[str, str] | None,
+        reason: str,
+        action: Action,
+        position: str,
+    ) -> StageRecord:
         """Run the action and record the key, its components, the reason and the outputs."""
         self.echo(f"{position}: running")
         start = time.perf_counter()
         outputs = {label: str(path) for label, path in action().items()}
         seconds = time.perf_counter() - start
-        write_record(self.folder / f"{name}.json", "stage",
-                     {"stage": name, "key": key, "inputs": inputs, "modules": modules, "reason": reason,
-                      "outputs": outputs, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        write_record(
+            self.folder / f"{name}.json",
+            "stage",
+            {
+                "stage": name,
+                "key": key,
+                "inputs": inputs,
+                "modules": modules,
+                "reason": reason,
+                "outputs": outputs,
+                "seconds": round(seconds, 1),
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
         self.echo(f"{position}: done in {seconds:.0f} s")
         return StageRecord(name, key, outputs, seconds, cached=False, reason=reason)
 
@@ -282,12 +323,26 @@ def stage_config(cls: type, profile: str, overrides: Overrides | None, **values:
 def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | None = None) -> list[tuple[str, Any]]:
     """(stage name, config) for every run to train: each model, the first one's truncate twin, the CRF."""
     out = config.output_dir
-    runs: list[tuple[str, Any]] = [(f"train-{model_label(model)}", stage_config(TrainConfig, profile, overrides, model=model,
-                                                                   output_dir=out)) for model in config.models]
+    runs: list[tuple[str, Any]] = [
+        (f"train-{model_label(model)}", stage_config(TrainConfig, profile, overrides, model=model, output_dir=out))
+        for model in config.models
+    ]
     if config.truncate_twin and config.models:
-        runs.insert(1, (f"train-{model_label(config.models[0])}-truncate",
-                        stage_config(TrainConfig, profile, overrides, model=config.models[0], long_docs="truncate",
-                                     max_length=512, output_dir=out)))
+        runs.insert(
+            1,
+            (
+                f"train-{model_label(config.models[0])}-truncate",
+                stage_config(
+                    TrainConfig,
+                    profile,
+                    overrides,
+                    model=config.models[0],
+                    long_docs="truncate",
+                    max_length=512,
+                    output_dir=out,
+                ),
+            ),
+        )
     if config.crf:
         runs.append(("train-crf", stage_config(CRFConfig, profile, overrides, output_dir=out)))
     return runs
@@ -301,6 +356,7 @@ def upstream_output(output_dir: str, stage: str, label: str) -> Path:
 
 # The actions: module-level functions bound with `partial`, so that a fresh process can unpickle them;
 # each imports its stage's code only when it runs, so planning (and --dry-run) stays light.
+
 
 def prepare_data_stage(config: DataConfig, progress: bool) -> dict[str, Path]:
     from pipeline.data.prepare import prepare_data
@@ -316,8 +372,9 @@ def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=configure_logging) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=configure_logging
+    ) as pool:
         return pool.submit(action, *args).result()
 
 
@@ -361,24 +418,46 @@ def report_stage(config: ReportConfig, run_stages: list[str], version: str, prog
 
 def training_stages(trainings: list[tuple[str, Any]]) -> list[Stage]:
     """One training stage per run of `train_configs`, each in a fresh process."""
+
     def stage(name: str, config: TrainConfig | CRFConfig) -> Stage:
-        entry, action = (("pipeline.training.train_crf",), partial(crf_stage, config)) if isinstance(config, CRFConfig) \
+        entry, action = (
+            (("pipeline.training.train_crf",), partial(crf_stage, config))
+            if isinstance(config, CRFConfig)
             else (("pipeline.training.train",), partial(train_stage, config))
+        )
         return Stage(name, "train", ("data",), config, entry, action, fresh_process=True)
 
     return [stage(name, config) for name, config in trainings]
 
 
-def per_run_stages(trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig,
-                   progress: bool) -> list[Stage]:
+def per_run_stages(
+    trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig, progress: bool
+) -> list[Stage]:
     """analyze-* for every run, then bench-* for the transformer runs (compare reads their bench.json)."""
-    analyzed = [Stage(train.name.replace("train-", "analyze-", 1), "analyze", (train.name,), analysis,
-                      ("pipeline.evaluation.analyze",), partial(analyze_stage, output_dir, train.name, analysis))
-                for train in trainings]
-    benched = [Stage(train.name.replace("train-", "bench-", 1), "bench", (train.name,), bench,
-                     ("pipeline.serving.bench",), partial(bench_stage, output_dir, train.name, bench, progress),
-                     fresh_process=True)
-               for train in trainings if isinstance(train.config, TrainConfig)]
+    analyzed = [
+        Stage(
+            train.name.replace("train-", "analyze-", 1),
+            "analyze",
+            (train.name,),
+            analysis,
+            ("pipeline.evaluation.analyze",),
+            partial(analyze_stage, output_dir, train.name, analysis),
+        )
+        for train in trainings
+    ]
+    benched = [
+        Stage(
+            train.name.replace("train-", "bench-", 1),
+            "bench",
+            (train.name,),
+            bench,
+            ("pipeline.serving.bench",),
+            partial(bench_stage, output_dir, train.name, bench, progress),
+            fresh_process=True,
+        )
+        for train in trainings
+        if isinstance(train.config, TrainConfig)
+    ]
     return analyzed + benched
 
 
@@ -386,14 +465,19 @@ def report_entry() -> tuple[str, ...]:
     """The report runs `pipeline.reporting.build` and, in the notebooks' kernels, what they import."""
     from pipeline.reporting.build import NOTEBOOKS
 
-    cells = ["".join(cell["source"]) for notebook in sorted(NOTEBOOKS.glob("*.ipynb"))
-             for cell in read_json(notebook)["cells"] if cell["cell_type"] == "code"]
+    cells = [
+        "".join(cell["source"])
+        for notebook in sorted(NOTEBOOKS.glob("*.ipynb"))
+        for cell in read_json(notebook)["cells"]
+        if cell["cell_type"] == "code"
+    ]
     imported = set().union(*(imported_names(ast.parse(cell), PACKAGE) for cell in cells))
     return ("pipeline.reporting.build", *sorted(filter(module_file, imported)))
 
 
-def plan_stages(config: PipelineConfig, profile: str, overrides: Overrides | None = None,
-                progress: bool = True) -> list[Stage]:
+def plan_stages(
+    config: PipelineConfig, profile: str, overrides: Overrides | None = None, progress: bool = True
+) -> list[Stage]:
     """The table of `all`, in run order: data, train-*, analyze-*, bench-*, compare, report; builds
     it without running or writing anything. `overrides` set fields of the stage configs beyond the
     profile (tests use it for one-epoch training on a small corpus)."""
@@ -407,19 +491,45 @@ def plan_stages(config: PipelineConfig, profile: str, overrides: Overrides | Non
     runs = [train.name for train in trainings]
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=out)
     version = report_version()
-    return [Stage("data", "data", (), data_config, ("pipeline.data.prepare",),
-                  partial(prepare_data_stage, data_config, progress),
-                  extra={"data source": source_fingerprint(config.data)}),
-            *trainings, *per_run,
-            Stage("compare", "compare", tuple(s.name for s in per_run), analysis, ("pipeline.evaluation.compare",),
-                  partial(compare_stage, out, runs, analysis)),
-            Stage("report", "report", (*(s.name for s in per_run), "compare"), report_config, report_entry(),
-                  partial(report_stage, report_config, runs, version, progress),
-                  extra={"report sources": report_sources_hash(), "report version": version})]
+    return [
+        Stage(
+            "data",
+            "data",
+            (),
+            data_config,
+            ("pipeline.data.prepare",),
+            partial(prepare_data_stage, data_config, progress),
+            extra={"data source": source_fingerprint(config.data)},
+        ),
+        *trainings,
+        *per_run,
+        Stage(
+            "compare",
+            "compare",
+            tuple(s.name for s in per_run),
+            analysis,
+            ("pipeline.evaluation.compare",),
+            partial(compare_stage, out, runs, analysis),
+        ),
+        Stage(
+            "report",
+            "report",
+            (*(s.name for s in per_run), "compare"),
+            report_config,
+            report_entry(),
+            partial(report_stage, report_config, runs, version, progress),
+            extra={"report sources": report_sources_hash(), "report version": version},
+        ),
+    ]
 
 
-def run_stages(stages: list[Stage], output_dir: str | Path, force: bool = False, dry_run: bool = False,
-               echo: Callable[[str], None] = print) -> list[StageRecord]:
+def run_stages(
+    stages: list[Stage],
+    output_dir: str | Path,
+    force: bool = False,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> list[StageRecord]:
     """Every stage of the table in order; the position total is the table's length."""
     runner = StageRunner(output_dir, len(stages), force, echo, dry_run)
     for stage in stages:
@@ -427,13 +537,19 @@ def run_stages(stages: list[Stage], output_dir: str | Path, force: bool = False,
     return runner.done
 
 
-def run_all(config: PipelineConfig, profile: str = "cpu", progress: bool = True,
-            echo: Callable[[str], None] = print, overrides: Overrides | None = None) -> list[StageRecord]:
+def run_all(
+    config: PipelineConfig,
+    profile: str = "cpu",
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    overrides: Overrides | None = None,
+) -> list[StageRecord]:
     """The whole chain; returns one record per stage: reused, run, or with `config.dry_run` what
     would happen and why (then nothing runs and nothing is written)."""
     check_overrides(overrides)
-    return run_stages(plan_stages(config, profile, overrides, progress), config.output_dir, config.force,
-                      config.dry_run, echo)
+    return run_stages(
+        plan_stages(config, profile, overrides, progress), config.output_dir, config.force, config.dry_run, echo
+    )
 
 
 def report_sources_hash() -> str:

@@ -43,8 +43,14 @@ def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     if tag2id:
         config.num_labels = len(tag2id)
         config.label2id = dict(tag2id)
@@ -65,8 +71,10 @@ def synthetic_brat_folder(folder: Path, documents: int = 12) -> Path:
     for number in range(documents):
         text = f"A {30 + number}-year-old woman had fever and cough on day {number}."
         entities = [("Age", f"{30 + number}-year-old"), ("Sex", "woman"), ("Sign_symptom", "fever")]
-        ann = "".join(f"T{i}\t{kind} {text.index(span)} {text.index(span) + len(span)}\t{span}\n"
-                      for i, (kind, span) in enumerate(entities, start=1))
+        ann = "".join(
+            f"T{i}\t{kind} {text.index(span)} {text.index(span) + len(span)}\t{span}\n"
+            for i, (kind, span) in enumerate(entities, start=1)
+        )
         (folder / f"{1000 + number}.txt").write_text(text, encoding="utf-8")
         (folder / f"{1000 + number}.ann").write_text(ann, encoding="utf-8")
     return folder

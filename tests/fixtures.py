@@ -16,16 +16,33 @@ from pipeline.core.layout import prediction_record, write_predictions, write_rec
 from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import Span, build_tag_maps, tags_from_spans
 
-TYPES = {"Sign_symptom": ("frequent", 1500), "Disease_disorder": ("frequent", 1100), "Medication": ("medium", 300),
-         "Therapeutic_procedure": ("medium", 250), "Age": ("medium", 150), "Lab_value": ("medium", 120),
-         "Height": ("rare", 12)}
-MENTIONS = {"Sign_symptom": [["fever"], ["chest", "pain"], ["shortness", "of", "breath"]],
-            "Disease_disorder": [["myocardial", "infarction"], ["diabetes"], ["COPD"]],
-            "Medication": [["aspirin"], ["metformin"]], "Therapeutic_procedure": [["PCI"], ["surgery"]],
-            "Age": [["45-year-old"]], "Lab_value": [["5", "mg/dL"]], "Height": [["170", "cm"]]}
+TYPES = {
+    "Sign_symptom": ("frequent", 1500),
+    "Disease_disorder": ("frequent", 1100),
+    "Medication": ("medium", 300),
+    "Therapeutic_procedure": ("medium", 250),
+    "Age": ("medium", 150),
+    "Lab_value": ("medium", 120),
+    "Height": ("rare", 12),
+}
+MENTIONS = {
+    "Sign_symptom": [["fever"], ["chest", "pain"], ["shortness", "of", "breath"]],
+    "Disease_disorder": [["myocardial", "infarction"], ["diabetes"], ["COPD"]],
+    "Medication": [["aspirin"], ["metformin"]],
+    "Therapeutic_procedure": [["PCI"], ["surgery"]],
+    "Age": [["45-year-old"]],
+    "Lab_value": [["5", "mg/dL"]],
+    "Height": [["170", "cm"]],
+}
 FILLER = ["the", "patient", "was", "seen", "with", "and", "then", "had", "a", "history", "of", "noted"]
-OUTCOMES = ("exact",) * 6 + ("boundary_under", "boundary_over", "boundary_shifted", "type_confusion",
-                             "boundary_and_type", "missed")
+OUTCOMES = ("exact",) * 6 + (
+    "boundary_under",
+    "boundary_over",
+    "boundary_shifted",
+    "type_confusion",
+    "boundary_and_type",
+    "missed",
+)
 
 
 def fixture_document(rng: random.Random, entities: int = 6) -> tuple[list[str], list[Span]]:
@@ -77,8 +94,9 @@ def fixture_record(rng: random.Random, doc_id: str, words: list[str], gold: list
         spot = rng.choice(free)
         pred.append(Span(spot, spot + 1, rng.choice(list(TYPES))))
         confidence[spot] = round(rng.uniform(0.3, 0.9), 4)
-    return prediction_record(doc_id, words, tags_from_spans(len(words), gold), tags_from_spans(len(words), sorted(pred)),
-                             confidence)
+    return prediction_record(
+        doc_id, words, tags_from_spans(len(words), gold), tags_from_spans(len(words), sorted(pred)), confidence
+    )
 
 
 def fixture_part(seed: int, part: str, documents: int) -> list[dict]:
@@ -91,21 +109,43 @@ def fixture_part(seed: int, part: str, documents: int) -> list[dict]:
     return records
 
 
-def make_fixture_run(path: Path, name: str = "minilm-20260101-000000", seed: int = 0, model: str = "minilm",
-                     long_docs: str = "window") -> Path:
+def make_fixture_run(
+    path: Path, name: str = "minilm-20260101-000000", seed: int = 0, model: str = "minilm", long_docs: str = "window"
+) -> Path:
     """Write a run directory `path/name` (config.json, metrics.json, predictions/) and return it."""
     run_dir = Path(path) / name
     tag2id, _ = build_tag_maps(TYPES)
     parts = {"validation": fixture_part(seed, "validation", 8), "test": fixture_part(seed, "test", 10)}
     for part, records in parts.items():
         write_predictions(run_dir, part, records)
-    write_record(run_dir / "config.json", "run_config", {
-        "run": name, "model": model, "split_strategy": "document", "tag2id": tag2id, "parameters": 22_000_000,
-        "train": {"max_length": 256, "stride": 64, "long_docs": long_docs},
-        "types": {t: {"train_mentions": n, "tier": tier} for t, (tier, n) in TYPES.items()}})
-    metrics = {part: strict_scores([r["gold"] for r in records], [r["pred"] for r in records])
-               for part, records in parts.items()}
-    write_record(run_dir / "metrics.json", "metrics", {"run": name, "model": model, **metrics, "epochs": [],
-                                                       "train_seconds": 120.0 + seed, "peak_memory_mb": 900.0,
-                                                       "parameters": 22_000_000})
+    write_record(
+        run_dir / "config.json",
+        "run_config",
+        {
+            "run": name,
+            "model": model,
+            "split_strategy": "document",
+            "tag2id": tag2id,
+            "parameters": 22_000_000,
+            "train": {"max_length": 256, "stride": 64, "long_docs": long_docs},
+            "types": {t: {"train_mentions": n, "tier": tier} for t, (tier, n) in TYPES.items()},
+        },
+    )
+    metrics = {
+        part: strict_scores([r["gold"] for r in records], [r["pred"] for r in records])
+        for part, records in parts.items()
+    }
+    write_record(
+        run_dir / "metrics.json",
+        "metrics",
+        {
+            "run": name,
+            "model": model,
+            **metrics,
+            "epochs": [],
+            "train_seconds": 120.0 + seed,
+            "peak_memory_mb": 900.0,
+            "parameters": 22_000_000,
+        },
+    )
     return run_dir

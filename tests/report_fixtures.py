@@ -19,36 +19,82 @@ from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
 from pipeline.evaluation.compare import compare_runs
 from pipeline.serving.bench import summarise
 
-RUNS = (("minilm-20261128-100000", "minilm", "window", 0, 4.0),
-        ("minilm-truncate-20261128-110000", "minilm", "truncate", 1, 5.0),
-        ("crf-20261128-120000", "crf", "window", 2, None))
+RUNS = (
+    ("minilm-20261128-100000", "minilm", "window", 0, 4.0),
+    ("minilm-truncate-20261128-110000", "minilm", "truncate", 1, 5.0),
+    ("crf-20261128-120000", "crf", "window", 2, None),
+)
 
 
 def data_summary() -> dict:
     return {
-        "source": "brat:/fixture", "documents": 40, "split": {"strategy": "document", "seed": 42, "train": 22,
-                                                             "validation": 8, "test": 10, "groups_in_two_parts": 0},
-        "entities_total": 500, "entities_kept": 495, "entities_dropped": 5, "entities_dropped_share": 0.01,
-        "conversion": {"T": 500, "dropped_nested": 5}, "tiers": {"frequent_above": 1000, "rare_below": 100},
-        "types": {name: {"mentions": n + 20, "train_mentions": n, "validation_mentions": 10, "test_mentions": 10,
-                         "tier": tier, "kept": True} for name, (tier, n) in TYPES.items()},
-        "tokenizer": "minilm", "words_per_document": {"min": 100, "median": 500, "mean": 510.5, "max": 1200},
+        "source": "brat:/fixture",
+        "documents": 40,
+        "split": {
+            "strategy": "document",
+            "seed": 42,
+            "train": 22,
+            "validation": 8,
+            "test": 10,
+            "groups_in_two_parts": 0,
+        },
+        "entities_total": 500,
+        "entities_kept": 495,
+        "entities_dropped": 5,
+        "entities_dropped_share": 0.01,
+        "conversion": {"T": 500, "dropped_nested": 5},
+        "tiers": {"frequent_above": 1000, "rare_below": 100},
+        "types": {
+            name: {
+                "mentions": n + 20,
+                "train_mentions": n,
+                "validation_mentions": 10,
+                "test_mentions": 10,
+                "tier": tier,
+                "kept": True,
+            }
+            for name, (tier, n) in TYPES.items()
+        },
+        "tokenizer": "minilm",
+        "words_per_document": {"min": 100, "median": 500, "mean": 510.5, "max": 1200},
         "wordpieces_per_document": {"min": 130, "median": 640, "mean": 650.0, "max": 1500},
-        "documents_over_512_wordpieces": 30, "truncation_lost_entities": 120, "truncation_lost_entity_share": 0.24,
+        "documents_over_512_wordpieces": 30,
+        "truncation_lost_entities": 120,
+        "truncation_lost_entity_share": 0.24,
         "errors": [],
     }
 
 
 def bench_json(fp32_docs_per_second: float) -> dict:
     """fp32 at the run's speed, int8 at 9 documents/s and 0.2 F1 points less, the pipeline at 4 documents/s."""
-    reference = {"name": "transformers pipeline", "batch_size": 1, "docs_per_second": 4.0, "latency_ms_median": 250.0,
-                 "test_micro_f1": 0.55, "truncated_documents": 3}
-    rows = [{"variant": variant, "device": "cpu", "batch_size": 1, "docs_per_second": speed,
-             "latency_ms_median": 1000 / speed, "test_micro_f1": f1, "f1_delta_vs_fp32": round(100 * (f1 - 0.6), 2),
-             "ratio_to_reference": round(speed / 4.0, 2)}
-            for variant, speed, f1 in (("fp32", fp32_docs_per_second, 0.6), ("int8", 9.0, 0.598))]
-    return {"variants": rows, "reference": reference, "lengths": {"documents": 20},
-            "config": dataclasses.asdict(BenchConfig()), "summary": summarise(rows, reference, BenchConfig())}
+    reference = {
+        "name": "transformers pipeline",
+        "batch_size": 1,
+        "docs_per_second": 4.0,
+        "latency_ms_median": 250.0,
+        "test_micro_f1": 0.55,
+        "truncated_documents": 3,
+    }
+    rows = [
+        {
+            "variant": variant,
+            "device": "cpu",
+            "batch_size": 1,
+            "docs_per_second": speed,
+            "latency_ms_median": 1000 / speed,
+            "test_micro_f1": f1,
+            "f1_delta_vs_fp32": round(100 * (f1 - 0.6), 2),
+            "ratio_to_reference": round(speed / 4.0, 2),
+        }
+        for variant, speed, f1 in (("fp32", fp32_docs_per_second, 0.6), ("int8", 9.0, 0.598))
+    ]
+    return {
+        "variants": rows,
+        "reference": reference,
+        "lengths": {"documents": 20},
+        "config": dataclasses.asdict(BenchConfig()),
+        "summary": summarise(rows, reference, BenchConfig()),
+    }
 
 
 def make_report_outputs(root: Path) -> tuple[Path, list[str]]:

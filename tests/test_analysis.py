@@ -21,8 +21,20 @@ FAST = AnalysisConfig(resamples=200, figures=False)
 def test_analysis_json_holds_every_section_and_matches_seqeval(tmp_path):
     run_dir = make_fixture_run(tmp_path)
     analysis = read_json(analyze_run(run_dir))
-    assert {"run", "model", "part", "scores", "tiers", "frequency_scatter", "errors", "examples", "patterns",
-            "confidence", "readiness", "figures"} <= set(analysis)
+    assert {
+        "run",
+        "model",
+        "part",
+        "scores",
+        "tiers",
+        "frequency_scatter",
+        "errors",
+        "examples",
+        "patterns",
+        "confidence",
+        "readiness",
+        "figures",
+    } <= set(analysis)
     assert analysis["scores"]["micro"] == pytest.approx(read_json(run_dir / "metrics.json")["test"]["micro"])
     low, high = analysis["scores"]["intervals"]["micro_f1"]
     assert low < analysis["scores"]["micro"]["f1"] < high
@@ -54,8 +66,9 @@ def test_tier_f1_uses_the_tier_spans_not_deleted_tokens():
 def test_a_run_without_predicted_entities_gives_zeros(tmp_path):
     run_dir = make_fixture_run(tmp_path)
     for part in ("validation", "test"):
-        write_predictions(run_dir, part, [{**r, "pred": ["O"] * len(r["pred"]), "spans": []}
-                                          for r in read_predictions(run_dir, part)])
+        write_predictions(
+            run_dir, part, [{**r, "pred": ["O"] * len(r["pred"]), "spans": []} for r in read_predictions(run_dir, part)]
+        )
     analysis = read_json(analyze_run(run_dir, FAST))
     assert analysis["scores"]["micro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     assert analysis["confidence"]["mean"]["tp"] is None and analysis["confidence"]["temperature"] == 1.0
@@ -75,8 +88,10 @@ def test_a_tag_outside_the_run_tag_set_names_the_document(tmp_path):
 def test_span_confidence_variant_changes_only_confidence_sections(tmp_path):
     test = read_predictions(make_fixture_run(tmp_path), "test")
     types = sorted({t.split("-", 1)[1] for r in test for t in r["gold"] if t != "O"})
-    by_min, by_mean = (analyze_records(test, test, types, {}, AnalysisConfig(resamples=50, span_confidence=how))
-                       for how in ("min", "mean"))
+    by_min, by_mean = (
+        analyze_records(test, test, types, {}, AnalysisConfig(resamples=50, span_confidence=how))
+        for how in ("min", "mean")
+    )
     assert by_min["scores"] == by_mean["scores"]
     assert by_mean["confidence"]["mean"]["fp"] > by_min["confidence"]["mean"]["fp"]
 
@@ -104,8 +119,7 @@ def test_compare_pairs_runs_on_the_same_documents_and_reads_bench(tmp_path):
 def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):
     make_fixture_run(tmp_path / "runs", "minilm-20260101-000000")
     newest = make_fixture_run(tmp_path / "runs", "minilm-20260102-000000")
-    assert main(["analyze", "--run", "minilm", "--output-dir", str(tmp_path), "--resamples", "50",
-                 "--no-figures"]) == 0
+    assert main(["analyze", "--run", "minilm", "--output-dir", str(tmp_path), "--resamples", "50", "--no-figures"]) == 0
     assert (newest / "analysis" / "analysis.json").exists()
     assert main(["compare", "minilm", "nothing", "--output-dir", str(tmp_path)]) == 2
     assert "no run directory 'nothing'" in caplog.text
@@ -113,8 +127,10 @@ def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):
 
 def test_scatter_labels_skip_points_crowding_a_better_supported_one():
     # x runs over log10(2)..log10(2000), 3 decades; a 6-letter label is 0.054 of that wide
-    points = [{"type": "Weight", "train_mentions": 2, "f1": 0.0, "support": 1},
-              {"type": "Height", "train_mentions": 2, "f1": 0.02, "support": 4},
-              {"type": "Age", "train_mentions": 20, "f1": 0.0, "support": 2},
-              {"type": "Sign_symptom", "train_mentions": 2000, "f1": 0.6, "support": 300}]
+    points = [
+        {"type": "Weight", "train_mentions": 2, "f1": 0.0, "support": 1},
+        {"type": "Height", "train_mentions": 2, "f1": 0.02, "support": 4},
+        {"type": "Age", "train_mentions": 20, "f1": 0.0, "support": 2},
+        {"type": "Sign_symptom", "train_mentions": 2000, "f1": 0.6, "support": 300},
+    ]
     assert [p["type"] for p in uncrowded(points)] == ["Sign_symptom", "Height", "Age"]

@@ -18,8 +18,19 @@ import pytest
 from pipeline.stages import imported_names, module_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
-LAYERS = {"core": 0, "config": 0, "data": 1, "modeling": 2, "training": 3, "evaluation": 4, "serving": 5,
-          "reporting": 6, "stages": 7, "cli": 7, "__main__": 8}
+LAYERS = {
+    "core": 0,
+    "config": 0,
+    "data": 1,
+    "modeling": 2,
+    "training": 3,
+    "evaluation": 4,
+    "serving": 5,
+    "reporting": 6,
+    "stages": 7,
+    "cli": 7,
+    "__main__": 8,
+}
 
 
 def layer_of(module: str) -> int | None:
@@ -67,8 +78,10 @@ def test_the_rule_sees_a_function_local_import_upwards(tmp_path):
 
 
 def test_reporting_never_loads_torch():
-    probe = ("import sys, pkgutil, importlib, pipeline.reporting as r\n"
-             "[importlib.import_module(m.name) for m in pkgutil.walk_packages(r.__path__, 'pipeline.reporting.')]\n"
-             "print('torch' in sys.modules)")
+    probe = (
+        "import sys, pkgutil, importlib, pipeline.reporting as r\n"
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(r.__path__, 'pipeline.reporting.')]\n"
+        "print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

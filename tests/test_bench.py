@@ -38,7 +38,9 @@ def test_a_variants_f1_is_the_strict_score_of_its_own_predictions(bench):
     test = read_predictions(run_dir, "test")
     predicted = load_inference(run_dir, "onnx").predict([row["words"] for row in test])
     expected = strict_scores([row["gold"] for row in test], [tags for tags, _ in predicted])["micro"]["f1"]
-    assert next(r["test_micro_f1"] for r in result["variants"] if r["variant"] == "onnx") == pytest.approx(expected, abs=1e-4)
+    assert next(r["test_micro_f1"] for r in result["variants"] if r["variant"] == "onnx") == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 def test_reference_and_summary_carry_the_keys_comparison_and_report_read(bench):
@@ -55,16 +57,25 @@ def test_reference_and_summary_carry_the_keys_comparison_and_report_read(bench):
 def test_reference_entities_map_to_words_by_character_overlap():
     # "Chest pain and fever fever": words at 0-5, 6-10, 11-14, 15-20, 21-26
     offsets = [(0, 5), (6, 10), (11, 14), (15, 20), (21, 26)]
-    entities = [{"start": 0, "end": 10, "entity_group": "Sign_symptom"},
-                {"start": 16, "end": 20, "entity_group": "Sign_symptom"},  # starts inside "fever"
-                {"start": 21, "end": 26, "entity_group": "Sign_symptom"}]  # a separate, adjacent entity
-    assert reference_tags(entities, offsets) == ["B-Sign_symptom", "I-Sign_symptom", "O", "B-Sign_symptom",
-                                                 "B-Sign_symptom"]
+    entities = [
+        {"start": 0, "end": 10, "entity_group": "Sign_symptom"},
+        {"start": 16, "end": 20, "entity_group": "Sign_symptom"},  # starts inside "fever"
+        {"start": 21, "end": 26, "entity_group": "Sign_symptom"},
+    ]  # a separate, adjacent entity
+    assert reference_tags(entities, offsets) == [
+        "B-Sign_symptom",
+        "I-Sign_symptom",
+        "O",
+        "B-Sign_symptom",
+        "B-Sign_symptom",
+    ]
 
 
 def test_ten_thousand_notes_take_notes_times_mean_length_over_wordpieces_per_second():
-    rows = [{"variant": "int8", "device": "cpu", "batch_size": 1, "wordpieces_per_second": 800.0},
-            {"variant": "int8", "device": "cpu", "batch_size": 8, "wordpieces_per_second": 1000.0}]
+    rows = [
+        {"variant": "int8", "device": "cpu", "batch_size": 1, "wordpieces_per_second": 800.0},
+        {"variant": "int8", "device": "cpu", "batch_size": 8, "wordpieces_per_second": 1000.0},
+    ]
     (estimate,) = estimates(rows, mean_wordpieces=720.0, config=BenchConfig(cpu_price_per_hour=0.10))
     # 10,000 x 720 / 1,000 = 7,200 s = 2 h at the faster batch size; 2 h x $0.10 = $0.20
     assert (estimate["batch_size"], estimate["hours"], estimate["cost"]) == (8, 2.0, 0.2)
@@ -72,8 +83,10 @@ def test_ten_thousand_notes_take_notes_times_mean_length_over_wordpieces_per_sec
 
 @pytest.mark.parametrize("int8_f1, ratio_variant, met", [(0.516, "int8", True), (0.51, "fp32", False)])
 def test_the_2x_target_counts_only_variants_that_give_up_at_most_half_a_point(int8_f1, ratio_variant, met):
-    rows = [{"variant": "fp32", "batch_size": 8, "docs_per_second": 15.0, "test_micro_f1": 0.52},
-            {"variant": "int8", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": int8_f1}]
+    rows = [
+        {"variant": "fp32", "batch_size": 8, "docs_per_second": 15.0, "test_micro_f1": 0.52},
+        {"variant": "int8", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": int8_f1},
+    ]
     summary = summarise(rows, {"docs_per_second": 10.0, "test_micro_f1": 0.50}, BenchConfig())
     # both int8 F1s beat the reference's 0.50, but 0.51 is 1 point below fp32's 0.52: int8 counts
     # (25/10 = 2.5x) only at 0.516, else fp32 decides: 15/10 = 1.5x

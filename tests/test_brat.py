@@ -64,17 +64,23 @@ def test_discontinuous_span_becomes_its_covering_span():
     text = "left and right ventricle"
     ann = "T1\tBiological_structure 0 4;15 24\tleft ventricle\n"
     document, counts, _ = convert_document("d1", text, ann, "d1.ann")
-    assert document.tags == ["B-Biological_structure", "I-Biological_structure", "I-Biological_structure",
-                             "I-Biological_structure"]
+    assert document.tags == [
+        "B-Biological_structure",
+        "I-Biological_structure",
+        "I-Biological_structure",
+        "I-Biological_structure",
+    ]
     assert counts["discontinuous"] == 1 and counts["discontinuous_joined"] == 1
 
 
 def test_conversion_counts_every_kept_and_dropped_span():
     text = "History of diabetes mellitus."
-    ann = ("T1\tHistory 0 28\tHistory of diabetes mellitus\n"
-           "T2\tDisease_disorder 11 28\tdiabetes mellitus\n"
-           "E1\tDisease_disorder:T2\n"
-           "R1\tMODIFY Arg1:T1 Arg2:T2\n")
+    ann = (
+        "T1\tHistory 0 28\tHistory of diabetes mellitus\n"
+        "T2\tDisease_disorder 11 28\tdiabetes mellitus\n"
+        "E1\tDisease_disorder:T2\n"
+        "R1\tMODIFY Arg1:T1 Arg2:T2\n"
+    )
     document, counts, dropped_by_type = convert_document("d1", text, ann, "d1.ann")
     assert document.words == ["History", "of", "diabetes", "mellitus", "."]
     assert document.tags == ["O", "O", "B-Disease_disorder", "I-Disease_disorder", "O"]
@@ -119,7 +125,9 @@ def test_unpaired_files_are_reported(tmp_path):
     (tmp_path / "only_ann.ann").write_text("", encoding="utf-8")
     result = read_brat_folder(tmp_path, progress=False)
     assert sorted((e.document, e.message) for e in result.errors) == [
-        ("only_ann", "has no matching .txt file"), ("only_text", "has no matching .ann file")]
+        ("only_ann", "has no matching .txt file"),
+        ("only_text", "has no matching .ann file"),
+    ]
 
 
 def test_non_utf8_file_is_reported_with_the_byte_position(tmp_path):

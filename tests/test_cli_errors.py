@@ -16,8 +16,10 @@ from pipeline.modeling.trainer import LabelSetMismatch
 from pipeline.reporting.build import NotebookError
 
 
-@pytest.mark.parametrize("cls", [DataError, TagSchemeError, UnknownModelError, LabelSetMismatch, NotebookError,
-                                 ConfigError, MissingInputError])
+@pytest.mark.parametrize(
+    "cls",
+    [DataError, TagSchemeError, UnknownModelError, LabelSetMismatch, NotebookError, ConfigError, MissingInputError],
+)
 def test_every_expected_error_is_a_pipeline_error(cls):
     assert issubclass(cls, PipelineError)
 

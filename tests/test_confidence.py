@@ -21,8 +21,15 @@ from pipeline.evaluation.confidence import (
 
 
 def spans(confidence: list[float], correct: list[bool], gold_total: int) -> ScoredSpans:
-    return ScoredSpans(np.asarray(confidence), np.asarray(correct), ["A"] * len(confidence), ["d1"] * len(confidence),
-                       np.asarray([]), gold_total, ["A"] * gold_total)
+    return ScoredSpans(
+        np.asarray(confidence),
+        np.asarray(correct),
+        ["A"] * len(confidence),
+        ["d1"] * len(confidence),
+        np.asarray([]),
+        gold_total,
+        ["A"] * gold_total,
+    )
 
 
 def test_span_confidence_is_the_minimum_or_the_mean_of_its_words():
@@ -35,9 +42,13 @@ def test_span_confidence_is_the_minimum_or_the_mean_of_its_words():
 
 def test_mean_confidence_of_true_positives_false_positives_and_missed_spans():
     # gold A(0-1), B(3); predicted A(0-1) right, C(4) spurious; B missed. min over words: 0.7, 0.6, 0.4
-    record = {"id": "d1", "words": list("abcde"), "confidence": [0.9, 0.7, 0.99, 0.4, 0.6],
-              "gold": tags_from_spans(5, [Span(0, 2, "A"), Span(3, 4, "B")]),
-              "pred": tags_from_spans(5, [Span(0, 2, "A"), Span(4, 5, "C")])}
+    record = {
+        "id": "d1",
+        "words": list("abcde"),
+        "confidence": [0.9, 0.7, 0.99, 0.4, 0.6],
+        "gold": tags_from_spans(5, [Span(0, 2, "A"), Span(3, 4, "B")]),
+        "pred": tags_from_spans(5, [Span(0, 2, "A"), Span(4, 5, "C")]),
+    }
     result = confidence_analysis([record], [record])
     assert result["mean"] == pytest.approx({"tp": 0.7, "fp": 0.6, "fn": 0.4})
     assert result["counts"] == {"tp": 1, "fp": 1, "fn": 1}
@@ -45,8 +56,10 @@ def test_mean_confidence_of_true_positives_false_positives_and_missed_spans():
 
 def test_threshold_rows_by_hand():
     # four predicted spans (0.95 right, 0.9 right, 0.8 wrong, 0.6 right) against five gold spans
-    rows = {r["threshold"]: r for r in threshold_rows(spans([0.95, 0.9, 0.8, 0.6], [True, True, False, True], 5),
-                                                       [0.5, 0.7, 0.85, 0.99])}
+    rows = {
+        r["threshold"]: r
+        for r in threshold_rows(spans([0.95, 0.9, 0.8, 0.6], [True, True, False, True], 5), [0.5, 0.7, 0.85, 0.99])
+    }
     assert rows[0.85] == {"threshold": 0.85, "kept": 2, "precision": 1.0, "coverage": 0.5, "recall": 0.4}
     assert rows[0.7]["precision"] == pytest.approx(2 / 3) and rows[0.7]["coverage"] == 0.75
     assert rows[0.5]["precision"] == 0.75 and rows[0.5]["recall"] == pytest.approx(0.6)

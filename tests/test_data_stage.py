@@ -12,10 +12,30 @@ from conftest import synthetic_brat_folder as brat_folder
 
 def test_data_command_writes_the_contract_files_and_prints_a_summary(tmp_path):
     source = brat_folder(tmp_path / "brat")
-    result = subprocess.run([sys.executable, "-m", "pipeline", "data", "--data", str(source), "--output-dir",
-                             str(tmp_path / "out"), "--validation-size", "2", "--test-size", "2", "--rare-policy",
-                             "drop", "--rare-min-mentions", "5", "--quiet"],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "data",
+            "--data",
+            str(source),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--validation-size",
+            "2",
+            "--test-size",
+            "2",
+            "--rare-policy",
+            "drop",
+            "--rare-min-mentions",
+            "5",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     assert "split                document: train 8 / validation 2 / test 2" in result.stdout
     out = tmp_path / "out" / "data"
@@ -31,7 +51,20 @@ def test_data_command_writes_the_contract_files_and_prints_a_summary(tmp_path):
 
 
 def test_data_command_reports_a_missing_source_clearly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipeline", "data", "--data", str(tmp_path / "nope"),
-                             "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "data",
+            "--data",
+            str(tmp_path / "nope"),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2
     assert f"{tmp_path / 'nope'}: no such file or folder" in result.stderr

@@ -23,49 +23,78 @@ from pipeline.evaluation.taxonomy import (
 GOLD = Span(2, 4, "Disease_disorder")  # "myocardial infarction" in "the patient myocardial infarction was noted"
 
 
-@pytest.mark.parametrize("pred, category", [
-    (Span(2, 4, "Disease_disorder"), "exact"),
-    (Span(2, 4, "Sign_symptom"), "type_confusion"),
-    (Span(2, 3, "Disease_disorder"), "boundary_under"),  # "myocardial"
-    (Span(1, 4, "Disease_disorder"), "boundary_over"),  # "patient myocardial infarction"
-    (Span(3, 5, "Disease_disorder"), "boundary_shifted"),  # "infarction was"
-    (Span(2, 3, "Sign_symptom"), "boundary_and_type"),
-    (None, "missed"),
-])
+@pytest.mark.parametrize(
+    "pred, category",
+    [
+        (Span(2, 4, "Disease_disorder"), "exact"),
+        (Span(2, 4, "Sign_symptom"), "type_confusion"),
+        (Span(2, 3, "Disease_disorder"), "boundary_under"),  # "myocardial"
+        (Span(1, 4, "Disease_disorder"), "boundary_over"),  # "patient myocardial infarction"
+        (Span(3, 5, "Disease_disorder"), "boundary_shifted"),  # "infarction was"
+        (Span(2, 3, "Sign_symptom"), "boundary_and_type"),
+        (None, "missed"),
+    ],
+)
 def test_each_category_on_one_gold_span(pred, category):
     assert categorize(GOLD, pred) == category
 
 
 def test_a_prediction_overlapping_nothing_is_spurious_and_the_gold_span_missed():
     matches = match_spans("d1", [Span(0, 1, "Age")], [Span(3, 4, "Sex")])
-    assert [(m.category, m.gold, m.pred) for m in matches] == [("spurious", None, Span(3, 4, "Sex")),
-                                                              ("missed", Span(0, 1, "Age"), None)]
+    assert [(m.category, m.gold, m.pred) for m in matches] == [
+        ("spurious", None, Span(3, 4, "Sex")),
+        ("missed", Span(0, 1, "Age"), None),
+    ]
 
 
 def record(doc_id: str, words: list[str], gold: list[Span], pred: list[Span]) -> dict:
-    return {"id": doc_id, "words": words, "gold": tags_from_spans(len(words), gold),
-            "pred": tags_from_spans(len(words), pred), "confidence": [0.9] * len(words)}
+    return {
+        "id": doc_id,
+        "words": words,
+        "gold": tags_from_spans(len(words), gold),
+        "pred": tags_from_spans(len(words), pred),
+        "confidence": [0.9] * len(words),
+    }
 
 
 # one document with every category once: each span overlaps at most one span of the other side
 WORDS = "a 45-year-old man had chest pain and myocardial infarction after PCI with aspirin on day 5 of MRI".split()  # noqa: SIM905 (a sentence reads better than 18 quoted words)
-ALL_CATEGORIES = record("d1", WORDS,
-                        gold=[Span(1, 2, "Age"), Span(2, 3, "Sex"), Span(4, 6, "Sign_symptom"),
-                              Span(7, 9, "Disease_disorder"), Span(10, 11, "Therapeutic_procedure"),
-                              Span(12, 13, "Medication"), Span(17, 18, "Diagnostic_procedure")],
-                        pred=[Span(1, 2, "Age"),  # exact
-                              Span(2, 3, "Age"),  # type_confusion
-                              Span(4, 5, "Sign_symptom"),  # boundary_under
-                              Span(6, 9, "Disease_disorder"),  # boundary_over
-                              Span(10, 11, "Therapeutic_procedure"),  # exact
-                              Span(11, 13, "Diagnostic_procedure"),  # boundary_and_type
-                              Span(15, 16, "Lab_value")])  # spurious; MRI (17) missed
+ALL_CATEGORIES = record(
+    "d1",
+    WORDS,
+    gold=[
+        Span(1, 2, "Age"),
+        Span(2, 3, "Sex"),
+        Span(4, 6, "Sign_symptom"),
+        Span(7, 9, "Disease_disorder"),
+        Span(10, 11, "Therapeutic_procedure"),
+        Span(12, 13, "Medication"),
+        Span(17, 18, "Diagnostic_procedure"),
+    ],
+    pred=[
+        Span(1, 2, "Age"),  # exact
+        Span(2, 3, "Age"),  # type_confusion
+        Span(4, 5, "Sign_symptom"),  # boundary_under
+        Span(6, 9, "Disease_disorder"),  # boundary_over
+        Span(10, 11, "Therapeutic_procedure"),  # exact
+        Span(11, 13, "Diagnostic_procedure"),  # boundary_and_type
+        Span(15, 16, "Lab_value"),
+    ],
+)  # spurious; MRI (17) missed
 
 
 def test_counts_and_shares_of_a_document_with_every_category():
     result = category_counts(match_records([ALL_CATEGORIES]))
-    assert result["counts"] == {"exact": 2, "type_confusion": 1, "boundary_under": 1, "boundary_over": 1,
-                                "boundary_shifted": 0, "boundary_and_type": 1, "missed": 1, "spurious": 1}
+    assert result["counts"] == {
+        "exact": 2,
+        "type_confusion": 1,
+        "boundary_under": 1,
+        "boundary_over": 1,
+        "boundary_shifted": 0,
+        "boundary_and_type": 1,
+        "missed": 1,
+        "spurious": 1,
+    }
     assert result["errors_total"] == 6
     assert result["shares"]["missed"] == pytest.approx(1 / 6)
     assert result["exact_match_rate"] == pytest.approx(2 / 7)  # 2 of 7 gold spans exact
@@ -73,8 +102,16 @@ def test_counts_and_shares_of_a_document_with_every_category():
 
 
 def test_taxonomy_agrees_with_nervaluate():
-    types = ["Age", "Sex", "Sign_symptom", "Disease_disorder", "Therapeutic_procedure", "Medication",
-             "Diagnostic_procedure", "Lab_value"]
+    types = [
+        "Age",
+        "Sex",
+        "Sign_symptom",
+        "Disease_disorder",
+        "Therapeutic_procedure",
+        "Medication",
+        "Diagnostic_procedure",
+        "Lab_value",
+    ]
     ner = Evaluator([ALL_CATEGORIES["gold"]], [ALL_CATEGORIES["pred"]], tags=types, loader="list").evaluate()["overall"]
     counts = category_counts(match_records([ALL_CATEGORIES]))["counts"]
     boundary = counts["boundary_under"] + counts["boundary_over"] + counts["boundary_shifted"]
@@ -94,8 +131,12 @@ def test_confusion_matrix_counts_overlapping_pairs_with_none_for_missed_and_spur
     assert values[labels.index("Sex")][labels.index("Age")] == 1
     assert values[labels.index("Diagnostic_procedure")][labels.index("none")] == 1  # missed MRI
     assert values[labels.index("none")][labels.index("Lab_value")] == 1  # spurious
-    assert top_confusions(matrix)[0] == {"gold": "Medication", "predicted": "Diagnostic_procedure", "count": 1,
-                                         "share": 1.0}
+    assert top_confusions(matrix)[0] == {
+        "gold": "Medication",
+        "predicted": "Diagnostic_procedure",
+        "count": 1,
+        "share": 1.0,
+    }
 
 
 def test_scores_by_entity_length():
@@ -111,22 +152,35 @@ def test_scores_by_entity_length():
 def test_examples_are_stratified_seeded_and_relative_to_their_context():
     matches = match_records([ALL_CATEGORIES])
     examples = sample_examples(matches, [ALL_CATEGORIES], total=10, context=2, seed=3)
-    assert sorted(e["category"] for e in examples) == sorted(["type_confusion", "boundary_under", "boundary_over",
-                                                              "boundary_and_type", "missed", "spurious"])
+    assert sorted(e["category"] for e in examples) == sorted(
+        ["type_confusion", "boundary_under", "boundary_over", "boundary_and_type", "missed", "spurious"]
+    )
     assert examples == sample_examples(matches, [ALL_CATEGORIES], total=10, context=2, seed=3)
     under = next(e for e in examples if e["category"] == "boundary_under")
     # gold "chest pain" (words 4-5) with 2 words of context: words 2..7 -> offsets 2..4 in the context
     assert under["window_start"] == 2 and under["words"] == ["man", "had", "chest", "pain", "and", "myocardial"]
-    assert under["error"] == {"gold": {"start": 2, "end": 4, "type": "Sign_symptom"},
-                              "pred": {"start": 2, "end": 3, "type": "Sign_symptom"}}
+    assert under["error"] == {
+        "gold": {"start": 2, "end": 4, "type": "Sign_symptom"},
+        "pred": {"start": 2, "end": 3, "type": "Sign_symptom"},
+    }
 
 
 def test_pattern_detectors_report_miss_rates():
     # gold spans: "MRI" (all caps, missed) and "aspirin" (found): abbreviations 1/1 missed, others 0/1
     words = ["MRI", "showed", "aspirin"]
-    rows = pattern_report(match_records([record("d1", words, [Span(0, 1, "Diagnostic_procedure"),
-                                                               Span(2, 3, "Medication")],
-                                                 [Span(2, 3, "Medication")])]), [record("d1", words, [], [])])
+    rows = pattern_report(
+        match_records(
+            [
+                record(
+                    "d1",
+                    words,
+                    [Span(0, 1, "Diagnostic_procedure"), Span(2, 3, "Medication")],
+                    [Span(2, 3, "Medication")],
+                )
+            ]
+        ),
+        [record("d1", words, [], [])],
+    )
     caps = next(r for r in rows if r["pattern"] == "abbreviation_or_all_caps")
     assert (caps["gold_with"], caps["missed_with"], caps["miss_rate_with"]) == (1, 1, 1.0)
     assert (caps["gold_without"], caps["miss_rate_without"]) == (1, 0.0)
@@ -136,6 +190,6 @@ def test_examples_take_the_categories_in_turn():
     # three copies of the document: 3 errors in each of 6 categories; 12 examples -> 2 per category
     records = [{**ALL_CATEGORIES, "id": f"d{i}"} for i in range(3)]
     examples = sample_examples(match_records(records), records, total=12, context=2, seed=0)
-    assert Counter(e["category"] for e in examples) == {c: 2 for c in ("type_confusion", "boundary_under",
-                                                                        "boundary_over", "boundary_and_type",
-                                                                        "missed", "spurious")}
+    assert Counter(e["category"] for e in examples) == {
+        c: 2 for c in ("type_confusion", "boundary_under", "boundary_over", "boundary_and_type", "missed", "spurious")
+    }

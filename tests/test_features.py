@@ -51,7 +51,12 @@ def test_labels_go_on_first_subwords_only_by_default():
     tag2id = {"O": 0, "B-Age": 1, "I-Age": 2}
     assert window_features(window, ["O", "B-Age"], tag2id)["labels"] == [IGNORE_INDEX, 0, 1, IGNORE_INDEX, IGNORE_INDEX]
     assert window_features(window, ["O", "B-Age"], tag2id, label_all_subwords=True)["labels"] == [
-        IGNORE_INDEX, 0, 1, 2, IGNORE_INDEX]
+        IGNORE_INDEX,
+        0,
+        1,
+        2,
+        IGNORE_INDEX,
+    ]
 
 
 def test_word_the_tokenizer_deletes_becomes_unk(minilm_tokenizer):

@@ -28,8 +28,11 @@ def test_a_record_carries_its_schema_version_first_and_reads_back(tmp_path):
 
 def test_an_older_record_names_the_file_and_the_command_that_rebuilds_it(tmp_path):
     path = write_json(tmp_path / "analysis.json", {"run": "minilm-1", "scores": {}})
-    with pytest.raises(StaleOutputError, match=r"analysis.json has schema version None but this pipeline reads "
-                                               r"version 1: rebuild it with `python -m pipeline analyze --run minilm-1`"):
+    with pytest.raises(
+        StaleOutputError,
+        match=r"analysis.json has schema version None but this pipeline reads "
+        r"version 1: rebuild it with `python -m pipeline analyze --run minilm-1`",
+    ):
         read_record(path, "analysis", run="minilm-1")
 
 
@@ -47,5 +50,4 @@ def test_a_missing_record_says_which_command_writes_it(tmp_path):
 
 
 def test_layout_errors_are_pipeline_errors():
-    assert all(issubclass(error, PipelineError) for error in (MissingInputError, StaleOutputError,
-                                                              CorruptOutputError))
+    assert all(issubclass(error, PipelineError) for error in (MissingInputError, StaleOutputError, CorruptOutputError))

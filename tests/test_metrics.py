@@ -110,11 +110,14 @@ def test_paired_bootstrap_refuses_different_documents_naming_them():
         paired_bootstrap(a, b)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"pred": ["O"]}, "document d1: words/gold/pred/confidence lengths differ"),
-    ({"pred": ["B-Z", "O"]}, "document d1: pred tag 'B-Z' is not in the run's tag set"),
-    ({"gold": ["X-A", "O"]}, "document d1: gold tag 'X-A' is not IOB2"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"pred": ["O"]}, "document d1: words/gold/pred/confidence lengths differ"),
+        ({"pred": ["B-Z", "O"]}, "document d1: pred tag 'B-Z' is not in the run's tag set"),
+        ({"gold": ["X-A", "O"]}, "document d1: gold tag 'X-A' is not IOB2"),
+    ],
+)
 def test_bad_predictions_name_the_document(bad, message):
     row = {**record("d1", ["B-A", "O"], ["B-A", "O"]), **bad}
     with pytest.raises(ValueError, match=message):

@@ -29,32 +29,39 @@ CRF = ModelFacts("crf", f1=0.45, docs_per_second=50.0, rare_f1=0.10)
 def test_tradeoff_of_a_better_but_slower_model():
     # +2.0 points (0.62 - 0.60); 3.0 / 2.0 = 1.5 times slower
     assert tradeoff_sentence(BIG, SMALL, 0.97) == (
-        "pubmedbert has +2.0 points F1 but is 1.5 times slower than biobert (P(pubmedbert>biobert)=0.97, credible).")
+        "pubmedbert has +2.0 points F1 but is 1.5 times slower than biobert (P(pubmedbert>biobert)=0.97, credible)."
+    )
 
 
 def test_tradeoff_of_a_worse_but_faster_model():
     # 0.45 - 0.62 = -17.0 points; 50 / 2 = 25 times faster
     assert tradeoff_sentence(CRF, BIG, 0.0) == (
-        "crf has -17.0 points F1 but is 25.0 times faster than pubmedbert (P(crf>pubmedbert)=0.00, not credible).")
+        "crf has -17.0 points F1 but is 25.0 times faster than pubmedbert (P(crf>pubmedbert)=0.00, not credible)."
+    )
 
 
 def test_tradeoff_without_speed_or_significance():
     assert tradeoff_sentence(ModelFacts("a", 0.5), ModelFacts("b", 0.4), None) == (
-        "a has +10.0 points F1 over b; speed was not measured for both.")
+        "a has +10.0 points F1 over b; speed was not measured for both."
+    )
 
 
 def test_choose_model_keeps_the_top_model_when_it_credibly_beats_the_rest():
     best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97, ("pubmedbert", "crf"): 1.0})
     assert best is BIG
-    assert reason == ("pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
-                      "other model (P(better) ≥ 0.95). Its rare-tier F1 is 0.300.")
+    assert reason == (
+        "pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
+        "other model (P(better) ≥ 0.95). Its rare-tier F1 is 0.300."
+    )
 
 
 def test_choose_model_prefers_the_faster_of_two_models_tied_on_f1():
     best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.80, ("pubmedbert", "crf"): 1.0})
     assert best is SMALL  # P=0.80 < 0.95: tied on F1; biobert is faster (3.0 vs 2.0 docs/s); crf is credibly worse
-    assert reason.startswith("biobert is the fastest model whose F1, 0.600 [0.580, 0.620], is not credibly below "
-                             "the best (pubmedbert, 0.620, P(pubmedbert>biobert)=0.80).")
+    assert reason.startswith(
+        "biobert is the fastest model whose F1, 0.600 [0.580, 0.620], is not credibly below "
+        "the best (pubmedbert, 0.620, P(pubmedbert>biobert)=0.80)."
+    )
 
 
 def test_choose_model_needs_a_model():
@@ -64,7 +71,8 @@ def test_choose_model_needs_a_model():
 
 def test_tier_gap_in_points():
     assert tier_gap_sentence({"frequent": 0.57, "medium": 0.5, "rare": 0.42}, "minilm") == (
-        "For minilm, rare entity types have 15.0 points lower F1 than frequent ones (0.420 vs 0.570).")
+        "For minilm, rare entity types have 15.0 points lower F1 than frequent ones (0.420 vs 0.570)."
+    )
 
 
 def test_tier_gap_without_a_rare_tier_says_so():
@@ -73,36 +81,43 @@ def test_tier_gap_without_a_rare_tier_says_so():
 
 def test_confusion_share_as_percent():
     assert confusion_sentence("Medication", "Disease_disorder", 0.08, "minilm") == (
-        "For minilm, Medication entities are predicted as Disease_disorder 8% of the time.")
+        "For minilm, Medication entities are predicted as Disease_disorder 8% of the time."
+    )
 
 
 def test_threshold_and_automation_sentences():
     assert threshold_sentence(0.85, 0.90, 0.73, "highest coverage with precision ≥ 90%") == (
         "Use a 0.85 confidence threshold for 90% precision and 73% coverage "
-        "(rule: highest coverage with precision ≥ 90%).")
+        "(rule: highest coverage with precision ≥ 90%)."
+    )
     assert automation_sentence(0.85, 0.62) == (
-        "At a 0.85 threshold, 62% of predicted entities are coded automatically and 38% go to human review.")
+        "At a 0.85 threshold, 62% of predicted entities are coded automatically and 38% go to human review."
+    )
 
 
 def test_document_automation_says_when_no_document_clears_the_threshold():
     assert document_automation_sentence(0.95, 0, 0.0) == (
         "No document can be coded without review at 0.95: every one holds at least one entity below the threshold, "
-        "so automation works entity by entity, with a coder checking the flagged ones.")
+        "so automation works entity by entity, with a coder checking the flagged ones."
+    )
     assert document_automation_sentence(0.5, 3, 0.1) == (
-        "10% of documents (3 documents) have every entity at or above 0.50 and could be coded without review.")
+        "10% of documents (3 documents) have every entity at or above 0.50 and could be coded without review."
+    )
 
 
 def test_leakage_reports_how_much_a_row_split_overstates_f1():
     assert leakage_sentence(0.71, 0.65, "minilm") == (
         "For minilm, a row split reports F1 0.710 against 0.650 with the document split: it overstates F1 by "
-        "6.0 points.")
+        "6.0 points."
+    )
     assert "no measurable leakage" in leakage_sentence(0.652, 0.650, "minilm")
 
 
 def test_truncation_cost():
     assert truncation_sentence(0.60, 0.55, "minilm", 0.12) == (
         "Cutting documents at 512 wordpieces gives minilm F1 0.550 against 0.600 with sliding windows "
-        "(-5.0 points; the cut drops 12% of the test entities).")
+        "(-5.0 points; the cut drops 12% of the test entities)."
+    )
 
 
 def test_leakage_and_truncation_paragraphs_say_what_is_missing():
@@ -121,8 +136,10 @@ def test_choose_model_falls_back_to_f1_when_a_tied_model_has_no_speed():
     unbenched = ModelFacts("crf", f1=0.55)  # tied with BIG (P=0.71 < 0.95), speed unknown
     best, reason = choose_model([BIG, unbenched], {("pubmedbert", "crf"): 0.71})
     assert best is BIG
-    assert reason == ("pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
-                      "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 is 0.300.")
+    assert reason == (
+        "pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
+        "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 is 0.300."
+    )
 
 
 def test_choose_model_keeps_the_top_model_when_it_is_also_the_fastest_of_the_tied():
@@ -134,7 +151,10 @@ def test_choose_model_keeps_the_top_model_when_it_is_also_the_fastest_of_the_tie
 
 def test_a_single_model_is_chosen_without_claims_about_others():
     best, reason = choose_model([CRF], {})
-    assert (best, reason) == (CRF, "crf is the only model compared; its test micro-F1 is 0.450. Its rare-tier F1 is 0.100.")
+    assert (best, reason) == (
+        CRF,
+        "crf is the only model compared; its test micro-F1 is 0.450. Its rare-tier F1 is 0.100.",
+    )
     assert tradeoff_sentences(CRF, [CRF], {}) == ["crf is the only model compared: there is no trade-off to weigh."]
 
 
@@ -142,16 +162,20 @@ def test_speed_target_missed_by_the_fastest_variant_that_keeps_f1():
     assert speed_target_sentence("onnx-int8", 1.76, 2.0, True, 8.66, 0.5, 23, 60, 0.5) == (
         "The fastest variant within 0.5 F1 points of fp32 and of the plain transformers pipeline, onnx-int8, reads "
         "1.76 times the pipeline's documents per second (8.7 documents/s, F1 0.500): the 2x target is not met. "
-        "The pipeline reads at most 512 wordpieces, so it cut 23 of 60 documents short; every variant here reads every word.")
+        "The pipeline reads at most 512 wordpieces, so it cut 23 of 60 documents short; every variant here reads every word."
+    )
 
 
 def test_speed_target_is_not_met_by_a_fast_variant_that_loses_f1():
     assert speed_target_sentence("int8", 2.5, 2.0, False, 10.0, 0.6, 0, 30, 0.5) == (
         "No variant stays within 0.5 F1 points of fp32 and of the plain transformers pipeline; the fastest, int8, "
-        "reads 2.50 times the pipeline's documents per second (10.0 documents/s, F1 0.600): the 2x target is not met.")
+        "reads 2.50 times the pipeline's documents per second (10.0 documents/s, F1 0.600): the 2x target is not met."
+    )
 
 
 def test_speed_target_of_a_truncated_run_says_it_cuts_documents_as_the_pipeline_does():
     sentence = speed_target_sentence("onnx-int8", 2.55, 2.0, True, 7.4, 0.47, 23, 60, 0.5, reads_every_word=False)
-    assert sentence.endswith("the 2x target is met. The pipeline reads at most 512 wordpieces, so it cut 23 of 60 "
-                             "documents short; so does this run, which reads only the first window of each document.")
+    assert sentence.endswith(
+        "the 2x target is met. The pipeline reads at most 512 wordpieces, so it cut 23 of 60 "
+        "documents short; so does this run, which reads only the first window of each document."
+    )

@@ -11,8 +11,11 @@ def pyproject() -> dict:
 
 def test_environment_yml_lists_exactly_the_pyproject_dependencies():
     project = pyproject()["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["cpu"]) | set(
-        project["optional-dependencies"]["dev"])
+    wanted = (
+        set(project["dependencies"])
+        | set(project["optional-dependencies"]["cpu"])
+        | set(project["optional-dependencies"]["dev"])
+    )
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
     (pip_block,) = [item["pip"] for item in environment["dependencies"] if isinstance(item, dict)]
     assert set(pip_block) - {"-e ."} == wanted

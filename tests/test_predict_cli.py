@@ -29,8 +29,20 @@ def predict(tiny_run: Path, source: str | Path, output: str | Path, *flags: str)
 
 
 def command(tiny_run: Path, source: Path, output: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline", "predict", "--run", str(tiny_run), "--input", str(source),
-            "--output", str(output), "--quiet", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "predict",
+        "--run",
+        str(tiny_run),
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        "--quiet",
+        *flags,
+    ]
 
 
 @pytest.fixture
@@ -55,7 +67,7 @@ def test_a_folder_gives_one_record_per_file_and_bad_files_become_error_records(t
     assert "not UTF-8 (byte 2" in records["d"]["error"]
     assert records["a"]["words"] == 19 and records["a"]["spans"]  # a random tiny model tags plenty
     for span in records["a"]["spans"]:
-        assert NOTE[span["start"]:span["end"]] == span["text"] and 0 < span["confidence"] <= 1
+        assert NOTE[span["start"] : span["end"]] == span["text"] and 0 < span["confidence"] <= 1
 
 
 def test_threshold_marks_spans_below_it_for_review(tiny_run, notes_jsonl, tmp_path):
@@ -94,8 +106,14 @@ def test_killed_mid_batch_then_rerun_writes_every_note_exactly_once(tiny_run, tm
 
 def test_streaming_from_stdin_flushes_the_same_spans_as_batch_mode(tiny_run, notes_jsonl, tmp_path):
     predict(tiny_run, notes_jsonl, tmp_path / "batch.jsonl")
-    streamed = subprocess.run(command(tiny_run, Path("-"), Path("-")), input=notes_jsonl.read_text(), cwd=REPO,
-                              capture_output=True, text=True, check=True).stdout
+    streamed = subprocess.run(
+        command(tiny_run, Path("-"), Path("-")),
+        input=notes_jsonl.read_text(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert [json.loads(line) for line in streamed.splitlines()] == read_lines(tmp_path / "batch.jsonl")
 
 
@@ -106,21 +124,41 @@ def test_segments_cover_every_word_once_with_context_either_side():
 def test_a_note_longer_than_a_segment_is_predicted_in_pieces_with_offsets_into_the_whole_note(tiny_run, tmp_path):
     text = NOTE * 40  # 19 words each: 760 words, 8 segments of 100
     (tmp_path / "long.txt").write_text(text, encoding="utf-8")
-    predict(tiny_run, tmp_path / "long.txt", tmp_path / "out.jsonl", "--segment-words", "100",
-            "--segment-context", "20")
+    predict(
+        tiny_run, tmp_path / "long.txt", tmp_path / "out.jsonl", "--segment-words", "100", "--segment-context", "20"
+    )
     (record,) = read_lines(tmp_path / "out.jsonl")
     assert record["words"] == 760
     assert max(s["end"] for s in record["spans"]) > len(text) - len(NOTE)  # spans reach the last segment
-    assert all(text[s["start"]:s["end"]] == s["text"] for s in record["spans"])
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in record["spans"])
 
 
 @pytest.mark.slow
 def test_two_torchrun_processes_split_the_notes_and_merge_without_loss_or_duplicates(tiny_run, notes_jsonl, tmp_path):
     predict(tiny_run, notes_jsonl, tmp_path / "single.jsonl")
     torchrun = Path(sys.executable).with_name("torchrun")
-    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "pipeline", "predict",
-                    "--run-dir", str(tiny_run), "--input", str(notes_jsonl), "--output", str(tmp_path / "two.jsonl"),
-                    "--quiet"], cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "pipeline",
+            "predict",
+            "--run-dir",
+            str(tiny_run),
+            "--input",
+            str(notes_jsonl),
+            "--output",
+            str(tmp_path / "two.jsonl"),
+            "--quiet",
+        ],
+        cwd=REPO,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert read_lines(tmp_path / "two.jsonl") == read_lines(tmp_path / "single.jsonl")
     assert not list(tmp_path.glob("two.jsonl.shard-*"))
 
@@ -131,11 +169,21 @@ def test_a_missing_input_exits_with_code_2(tiny_run, tmp_path):
 
 def test_bad_json_lines_become_error_records_naming_the_line(tiny_run, tmp_path):
     source = tmp_path / "notes.jsonl"
-    source.write_text(json.dumps({"id": "ok", "text": NOTE}) + "\n{not json\n" + json.dumps({"id": "x", "text": 5})
-                      + "\n" + json.dumps({"id": "blank", "text": "  "}) + "\n")
+    source.write_text(
+        json.dumps({"id": "ok", "text": NOTE})
+        + "\n{not json\n"
+        + json.dumps({"id": "x", "text": 5})
+        + "\n"
+        + json.dumps({"id": "blank", "text": "  "})
+        + "\n"
+    )
     predict(tiny_run, source, tmp_path / "out.jsonl")
     records = read_lines(tmp_path / "out.jsonl")
     assert [r["id"] for r in records] == ["ok", "line-2", "x", "blank"]
     assert [r.get("error", "").split(": ", 1)[-1][:20] for r in records] == [
-        "", "not valid JSON (Expe", 'expected an object w', "empty note"]
+        "",
+        "not valid JSON (Expe",
+        "expected an object w",
+        "empty note",
+    ]
     assert records[1]["error"].startswith(f"{source}:2:")

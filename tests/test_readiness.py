@@ -11,12 +11,20 @@ from pipeline.evaluation.readiness import automation_rows, false_positive_rates,
 
 def scored(rows: list[tuple[str, str, float, bool]]) -> ScoredSpans:
     """(document, type, confidence, correct) per predicted span."""
-    return ScoredSpans(np.array([r[2] for r in rows]), np.array([r[3] for r in rows]), [r[1] for r in rows],
-                       [r[0] for r in rows], np.array([]), len(rows), [r[1] for r in rows])
+    return ScoredSpans(
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows]),
+        [r[1] for r in rows],
+        [r[0] for r in rows],
+        np.array([]),
+        len(rows),
+        [r[1] for r in rows],
+    )
 
 
-TWO_DOCUMENTS = scored([("d1", "A", 0.95, True), ("d1", "A", 0.9, True),
-                        ("d2", "A", 0.95, True), ("d2", "B", 0.6, False)])
+TWO_DOCUMENTS = scored(
+    [("d1", "A", 0.95, True), ("d1", "A", 0.9, True), ("d2", "A", 0.95, True), ("d2", "B", 0.6, False)]
+)
 
 
 def test_auto_coding_per_entity_and_per_document():
@@ -50,8 +58,9 @@ def test_without_a_threshold_reaching_the_target_the_most_precise_is_chosen_and_
 
 
 def test_high_value_precision_and_coverage_at_the_threshold():
-    spans = scored([("d1", "Medication", 0.9, True), ("d1", "Medication", 0.8, False),
-                    ("d1", "Medication", 0.95, False)])
+    spans = scored(
+        [("d1", "Medication", 0.9, True), ("d1", "Medication", 0.8, False), ("d1", "Medication", 0.95, False)]
+    )
     per_type = {"Medication": {"precision": 1 / 3, "recall": 0.5, "f1": 0.4, "support": 2}}
     result = high_value_scores(spans, per_type, ["Medication", "Disease_disorder"], 0.85)
     assert result["Medication"]["precision_at_threshold"] == 0.5  # 0.9 right, 0.95 wrong
@@ -60,8 +69,9 @@ def test_high_value_precision_and_coverage_at_the_threshold():
 
 
 def test_false_positive_rates_are_ranked_by_the_number_of_wrong_codes():
-    spans = scored([("d1", "A", 0.9, False), ("d1", "A", 0.9, False), ("d1", "A", 0.9, True),
-                    ("d1", "B", 0.9, False)])
+    spans = scored([("d1", "A", 0.9, False), ("d1", "A", 0.9, False), ("d1", "A", 0.9, True), ("d1", "B", 0.9, False)])
     ranked = false_positive_rates(spans, high_value=["B"])
     assert [(r["type"], r["false_positives"], r["fp_rate"], r["high_value"]) for r in ranked] == [
-        ("A", 2, pytest.approx(2 / 3), False), ("B", 1, 1.0, True)]
+        ("A", 2, pytest.approx(2 / 3), False),
+        ("B", 1, 1.0, True),
+    ]

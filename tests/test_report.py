@@ -21,19 +21,33 @@ from pipeline.reporting.tables import highlighted_example
 VERSION = "0.1.0+abc1234.20261128"
 SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
 # every table a page must show (by its HTML id); figures are counted as <img> elements
-TABLES = {"index": ["comparison-matrix"], "data": ["corpus-facts", "tiers", "types", "lengths", "conversion"],
-          "comparison": ["comparison-matrix", "pairwise", "tier-f1", "best-per-type"],
-          "production": ["readiness", "high-risk"], "insights": [],
-          "model": ["metrics", "per-type", "tier-scores", "error-taxonomy", "top-confusions", "thresholds",
-                    "calibration", "readiness", "speed"]}
+TABLES = {
+    "index": ["comparison-matrix"],
+    "data": ["corpus-facts", "tiers", "types", "lengths", "conversion"],
+    "comparison": ["comparison-matrix", "pairwise", "tier-f1", "best-per-type"],
+    "production": ["readiness", "high-risk"],
+    "insights": [],
+    "model": [
+        "metrics",
+        "per-type",
+        "tier-scores",
+        "error-taxonomy",
+        "top-confusions",
+        "thresholds",
+        "calibration",
+        "readiness",
+        "speed",
+    ],
+}
 FIGURES = {"index": 1, "data": 1, "comparison": 1, "production": 0, "insights": 0, "model": 6}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     output_dir, runs = make_report_outputs(tmp_path_factory.mktemp("outputs"))
-    build = build_report(ReportConfig(output_dir=str(output_dir), runs=runs, renderer="offline"), progress=False,
-                         version=VERSION)
+    build = build_report(
+        ReportConfig(output_dir=str(output_dir), runs=runs, renderer="offline"), progress=False, version=VERSION
+    )
     return build, runs
 
 
@@ -82,8 +96,11 @@ def test_site_has_no_broken_link_or_image(built):
         assert len(links) >= len(SUMMARY_SLUGS) + len(runs), f"{path.name} lacks the navigation"
         for href in links:
             assert (site / href).is_file(), f"{path.name} links to missing {href}"
-        assert not [tag for tag in page.find_all(["script", "link", "img"])
-                    if (tag.get("src") or tag.get("href") or "").startswith("http")], f"{path.name} needs the network"
+        assert not [
+            tag
+            for tag in page.find_all(["script", "link", "img"])
+            if (tag.get("src") or tag.get("href") or "").startswith("http")
+        ], f"{path.name} needs the network"
         for image in page.find_all("img"):
             source = image["src"]
             assert source.startswith("data:image/png;base64,") or (site / source).is_file(), path.name
@@ -92,10 +109,15 @@ def test_site_has_no_broken_link_or_image(built):
 @pytest.mark.slow
 def test_every_figure_has_alternative_text(built):
     build, runs = built
-    alts = {path.stem: [image.get("alt", "") for image in soup(path).find_all("img")]
-            for path in build.rendered.site_dir.glob("*.html")}
+    alts = {
+        path.stem: [image.get("alt", "") for image in soup(path).find_all("img")]
+        for path in build.rendered.site_dir.glob("*.html")
+    }
     assert all(alt and "No description" not in alt for page in alts.values() for alt in page), alts
-    assert "minilm: span confidence against span accuracy, before and after temperature scaling" in alts[f"model-{runs[0]}"]
+    assert (
+        "minilm: span confidence against span accuracy, before and after temperature scaling"
+        in alts[f"model-{runs[0]}"]
+    )
     assert alts["data"] == ["Training mentions per entity type (log scale), coloured by tier"]
 
 
@@ -121,10 +143,12 @@ def test_model_page_sets_the_pipeline_beside_the_variants_and_says_whether_the_t
     page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
     assert "transformers pipeline" in page.find("table", id="speed").get_text()
     # int8: 9.0 / 4.0 = 2.25 times the pipeline, 0.2 points below fp32's 0.600, above the pipeline's 0.550
-    assert ("The fastest variant within 0.5 F1 points of fp32 and of the plain transformers pipeline, int8, reads "
-            "2.25 times the pipeline's documents per second (4.0 documents/s, F1 0.550): the 2x target is met. "
-            "The pipeline reads at most 512 wordpieces, so it cut 3 of 20 documents short; every variant here reads "
-            "every word.") in page.get_text()
+    assert (
+        "The fastest variant within 0.5 F1 points of fp32 and of the plain transformers pipeline, int8, reads "
+        "2.25 times the pipeline's documents per second (4.0 documents/s, F1 0.550): the 2x target is met. "
+        "The pipeline reads at most 512 wordpieces, so it cut 3 of 20 documents short; every variant here reads "
+        "every word."
+    ) in page.get_text()
     twin = soup(build.rendered.site_dir / f"model-{runs[1]}.html")  # the truncate twin cuts them too
     assert "so does this run, which reads only the first window of each document." in twin.get_text()
 
@@ -138,7 +162,7 @@ def test_error_examples_are_highlighted(built):
     span = example["gold_spans"][0]
     page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
     marks = [mark.get_text() for mark in page.find_all("mark")]
-    assert f"[{' '.join(example['words'][span['start']:span['end']])}]{span['type']}" in marks
+    assert f"[{' '.join(example['words'][span['start'] : span['end']])}]{span['type']}" in marks
 
 
 @pytest.mark.slow
@@ -163,9 +187,20 @@ def test_headless_chromium_renders_the_comparison_table(built):
             pytest.fail("CI=true but chromium is missing: run `make browser`")
         pytest.skip("chromium not installed (`make browser` installs it)")
     build, runs = built
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                          (build.rendered.site_dir / "index.html").as_uri()],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--dump-dom",
+            (build.rendered.site_dir / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     table = BeautifulSoup(dom, "html.parser").find("table", id="comparison-matrix")
     assert table is not None
     assert [row.find_all("td")[1].get_text() for row in table.find("tbody").find_all("tr")] == runs
@@ -188,8 +223,10 @@ def test_quarto_renders_the_same_notebooks(built, tmp_path):
 
 
 def test_quarto_project_lists_every_page_and_never_executes(tmp_path):
-    pages = [Page("index", "Executive summary", tmp_path / "index.ipynb"),
-             Page("model-crf-1", "crf-1", tmp_path / "model-crf-1.ipynb")]
+    pages = [
+        Page("index", "Executive summary", tmp_path / "index.ipynb"),
+        Page("model-crf-1", "crf-1", tmp_path / "model-crf-1.ipynb"),
+    ]
     project = quarto_project(pages, VERSION, tmp_path / "site")
     assert project["book"]["chapters"] == ["index.ipynb", "model-crf-1.ipynb"]
     assert project["book"]["output-file"] == f"report-{VERSION}"
@@ -220,11 +257,16 @@ def test_no_analysed_run_says_which_command_to_run(tmp_path):
 
 
 def test_highlighted_example_brackets_and_colours_spans():
-    html = highlighted_example(["had", "high", "fever"], [{"start": 1, "end": 3, "type": "Sign_symptom"}],
-                               [{"start": 2, "end": 3, "type": "Sign_symptom"}])
-    assert html == ('<p class="example">gold: had <mark style="background:#bfdbfe">[high fever]<sub>Sign_symptom'
-                    '</sub></mark></p><p class="example">predicted: had high <mark style="background:#fecaca">'
-                    '[fever]<sub>Sign_symptom</sub></mark></p>')
+    html = highlighted_example(
+        ["had", "high", "fever"],
+        [{"start": 1, "end": 3, "type": "Sign_symptom"}],
+        [{"start": 2, "end": 3, "type": "Sign_symptom"}],
+    )
+    assert html == (
+        '<p class="example">gold: had <mark style="background:#bfdbfe">[high fever]<sub>Sign_symptom'
+        '</sub></mark></p><p class="example">predicted: had high <mark style="background:#fecaca">'
+        "[fever]<sub>Sign_symptom</sub></mark></p>"
+    )
 
 
 def run_inputs(name: str, model: str, f1: float, split: str = "document", long_docs: str = "window"):
@@ -238,8 +280,12 @@ def run_inputs(name: str, model: str, f1: float, split: str = "document", long_d
 def test_leakage_pairs_need_both_splits_of_one_model():
     from pipeline.reporting.tables import split_pairs, truncation_pairs
 
-    runs = [run_inputs("a", "minilm", 0.65), run_inputs("b", "minilm", 0.71, split="rows"),
-            run_inputs("c", "crf", 0.45), run_inputs("d", "minilm", 0.55, long_docs="truncate")]
+    runs = [
+        run_inputs("a", "minilm", 0.65),
+        run_inputs("b", "minilm", 0.71, split="rows"),
+        run_inputs("c", "crf", 0.45),
+        run_inputs("d", "minilm", 0.55, long_docs="truncate"),
+    ]
     assert split_pairs(runs) == [("minilm", 0.71, 0.65)]
     assert split_pairs(runs[:1] + runs[2:]) == []
     assert truncation_pairs(runs) == [("minilm", 0.65, 0.55)]
@@ -247,13 +293,20 @@ def test_leakage_pairs_need_both_splits_of_one_model():
 
 
 def test_without_names_the_newest_analysed_run_of_each_kind_is_reported(tmp_path):
-    for name in ("minilm-20261127-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000",
-                 "crf-20261128-090000"):
+    for name in (
+        "minilm-20261127-090000",
+        "minilm-20261128-090000",
+        "minilm-truncate-20261127-090000",
+        "crf-20261128-090000",
+    ):
         (tmp_path / "runs" / name / "analysis").mkdir(parents=True)
         (tmp_path / "runs" / name / "analysis" / "analysis.json").write_text("{}")
     (tmp_path / "runs" / "crf-20261128-100000").mkdir()  # trained, not analysed
     assert [run.name for run in analysed_runs(tmp_path)] == [
-        "crf-20261128-090000", "minilm-20261128-090000", "minilm-truncate-20261127-090000"]
+        "crf-20261128-090000",
+        "minilm-20261128-090000",
+        "minilm-truncate-20261127-090000",
+    ]
 
 
 def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
@@ -266,7 +319,10 @@ def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
 
     run_dir = make_fixture_run(tmp_path, "minilm-20260101-000000")
     write_json(run_dir / "bench.json", bench_json(4.0))  # no schema_version: written before schemas existed
-    with pytest.raises(StaleOutputError, match=r"bench.json has schema version None but this pipeline reads "
-                                               r"version 1: rebuild it with `python -m pipeline bench --run "
-                                               r"minilm-20260101-000000`"):
+    with pytest.raises(
+        StaleOutputError,
+        match=r"bench.json has schema version None but this pipeline reads "
+        r"version 1: rebuild it with `python -m pipeline bench --run "
+        r"minilm-20260101-000000`",
+    ):
         load_run(run_dir)

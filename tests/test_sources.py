@@ -15,7 +15,10 @@ def write_rows(path, rows):
     return path
 
 
-ROW = {"tokens": ["A", "34", "-", "year", "-", "old", "man"], "tags": ["O", "B-Age", "I-Age", "I-Age", "I-Age", "I-Age", "B-Sex"]}
+ROW = {
+    "tokens": ["A", "34", "-", "year", "-", "old", "man"],
+    "tags": ["O", "B-Age", "I-Age", "I-Age", "I-Age", "I-Age", "B-Sex"],
+}
 
 
 def test_jsonl_rows_become_documents_grouped_by_normalised_text(tmp_path):

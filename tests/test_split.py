@@ -16,7 +16,9 @@ def two_version_corpus(documents: int = 40) -> list[Document]:
     for version in ("2018", "2020"):
         for number in range(documents):
             tags = [f"B-{TYPES[number % 5]}", "O", f"B-{TYPES[(number * 3) % 5]}"]
-            corpus.append(Document(f"{version}-{number}", ["w1", "w2", "w3"], tags, f"doc-{number}", "fixture", version))
+            corpus.append(
+                Document(f"{version}-{number}", ["w1", "w2", "w3"], tags, f"doc-{number}", "fixture", version)
+            )
     return corpus
 
 
@@ -43,7 +45,8 @@ def test_sizes_may_be_fractions():
 def test_split_is_reproducible_with_a_seed():
     corpus = two_version_corpus()
     assert split_documents(corpus, validation_size=5, test_size=5, seed=7) == split_documents(
-        corpus, validation_size=5, test_size=5, seed=7)
+        corpus, validation_size=5, test_size=5, seed=7
+    )
 
 
 def test_real_corpus_splits_140_30_30_with_no_document_in_two_parts(tmp_path, shared_brat):

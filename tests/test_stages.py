@@ -37,10 +37,12 @@ def counting_action(tmp_path: Path, calls: list[str], label: str):
 
 def test_unchanged_stage_is_skipped_and_reports_its_outputs(tmp_path):
     calls: list[str] = []
-    first = StageRunner(tmp_path, total=1, echo=lambda _: None).run("train", {"lr": 1e-4},
-                                                                    counting_action(tmp_path, calls, "a"))
-    second = StageRunner(tmp_path, total=1, echo=lambda _: None).run("train", {"lr": 1e-4},
-                                                                     counting_action(tmp_path, calls, "b"))
+    first = StageRunner(tmp_path, total=1, echo=lambda _: None).run(
+        "train", {"lr": 1e-4}, counting_action(tmp_path, calls, "a")
+    )
+    second = StageRunner(tmp_path, total=1, echo=lambda _: None).run(
+        "train", {"lr": 1e-4}, counting_action(tmp_path, calls, "b")
+    )
     assert calls == ["a"]
     assert (first.cached, second.cached) == (False, True)
     assert second.outputs == {"out": str(tmp_path / "a.txt")}
@@ -50,8 +52,9 @@ def test_unchanged_stage_is_skipped_and_reports_its_outputs(tmp_path):
 def test_changed_config_reruns_the_stage(tmp_path):
     calls: list[str] = []
     StageRunner(tmp_path, 1, echo=lambda _: None).run("train", {"lr": 1e-4}, counting_action(tmp_path, calls, "a"))
-    again = StageRunner(tmp_path, 1, echo=lambda _: None).run("train", {"lr": 2e-4},
-                                                              counting_action(tmp_path, calls, "b"))
+    again = StageRunner(tmp_path, 1, echo=lambda _: None).run(
+        "train", {"lr": 2e-4}, counting_action(tmp_path, calls, "b")
+    )
     assert calls == ["a", "b"]
     assert not again.cached
 
@@ -76,10 +79,12 @@ def test_an_upstream_rerun_that_wrote_new_outputs_reruns_the_downstream_stage(tm
     first = runner.run("train", {"lr": 1e-4}, counting_action(tmp_path, calls, "train-a"))
     runner.run("analyze", {"run": first.identity}, counting_action(tmp_path, calls, "analyze"))
     rerun = StageRunner(tmp_path, 2, force=True, echo=lambda _: None).run(
-        "train", {"lr": 1e-4}, counting_action(tmp_path, calls, "train-b"))
+        "train", {"lr": 1e-4}, counting_action(tmp_path, calls, "train-b")
+    )
     assert rerun.key == first.key and rerun.identity != first.identity
-    StageRunner(tmp_path, 2, echo=lambda _: None).run("analyze", {"run": rerun.identity},
-                                                      counting_action(tmp_path, calls, "analyze"))
+    StageRunner(tmp_path, 2, echo=lambda _: None).run(
+        "analyze", {"run": rerun.identity}, counting_action(tmp_path, calls, "analyze")
+    )
     assert calls == ["train-a", "analyze", "train-b", "analyze"]
 
 
@@ -130,7 +135,11 @@ def test_cpu_plan_trains_minilm_its_truncate_twin_and_the_crf():
     twin = plan[1][1]
     assert isinstance(twin, TrainConfig)
     assert (twin.long_docs, twin.max_length, plan[0][1].long_docs, plan[0][1].max_length) == (
-        "truncate", 512, "window", 256)
+        "truncate",
+        512,
+        "window",
+        256,
+    )
     assert isinstance(plan[2][1], CRFConfig) and plan[2][1].output_dir == "out"
 
 
@@ -138,12 +147,28 @@ def test_gpu_plan_trains_the_biomedical_models():
     from pipeline.config import build_config
 
     plan = train_configs(build_config(PipelineConfig, None, "gpu", output_dir="out"), "gpu")
-    assert [name for name, _ in plan] == ["train-pubmedbert", "train-pubmedbert-truncate", "train-biobert",
-                                          "train-bioformer16l", "train-crf"]
+    assert [name for name, _ in plan] == [
+        "train-pubmedbert",
+        "train-pubmedbert-truncate",
+        "train-biobert",
+        "train-bioformer16l",
+        "train-crf",
+    ]
 
 
-CPU_STAGES = ["data", "train-minilm", "train-minilm-truncate", "train-crf", "analyze-minilm", "analyze-minilm-truncate",
-              "analyze-crf", "bench-minilm", "bench-minilm-truncate", "compare", "report"]
+CPU_STAGES = [
+    "data",
+    "train-minilm",
+    "train-minilm-truncate",
+    "train-crf",
+    "analyze-minilm",
+    "analyze-minilm-truncate",
+    "analyze-crf",
+    "bench-minilm",
+    "bench-minilm-truncate",
+    "compare",
+    "report",
+]
 
 
 def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fresh_processes(tmp_path):
@@ -160,7 +185,8 @@ def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fre
         ("bench-minilm", "bench", ("train-minilm",), True),
         ("bench-minilm-truncate", "bench", ("train-minilm-truncate",), True),
         ("compare", "compare", per_run, False),
-        ("report", "report", (*per_run, "compare"), False)]
+        ("report", "report", (*per_run, "compare"), False),
+    ]
     assert (table[0].extra, table[3].entry) == ({"data source": "hub/dataset"}, ("pipeline.training.train_crf",))
 
 
@@ -185,8 +211,13 @@ def test_closure_follows_imports_inside_functions():
 
 
 def test_closure_resolves_relative_imports_and_skips_attributes(tmp_path, monkeypatch):
-    files = {"__init__.py": "", "a/__init__.py": "from . import b\n", "a/b.py": "from ..c import helper\n",
-             "c.py": "def helper():\n    import json\n", "d.py": ""}
+    files = {
+        "__init__.py": "",
+        "a/__init__.py": "from . import b\n",
+        "a/b.py": "from ..c import helper\n",
+        "c.py": "def helper():\n    import json\n",
+        "d.py": "",
+    }
     for name, text in files.items():
         (tmp_path / "pipeline" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "pipeline" / name).write_text(text)
@@ -207,8 +238,10 @@ def brat_source(tmp_path: Path) -> Path:
 
 def counted_plan(config: PipelineConfig, folder: Path, calls: list[str]) -> list[Stage]:
     """The real table with actions that only count and write a file: keys as in `all`, no training."""
-    return [dataclasses.replace(stage, action=counting_action(folder, calls, stage.name), fresh_process=False)
-            for stage in plan_stages(config, "cpu", progress=False)]
+    return [
+        dataclasses.replace(stage, action=counting_action(folder, calls, stage.name), fresh_process=False)
+        for stage in plan_stages(config, "cpu", progress=False)
+    ]
 
 
 @pytest.fixture
@@ -242,30 +275,36 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     assert calls == ["report"]
 
 
-@pytest.mark.parametrize("edited, rerun", [
-    ("evaluation/analyze.py", ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "report"]),
-    ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
-    ("core/files.py", CPU_STAGES),
-])
-def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstream(tmp_path, package_copy, recorded,
-                                                                                  edited, rerun):
+@pytest.mark.parametrize(
+    "edited, rerun",
+    [
+        ("evaluation/analyze.py", ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "report"]),
+        ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
+        ("core/files.py", CPU_STAGES),
+    ],
+)
+def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstream(
+    tmp_path, package_copy, recorded, edited, rerun
+):
     with (package_copy / edited).open("a") as handle:
         handle.write("# edited\n")
-    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True,
-                         echo=lambda _: None)
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
     assert [record.name for record in planned if not record.cached] == rerun
     assert f"code changed (pipeline/{edited})" in planned[CPU_STAGES.index(rerun[0])].reason
 
 
 def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upstream_reruns(tmp_path, recorded):
     (Path(recorded.data) / "1.txt").write_text("cough")
-    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True,
-                         echo=lambda _: None)
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
     reasons = {record.name: record.reason for record in planned}
     assert (reasons["data"], reasons["train-crf"], reasons["analyze-crf"]) == (
-        "data source changed", "upstream data reruns", "upstream train-crf reruns")
-    assert reasons["compare"] == ("upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, bench-minilm, "
-                                  "bench-minilm-truncate rerun")
+        "data source changed",
+        "upstream data reruns",
+        "upstream train-crf reruns",
+    )
+    assert reasons["compare"] == (
+        "upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, bench-minilm, bench-minilm-truncate rerun"
+    )
 
 
 def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothing(tmp_path, capsys):
@@ -275,16 +314,20 @@ def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothi
     assert main(["all", "--dry-run", "--data", str(data), "--output-dir", str(out)]) == 0
     table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
     assert capsys.readouterr().out.splitlines() == [
-        *(f"[{number}/11] {stage.name} ({stage.command}): would run: no record yet"
-          for number, stage in enumerate(table, start=1)),
-        "all --dry-run: 11 of 11 stages would run; nothing was run"]
+        *(
+            f"[{number}/11] {stage.name} ({stage.command}): would run: no record yet"
+            for number, stage in enumerate(table, start=1)
+        ),
+        "all --dry-run: 11 of 11 stages would run; nothing was run",
+    ]
     assert [stage.name for stage in table] == CPU_STAGES
     assert not out.exists()
 
 
 def test_the_stage_total_is_the_length_of_the_table(tmp_path):
-    config = PipelineConfig(data="hub/dataset", output_dir=str(tmp_path / "out"), models=["minilm", "biobert"],
-                            crf=False, dry_run=True)
+    config = PipelineConfig(
+        data="hub/dataset", output_dir=str(tmp_path / "out"), models=["minilm", "biobert"], crf=False, dry_run=True
+    )
     lines: list[str] = []
     records = run_all(config, "cpu", progress=False, echo=lines.append)
     total = len(plan_stages(config, "cpu", progress=False))
@@ -301,22 +344,35 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
     brat = synthetic_brat_folder(tmp_path / "brat", documents=40)
     model = save_tiny_model(tmp_path / "tiny")
     config = PipelineConfig(data=str(brat), models=[str(model)], output_dir=str(tmp_path / "out"))
-    overrides = {"DataConfig": {"validation_size": 0.2, "test_size": 0.2},
-                 "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
-                 "CRFConfig": {"wandb": False, "max_iterations": 5}}
+    overrides = {
+        "DataConfig": {"validation_size": 0.2, "test_size": 0.2},
+        "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
+        "CRFConfig": {"wandb": False, "max_iterations": 5},
+    }
 
     def run(**changes) -> dict[str, bool]:
         merged = {name: {**values, **changes.get(name, {})} for name, values in overrides.items()}
-        return {record.name: record.cached for record in run_all(config, "cpu", progress=False, echo=lambda _: None,
-                                                                 overrides=merged)}
+        return {
+            record.name: record.cached
+            for record in run_all(config, "cpu", progress=False, echo=lambda _: None, overrides=merged)
+        }
 
     first = run()
     benches = [name for name in first if name.startswith("bench-")]  # once pipeline.serving.bench exists
-    assert list(first) == ["data", "train-tiny", "train-tiny-truncate", "train-crf", "analyze-tiny",
-                           "analyze-tiny-truncate", "analyze-crf", *benches, "compare", "report"]
+    assert list(first) == [
+        "data",
+        "train-tiny",
+        "train-tiny-truncate",
+        "train-crf",
+        "analyze-tiny",
+        "analyze-tiny-truncate",
+        "analyze-crf",
+        *benches,
+        "compare",
+        "report",
+    ]
     assert not any(first.values())
     assert all(run().values())
     changed = run(CRFConfig={"max_iterations": 6})
     assert [name for name, cached in changed.items() if not cached] == ["train-crf", "analyze-crf", "compare", "report"]
     assert (tmp_path / "out" / "report" / "latest" / "site" / "index.html").is_file()
-

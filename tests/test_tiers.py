@@ -9,7 +9,12 @@ from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, types_
 def test_tiers_use_the_thresholds_strictly():
     counts = Counter({"A": 1001, "B": 1000, "C": 100, "D": 99})
     assert assign_tiers(counts, ["A", "B", "C", "D", "E"]) == {
-        "A": "frequent", "B": "medium", "C": "medium", "D": "rare", "E": "rare"}
+        "A": "frequent",
+        "B": "medium",
+        "C": "medium",
+        "D": "rare",
+        "E": "rare",
+    }
 
 
 def test_thresholds_are_configurable():

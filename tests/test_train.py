@@ -21,15 +21,26 @@ from pipeline.training.train import train_run
 def prepared(tmp_path_factory) -> Path:
     """Synthetic brat corpus prepared into an output folder: 8 train, 2 validation, 2 test documents."""
     root = tmp_path_factory.mktemp("train")
-    config = DataConfig(data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"),
-                        validation_size=2, test_size=2)
+    config = DataConfig(
+        data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"), validation_size=2, test_size=2
+    )
     prepare_data(config, length_measure(config), progress=False)
     return root / "out"
 
 
 def tiny_config(prepared: Path, model: Path, **overrides) -> TrainConfig:
-    values = dict(model=str(model), output_dir=str(prepared), lr=[5e-3], batch_size=4, epochs=25, patience=25,
-                  max_length=32, stride=8, wandb=False, warmup_steps=0)
+    values = dict(
+        model=str(model),
+        output_dir=str(prepared),
+        lr=[5e-3],
+        batch_size=4,
+        epochs=25,
+        patience=25,
+        max_length=32,
+        stride=8,
+        wandb=False,
+        warmup_steps=0,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -45,7 +56,9 @@ def test_warmup_falls_back_to_ten_percent_of_a_short_schedule():
 
 
 def test_unknown_model_lists_the_known_names():
-    with pytest.raises(UnknownModelError, match="known models: pubmedbert, biobert, bioformer16l, clinicalbert, minilm"):
+    with pytest.raises(
+        UnknownModelError, match="known models: pubmedbert, biobert, bioformer16l, clinicalbert, minilm"
+    ):
         resolve_model("gpt-9")
 
 
@@ -77,7 +90,7 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     assert set(line) == {"id", "words", "gold", "pred", "confidence", "spans"}
     assert len(line["words"]) == len(line["pred"]) == len(line["confidence"])
     span = line["spans"][0]
-    assert span["confidence"] == min(line["confidence"][span["start_word"]:span["end_word"]])
+    assert span["confidence"] == min(line["confidence"][span["start_word"] : span["end_word"]])
     assert json.loads((run_dir / "model" / "tags.json").read_text())["tag2id"]["O"] == 0
     assert not list(run_dir.glob("trials/*/checkpoints"))
 
@@ -118,10 +131,36 @@ def test_training_runs_under_torchrun_with_two_cpu_processes(prepared, tiny_mode
     out = tmp_path / "out"
     shutil.copytree(prepared / "data", out / "data")
     torchrun = Path(sys.executable).with_name("torchrun")
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "pipeline", "train", "--model",
-                             str(tiny_model_dir), "--output-dir", str(out), "--lr", "5e-3", "--batch-size", "2",
-                             "--epochs", "2", "--max-length", "32", "--stride", "8", "--no-wandb", "--quiet"],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "pipeline",
+            "train",
+            "--model",
+            str(tiny_model_dir),
+            "--output-dir",
+            str(out),
+            "--lr",
+            "5e-3",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "2",
+            "--max-length",
+            "32",
+            "--stride",
+            "8",
+            "--no-wandb",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = (out / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -141,9 +180,30 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, t
 
     out = tmp_path / "out"
     shutil.copytree(prepared / "data", out / "data")
-    command = [sys.executable, "-m", "pipeline", "train", "--model", str(tiny_model_dir), "--output-dir", str(out),
-               "--lr", "5e-3", "--batch-size", "1", "--epochs", "12", "--patience", "12", "--max-length", "32",
-               "--stride", "8", "--no-wandb", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "train",
+        "--model",
+        str(tiny_model_dir),
+        "--output-dir",
+        str(out),
+        "--lr",
+        "5e-3",
+        "--batch-size",
+        "1",
+        "--epochs",
+        "12",
+        "--patience",
+        "12",
+        "--max-length",
+        "32",
+        "--stride",
+        "8",
+        "--no-wandb",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("runs/*/trials/*/checkpoints/checkpoint-*/trainer_state.json")):
@@ -152,8 +212,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, t
     process.wait()
     (run_dir,) = (out / "runs").iterdir()
     assert not (run_dir / "metrics.json").exists()
-    result = subprocess.run([sys.executable, "-m", "pipeline", "train", "--resume", str(run_dir), "--quiet"],
-                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "train", "--resume", str(run_dir), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming from" in result.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -29,11 +29,11 @@ def records(path: str | Path) -> list[Any]:
         if room < 7:
             position += room
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        _crc, length, kind = struct.unpack("<IHB", data[position : position + 7])
         if kind == 0 and length == 0:
             position += room  # zero padding to the end of the block
             continue
-        chunk = data[position + 7:position + 7 + length]
+        chunk = data[position + 7 : position + 7 + length]
         position += 7 + length
         if kind == FULL:
             pending = chunk
@@ -71,6 +71,11 @@ def read_offline_run(run_file: str | Path) -> dict[str, Any]:
         elif kind == "summary":
             run["summary"].update({key(i): json.loads(i.value_json) for i in record.summary.update})
         elif kind == "artifact":
-            run["artifacts"].append((record.artifact.name, record.artifact.type,
-                                     [entry.path for entry in record.artifact.manifest.contents]))
+            run["artifacts"].append(
+                (
+                    record.artifact.name,
+                    record.artifact.type,
+                    [entry.path for entry in record.artifact.manifest.contents],
+                )
+            )
     return run

@@ -164,14 +164,21 @@ def read_json_file(path: str | Path) -> Any:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
-        raise CorruptOutputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-                                 "rebuild it or restore it from a backup") from exc
+        raise CorruptOutputError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "rebuild it or restore it from a backup"
+        ) from exc
 
 
 def write_record(path: str | Path, kind: str, record: dict[str, Any]) -> Path:
     """Write a record of `kind` with its schema version first (replacing the one it was read with)."""
-    return write_json(path, {"schema_version": SCHEMAS[kind][0],
-                             **{key: value for key, value in record.items() if key != "schema_version"}})
+    return write_json(
+        path,
+        {
+            "schema_version": SCHEMAS[kind][0],
+            **{key: value for key, value in record.items() if key != "schema_version"},
+        },
+    )
 
 
 def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
@@ -182,8 +189,10 @@ def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
     record = read_json_file(path)
     found = record.get("schema_version") if isinstance(record, dict) else None
     if found != version:
-        raise StaleOutputError(f"{path} has schema version {found} but this pipeline reads version {version}: "
-                               f"rebuild it with `{command.format(run=run)}`")
+        raise StaleOutputError(
+            f"{path} has schema version {found} but this pipeline reads version {version}: "
+            f"rebuild it with `{command.format(run=run)}`"
+        )
     return record
 
 
@@ -202,15 +211,29 @@ def read_tags(path: str | Path) -> tuple[dict[str, int], dict[int, str]]:
     return tags["tag2id"], {int(k): v for k, v in tags["id2tag"].items()}
 
 
-def prediction_record(doc_id: str, words: Sequence[str], gold: Sequence[str], pred: Sequence[str],
-                      confidence: Sequence[float]) -> dict[str, Any]:
+def prediction_record(
+    doc_id: str, words: Sequence[str], gold: Sequence[str], pred: Sequence[str], confidence: Sequence[float]
+) -> dict[str, Any]:
     """One line of predictions/<part>.jsonl; span confidence is the minimum over its words."""
     confidence = [round(float(c), 6) for c in confidence]
-    spans = [{"start_word": span.start, "end_word": span.end, "type": span.type,
-              "text": " ".join(words[span.start:span.end]),
-              "confidence": min(confidence[span.start:span.end])} for span in spans_from_tags(pred)]
-    return {"id": doc_id, "words": list(words), "gold": list(gold), "pred": list(pred),
-            "confidence": confidence, "spans": spans}
+    spans = [
+        {
+            "start_word": span.start,
+            "end_word": span.end,
+            "type": span.type,
+            "text": " ".join(words[span.start : span.end]),
+            "confidence": min(confidence[span.start : span.end]),
+        }
+        for span in spans_from_tags(pred)
+    ]
+    return {
+        "id": doc_id,
+        "words": list(words),
+        "gold": list(gold),
+        "pred": list(pred),
+        "confidence": confidence,
+        "spans": spans,
+    }
 
 
 def write_predictions(run_dir: str | Path, part: str, records: Iterable[dict[str, Any]]) -> Path:
@@ -245,6 +268,9 @@ def read_metrics(run_dir: str | Path) -> MetricsRecord:
 def latest_run(output_dir: str | Path, prefix: str) -> Path | None:
     """The newest completed run (with metrics.json) whose name starts with `prefix-`."""
     pattern = re.compile(re.escape(prefix) + r"-\d{8}-\d{6}")
-    candidates = sorted(p for p in Outputs(output_dir).runs.glob(f"{prefix}-*")
-                        if pattern.fullmatch(p.name) and RunFolder(p).metrics.exists())
+    candidates = sorted(
+        p
+        for p in Outputs(output_dir).runs.glob(f"{prefix}-*")
+        if pattern.fullmatch(p.name) and RunFolder(p).metrics.exists()
+    )
     return candidates[-1] if candidates else None

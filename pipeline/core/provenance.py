@@ -11,8 +11,18 @@ from pathlib import Path
 
 from pipeline import __version__
 
-PACKAGES = ("torch", "transformers", "accelerate", "datasets", "seqeval", "nervaluate", "sklearn-crfsuite",
-            "numpy", "wandb", "iterative-stratification")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "seqeval",
+    "nervaluate",
+    "sklearn-crfsuite",
+    "numpy",
+    "wandb",
+    "iterative-stratification",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -30,8 +40,13 @@ def git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=here)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=False, cwd=here).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=here,
+        ).stdout.strip()
         return result.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None

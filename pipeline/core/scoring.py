@@ -14,11 +14,16 @@ from seqeval.scheme import IOB2
 
 def strict_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
     """seqeval strict IOB2 report as {micro, macro, per_type}; training and the CRF report these."""
-    report = classification_report(list(map(list, gold)), list(map(list, pred)), mode="strict", scheme=IOB2,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        list(map(list, gold)), list(map(list, pred)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0
+    )
 
     def prf(row: dict) -> dict:
         return {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1-score"])}
-    per_type = {k: {**prf(v), "support": int(v["support"])} for k, v in report.items()
-                if k not in ("micro avg", "macro avg", "weighted avg")}
+
+    per_type = {
+        k: {**prf(v), "support": int(v["support"])}
+        for k, v in report.items()
+        if k not in ("micro avg", "macro avg", "weighted avg")
+    }
     return {"micro": prf(report["micro avg"]), "macro": prf(report["macro avg"]), "per_type": per_type}

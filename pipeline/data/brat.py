@@ -37,8 +37,15 @@ from pipeline.core.documents import DataError, Document, DocumentError, LoadResu
 from pipeline.core.tags import Span, tags_from_spans
 
 WORD_PATTERN = re.compile(r"[^\W_]+|\S")
-OTHER_ANNOTATION_KINDS = {"E": "event", "R": "relation", "A": "attribute", "M": "attribute",
-                          "*": "equivalence", "#": "note", "N": "normalization"}
+OTHER_ANNOTATION_KINDS = {
+    "E": "event",
+    "R": "relation",
+    "A": "attribute",
+    "M": "attribute",
+    "*": "equivalence",
+    "#": "note",
+    "N": "normalization",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,9 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(str(path), f"not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
-                        path.stem) from exc
+        raise DataError(
+            str(path), f"not UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})", path.stem
+        ) from exc
 
 
 def parse_ann(ann: str, text: str, ann_path: str, doc_id: str) -> tuple[list[BratEntity], Counter]:
@@ -93,8 +101,9 @@ def parse_ann(ann: str, text: str, ann_path: str, doc_id: str) -> tuple[list[Bra
         elif covered != quoted:
             raise DataError(location, f"offsets give {covered[:40]!r} but the line quotes {quoted[:40]!r}", doc_id)
         kinds["T"] += 1
-        entities.append(BratEntity(key, int(key[1:]), entity_type, fragments[0][0], fragments[-1][1],
-                                   len(fragments), number))
+        entities.append(
+            BratEntity(key, int(key[1:]), entity_type, fragments[0][0], fragments[-1][1], len(fragments), number)
+        )
     return entities, kinds
 
 
@@ -121,8 +130,10 @@ def resolve_overlaps(entities: Iterable[BratEntity]) -> tuple[list[BratEntity], 
             rejected.append(entity)
     for entity in rejected:
         overlapping = [k for k in kept if k.start < entity.end and entity.start < k.end]
-        nested = all((k.start <= entity.start and entity.end <= k.end) or
-                     (entity.start <= k.start and k.end <= entity.end) for k in overlapping)
+        nested = all(
+            (k.start <= entity.start and entity.end <= k.end) or (entity.start <= k.start and k.end <= entity.end)
+            for k in overlapping
+        )
         dropped.append((entity, "nested" if nested else "crossing"))
     return sorted(kept, key=lambda e: e.start), dropped
 
@@ -139,14 +150,16 @@ def word_offsets(text: str, boundaries: Iterable[int] = ()) -> tuple[list[tuple[
     splits = 0
     for match in WORD_PATTERN.finditer(cleaned):
         start, end = match.span()
-        inside = cuts[bisect_right(cuts, start):bisect_left(cuts, end)]
+        inside = cuts[bisect_right(cuts, start) : bisect_left(cuts, end)]
         points = [start, *inside, end]
         ranges.extend(itertools.pairwise(points))
         splits += len(inside)
     return ranges, splits
 
 
-def convert_document(doc_id: str, text: str, ann: str, ann_path: str, version: str | None = None) -> tuple[Document, Counter, Counter]:
+def convert_document(
+    doc_id: str, text: str, ann: str, ann_path: str, version: str | None = None
+) -> tuple[Document, Counter, Counter]:
     """One brat document to a Document; returns (document, conversion counts, dropped per type)."""
     if not text.strip():
         raise DataError(ann_path.replace(".ann", ".txt"), "empty document", doc_id)
@@ -164,14 +177,16 @@ def convert_document(doc_id: str, text: str, ann: str, ann_path: str, version: s
             lost += 1
             continue
         spans.append(Span(first, last, entity.type))
-    counts.update({
-        "spans_total": len(entities),
-        "spans_kept": len(spans),
-        "discontinuous": sum(e.fragments > 1 for e in entities),
-        "discontinuous_joined": sum(e.fragments > 1 for e in kept),
-        "words_split_at_entity_boundary": splits,
-        "lost_to_tokenization": lost,
-    })
+    counts.update(
+        {
+            "spans_total": len(entities),
+            "spans_kept": len(spans),
+            "discontinuous": sum(e.fragments > 1 for e in entities),
+            "discontinuous_joined": sum(e.fragments > 1 for e in kept),
+            "words_split_at_entity_boundary": splits,
+            "lost_to_tokenization": lost,
+        }
+    )
     for _, reason in dropped:
         counts[f"dropped_{reason}"] += 1
     dropped_by_type = Counter(entity.type for entity, _ in dropped)
@@ -208,7 +223,8 @@ def read_brat_folder(folder: str | Path, progress: bool = True) -> LoadResult:
     for stem in tqdm(paired, desc="brat -> IOB2", unit="doc", disable=not progress):
         try:
             document, counts, dropped = convert_document(
-                stem, read_text(txt[stem]), read_text(ann[stem]), str(ann[stem]), version)
+                stem, read_text(txt[stem]), read_text(ann[stem]), str(ann[stem]), version
+            )
         except DataError as exc:
             errors.append(exc.record())
             continue

@@ -40,14 +40,25 @@ class PreparedData:
 
 
 def describe(values: Sequence[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "mean": round(statistics.fmean(values), 1),
-            "max": max(values)}
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "mean": round(statistics.fmean(values), 1),
+        "max": max(values),
+    }
 
 
 def reuse_or_make_split(config: DataConfig, documents: list[Document], path: Path) -> dict[str, Any]:
     """The saved split when it was made from the same documents and settings, else a new one."""
-    key = sha256_of({"ids": sorted(d.id for d in documents), "strategy": config.split_by, "seed": config.seed,
-                     "validation_size": config.validation_size, "test_size": config.test_size})
+    key = sha256_of(
+        {
+            "ids": sorted(d.id for d in documents),
+            "strategy": config.split_by,
+            "seed": config.seed,
+            "validation_size": config.validation_size,
+            "test_size": config.test_size,
+        }
+    )
     if path.exists():
         saved = read_json(path)
         if saved.get("key") == key:
@@ -74,8 +85,12 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
     parts = assign_parts(documents, split)
     all_types = sorted({span.type for document in documents for span in document.spans})
     train_counts = mention_counts(parts["train"])
-    rare_report: dict[str, Any] = {"policy": config.rare_policy, "min_mentions": config.rare_min_mentions,
-                                   "dropped_types": [], "mentions_removed": 0}
+    rare_report: dict[str, Any] = {
+        "policy": config.rare_policy,
+        "min_mentions": config.rare_min_mentions,
+        "dropped_types": [],
+        "mentions_removed": 0,
+    }
     if config.rare_policy == "drop":
         dropped = types_below(train_counts, all_types, config.rare_min_mentions)
         documents, removed = drop_types(documents, set(dropped))
@@ -95,28 +110,36 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
         "documents_read": len(loaded.documents),
         "document_versions_removed": duplicates_removed,
         "versions_kept": versions,
-        "split": {"strategy": split["strategy"], "seed": split["seed"],
-                  **{part: len(split[part]) for part in PARTS},
-                  "groups_in_two_parts": len(leaks)},
+        "split": {
+            "strategy": split["strategy"],
+            "seed": split["seed"],
+            **{part: len(split[part]) for part in PARTS},
+            "groups_in_two_parts": len(leaks),
+        },
         "entities_total": entities_total,
         "entities_kept": entities_kept,
         "entities_dropped": entities_total - entities_kept,
         "entities_dropped_share": (entities_total - entities_kept) / entities_total if entities_total else 0.0,
         "conversion": loaded.conversion,
         "rare_policy": rare_report,
-        "tiers": {"frequent_above": config.frequent_above, "rare_below": config.rare_below,
-                  "counted_on": "train"},
-        "types": {t: {"mentions": all_counts.get(t, 0), "train_mentions": train_counts.get(t, 0),
-                      "validation_mentions": part_counts["validation"].get(t, 0),
-                      "test_mentions": part_counts["test"].get(t, 0), "tier": tiers[t],
-                      "kept": t in kept_types} for t in all_types},
+        "tiers": {"frequent_above": config.frequent_above, "rare_below": config.rare_below, "counted_on": "train"},
+        "types": {
+            t: {
+                "mentions": all_counts.get(t, 0),
+                "train_mentions": train_counts.get(t, 0),
+                "validation_mentions": part_counts["validation"].get(t, 0),
+                "test_mentions": part_counts["test"].get(t, 0),
+                "tier": tiers[t],
+                "kept": t in kept_types,
+            }
+            for t in all_types
+        },
         "tokenizer": config.tokenizer_model,
         **lengths,
         "errors": [asdict(error) for error in loaded.errors],
         "config": asdict(config),
     }
-    write_jsonl(out.documents,
-                ({**document.to_json(), "part": part} for part in PARTS for document in parts[part]))
+    write_jsonl(out.documents, ({**document.to_json(), "part": part} for part in PARTS for document in parts[part]))
     write_json(out.split, split)
     write_tags(out.tags, tag2id)
     write_record(out.summary, "summary", summary)
@@ -144,22 +167,40 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("source", summary["source"]),
         ("documents", f"{summary['documents']} ({summary['document_versions_removed']} duplicate versions removed)"),
-        ("split", f"{split['strategy']}: train {split['train']} / validation {split['validation']} / test "
-                  f"{split['test']}; groups in two parts: {split['groups_in_two_parts']}"),
-        ("entities", f"{summary['entities_total']} in source, {summary['entities_kept']} kept, "
-                     f"{summary['entities_dropped']} dropped ({summary['entities_dropped_share']:.2%})"),
-        ("types", f"{len(summary['types'])} ({', '.join(f'{n} {t}' for t, n in sorted(tiers.items()))}; tiers from "
-                  "training mentions)"),
+        (
+            "split",
+            f"{split['strategy']}: train {split['train']} / validation {split['validation']} / test "
+            f"{split['test']}; groups in two parts: {split['groups_in_two_parts']}",
+        ),
+        (
+            "entities",
+            f"{summary['entities_total']} in source, {summary['entities_kept']} kept, "
+            f"{summary['entities_dropped']} dropped ({summary['entities_dropped_share']:.2%})",
+        ),
+        (
+            "types",
+            f"{len(summary['types'])} ({', '.join(f'{n} {t}' for t, n in sorted(tiers.items()))}; tiers from "
+            "training mentions)",
+        ),
         ("words / document", f"min {words['min']}, median {words['median']}, mean {words['mean']}, max {words['max']}"),
-        (f"wordpieces ({summary['tokenizer']})", f"min {pieces['min']}, median {pieces['median']}, mean "
-                                                  f"{pieces['mean']}, max {pieces['max']}; "
-                                                  f"{summary['documents_over_512_wordpieces']} documents over 512"),
-        ("window coverage", f"{summary['window_word_coverage']:.4f} of words in >= 1 window "
-                            f"({summary['windows']} windows of {summary['window_length']}, stride "
-                            f"{summary['window_stride']})"),
-        ("512 truncation", f"would lose {summary['truncation_lost_entities']} entities "
-                           f"({summary['truncation_lost_entity_share']:.1%}) and {summary['truncation_lost_words']} "
-                           f"words in {summary['truncation_cut_documents']} documents"),
+        (
+            f"wordpieces ({summary['tokenizer']})",
+            f"min {pieces['min']}, median {pieces['median']}, mean "
+            f"{pieces['mean']}, max {pieces['max']}; "
+            f"{summary['documents_over_512_wordpieces']} documents over 512",
+        ),
+        (
+            "window coverage",
+            f"{summary['window_word_coverage']:.4f} of words in >= 1 window "
+            f"({summary['windows']} windows of {summary['window_length']}, stride "
+            f"{summary['window_stride']})",
+        ),
+        (
+            "512 truncation",
+            f"would lose {summary['truncation_lost_entities']} entities "
+            f"({summary['truncation_lost_entity_share']:.1%}) and {summary['truncation_lost_words']} "
+            f"words in {summary['truncation_cut_documents']} documents",
+        ),
         ("errors", f"{len(summary['errors'])} documents skipped" if summary["errors"] else "none"),
     ]
     width = max(len(name) for name, _ in rows)

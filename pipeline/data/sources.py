@@ -48,21 +48,27 @@ def document_from_row(row: Any, location: str, index: int, source: str, strict: 
         raise DataError(location, f"unknown tag scheme: {exc}", doc_id) from exc
     if repairs and strict:
         first = next(i for i, (a, b) in enumerate(zip(tags, repaired)) if a != b)
-        raise DataError(location, f"I- tag without a preceding B-/I- of its type at token {first} "
-                                  f"({tags[first]!r}); rerun without --strict to repair it as B-", doc_id)
+        raise DataError(
+            location,
+            f"I- tag without a preceding B-/I- of its type at token {first} "
+            f"({tags[first]!r}); rerun without --strict to repair it as B-",
+            doc_id,
+        )
     group = str(row["pmid"]) if row.get("pmid") else normalised_text_key(tokens)
     version = str(row["version"]) if row.get("version") is not None else None
     return Document(doc_id, [str(t) for t in tokens], repaired, group, source, version), repairs
 
 
-def read_rows(rows: Iterable[tuple[str, Any]], source: str, strict: bool, total: int | None = None,
-              progress: bool = True) -> LoadResult:
+def read_rows(
+    rows: Iterable[tuple[str, Any]], source: str, strict: bool, total: int | None = None, progress: bool = True
+) -> LoadResult:
     documents: list[Document] = []
     errors: list[DocumentError] = []
     counts: Counter = Counter()
     seen: set[str] = set()
-    for index, (location, row) in enumerate(tqdm(rows, desc=f"reading {source}", unit="row", total=total,
-                                                 disable=not progress)):
+    for index, (location, row) in enumerate(
+        tqdm(rows, desc=f"reading {source}", unit="row", total=total, disable=not progress)
+    ):
         try:
             document, repairs = document_from_row(row, location, index, source, strict)
             if document.id in seen:
@@ -94,8 +100,13 @@ def read_parquet_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path).to_pylist()
-    return read_rows(((f"{path}:row {i}", row) for i, row in enumerate(table)), f"parquet:{path}", strict,
-                     total=len(table), progress=progress)
+    return read_rows(
+        ((f"{path}:row {i}", row) for i, row in enumerate(table)),
+        f"parquet:{path}",
+        strict,
+        total=len(table),
+        progress=progress,
+    )
 
 
 def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
@@ -104,10 +115,18 @@ def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
     try:
         dataset = datasets.load_dataset(name, split="train")
     except Exception as exc:  # the hub raises many kinds (connection, offline mode, missing)
-        raise DataError(f"hf:{name}", f"could not load the Hugging Face dataset ({type(exc).__name__}: {exc}). "
-                        "Offline? Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.") from exc
-    return read_rows(((f"hf:{name} row {i}", row) for i, row in enumerate(dataset)), f"hf:{name}", strict,
-                     total=len(dataset), progress=progress)
+        raise DataError(
+            f"hf:{name}",
+            f"could not load the Hugging Face dataset ({type(exc).__name__}: {exc}). "
+            "Offline? Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
+        ) from exc
+    return read_rows(
+        ((f"hf:{name} row {i}", row) for i, row in enumerate(dataset)),
+        f"hf:{name}",
+        strict,
+        total=len(dataset),
+        progress=progress,
+    )
 
 
 def load_documents(source: str, strict: bool = False, progress: bool = True) -> LoadResult:
@@ -128,8 +147,11 @@ def load_documents(source: str, strict: bool = False, progress: bool = True) -> 
     if strict and result.errors:
         raise DataError(result.errors[0].location, result.errors[0].message, result.errors[0].document)
     if not result.documents:
-        raise DataError(source, f"no readable documents ({len(result.errors)} errors, first: "
-                                f"{result.errors[0] if result.errors else 'none'})")
+        raise DataError(
+            source,
+            f"no readable documents ({len(result.errors)} errors, first: "
+            f"{result.errors[0] if result.errors else 'none'})",
+        )
     return result
 
 

@@ -53,8 +53,13 @@ def _stratified_take(labels: np.ndarray, pool: np.ndarray, count: int, seed: int
     return np.array(sorted(rest)), np.array(sorted(taken))
 
 
-def split_documents(documents: list[Document], strategy: str = "document", validation_size: float = 30,
-                    test_size: float = 30, seed: int = 42) -> dict:
+def split_documents(
+    documents: list[Document],
+    strategy: str = "document",
+    validation_size: float = 30,
+    test_size: float = 30,
+    seed: int = 42,
+) -> dict:
     """Return `{"strategy", "seed", "train", "validation", "test"}` with document ids per part."""
     if strategy not in ("document", "rows"):
         raise ConfigError(f"unknown split strategy {strategy!r} (document | rows)")

@@ -27,8 +27,9 @@ def tier_of(count: int, frequent_above: int = 1000, rare_below: int = 100) -> st
     return "medium"
 
 
-def assign_tiers(train_counts: Counter, all_types: list[str], frequent_above: int = 1000,
-                 rare_below: int = 100) -> dict[str, str]:
+def assign_tiers(
+    train_counts: Counter, all_types: list[str], frequent_above: int = 1000, rare_below: int = 100
+) -> dict[str, str]:
     """Tier of every type; a type never seen in training is rare."""
     return {t: tier_of(train_counts.get(t, 0), frequent_above, rare_below) for t in sorted(all_types)}
 

@@ -63,8 +63,9 @@ def run_types(config: dict[str, Any], records: Sequence[dict[str, Any]]) -> list
     return metrics.document_counts(records).types
 
 
-def tier_scores(counts: metrics.Counts, type_info: dict[str, dict[str, Any]], resamples: int,
-                seed: int) -> dict[str, Any]:
+def tier_scores(
+    counts: metrics.Counts, type_info: dict[str, dict[str, Any]], resamples: int, seed: int
+) -> dict[str, Any]:
     """Micro scores of each tier on the spans of that tier's types (never by masking tokens)."""
     result = {}
     for tier in TIERS:
@@ -73,25 +74,44 @@ def tier_scores(counts: metrics.Counts, type_info: dict[str, dict[str, Any]], re
             continue
         part = counts.restrict(members)
         scores = metrics.scores_from_counts(part)
-        result[tier] = {"types": members, **scores["micro"], "support": int(part.tp.sum() + part.fn.sum()),
-                        "predicted": int(part.tp.sum() + part.fp.sum()),
-                        "ci": metrics.bootstrap_intervals(part, resamples, seed)["micro_f1"]}
+        result[tier] = {
+            "types": members,
+            **scores["micro"],
+            "support": int(part.tp.sum() + part.fn.sum()),
+            "predicted": int(part.tp.sum() + part.fp.sum()),
+            "ci": metrics.bootstrap_intervals(part, resamples, seed)["micro_f1"],
+        }
     return result
 
 
 def frequency_scatter(per_type: dict[str, Any], type_info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """(training mentions, test F1) per type with test support: the data of the frequency figure."""
-    return [{"type": t, "train_mentions": type_info.get(t, {}).get("train_mentions"), "f1": s["f1"],
-             "support": s["support"], "tier": type_info.get(t, {}).get("tier")}
-            for t, s in sorted(per_type.items()) if s["support"] > 0]
+    return [
+        {
+            "type": t,
+            "train_mentions": type_info.get(t, {}).get("train_mentions"),
+            "f1": s["f1"],
+            "support": s["support"],
+            "tier": type_info.get(t, {}).get("tier"),
+        }
+        for t, s in sorted(per_type.items())
+        if s["support"] > 0
+    ]
 
 
-def analyze_records(test: Sequence[dict[str, Any]], validation: Sequence[dict[str, Any]], types: Sequence[str],
-                    type_info: dict[str, dict[str, Any]], config: AnalysisConfig) -> dict[str, Any]:
+def analyze_records(
+    test: Sequence[dict[str, Any]],
+    validation: Sequence[dict[str, Any]],
+    types: Sequence[str],
+    type_info: dict[str, dict[str, Any]],
+    config: AnalysisConfig,
+) -> dict[str, Any]:
     """Every section of analysis.json except run identity and figures."""
     counts = metrics.document_counts(test, types)
-    scores = {**metrics.scores_from_counts(counts),
-              "intervals": metrics.bootstrap_intervals(counts, config.resamples, config.seed)}
+    scores = {
+        **metrics.scores_from_counts(counts),
+        "intervals": metrics.bootstrap_intervals(counts, config.resamples, config.seed),
+    }
     matches = taxonomy.match_records(test)
     test_spans = confidence.scored_spans(test, config.span_confidence)
     validation_spans = confidence.scored_spans(validation, config.span_confidence)
@@ -104,9 +124,15 @@ def analyze_records(test: Sequence[dict[str, Any]], validation: Sequence[dict[st
         "examples": taxonomy.sample_examples(matches, test, config.examples, config.context_words, config.seed),
         "patterns": taxonomy.pattern_report(matches, test),
         "confidence": confidence.confidence_analysis(test, validation, config.thresholds, config.span_confidence),
-        "readiness": readiness.readiness_analysis(test_spans, validation_spans, scores["per_type"], config.thresholds,
-                                                  config.target_precision, config.high_value_types,
-                                                  config.high_value_threshold),
+        "readiness": readiness.readiness_analysis(
+            test_spans,
+            validation_spans,
+            scores["per_type"],
+            config.thresholds,
+            config.target_precision,
+            config.high_value_types,
+            config.high_value_threshold,
+        ),
     }
 
 
@@ -119,9 +145,13 @@ def analyze_run(run_dir: str | Path, config: AnalysisConfig | None = None) -> Pa
     test = load_part(run_dir, config.part, tag_set)
     validation = load_part(run_dir, config.calibration_part, tag_set)
     types = run_types(run_config, test)
-    analysis = {"run": run_config.get("run", run_dir.name), "model": run_config.get("model"), "part": config.part,
-                "config": asdict(config),
-                **analyze_records(test, validation, types, run_config.get("types", {}), config)}
+    analysis = {
+        "run": run_config.get("run", run_dir.name),
+        "model": run_config.get("model"),
+        "part": config.part,
+        "config": asdict(config),
+        **analyze_records(test, validation, types, run_config.get("types", {}), config),
+    }
     folder = RunFolder(run_dir).analysis_dir
     analysis["figures"] = figures.analysis_figures(analysis, folder / "figures") if config.figures else {}
     analysis["figures"] = {name: str(Path(path).relative_to(folder)) for name, path in analysis["figures"].items()}

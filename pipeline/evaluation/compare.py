@@ -36,18 +36,28 @@ def model_row(run_dir: Path, counts: metrics.Counts, config: AnalysisConfig) -> 
     bench = read_optional_record(RunFolder(run_dir).bench, "bench", run_dir.name)
     scores = metrics.scores_from_counts(counts)
     intervals = metrics.bootstrap_intervals(counts, config.resamples, config.seed)
-    tiers = {tier: values["f1"] for tier, values in
-             tier_scores(counts, run_config.get("types", {}), config.resamples, config.seed).items()}
-    return {"run": run_dir.name, "model": run_config.get("model"),
-            "long_docs": run_config.get("train", {}).get("long_docs", run_metrics.get("long_docs")),
-            "split_strategy": run_config.get("split_strategy"), "documents": len(counts.doc_ids),
-            "micro": scores["micro"], "micro_f1_ci": intervals["micro_f1"], "macro": scores["macro"],
-            "macro_f1_ci": intervals["macro_f1"], "tiers": tiers, "rare_f1": tiers.get("rare"),
-            "per_type": scores["per_type"],
-            "train_seconds": run_metrics.get("train_seconds"),
-            "parameters": run_metrics.get("parameters", run_config.get("parameters")),
-            "docs_per_second": ((bench or {}).get("summary") or {}).get("docs_per_second"),
-            "bench": {"summary": bench.get("summary")} if bench else None}
+    tiers = {
+        tier: values["f1"]
+        for tier, values in tier_scores(counts, run_config.get("types", {}), config.resamples, config.seed).items()
+    }
+    return {
+        "run": run_dir.name,
+        "model": run_config.get("model"),
+        "long_docs": run_config.get("train", {}).get("long_docs", run_metrics.get("long_docs")),
+        "split_strategy": run_config.get("split_strategy"),
+        "documents": len(counts.doc_ids),
+        "micro": scores["micro"],
+        "micro_f1_ci": intervals["micro_f1"],
+        "macro": scores["macro"],
+        "macro_f1_ci": intervals["macro_f1"],
+        "tiers": tiers,
+        "rare_f1": tiers.get("rare"),
+        "per_type": scores["per_type"],
+        "train_seconds": run_metrics.get("train_seconds"),
+        "parameters": run_metrics.get("parameters", run_config.get("parameters")),
+        "docs_per_second": ((bench or {}).get("summary") or {}).get("docs_per_second"),
+        "bench": {"summary": bench.get("summary")} if bench else None,
+    }
 
 
 def best_per_type(models: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,8 +70,9 @@ def best_per_type(models: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def pairwise(counts: dict[str, metrics.Counts], f1: dict[str, float],
-             config: AnalysisConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def pairwise(
+    counts: dict[str, metrics.Counts], f1: dict[str, float], config: AnalysisConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Paired bootstrap for every pair with the same test documents (higher F1 first)."""
     pairs, unpaired = [], []
     for first, second in combinations(sorted(counts, key=lambda r: -f1[r]), 2):
@@ -74,8 +85,9 @@ def pairwise(counts: dict[str, metrics.Counts], f1: dict[str, float],
     return pairs, unpaired
 
 
-def compare_runs(run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs",
-                 config: AnalysisConfig | None = None) -> Path:
+def compare_runs(
+    run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs", config: AnalysisConfig | None = None
+) -> Path:
     """Compare runs on their test predictions; returns the path of comparison.json."""
     config = config or AnalysisConfig()
     if not run_dirs:
@@ -84,16 +96,22 @@ def compare_runs(run_dirs: Sequence[str | Path], output_dir: str | Path = "outpu
     for run_dir in map(Path, run_dirs):
         run_config = read_run_config(run_dir)
         records = load_part(run_dir, config.part, set(run_config["tag2id"]) if run_config.get("tag2id") else None)
-        counts[run_dir.name] = metrics.document_counts(sorted(records, key=lambda r: str(r["id"])),
-                                                       run_types(run_config, records))
+        counts[run_dir.name] = metrics.document_counts(
+            sorted(records, key=lambda r: str(r["id"])), run_types(run_config, records)
+        )
         models.append(model_row(run_dir, counts[run_dir.name], config))
     f1 = {m["run"]: m["micro"]["f1"] for m in models}
     pairs, unpaired = pairwise(counts, f1, config)
-    comparison = {"runs": [m["run"] for m in models], "part": config.part, "resamples": config.resamples,
-                  "seed": config.seed, "models": models,
-                  "best": {"overall": max(models, key=lambda m: m["micro"]["f1"])["run"],
-                           "per_type": best_per_type(models)},
-                  "pairwise": pairs, "unpaired": unpaired}
+    comparison = {
+        "runs": [m["run"] for m in models],
+        "part": config.part,
+        "resamples": config.resamples,
+        "seed": config.seed,
+        "models": models,
+        "best": {"overall": max(models, key=lambda m: m["micro"]["f1"])["run"], "per_type": best_per_type(models)},
+        "pairwise": pairs,
+        "unpaired": unpaired,
+    }
     out = Outputs(output_dir)
     drawn = figures.comparison_figures(comparison, out.comparison_dir / "figures")
     comparison["figures"] = {name: str(path.relative_to(out.comparison_dir)) for name, path in drawn.items()}

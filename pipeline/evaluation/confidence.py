@@ -29,7 +29,7 @@ EPSILON = 1e-6
 
 
 def span_confidence(word_confidence: Sequence[float], span: Span, how: str = "min") -> float:
-    values = word_confidence[span.start:span.end]
+    values = word_confidence[span.start : span.end]
     if how == "min":
         return float(min(values))
     if how == "mean":
@@ -62,8 +62,15 @@ def scored_spans(records: Sequence[dict[str, Any]], how: str = "min") -> ScoredS
             doc_ids.append(str(record["id"]))
         missed += [span_confidence(record["confidence"], span, how) for span in gold if span not in pred_set]
         gold_types += [span.type for span in gold]
-    return ScoredSpans(np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool), types, doc_ids,
-                       np.asarray(missed, dtype=float), len(gold_types), gold_types)
+    return ScoredSpans(
+        np.asarray(confidence, dtype=float),
+        np.asarray(correct, dtype=bool),
+        types,
+        doc_ids,
+        np.asarray(missed, dtype=float),
+        len(gold_types),
+        gold_types,
+    )
 
 
 def mean_or_none(values: np.ndarray) -> float | None:
@@ -72,10 +79,12 @@ def mean_or_none(values: np.ndarray) -> float | None:
 
 def histograms(spans: ScoredSpans, bins: int = 20) -> dict[str, Any]:
     edges = np.linspace(0, 1, bins + 1)
-    return {"edges": edges.tolist(),
-            "tp": np.histogram(spans.confidence[spans.correct], edges)[0].tolist(),
-            "fp": np.histogram(spans.confidence[~spans.correct], edges)[0].tolist(),
-            "fn": np.histogram(spans.missed_confidence, edges)[0].tolist()}
+    return {
+        "edges": edges.tolist(),
+        "tp": np.histogram(spans.confidence[spans.correct], edges)[0].tolist(),
+        "fp": np.histogram(spans.confidence[~spans.correct], edges)[0].tolist(),
+        "fn": np.histogram(spans.missed_confidence, edges)[0].tolist(),
+    }
 
 
 def threshold_rows(spans: ScoredSpans, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, Any]]:
@@ -86,10 +95,15 @@ def threshold_rows(spans: ScoredSpans, thresholds: Sequence[float] = THRESHOLDS)
         kept = spans.confidence >= threshold
         tp = int((kept & spans.correct).sum())
         total = len(spans.confidence)
-        rows.append({"threshold": float(threshold), "kept": int(kept.sum()),
-                     "precision": prf(tp, int(kept.sum()) - tp, 0)["precision"],
-                     "coverage": float(kept.sum() / total) if total else 0.0,
-                     "recall": tp / spans.gold_total if spans.gold_total else 0.0})
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "kept": int(kept.sum()),
+                "precision": prf(tp, int(kept.sum()) - tp, 0)["precision"],
+                "coverage": float(kept.sum() / total) if total else 0.0,
+                "recall": tp / spans.gold_total if spans.gold_total else 0.0,
+            }
+        )
     return rows
 
 
@@ -106,8 +120,15 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
         accuracy = float(correct[in_bin].mean()) if n else None
         if n:
             ece += n / len(confidence) * abs(accuracy - mean_conf)  # type: ignore[operator]
-        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": n, "confidence": mean_conf,
-                     "accuracy": accuracy})
+        rows.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": n,
+                "confidence": mean_conf,
+                "accuracy": accuracy,
+            }
+        )
     return {"bins": rows, "ece": float(ece)}
 
 
@@ -134,8 +155,13 @@ def fit_temperature(confidence: np.ndarray, correct: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20)), method="bounded").x))
 
 
-def confidence_analysis(test: Sequence[dict[str, Any]], validation: Sequence[dict[str, Any]],
-                        thresholds: Sequence[float] = THRESHOLDS, how: str = "min", bins: int = 10) -> dict[str, Any]:
+def confidence_analysis(
+    test: Sequence[dict[str, Any]],
+    validation: Sequence[dict[str, Any]],
+    thresholds: Sequence[float] = THRESHOLDS,
+    how: str = "min",
+    bins: int = 10,
+) -> dict[str, Any]:
     """The `confidence` section of analysis.json for the test part, calibrated on validation."""
     spans, fit_on = scored_spans(test, how), scored_spans(validation, how)
     temperature = fit_temperature(fit_on.confidence, fit_on.correct)
@@ -143,12 +169,22 @@ def confidence_analysis(test: Sequence[dict[str, Any]], validation: Sequence[dic
     after = reliability(apply_temperature(spans.confidence, temperature), spans.correct, bins)
     return {
         "span_confidence": how,
-        "mean": {"tp": mean_or_none(spans.confidence[spans.correct]),
-                 "fp": mean_or_none(spans.confidence[~spans.correct]), "fn": mean_or_none(spans.missed_confidence)},
-        "counts": {"tp": int(spans.correct.sum()), "fp": int((~spans.correct).sum()), "fn": len(spans.missed_confidence)},
+        "mean": {
+            "tp": mean_or_none(spans.confidence[spans.correct]),
+            "fp": mean_or_none(spans.confidence[~spans.correct]),
+            "fn": mean_or_none(spans.missed_confidence),
+        },
+        "counts": {
+            "tp": int(spans.correct.sum()),
+            "fp": int((~spans.correct).sum()),
+            "fn": len(spans.missed_confidence),
+        },
         "histograms": histograms(spans),
         "thresholds": threshold_rows(spans, thresholds),
-        "reliability": before["bins"], "reliability_after": after["bins"],
-        "ece_before": before["ece"], "ece_after": after["ece"], "temperature": temperature,
+        "reliability": before["bins"],
+        "reliability_after": after["bins"],
+        "ece_before": before["ece"],
+        "ece_after": after["ece"],
+        "temperature": temperature,
         "temperature_fitted_on": "validation",
     }

@@ -40,8 +40,13 @@ def f1_by_type(analysis: dict[str, Any]) -> Figure:
     high = np.array([ci.get(t, [v, v])[1] for t, v in zip(names, f1)])
     figure = Figure(figsize=(7, 1 + 0.22 * len(names)))
     axes = figure.subplots()
-    axes.barh(names, f1, xerr=[np.clip(f1 - low, 0, None), np.clip(high - f1, 0, None)], capsize=2,
-              color=[TIER_COLOURS.get(tiers.get(t, ""), OTHER) for t in names])
+    axes.barh(
+        names,
+        f1,
+        xerr=[np.clip(f1 - low, 0, None), np.clip(high - f1, 0, None)],
+        capsize=2,
+        color=[TIER_COLOURS.get(tiers.get(t, ""), OTHER) for t in names],
+    )
     axes.set_xlim(0, 1)
     axes.set_xlabel("test F1 (strict), 95% bootstrap interval over documents")
     axes.set_title(f"F1 by entity type: {analysis['run']}")
@@ -115,8 +120,11 @@ def confidence_histograms(analysis: dict[str, Any]) -> Figure:
     width = edges[1] - edges[0]
     figure = Figure(figsize=(6, 3.5))
     axes = figure.subplots()
-    for key, label, colour in (("tp", "true positives", "#16a34a"), ("fp", "false positives", "#dc2626"),
-                               ("fn", "missed (model's confidence)", "#6b7280")):
+    for key, label, colour in (
+        ("tp", "true positives", "#16a34a"),
+        ("fp", "false positives", "#dc2626"),
+        ("fn", "missed (model's confidence)", "#6b7280"),
+    ):
         counts = np.asarray(hist[key], dtype=float)
         share = counts / counts.sum() if counts.sum() else counts
         axes.step(edges[:-1] + width / 2, share, where="mid", label=f"{label} (n={int(counts.sum())})", color=colour)
@@ -157,19 +165,25 @@ def reliability_diagram(analysis: dict[str, Any]) -> Figure:
     figure = Figure(figsize=(4.5, 4.5))
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], color="#9ca3af", linestyle=":", label="perfect calibration")
-    for key, label, colour in (("reliability", f"raw (ECE {conf['ece_before']:.3f})", "#dc2626"),
-                               ("reliability_after", f"T={conf['temperature']:.2f} (ECE {conf['ece_after']:.3f})",
-                                "#2563eb")):
+    for key, label, colour in (
+        ("reliability", f"raw (ECE {conf['ece_before']:.3f})", "#dc2626"),
+        ("reliability_after", f"T={conf['temperature']:.2f} (ECE {conf['ece_after']:.3f})", "#2563eb"),
+    ):
         bins = [b for b in conf[key] if b["count"]]
         axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=label, color=colour)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
-    return titled(figure, axes, "mean span confidence in bin", "share of spans correct", "Span-level reliability (test)")
+    return titled(
+        figure, axes, "mean span confidence in bin", "share of spans correct", "Span-level reliability (test)"
+    )
 
 
 ANALYSIS_FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {
-    "f1_by_type": f1_by_type, "frequency_vs_f1": frequency_vs_f1, "confusion_heatmap": confusion_heatmap,
-    "confidence_histogram": confidence_histograms, "threshold_curves": threshold_curves,
+    "f1_by_type": f1_by_type,
+    "frequency_vs_f1": frequency_vs_f1,
+    "confusion_heatmap": confusion_heatmap,
+    "confidence_histogram": confidence_histograms,
+    "threshold_curves": threshold_curves,
     "reliability_diagram": reliability_diagram,
 }
 
@@ -185,8 +199,13 @@ def comparison_f1(comparison: dict[str, Any]) -> Figure:
     low, high = (np.array([m["micro_f1_ci"][i] for m in models]) for i in (0, 1))
     figure = Figure(figsize=(6.5, 1 + 0.45 * len(models)))
     axes = figure.subplots()
-    axes.barh([m["run"] for m in models], f1, xerr=[np.clip(f1 - low, 0, None), np.clip(high - f1, 0, None)],
-              capsize=4, color="#60a5fa")
+    axes.barh(
+        [m["run"] for m in models],
+        f1,
+        xerr=[np.clip(f1 - low, 0, None), np.clip(high - f1, 0, None)],
+        capsize=4,
+        color="#60a5fa",
+    )
     axes.set_xlim(0, 1)
     axes.set_xlabel("test micro-F1 (strict), 95% bootstrap interval")
     axes.set_title("Models compared on the same test documents")

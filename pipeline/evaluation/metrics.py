@@ -21,8 +21,9 @@ from pipeline.core.documents import DataError
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
 
 
-def validate_predictions(records: Sequence[dict[str, Any]], tag_set: set[str] | None = None,
-                         source: str = "predictions") -> None:
+def validate_predictions(
+    records: Sequence[dict[str, Any]], tag_set: set[str] | None = None, source: str = "predictions"
+) -> None:
     """Raise DataError naming the document when words/gold/pred/confidence lengths differ or a tag is
     outside the run's tag set; an empty part is an error too (nothing to score)."""
     if not records:
@@ -60,8 +61,9 @@ class Counts:
     def restrict(self, types: Sequence[str]) -> Counts:
         """The columns of `types` only: tier scores use the spans of that tier's types."""
         index = [self.types.index(t) for t in types if t in self.types]
-        return Counts(self.doc_ids, [self.types[i] for i in index], self.tp[:, index], self.fp[:, index],
-                      self.fn[:, index])
+        return Counts(
+            self.doc_ids, [self.types[i] for i in index], self.tp[:, index], self.fp[:, index], self.fn[:, index]
+        )
 
 
 def document_counts(records: Sequence[dict[str, Any]], types: Sequence[str] | None = None) -> Counts:
@@ -112,15 +114,27 @@ def scores_from_counts(counts: Counts) -> dict[str, Any]:
     precision, recall, f1 = prf_arrays(tp, fp, fn)
     support = tp + fn
     present = (tp + fp + fn) > 0
-    per_type = {t: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                    "support": int(support[i]), "predicted": int(tp[i] + fp[i])}
-                for i, t in enumerate(counts.types) if present[i]}
+    per_type = {
+        t: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+            "predicted": int(tp[i] + fp[i]),
+        }
+        for i, t in enumerate(counts.types)
+        if present[i]
+    }
     n_present = max(int(present.sum()), 1)
-    macro = {name: float((values * present).sum() / n_present)
-             for name, values in (("precision", precision), ("recall", recall), ("f1", f1))}
+    macro = {
+        name: float((values * present).sum() / n_present)
+        for name, values in (("precision", precision), ("recall", recall), ("f1", f1))
+    }
     total = max(int(support.sum()), 1)
-    weighted = {name: float((values * support).sum() / total)
-                for name, values in (("precision", precision), ("recall", recall), ("f1", f1))}
+    weighted = {
+        name: float((values * support).sum() / total)
+        for name, values in (("precision", precision), ("recall", recall), ("f1", f1))
+    }
     return {"micro": prf(tp.sum(), fp.sum(), fn.sum()), "macro": macro, "weighted": weighted, "per_type": per_type}
 
 
@@ -150,19 +164,32 @@ def bootstrap_intervals(counts: Counts, resamples: int = 1000, seed: int = 42, l
     tp, fp, fn = resampled_sums(counts, resample_indices(len(counts.doc_ids), resamples, seed))
     per_type_f1 = prf_arrays(tp, fp, fn)[2]
     present = (counts.tp + counts.fp + counts.fn).sum(0) > 0
-    return {"micro_f1": interval(micro_f1_of(tp, fp, fn), level), "macro_f1": interval(macro_f1(tp, fp, fn), level),
-            "per_type_f1": {t: interval(per_type_f1[:, i], level) for i, t in enumerate(counts.types) if present[i]},
-            "resamples": resamples, "seed": seed, "level": level}
+    return {
+        "micro_f1": interval(micro_f1_of(tp, fp, fn), level),
+        "macro_f1": interval(macro_f1(tp, fp, fn), level),
+        "per_type_f1": {t: interval(per_type_f1[:, i], level) for i, t in enumerate(counts.types) if present[i]},
+        "resamples": resamples,
+        "seed": seed,
+        "level": level,
+    }
 
 
-def paired_bootstrap(a: Counts, b: Counts, resamples: int = 1000, seed: int = 42,
-                     level: float = 0.95) -> dict[str, Any]:
+def paired_bootstrap(
+    a: Counts, b: Counts, resamples: int = 1000, seed: int = 42, level: float = 0.95
+) -> dict[str, Any]:
     """Micro-F1 of A minus B on the same resampled documents: mean difference, interval, P(A > B)."""
     if a.doc_ids != b.doc_ids:
         only_a, only_b = sorted(set(a.doc_ids) - set(b.doc_ids)), sorted(set(b.doc_ids) - set(a.doc_ids))
-        raise ValueError(f"paired bootstrap needs the same documents in the same order; only in A: {only_a[:10]}, "
-                         f"only in B: {only_b[:10]}" + ("" if only_a or only_b else " (same ids, different order)"))
+        raise ValueError(
+            f"paired bootstrap needs the same documents in the same order; only in A: {only_a[:10]}, "
+            f"only in B: {only_b[:10]}" + ("" if only_a or only_b else " (same ids, different order)")
+        )
     indices = resample_indices(len(a.doc_ids), resamples, seed)
     difference = micro_f1_of(*resampled_sums(a, indices)) - micro_f1_of(*resampled_sums(b, indices))
-    return {"mean_difference": float(difference.mean()), "ci": interval(difference, level),
-            "p_a_better": float((difference > 0).mean()), "resamples": resamples, "seed": seed}
+    return {
+        "mean_difference": float(difference.mean()),
+        "ci": interval(difference, level),
+        "p_a_better": float((difference > 0).mean()),
+        "resamples": resamples,
+        "seed": seed,
+    }

@@ -33,17 +33,26 @@ def automation_rows(spans: ScoredSpans, thresholds: Sequence[float] = THRESHOLDS
         tp, n = int((kept & spans.correct).sum()), int(kept.sum())
         doc_tp, doc_n = int((in_auto_docs & spans.correct).sum()), int(in_auto_docs.sum())
         automation = n / total if total else 0.0
-        rows.append({"threshold": float(threshold), "auto_coded": n, "reviewed": total - n,
-                     "precision": prf(tp, n - tp, 0)["precision"], "coverage": automation,
-                     "automation_rate": automation, "review_rate": 1 - automation if total else 0.0,
-                     "documents_auto_coded": len(auto_docs),
-                     "document_automation_rate": len(auto_docs) / len(documents) if documents else 0.0,
-                     "document_precision": prf(doc_tp, doc_n - doc_tp, 0)["precision"]})
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "auto_coded": n,
+                "reviewed": total - n,
+                "precision": prf(tp, n - tp, 0)["precision"],
+                "coverage": automation,
+                "automation_rate": automation,
+                "review_rate": 1 - automation if total else 0.0,
+                "documents_auto_coded": len(auto_docs),
+                "document_automation_rate": len(auto_docs) / len(documents) if documents else 0.0,
+                "document_precision": prf(doc_tp, doc_n - doc_tp, 0)["precision"],
+            }
+        )
     return rows
 
 
-def recommend_threshold(validation_rows: Sequence[dict[str, Any]], test_rows: Sequence[dict[str, Any]],
-                        target_precision: float = 0.90) -> dict[str, Any]:
+def recommend_threshold(
+    validation_rows: Sequence[dict[str, Any]], test_rows: Sequence[dict[str, Any]], target_precision: float = 0.90
+) -> dict[str, Any]:
     """The lowest threshold whose validation precision >= target; else the most precise one."""
     meeting = [row for row in validation_rows if row["precision"] >= target_precision and row["auto_coded"] > 0]
     if meeting:
@@ -51,15 +60,24 @@ def recommend_threshold(validation_rows: Sequence[dict[str, Any]], test_rows: Se
         rule = f"lowest threshold with validation precision >= {target_precision:.2f}"
     else:
         chosen = max(validation_rows, key=lambda row: (row["precision"], -row["threshold"]))
-        rule = (f"no threshold reaches validation precision {target_precision:.2f}; "
-                "the threshold with the highest validation precision")
+        rule = (
+            f"no threshold reaches validation precision {target_precision:.2f}; "
+            "the threshold with the highest validation precision"
+        )
     test = next(row for row in test_rows if row["threshold"] == chosen["threshold"])
-    return {"threshold": chosen["threshold"], "rule": rule, "target_precision": target_precision,
-            "met": bool(meeting), "validation": dict(chosen), "test": dict(test)}
+    return {
+        "threshold": chosen["threshold"],
+        "rule": rule,
+        "target_precision": target_precision,
+        "met": bool(meeting),
+        "validation": dict(chosen),
+        "test": dict(test),
+    }
 
 
-def high_value_scores(spans: ScoredSpans, per_type: dict[str, dict[str, Any]], types: Sequence[str],
-                      threshold: float = 0.85) -> dict[str, Any]:
+def high_value_scores(
+    spans: ScoredSpans, per_type: dict[str, dict[str, Any]], types: Sequence[str], threshold: float = 0.85
+) -> dict[str, Any]:
     """F1 of each high-value type, and precision/coverage of its spans at `threshold`."""
     result = {}
     span_types = np.asarray(spans.types)
@@ -68,10 +86,15 @@ def high_value_scores(spans: ScoredSpans, per_type: dict[str, dict[str, Any]], t
         kept = of_type & (spans.confidence >= threshold)
         tp = int((kept & spans.correct).sum())
         scores = per_type.get(name, {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
-        result[name] = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
-                        "support": scores["support"], "threshold": threshold,
-                        "precision_at_threshold": prf(tp, int(kept.sum()) - tp, 0)["precision"],
-                        "coverage_at_threshold": float(kept.sum() / of_type.sum()) if of_type.any() else 0.0}
+        result[name] = {
+            "f1": scores["f1"],
+            "precision": scores["precision"],
+            "recall": scores["recall"],
+            "support": scores["support"],
+            "threshold": threshold,
+            "precision_at_threshold": prf(tp, int(kept.sum()) - tp, 0)["precision"],
+            "coverage_at_threshold": float(kept.sum() / of_type.sum()) if of_type.any() else 0.0,
+        }
     return result
 
 
@@ -83,17 +106,32 @@ def false_positive_rates(spans: ScoredSpans, high_value: Sequence[str] = HIGH_VA
     for name in sorted(set(spans.types)):
         of_type = span_types == name
         fp = int((of_type & ~spans.correct).sum())
-        rows.append({"type": name, "predicted": int(of_type.sum()), "false_positives": fp,
-                     "fp_rate": fp / int(of_type.sum()), "high_value": name in high_value})
+        rows.append(
+            {
+                "type": name,
+                "predicted": int(of_type.sum()),
+                "false_positives": fp,
+                "fp_rate": fp / int(of_type.sum()),
+                "high_value": name in high_value,
+            }
+        )
     return sorted(rows, key=lambda r: (-r["false_positives"], -r["fp_rate"], r["type"]))
 
 
-def readiness_analysis(test: ScoredSpans, validation: ScoredSpans, per_type: dict[str, dict[str, Any]],
-                       thresholds: Sequence[float] = THRESHOLDS, target_precision: float = 0.90,
-                       high_value: Sequence[str] = HIGH_VALUE_TYPES, high_value_threshold: float = 0.85) -> dict[str, Any]:
+def readiness_analysis(
+    test: ScoredSpans,
+    validation: ScoredSpans,
+    per_type: dict[str, dict[str, Any]],
+    thresholds: Sequence[float] = THRESHOLDS,
+    target_precision: float = 0.90,
+    high_value: Sequence[str] = HIGH_VALUE_TYPES,
+    high_value_threshold: float = 0.85,
+) -> dict[str, Any]:
     """The `readiness` section of analysis.json (thresholds on test, recommendation from validation)."""
     test_rows = automation_rows(test, thresholds)
-    return {"thresholds": test_rows,
-            "recommended": recommend_threshold(automation_rows(validation, thresholds), test_rows, target_precision),
-            "high_value": high_value_scores(test, per_type, high_value, high_value_threshold),
-            "fp_rate_by_type": false_positive_rates(test, high_value)}
+    return {
+        "thresholds": test_rows,
+        "recommended": recommend_threshold(automation_rows(validation, thresholds), test_rows, target_precision),
+        "high_value": high_value_scores(test, per_type, high_value, high_value_threshold),
+        "fp_rate_by_type": false_positive_rates(test, high_value),
+    }

@@ -28,8 +28,16 @@ import numpy as np
 from pipeline.core.tags import Span
 from pipeline.evaluation.metrics import prf, record_spans
 
-CATEGORIES = ("exact", "type_confusion", "boundary_under", "boundary_over", "boundary_shifted", "boundary_and_type",
-              "missed", "spurious")
+CATEGORIES = (
+    "exact",
+    "type_confusion",
+    "boundary_under",
+    "boundary_over",
+    "boundary_shifted",
+    "boundary_and_type",
+    "missed",
+    "spurious",
+)
 ERROR_CATEGORIES = CATEGORIES[1:]
 NONE = "none"
 LENGTH_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3-4", 3, 4), ("5+", 5, 10**9))
@@ -93,14 +101,19 @@ def category_counts(matches: Sequence[Match]) -> dict[str, Any]:
     errors = sum(counts[c] for c in ERROR_CATEGORIES)
     gold_spans = {(m.doc_id, m.gold) for m in matches if m.gold is not None}
     exact = {(m.doc_id, m.gold) for m in matches if m.category == "exact"}
-    partial = {(m.doc_id, m.gold) for m in matches if m.category == "exact" or (m.category.startswith("boundary_")
-               and m.category != "boundary_and_type")}
-    return {"counts": {c: counts[c] for c in CATEGORIES},
-            "shares": {c: counts[c] / errors if errors else 0.0 for c in ERROR_CATEGORIES},
-            "errors_total": errors,
-            "gold_spans": len(gold_spans),
-            "exact_match_rate": len(exact) / len(gold_spans) if gold_spans else 0.0,
-            "partial_match_rate": len(partial) / len(gold_spans) if gold_spans else 0.0}
+    partial = {
+        (m.doc_id, m.gold)
+        for m in matches
+        if m.category == "exact" or (m.category.startswith("boundary_") and m.category != "boundary_and_type")
+    }
+    return {
+        "counts": {c: counts[c] for c in CATEGORIES},
+        "shares": {c: counts[c] / errors if errors else 0.0 for c in ERROR_CATEGORIES},
+        "errors_total": errors,
+        "gold_spans": len(gold_spans),
+        "exact_match_rate": len(exact) / len(gold_spans) if gold_spans else 0.0,
+        "partial_match_rate": len(partial) / len(gold_spans) if gold_spans else 0.0,
+    }
 
 
 def confusion(matches: Sequence[Match], types: Sequence[str]) -> dict[str, Any]:
@@ -124,8 +137,14 @@ def top_confusions(matrix: dict[str, Any], limit: int = 10) -> list[dict[str, An
         overlapping = values[i, :-1].sum()
         for j, pred in enumerate(labels[:-1]):
             if i != j and values[i, j]:
-                rows.append({"gold": gold, "predicted": pred, "count": int(values[i, j]),
-                             "share": float(values[i, j] / overlapping)})
+                rows.append(
+                    {
+                        "gold": gold,
+                        "predicted": pred,
+                        "count": int(values[i, j]),
+                        "share": float(values[i, j] / overlapping),
+                    }
+                )
     return sorted(rows, key=lambda r: (-r["count"], r["gold"], r["predicted"]))[:limit]
 
 
@@ -145,8 +164,15 @@ def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
             tp[bucket_of(len(m.pred))] += 1  # type: ignore[arg-type]
     # a gold span overlapped by several predictions counts once
     gold = Counter(bucket_of(len(span)) for _, span in {(m.doc_id, m.gold) for m in matches if m.gold is not None})
-    return [{"length": name, "support": gold[name], "predicted": pred[name],
-             **prf(tp[name], pred[name] - tp[name], gold[name] - tp[name])} for name, _, _ in LENGTH_BUCKETS]
+    return [
+        {
+            "length": name,
+            "support": gold[name],
+            "predicted": pred[name],
+            **prf(tp[name], pred[name] - tp[name], gold[name] - tp[name]),
+        }
+        for name, _, _ in LENGTH_BUCKETS
+    ]
 
 
 def relative(span: Span, start: int, end: int) -> dict[str, Any] | None:
@@ -156,8 +182,9 @@ def relative(span: Span, start: int, end: int) -> dict[str, Any] | None:
     return {"start": max(span.start, start) - start, "end": min(span.end, end) - start, "type": span.type}
 
 
-def sample_examples(matches: Sequence[Match], records: Sequence[dict[str, Any]], total: int = 25,
-                    context: int = 10, seed: int = 42) -> list[dict[str, Any]]:
+def sample_examples(
+    matches: Sequence[Match], records: Sequence[dict[str, Any]], total: int = 25, context: int = 10, seed: int = 42
+) -> list[dict[str, Any]]:
     """About `total` errors drawn with a seed, taking categories in turn (so each category with errors
     is equally represented as far as it can be), each with `context` words either side and all
     gold/predicted spans inside that context."""
@@ -165,8 +192,9 @@ def sample_examples(matches: Sequence[Match], records: Sequence[dict[str, Any]],
     rng = np.random.default_rng(seed)
     pools = [[m for m in matches if m.category == c] for c in ERROR_CATEGORIES]
     shuffled = [[pool[i] for i in rng.permutation(len(pool))] for pool in pools if pool]
-    rounds = (pool[depth] for depth in range(max(map(len, shuffled), default=0)) for pool in shuffled
-              if depth < len(pool))
+    rounds = (
+        pool[depth] for depth in range(max(map(len, shuffled), default=0)) for pool in shuffled if depth < len(pool)
+    )
     chosen = [m for _, m in zip(range(total), rounds)]
     examples = []
     for m in chosen:
@@ -175,21 +203,62 @@ def sample_examples(matches: Sequence[Match], records: Sequence[dict[str, Any]],
         start = max(0, min(s.start for s in spans) - context)
         end = min(len(record["words"]), max(s.end for s in spans) + context)
         gold, pred = record_spans(record)
-        examples.append({
-            "category": m.category, "doc_id": m.doc_id, "window_start": start, "words": record["words"][start:end],
-            "gold_spans": [r for s in gold if (r := relative(s, start, end))],
-            "pred_spans": [r for s in pred if (r := relative(s, start, end))],
-            "error": {"gold": relative(m.gold, start, end) if m.gold else None,
-                      "pred": relative(m.pred, start, end) if m.pred else None},
-        })
+        examples.append(
+            {
+                "category": m.category,
+                "doc_id": m.doc_id,
+                "window_start": start,
+                "words": record["words"][start:end],
+                "gold_spans": [r for s in gold if (r := relative(s, start, end))],
+                "pred_spans": [r for s in pred if (r := relative(s, start, end))],
+                "error": {
+                    "gold": relative(m.gold, start, end) if m.gold else None,
+                    "pred": relative(m.pred, start, end) if m.pred else None,
+                },
+            }
+        )
     return examples
 
 
 ABBREVIATION = re.compile(r"^[A-Z][A-Z0-9]{1,}[a-z]?$|^[A-Za-z]*[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*$")
 NUMBER = re.compile(r"\d")
-UNITS = {"mg", "g", "kg", "ml", "l", "dl", "mmhg", "mm", "cm", "m", "%", "mmol", "mmol/l", "mg/dl", "g/dl", "mg/kg",
-         "u/l", "iu", "iu/l", "meq/l", "µg", "mcg", "ng/ml", "bpm", "°c", "°f", "hours", "days", "weeks", "months",
-         "years", "min", "h", "s", "×"}
+UNITS = {
+    "mg",
+    "g",
+    "kg",
+    "ml",
+    "l",
+    "dl",
+    "mmhg",
+    "mm",
+    "cm",
+    "m",
+    "%",
+    "mmol",
+    "mmol/l",
+    "mg/dl",
+    "g/dl",
+    "mg/kg",
+    "u/l",
+    "iu",
+    "iu/l",
+    "meq/l",
+    "µg",
+    "mcg",
+    "ng/ml",
+    "bpm",
+    "°c",
+    "°f",
+    "hours",
+    "days",
+    "weeks",
+    "months",
+    "years",
+    "min",
+    "h",
+    "s",
+    "×",
+}
 
 PATTERNS = {
     "abbreviation_or_all_caps": lambda words: any(ABBREVIATION.match(w) for w in words),
@@ -213,7 +282,7 @@ def pattern_report(matches: Sequence[Match], records: Sequence[dict[str, Any]]) 
     for name, detect in PATTERNS.items():
         groups: dict[bool, list[str]] = {True: [], False: []}
         for (doc_id, span), category in outcome.items():
-            groups[bool(detect(by_doc[doc_id]["words"][span.start:span.end]))].append(category)
+            groups[bool(detect(by_doc[doc_id]["words"][span.start : span.end]))].append(category)
         row: dict[str, Any] = {"pattern": name}
         for has, label in ((True, "with"), (False, "without")):
             categories = groups[has]
@@ -230,5 +299,9 @@ def error_analysis(records: Sequence[dict[str, Any]], types: Sequence[str], conf
     """The `errors` section of analysis.json (without examples and patterns)."""
     matches = match_records(records)
     matrix = confusion(matches, types)
-    return {**category_counts(matches), "confusion": matrix, "top_confusions": top_confusions(matrix, confusions),
-            "by_length": scores_by_length(matches)}
+    return {
+        **category_counts(matches),
+        "confusion": matrix,
+        "top_confusions": top_confusions(matrix, confusions),
+        "by_length": scores_by_length(matches),
+    }

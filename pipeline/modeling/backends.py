@@ -41,8 +41,12 @@ VARIANTS = ("fp32", "fp16", "bf16", "int8", "onnx", "onnx-int8")
 GPU_VARIANTS = ("fp32", "fp16", "bf16")
 CPU_VARIANTS = ("fp32", "int8", "onnx", "onnx-int8")
 ONNX_OPSET = 17
-ONNX_RECIPE = {"opset": ONNX_OPSET, "attention": "eager", "fusion": "onnxruntime.transformers.optimizer (bert)",
-               "int8": "dynamic, QInt8, per-channel weights"}
+ONNX_RECIPE = {
+    "opset": ONNX_OPSET,
+    "attention": "eager",
+    "fusion": "onnxruntime.transformers.optimizer (bert)",
+    "int8": "dynamic, QInt8, per-channel weights",
+}
 FUSED_MODEL_TYPES = ("bert",)  # architectures ONNX Runtime's optimizer fuses as model_type "bert"
 
 
@@ -63,8 +67,17 @@ class InferenceModel:
         """(tags, confidences) per document given as words (pipeline.modeling.tagging.predict_documents)."""
         from pipeline.modeling.tagging import predict_documents
 
-        return predict_documents(None, self.tokenizer, documents, self.id2tag, self.max_length, self.stride,
-                                 self.truncate, batch_size, forward=self.forward)
+        return predict_documents(
+            None,
+            self.tokenizer,
+            documents,
+            self.id2tag,
+            self.max_length,
+            self.stride,
+            self.truncate,
+            batch_size,
+            forward=self.forward,
+        )
 
 
 def default_device() -> str:
@@ -122,8 +135,13 @@ def export_onnx(model: Any, folder: Path, quantize: bool) -> Path:
             partial = Path(scratch) / "model.int8.onnx"
             # fused operators (com.microsoft) have no ONNX shape inference: their outputs are float
             with quiet_onnx_tools():
-                quantize_dynamic(str(fp32_path), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-                                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                quantize_dynamic(
+                    str(fp32_path),
+                    str(partial),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                )
             os.replace(partial, int8_path)
     return int8_path
 
@@ -139,12 +157,20 @@ def export_graph(model: Any, path: Path) -> Path:
     try:
         with torch.inference_mode(), warnings.catch_warnings():  # tracer warnings on shape checks
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (ids, torch.ones_like(ids)), str(path), dynamo=False,
-                              input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                              dynamic_axes={"input_ids": {0: "batch", 1: "width"},
-                                            "attention_mask": {0: "batch", 1: "width"},
-                                            "logits": {0: "batch", 1: "width"}},
-                              opset_version=ONNX_OPSET)
+            torch.onnx.export(
+                model,
+                (ids, torch.ones_like(ids)),
+                str(path),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "width"},
+                    "attention_mask": {0: "batch", 1: "width"},
+                    "logits": {0: "batch", 1: "width"},
+                },
+                opset_version=ONNX_OPSET,
+            )
     finally:
         model.set_attn_implementation(previous)
     return path
@@ -160,8 +186,9 @@ def fuse_graph(source: Path, config: Any, target: Path) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     with quiet_onnx_tools():
-        fused = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size)
+        fused = optimize_model(
+            str(source), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+        )
         fusions = {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
         fused.save_model_to_file(str(target))
     log.info("ONNX Runtime fusions: %s", fusions)
@@ -194,8 +221,9 @@ def onnx_forward(path: Path, threads: int) -> Forward:
     return forward
 
 
-def load_inference(run_dir: str | Path, variant: str = "fp32", device: str | None = None,
-                   onnx_dir: str | Path | None = None) -> InferenceModel:
+def load_inference(
+    run_dir: str | Path, variant: str = "fp32", device: str | None = None, onnx_dir: str | Path | None = None
+) -> InferenceModel:
     """A run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default `<run>/model/onnx`)."""
     import torch
 
@@ -203,10 +231,19 @@ def load_inference(run_dir: str | Path, variant: str = "fp32", device: str | Non
     check_variant(variant, device)
     model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
     if variant.startswith("onnx"):
-        path = export_onnx(model, Path(onnx_dir) if onnx_dir else RunFolder(run_dir).onnx,
-                           quantize=variant == "onnx-int8")
+        path = export_onnx(
+            model, Path(onnx_dir) if onnx_dir else RunFolder(run_dir).onnx, quantize=variant == "onnx-int8"
+        )
         forward = onnx_forward(path, torch.get_num_threads())
     else:
         forward = torch_forward(torch_variant(model, variant))
-    return InferenceModel(variant, device, forward, tokenizer, id2tag, int(settings["max_length"]),
-                          int(settings["stride"]), settings.get("long_docs") == "truncate")
+    return InferenceModel(
+        variant,
+        device,
+        forward,
+        tokenizer,
+        id2tag,
+        int(settings["max_length"]),
+        int(settings["stride"]),
+        settings.get("long_docs") == "truncate",
+    )

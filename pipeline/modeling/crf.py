@@ -34,17 +34,30 @@ def word_features(words: Sequence[str], index: int) -> dict[str, Any]:
     """The usual CoNLL-style features of a word and of its neighbours at distance 1 and 2."""
     word = words[index]
     features: dict[str, Any] = {
-        "bias": 1.0, "lower": word.lower(), "suffix3": word[-3:].lower(), "suffix2": word[-2:].lower(),
-        "prefix3": word[:3].lower(), "is_upper": word.isupper(), "is_title": word.istitle(),
-        "is_digit": word.isdigit(), "has_digit": any(c.isdigit() for c in word), "shape": word_shape(word),
+        "bias": 1.0,
+        "lower": word.lower(),
+        "suffix3": word[-3:].lower(),
+        "suffix2": word[-2:].lower(),
+        "prefix3": word[:3].lower(),
+        "is_upper": word.isupper(),
+        "is_title": word.istitle(),
+        "is_digit": word.isdigit(),
+        "has_digit": any(c.isdigit() for c in word),
+        "shape": word_shape(word),
         "length": min(len(word), 10),
     }
     for offset in (-2, -1, 1, 2):
         position = index + offset
         if 0 <= position < len(words):
             neighbour = words[position]
-            features.update({f"{offset}:lower": neighbour.lower(), f"{offset}:is_title": neighbour.istitle(),
-                             f"{offset}:is_upper": neighbour.isupper(), f"{offset}:shape": word_shape(neighbour)})
+            features.update(
+                {
+                    f"{offset}:lower": neighbour.lower(),
+                    f"{offset}:is_title": neighbour.istitle(),
+                    f"{offset}:is_upper": neighbour.isupper(),
+                    f"{offset}:shape": word_shape(neighbour),
+                }
+            )
         else:
             features[f"{offset}:edge"] = True
     return features
@@ -68,8 +81,14 @@ def fit_crf(config: CRFConfig, documents: Sequence[Document]) -> Any:
     """An L-BFGS CRF with elastic-net regularisation fitted on the documents' words and tags."""
     import sklearn_crfsuite
 
-    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=config.c1, c2=config.c2, max_iterations=config.max_iterations,
-                               all_possible_transitions=True, verbose=False)
+    crf = sklearn_crfsuite.CRF(
+        algorithm="lbfgs",
+        c1=config.c1,
+        c2=config.c2,
+        max_iterations=config.max_iterations,
+        all_possible_transitions=True,
+        verbose=False,
+    )
     crf.fit([document_features(d.words) for d in documents], [d.tags for d in documents])
     return crf
 

@@ -25,8 +25,9 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def merge_window_scores(windows: Sequence[Window], window_scores: Sequence[np.ndarray], n_words: int,
-                        allow_uncovered: bool = False) -> np.ndarray:
+def merge_window_scores(
+    windows: Sequence[Window], window_scores: Sequence[np.ndarray], n_words: int, allow_uncovered: bool = False
+) -> np.ndarray:
     """(n_words, n_labels) scores; rows of words in no window are NaN (truncation only)."""
     positions = best_window_positions(windows, n_words, allow_uncovered)
     n_labels = window_scores[0].shape[-1]
@@ -52,7 +53,9 @@ def decode_words(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[lis
     return tags, confidence
 
 
-def group_by_document(windows: Sequence[Window], outputs: Sequence[np.ndarray]) -> dict[int, tuple[list[Window], list[np.ndarray]]]:
+def group_by_document(
+    windows: Sequence[Window], outputs: Sequence[np.ndarray]
+) -> dict[int, tuple[list[Window], list[np.ndarray]]]:
     """Windows and their outputs per document index, in window order."""
     grouped: dict[int, tuple[list[Window], list[np.ndarray]]] = {}
     for window, output in zip(windows, outputs):

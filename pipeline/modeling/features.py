@@ -41,8 +41,9 @@ class Window:
 def special_token_ids(tokenizer: Any) -> tuple[int, int]:
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     if cls_id is None or sep_id is None:
-        raise ConfigError(f"{type(tokenizer).__name__} has no [CLS]/[SEP] tokens; "
-                          "only BERT-style encoders are supported")
+        raise ConfigError(
+            f"{type(tokenizer).__name__} has no [CLS]/[SEP] tokens; only BERT-style encoders are supported"
+        )
     return cls_id, sep_id
 
 
@@ -59,7 +60,7 @@ def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
     transformers_logger.setLevel(logging.ERROR)  # "sequence longer than max length" is expected here
     try:
         for offset in range(0, len(words), TOKENIZE_CHUNK_WORDS):
-            chunk = list(words[offset:offset + TOKENIZE_CHUNK_WORDS])
+            chunk = list(words[offset : offset + TOKENIZE_CHUNK_WORDS])
             encoding = tokenizer(chunk, is_split_into_words=True, add_special_tokens=False, truncation=False)
             for token_id, word_id in zip(encoding["input_ids"], encoding.word_ids()):
                 if word_id is not None:
@@ -99,8 +100,15 @@ def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> l
     return windows
 
 
-def build_windows(pieces: list[list[int]], max_length: int, stride: int, cls_id: int, sep_id: int,
-                  document: int = 0, truncate: bool = False) -> list[Window]:
+def build_windows(
+    pieces: list[list[int]],
+    max_length: int,
+    stride: int,
+    cls_id: int,
+    sep_id: int,
+    document: int = 0,
+    truncate: bool = False,
+) -> list[Window]:
     """Windows of one document; `truncate` keeps only the first (the common 512-cut recipe)."""
     max_pieces = max_length - 2
     ranges = plan_windows([len(p) for p in pieces], max_pieces, min(stride, max_pieces - 1))
@@ -123,19 +131,22 @@ def build_windows(pieces: list[list[int]], max_length: int, stride: int, cls_id:
     return windows
 
 
-def encode_documents(tokenizer: Any, documents: Sequence[Sequence[str]], max_length: int, stride: int,
-                     truncate: bool = False) -> list[Window]:
+def encode_documents(
+    tokenizer: Any, documents: Sequence[Sequence[str]], max_length: int, stride: int, truncate: bool = False
+) -> list[Window]:
     """Windows of many documents (each given as its words), in document order."""
     cls_id, sep_id = special_token_ids(tokenizer)
     windows: list[Window] = []
     for index, words in enumerate(documents):
-        windows.extend(build_windows(word_pieces(tokenizer, words), max_length, stride, cls_id, sep_id,
-                                     index, truncate))
+        windows.extend(
+            build_windows(word_pieces(tokenizer, words), max_length, stride, cls_id, sep_id, index, truncate)
+        )
     return windows
 
 
-def window_labels(window: Window, tags: Sequence[str], tag2id: dict[str, int],
-                  label_all_subwords: bool = False) -> list[int]:
+def window_labels(
+    window: Window, tags: Sequence[str], tag2id: dict[str, int], label_all_subwords: bool = False
+) -> list[int]:
     labels = []
     for word, first in zip(window.word_ids, window.first_subword):
         if word is None or (not first and not label_all_subwords):
@@ -148,8 +159,12 @@ def window_labels(window: Window, tags: Sequence[str], tag2id: dict[str, int],
     return labels
 
 
-def window_features(window: Window, tags: Sequence[str] | None = None, tag2id: dict[str, int] | None = None,
-                    label_all_subwords: bool = False) -> dict[str, list[int]]:
+def window_features(
+    window: Window,
+    tags: Sequence[str] | None = None,
+    tag2id: dict[str, int] | None = None,
+    label_all_subwords: bool = False,
+) -> dict[str, list[int]]:
     """Model inputs for one window (with `labels` when tags are given)."""
     features = {"input_ids": list(window.input_ids), "attention_mask": [1] * len(window)}
     if tags is not None and tag2id is not None:
@@ -163,8 +178,9 @@ def covered_words(windows: Sequence[Window], document: int, n_words: int) -> int
     return len(seen & set(range(n_words)))
 
 
-def best_window_positions(windows: Sequence[Window], n_words: int,
-                          allow_uncovered: bool = False) -> list[tuple[int, int] | None]:
+def best_window_positions(
+    windows: Sequence[Window], n_words: int, allow_uncovered: bool = False
+) -> list[tuple[int, int] | None]:
     """For each word: (index into `windows`, position of its first subword) to predict it from.
 
     The chosen window is the one where the word lies farthest from a window edge, counted in
@@ -197,8 +213,9 @@ def make_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
     """Dynamic padding; labels padded with -100 (use pad_to_multiple_of=8 on GPU tensor cores)."""
     from transformers import DataCollatorForTokenClassification
 
-    return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of,
-                                              label_pad_token_id=IGNORE_INDEX)
+    return DataCollatorForTokenClassification(
+        tokenizer, pad_to_multiple_of=pad_to_multiple_of, label_pad_token_id=IGNORE_INDEX
+    )
 
 
 TRUNCATION_LENGTH = 512  # the common recipe's cut, whose losses the data summary reports
@@ -240,6 +257,7 @@ def length_statistics(documents: list[Document], tokenizer: Any, max_length: int
 def length_measure(config: DataConfig) -> Callable[[list[Document]], dict[str, Any]]:
     """The data stage's measurement of a corpus with the tokenizer and windows of `config` (the tokenizer
     is loaded when measuring)."""
+
     def measure(documents: list[Document]) -> dict[str, Any]:
         from transformers import AutoTokenizer
 

@@ -20,8 +20,9 @@ from pipeline.modeling.features import Window, encode_documents
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
 
 
-def batched_probabilities(forward: Forward, windows: Sequence[Window], batch_size: int = 32,
-                          pad_id: int = 0) -> list[np.ndarray]:
+def batched_probabilities(
+    forward: Forward, windows: Sequence[Window], batch_size: int = 32, pad_id: int = 0
+) -> list[np.ndarray]:
     """Softmax outputs (len(window), n_labels) for every window, in the order given, from any backend.
 
     `forward` takes int64 arrays (batch, width) and returns logits (batch, width, n_labels); the
@@ -30,7 +31,7 @@ def batched_probabilities(forward: Forward, windows: Sequence[Window], batch_siz
     outputs: list[np.ndarray | None] = [None] * len(windows)
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     for offset in range(0, len(order), batch_size):
-        batch = order[offset:offset + batch_size]
+        batch = order[offset : offset + batch_size]
         width = max(len(windows[i]) for i in batch)
         ids = np.full((len(batch), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -40,7 +41,7 @@ def batched_probabilities(forward: Forward, windows: Sequence[Window], batch_siz
             mask[row, :length] = 1
         probabilities = softmax(np.asarray(forward(ids, mask), dtype=np.float32))
         for row, index in enumerate(batch):
-            outputs[index] = probabilities[row, :len(windows[index])]
+            outputs[index] = probabilities[row, : len(windows[index])]
     return outputs  # type: ignore[return-value]
 
 
@@ -53,16 +54,25 @@ def torch_forward(model: Any) -> Forward:
 
     def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = model(input_ids=torch.from_numpy(ids).to(device),
-                           attention_mask=torch.from_numpy(mask).to(device)).logits
+            logits = model(
+                input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device)
+            ).logits
             return logits.float().cpu().numpy()
 
     return forward
 
 
-def predict_documents(model: Any, tokenizer: Any, documents: Sequence[Sequence[str]], id2tag: dict[int, str],
-                      max_length: int, stride: int, truncate: bool = False,
-                      batch_size: int = 32, forward: Forward | None = None) -> list[tuple[list[str], list[float]]]:
+def predict_documents(
+    model: Any,
+    tokenizer: Any,
+    documents: Sequence[Sequence[str]],
+    id2tag: dict[int, str],
+    max_length: int,
+    stride: int,
+    truncate: bool = False,
+    batch_size: int = 32,
+    forward: Forward | None = None,
+) -> list[tuple[list[str], list[float]]]:
     """(tags, confidences) per document, each given as its list of words.
 
     `forward` replaces the torch model (pass model=None) with another backend (pipeline.modeling.backends).

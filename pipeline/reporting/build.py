@@ -31,8 +31,13 @@ from pipeline.reporting.render import Page, RenderResult, render_report
 
 log = logging.getLogger(__name__)
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "report"
-SUMMARY_PAGES = (("index", "Executive summary"), ("data", "Data"), ("comparison", "Model comparison"),
-                 ("production", "Production readiness"), ("insights", "Insights"))
+SUMMARY_PAGES = (
+    ("index", "Executive summary"),
+    ("data", "Data"),
+    ("comparison", "Model comparison"),
+    ("production", "Production readiness"),
+    ("insights", "Insights"),
+)
 
 
 class NotebookError(PipelineError, ValueError):
@@ -65,12 +70,15 @@ def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Pat
             raise MissingInputError(f"no finished run {', '.join(missing)} under {folder} (no metrics.json)")
         return [out.run(name).path for name in names]
     newest: dict[str, Path] = {}  # run names end in -YYYYmmdd-HHMMSS: sorting puts the newest last
-    for run in sorted(path for path in folder.iterdir() if RunFolder(path).analysis.exists()) if folder.is_dir() else []:
+    for run in (
+        sorted(path for path in folder.iterdir() if RunFolder(path).analysis.exists()) if folder.is_dir() else []
+    ):
         newest[re.sub(r"-\d{8}-\d{6}$", "", run.name)] = run
     found = sorted(newest.values())
     if not found:
-        raise MissingInputError(f"no analysed run under {folder}: run `python -m pipeline analyze` first, "
-                                "or name the runs with --runs")
+        raise MissingInputError(
+            f"no analysed run under {folder}: run `python -m pipeline analyze` first, or name the runs with --runs"
+        )
     return found
 
 
@@ -90,12 +98,21 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, Any], tim
 
     try:
         # the kernel listens on localhost and would warn on every start that TCP is not encrypted
-        papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, cwd=str(target.parent), execution_timeout=timeout,
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(target.parent),
+            execution_timeout=timeout,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
     except PapermillExecutionError as exc:
-        raise NotebookError(f"{source.name} with {parameters}: cell {exc.exec_count} raised "
-                            f"{exc.ename}: {exc.evalue} (executed copy: {target})") from exc
+        raise NotebookError(
+            f"{source.name} with {parameters}: cell {exc.exec_count} raised "
+            f"{exc.ename}: {exc.evalue} (executed copy: {target})"
+        ) from exc
 
 
 def point_latest(folder: Path) -> Path:
@@ -121,8 +138,9 @@ def build_report(config: ReportConfig, progress: bool = True, version: str | Non
     notebooks = building / "notebooks"
     notebooks.mkdir(parents=True)
     pages = []
-    for slug, title, source, parameters in tqdm(notebook_jobs(output_dir, runs, version), desc="notebooks",
-                                                unit="notebook", disable=not progress):
+    for slug, title, source, parameters in tqdm(
+        notebook_jobs(output_dir, runs, version), desc="notebooks", unit="notebook", disable=not progress
+    ):
         target = notebooks / f"{slug}.ipynb"
         execute_notebook(NOTEBOOKS / source, target, parameters, config.notebook_timeout)
         pages.append(Page(slug, title, target))
@@ -135,6 +153,7 @@ def build_report(config: ReportConfig, progress: bool = True, version: str | Non
 
 def relocated(result: RenderResult, old: Path, new: Path) -> RenderResult:
     """The same render result after its folder moved from `old` to `new`."""
+
     def move(path: Path) -> Path:
         return new / path.relative_to(old)
 

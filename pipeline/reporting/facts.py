@@ -23,8 +23,11 @@ def f1_interval(run: RunInputs) -> tuple[float, float] | None:
 
 def tier_f1(run: RunInputs) -> dict[str, float]:
     """F1 per tier (analysis.json tiers.<tier>.f1)."""
-    return {tier: values["f1"] for tier, values in ((run.analysis or {}).get("tiers") or {}).items()
-            if values.get("f1") is not None}
+    return {
+        tier: values["f1"]
+        for tier, values in ((run.analysis or {}).get("tiers") or {}).items()
+        if values.get("f1") is not None
+    }
 
 
 def docs_per_second(run: RunInputs) -> float | None:
@@ -39,10 +42,17 @@ def speed_target(run: RunInputs) -> str:
     if not reference or summary.get("best_ratio_to_reference") is None:
         return ""
     return narrative.speed_target_sentence(
-        summary["ratio_variant"], summary["best_ratio_to_reference"], summary["target_ratio"], summary["f1_kept"],
-        reference["docs_per_second"], reference["test_micro_f1"], reference["truncated_documents"],
-        bench["lengths"]["documents"], bench["config"]["f1_tolerance"],
-        reads_every_word=run.long_docs != "truncate")
+        summary["ratio_variant"],
+        summary["best_ratio_to_reference"],
+        summary["target_ratio"],
+        summary["f1_kept"],
+        reference["docs_per_second"],
+        reference["test_micro_f1"],
+        reference["truncated_documents"],
+        bench["lengths"]["documents"],
+        bench["config"]["f1_tolerance"],
+        reads_every_word=run.long_docs != "truncate",
+    )
 
 
 def p_better(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[tuple[str, str], float]:
@@ -61,8 +71,16 @@ def model_facts(runs: Sequence[RunInputs]) -> list[ModelFacts]:
     facts = []
     for run in runs:
         bounds = f1_interval(run)
-        facts.append(ModelFacts(run.label, run.metrics["test"]["micro"]["f1"], bounds[0] if bounds else None,
-                                bounds[1] if bounds else None, docs_per_second(run), tier_f1(run).get("rare")))
+        facts.append(
+            ModelFacts(
+                run.label,
+                run.metrics["test"]["micro"]["f1"],
+                bounds[0] if bounds else None,
+                bounds[1] if bounds else None,
+                docs_per_second(run),
+                tier_f1(run).get("rare"),
+            )
+        )
     return facts
 
 
@@ -87,13 +105,22 @@ def threshold_recommendation(run: RunInputs) -> str:
     if not recommended:
         return f"No threshold recommendation: run `python -m pipeline analyze --run {run.name}`."
     row = threshold_row(run, recommended["threshold"])
-    sentences = [narrative.threshold_sentence(recommended["threshold"], row.get("precision", float("nan")),
-                                              row.get("coverage", float("nan")), recommended["rule"])]
+    sentences = [
+        narrative.threshold_sentence(
+            recommended["threshold"],
+            row.get("precision", float("nan")),
+            row.get("coverage", float("nan")),
+            recommended["rule"],
+        )
+    ]
     if "automation_rate" in row:
         sentences.append(narrative.automation_sentence(recommended["threshold"], row["automation_rate"]))
     if "documents_auto_coded" in row:
-        sentences.append(narrative.document_automation_sentence(recommended["threshold"], row["documents_auto_coded"],
-                                                                row["document_automation_rate"]))
+        sentences.append(
+            narrative.document_automation_sentence(
+                recommended["threshold"], row["documents_auto_coded"], row["document_automation_rate"]
+            )
+        )
     return " ".join(sentences)
 
 
@@ -108,9 +135,11 @@ def deployment_strategy(run: RunInputs) -> str:
         return f"No strategy without the production simulation: run `python -m pipeline analyze --run {run.name}`."
     risky = high_risk_types(run)
     review = f" Entities of the high-risk types ({', '.join(risky)}) always go to review." if risky else ""
-    return (f"Deploy {run.label} with a confidence threshold of {recommended['threshold']:.2f}: entities at or "
-            f"above it are coded automatically, the rest are queued for a coder.{review} Re-measure the "
-            "threshold on each new batch of annotated notes before widening automation.")
+    return (
+        f"Deploy {run.label} with a confidence threshold of {recommended['threshold']:.2f}: entities at or "
+        f"above it are coded automatically, the rest are queued for a coder.{review} Re-measure the "
+        "threshold on each new batch of annotated notes before widening automation."
+    )
 
 
 def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
@@ -153,8 +182,10 @@ def surprises(runs: Sequence[RunInputs]) -> str:
         if by_tier.get("rare") and by_tier.get("frequent"):
             rare_best, frequent_worst = max(by_tier["rare"]), min(by_tier["frequent"])
             if rare_best[0] > frequent_worst[0]:
-                items.append(f"For {run.label}, the rare type {rare_best[1]} (F1 {rare_best[0]:.3f}) beats the "
-                             f"frequent type {frequent_worst[1]} (F1 {frequent_worst[0]:.3f}).")
+                items.append(
+                    f"For {run.label}, the rare type {rare_best[1]} (F1 {rare_best[0]:.3f}) beats the "
+                    f"frequent type {frequent_worst[1]} (F1 {frequent_worst[0]:.3f})."
+                )
     return "\n".join(f"- {item}" for item in items) or "- No type breaks the frequency rule in these runs."
 
 

@@ -38,8 +38,10 @@ class Picture:
     alt: str
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, str], dict[str, Any]]:
-        return ({"image/png": base64.b64encode(self.data).decode("ascii"), "text/plain": self.alt},
-                {"image/png": {"alt": self.alt}})
+        return (
+            {"image/png": base64.b64encode(self.data).decode("ascii"), "text/plain": self.alt},
+            {"image/png": {"alt": self.alt}},
+        )
 
 
 def png(figure: Figure) -> Picture:
@@ -77,8 +79,11 @@ def mentions_by_tier(frame: pd.DataFrame) -> Figure:
     ordered = frame.sort_values("train", ascending=False)
     figure = Figure(figsize=(8, 3.5))
     axes = figure.subplots()
-    axes.bar(ordered["type"], ordered["train"].clip(lower=1),
-             color=[TIER_COLOURS.get(tier, OTHER) for tier in ordered["tier"]])
+    axes.bar(
+        ordered["type"],
+        ordered["train"].clip(lower=1),
+        color=[TIER_COLOURS.get(tier, OTHER) for tier in ordered["tier"]],
+    )
     axes.set_yscale("log")
     axes.set_ylabel("training mentions")
     axes.set_title("Training mentions per entity type (log scale), coloured by tier")

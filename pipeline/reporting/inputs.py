@@ -46,9 +46,14 @@ class RunInputs:
 def load_run(run_dir: str | Path) -> RunInputs:
     """A finished run's records; a record of an older schema stops the report with the command that rebuilds it."""
     folder = RunFolder(run_dir)
-    return RunInputs(folder.name, folder.path, read_run_config(folder.path), dict(read_metrics(folder.path)),
-                     read_optional_record(folder.analysis, "analysis", folder.name),
-                     read_optional_record(folder.bench, "bench", folder.name))
+    return RunInputs(
+        folder.name,
+        folder.path,
+        read_run_config(folder.path),
+        dict(read_metrics(folder.path)),
+        read_optional_record(folder.analysis, "analysis", folder.name),
+        read_optional_record(folder.bench, "bench", folder.name),
+    )
 
 
 def load_runs(output_dir: str | Path, names: Sequence[str]) -> list[RunInputs]:

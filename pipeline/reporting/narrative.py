@@ -77,17 +77,25 @@ def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], f
     if len(models) == 1:
         reason = f"{best.name} is the only model compared; its test micro-F1 is {interval(best)}."
     elif best is top and len(tied) == 1:
-        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
-                  f"model (P(better) ≥ {CREDIBLE}).")
+        reason = (
+            f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
+            f"model (P(better) ≥ {CREDIBLE})."
+        )
     elif best is top and speeds_known:
-        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
-                  f"{others}, but it is also the fastest of them.")
+        reason = (
+            f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+            f"{others}, but it is also the fastest of them."
+        )
     elif best is top:
-        reason = (f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
-                  f"{others}, and without the speed of all of them the highest F1 decides.")
+        reason = (
+            f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+            f"{others}, and without the speed of all of them the highest F1 decides."
+        )
     else:
-        reason = (f"{best.name} is the fastest model whose F1, {interval(best)}, is not credibly below the best "
-                  f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f}).")
+        reason = (
+            f"{best.name} is the fastest model whose F1, {interval(best)}, is not credibly below the best "
+            f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f})."
+        )
     if best.rare_f1 is not None:
         reason += f" Its rare-tier F1 is {best.rare_f1:.3f}."
     return best, reason
@@ -99,8 +107,10 @@ def tier_gap_sentence(tier_f1: dict[str, float], model: str) -> str:
         return f"For {model}, the rare-versus-frequent comparison needs both tiers in the test set."
     rare, frequent = tier_f1["rare"], tier_f1["frequent"]
     direction = "lower" if rare < frequent else "higher"
-    return (f"For {model}, rare entity types have {abs(100 * (rare - frequent)):.1f} points {direction} F1 than "
-            f"frequent ones ({rare:.3f} vs {frequent:.3f}).")
+    return (
+        f"For {model}, rare entity types have {abs(100 * (rare - frequent)):.1f} points {direction} F1 than "
+        f"frequent ones ({rare:.3f} vs {frequent:.3f})."
+    )
 
 
 def confusion_sentence(gold: str, predicted: str, share: float, model: str) -> str:
@@ -110,40 +120,67 @@ def confusion_sentence(gold: str, predicted: str, share: float, model: str) -> s
 
 def threshold_sentence(threshold: float, precision: float, coverage: float, rule: str) -> str:
     """'Use a 0.85 confidence threshold for 90% precision and 73% coverage (rule: ...).'"""
-    return (f"Use a {threshold:.2f} confidence threshold for {percent(precision)} precision and "
-            f"{percent(coverage)} coverage (rule: {rule}).")
+    return (
+        f"Use a {threshold:.2f} confidence threshold for {percent(precision)} precision and "
+        f"{percent(coverage)} coverage (rule: {rule})."
+    )
 
 
 def automation_sentence(threshold: float, automated: float) -> str:
-    return (f"At a {threshold:.2f} threshold, {percent(automated)} of predicted entities are coded "
-            f"automatically and {percent(1 - automated)} go to human review.")
+    return (
+        f"At a {threshold:.2f} threshold, {percent(automated)} of predicted entities are coded "
+        f"automatically and {percent(1 - automated)} go to human review."
+    )
 
 
 def document_automation_sentence(threshold: float, auto_coded: int, rate: float) -> str:
     """Whole documents: auto-coded only when every entity in them clears the threshold."""
     if auto_coded == 0:
-        return (f"No document can be coded without review at {threshold:.2f}: every one holds at least one entity "
-                "below the threshold, so automation works entity by entity, with a coder checking the flagged ones.")
+        return (
+            f"No document can be coded without review at {threshold:.2f}: every one holds at least one entity "
+            "below the threshold, so automation works entity by entity, with a coder checking the flagged ones."
+        )
     documents = "document" if auto_coded == 1 else "documents"
-    return (f"{percent(rate)} of documents ({auto_coded} {documents}) have every entity at or above {threshold:.2f} "
-            "and could be coded without review.")
+    return (
+        f"{percent(rate)} of documents ({auto_coded} {documents}) have every entity at or above {threshold:.2f} "
+        "and could be coded without review."
+    )
 
 
-def speed_target_sentence(variant: str, ratio: float, target: float, f1_kept: bool, reference_docs_per_second: float,
-                          reference_f1: float, truncated: int, documents: int, tolerance: float,
-                          reads_every_word: bool = True) -> str:
+def speed_target_sentence(
+    variant: str,
+    ratio: float,
+    target: float,
+    f1_kept: bool,
+    reference_docs_per_second: float,
+    reference_f1: float,
+    truncated: int,
+    documents: int,
+    tolerance: float,
+    reads_every_word: bool = True,
+) -> str:
     """The speed target against the plain transformers pipeline, and the documents that pipeline cut short."""
     bound = f"{tolerance:g} F1 points of fp32 and of the plain transformers pipeline"
-    reach = (f"reads {ratio:.2f} times the pipeline's documents per second ({reference_docs_per_second:.1f} documents/s, "
-             f"F1 {reference_f1:.3f})")
+    reach = (
+        f"reads {ratio:.2f} times the pipeline's documents per second ({reference_docs_per_second:.1f} documents/s, "
+        f"F1 {reference_f1:.3f})"
+    )
     met = f1_kept and ratio >= target
-    sentence = (f"The fastest variant within {bound}, {variant}, {reach}" if f1_kept else
-                f"No variant stays within {bound}; the fastest, {variant}, {reach}")
+    sentence = (
+        f"The fastest variant within {bound}, {variant}, {reach}"
+        if f1_kept
+        else f"No variant stays within {bound}; the fastest, {variant}, {reach}"
+    )
     sentence += f": the {target:g}x target is {'met' if met else 'not met'}."
     if truncated:
-        sentence += (f" The pipeline reads at most 512 wordpieces, so it cut {truncated} of {documents} documents short; "
-                     + ("every variant here reads every word." if reads_every_word else
-                        "so does this run, which reads only the first window of each document."))
+        sentence += (
+            f" The pipeline reads at most 512 wordpieces, so it cut {truncated} of {documents} documents short; "
+            + (
+                "every variant here reads every word."
+                if reads_every_word
+                else "so does this run, which reads only the first window of each document."
+            )
+        )
     return sentence
 
 
@@ -151,22 +188,29 @@ def leakage_sentence(row_f1: float, document_f1: float, model: str) -> str:
     """What a row split would have reported against the honest document split."""
     gap = row_f1 - document_f1
     if abs(gap) < 0.005:
-        return (f"For {model}, a row split reports F1 {row_f1:.3f} and the document split {document_f1:.3f}: "
-                "no measurable leakage.")
+        return (
+            f"For {model}, a row split reports F1 {row_f1:.3f} and the document split {document_f1:.3f}: "
+            "no measurable leakage."
+        )
     word = "overstates" if gap > 0 else "understates"
-    return (f"For {model}, a row split reports F1 {row_f1:.3f} against {document_f1:.3f} with the document split: "
-            f"it {word} F1 by {abs(100 * gap):.1f} points.")
+    return (
+        f"For {model}, a row split reports F1 {row_f1:.3f} against {document_f1:.3f} with the document split: "
+        f"it {word} F1 by {abs(100 * gap):.1f} points."
+    )
 
 
 def truncation_sentence(window_f1: float, truncate_f1: float, model: str, lost_share: float | None = None) -> str:
     """The cost of the common 512-wordpiece cut against sliding windows over whole documents."""
     lost = "" if lost_share is None else f"; the cut drops {percent(lost_share)} of the test entities"
-    return (f"Cutting documents at 512 wordpieces gives {model} F1 {truncate_f1:.3f} against {window_f1:.3f} with "
-            f"sliding windows ({points(truncate_f1 - window_f1)} points{lost}).")
+    return (
+        f"Cutting documents at 512 wordpieces gives {model} F1 {truncate_f1:.3f} against {window_f1:.3f} with "
+        f"sliding windows ({points(truncate_f1 - window_f1)} points{lost})."
+    )
 
 
-def tradeoff_sentences(best: ModelFacts, models: Sequence[ModelFacts],
-                       p_better: dict[tuple[str, str], float]) -> list[str]:
+def tradeoff_sentences(
+    best: ModelFacts, models: Sequence[ModelFacts], p_better: dict[tuple[str, str], float]
+) -> list[str]:
     """The recommended model against each other model."""
     others = [other for other in models if other.name != best.name]
     if not others:
@@ -177,8 +221,10 @@ def tradeoff_sentences(best: ModelFacts, models: Sequence[ModelFacts],
 def leakage_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
     """One leakage sentence per model trained on both splits, or what to run to see it."""
     if not pairs:
-        return ("No model was trained on both splits, so this report cannot show the leakage of a row split; train one "
-                "with `python -m pipeline data --split-by rows` and `python -m pipeline train` to add it.")
+        return (
+            "No model was trained on both splits, so this report cannot show the leakage of a row split; train one "
+            "with `python -m pipeline data --split-by rows` and `python -m pipeline train` to add it."
+        )
     return " ".join(leakage_sentence(row, document, model) for model, row, document in pairs)
 
 

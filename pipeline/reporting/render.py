@@ -113,18 +113,30 @@ def pdf_name(version: str) -> str:
 
 # --- offline: nbconvert HTML site ---------------------------------------------------------------
 
+
 def navigation(pages: Sequence[Page], current: str) -> str:
-    links = [f'<a href="{page.slug}.html"' + (' class="current"' if page.slug == current else "")
-             + f">{html.escape(page.title)}</a>" for page in pages]
+    links = [
+        f'<a href="{page.slug}.html"'
+        + (' class="current"' if page.slug == current else "")
+        + f">{html.escape(page.title)}</a>"
+        for page in pages
+    ]
     return '<nav class="report-nav">' + "".join(links) + "</nav>"
 
 
 def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version: str) -> str:
     """Add the title, the navigation bar, the version string and the table-sorting script."""
-    header = (navigation(pages, current.slug)
-              + f'<div class="report-version">{html.escape(REPORT_TITLE)} · version {html.escape(version)}</div>')
-    page_html = re.sub(r"<title>.*?</title>", f"<title>{html.escape(current.title)} · {html.escape(version)}</title>",
-                       page_html, count=1, flags=re.S)
+    header = (
+        navigation(pages, current.slug)
+        + f'<div class="report-version">{html.escape(REPORT_TITLE)} · version {html.escape(version)}</div>'
+    )
+    page_html = re.sub(
+        r"<title>.*?</title>",
+        f"<title>{html.escape(current.title)} · {html.escape(version)}</title>",
+        page_html,
+        count=1,
+        flags=re.S,
+    )
     page_html = page_html.replace("</head>", PAGE_STYLE + "</head>", 1)
     # require.js and MathJax from a CDN: the pages use neither, and the site must work offline
     page_html = re.sub(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', "", page_html)
@@ -144,8 +156,13 @@ def notebook_html(notebook: Path, template: str) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name=template, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, log=NBCONVERT_LOG)
+    exporter = HTMLExporter(
+        template_name=template,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        log=NBCONVERT_LOG,
+    )
     node = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(node)
     return with_alt_text(body, node, notebook.name)
@@ -156,8 +173,12 @@ def with_alt_text(body: str, node: Any, name: str) -> str:
     template drops it, and nbconvert then writes a placeholder. Outputs and images come in one order."""
     from bs4 import BeautifulSoup
 
-    alts = [output.get("metadata", {}).get("image/png", {}).get("alt") for cell in node.cells
-            for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    alts = [
+        output.get("metadata", {}).get("image/png", {}).get("alt")
+        for cell in node.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
     soup = BeautifulSoup(body, "html.parser")
     images = soup.find_all("img", src=re.compile(r"^data:image/png"))
     if len(images) != len(alts):  # not one image per PNG output: leave nbconvert's placeholders
@@ -183,6 +204,7 @@ def render_site(pages: Sequence[Page], site_dir: Path, version: str) -> list[Pat
 
 # --- offline: pandoc -> Typst -> PDF ------------------------------------------------------------
 
+
 def typst_source(pages: Sequence[Page], build_dir: Path, version: str) -> Path:
     """One Typst document: a title page, an outline, then each page from a new sheet."""
     import pypandoc
@@ -191,7 +213,9 @@ def typst_source(pages: Sequence[Page], build_dir: Path, version: str) -> Path:
     # Pages repeat headings and Typst labels must be unique: drop heading ids and their anchor links.
     body = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", re.sub(r'\sid="[^"]*"', "", body), flags=re.S)
     media = build_dir / "media"
-    typst_body = pypandoc.convert_text(body, "typst", format="html-native_divs", extra_args=[f"--extract-media={media}"])
+    typst_body = pypandoc.convert_text(
+        body, "typst", format="html-native_divs", extra_args=[f"--extract-media={media}"]
+    )
     typst_body = typst_body.replace(f'"{media}/', '"media/')
     preamble = TYPST_PREAMBLE.format(title=REPORT_TITLE, version=version)
     return atomic_write_text(build_dir / "report.typ", preamble + typst_body)
@@ -215,6 +239,7 @@ def render_offline(pages: Sequence[Page], out_dir: Path, version: str) -> Render
 
 # --- Quarto -------------------------------------------------------------------------------------
 
+
 def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
     """The top-level `_quarto.yml` with this build's chapters, version and output folder filled in."""
     import yaml
@@ -227,7 +252,8 @@ def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
     book["page-footer"] = f"{REPORT_TITLE} · version {version}"
     book["subtitle"] = f"version {version}"
     project["format"]["typst"]["include-before-body"] = {
-        "text": f'#set page(footer: align(center, text(size: 8pt)[{REPORT_TITLE} · version {version}]))'}
+        "text": f"#set page(footer: align(center, text(size: 8pt)[{REPORT_TITLE} · version {version}]))"
+    }
     return project
 
 
@@ -238,8 +264,9 @@ def render_quarto(pages: Sequence[Page], out_dir: Path, version: str) -> RenderR
     if any(page.notebook.parent != notebooks_dir for page in pages):
         raise ValueError("Quarto renders one project folder: every executed notebook must share a folder")
     site_dir = out_dir / "site"
-    atomic_write_text(notebooks_dir / "_quarto.yml",
-                      yaml.safe_dump(quarto_project(pages, version, site_dir), sort_keys=False))
+    atomic_write_text(
+        notebooks_dir / "_quarto.yml", yaml.safe_dump(quarto_project(pages, version, site_dir), sort_keys=False)
+    )
     subprocess.run(["quarto", "render", str(notebooks_dir)], check=True)
     produced = site_dir / pdf_name(version)
     pdf = out_dir / pdf_name(version)

@@ -28,8 +28,14 @@ class Table:
 
 
 def table_html(frame: pd.DataFrame, table_id: str, caption: str = "", sortable: bool = True) -> str:
-    body = frame.to_html(index=False, table_id=table_id, classes=["sortable"] if sortable else [], border=0,
-                         float_format=number, na_rep="–")
+    body = frame.to_html(
+        index=False,
+        table_id=table_id,
+        classes=["sortable"] if sortable else [],
+        border=0,
+        float_format=number,
+        na_rep="–",
+    )
     title = f"<p><strong>{html.escape(caption)}</strong></p>" if caption else ""
     return title + body
 
@@ -55,28 +61,48 @@ def with_interval(value: float | None, bounds: Sequence[float] | None) -> str:
 
 # --- data page ----------------------------------------------------------------------------------
 
+
 def types_table(summary: dict[str, Any]) -> pd.DataFrame:
-    rows = [{"type": name, "tier": info["tier"], "train": info["train_mentions"],
-             "validation": info["validation_mentions"], "test": info["test_mentions"], "all": info["mentions"],
-             "kept": "yes" if info["kept"] else "dropped"} for name, info in summary["types"].items()]
+    rows = [
+        {
+            "type": name,
+            "tier": info["tier"],
+            "train": info["train_mentions"],
+            "validation": info["validation_mentions"],
+            "test": info["test_mentions"],
+            "all": info["mentions"],
+            "kept": "yes" if info["kept"] else "dropped",
+        }
+        for name, info in summary["types"].items()
+    ]
     return pd.DataFrame(rows).sort_values("train", ascending=False)
 
 
 def tier_table(summary: dict[str, Any]) -> pd.DataFrame:
     frame = types_table(summary)
-    grouped = frame.groupby("tier").agg(types=("type", "count"), train_mentions=("train", "sum"),
-                                        test_mentions=("test", "sum")).reset_index()
+    grouped = (
+        frame.groupby("tier")
+        .agg(types=("type", "count"), train_mentions=("train", "sum"), test_mentions=("test", "sum"))
+        .reset_index()
+    )
     thresholds = summary["tiers"]
-    rule = {"frequent": f"> {thresholds['frequent_above']}", "rare": f"< {thresholds['rare_below']}",
-            "medium": f"{thresholds['rare_below']}–{thresholds['frequent_above']}"}
+    rule = {
+        "frequent": f"> {thresholds['frequent_above']}",
+        "rare": f"< {thresholds['rare_below']}",
+        "medium": f"{thresholds['rare_below']}–{thresholds['frequent_above']}",
+    }
     grouped.insert(1, "training mentions", grouped["tier"].map(rule))
     return grouped
 
 
 def length_table(summary: dict[str, Any]) -> pd.DataFrame:
-    rows = [{"measure": label, **summary[key]} for key, label in
-            (("words_per_document", "words per document"),
-             ("wordpieces_per_document", f"wordpieces per document ({summary['tokenizer']})"))]
+    rows = [
+        {"measure": label, **summary[key]}
+        for key, label in (
+            ("words_per_document", "words per document"),
+            ("wordpieces_per_document", f"wordpieces per document ({summary['tokenizer']})"),
+        )
+    ]
     return pd.DataFrame(rows)
 
 
@@ -85,13 +111,21 @@ def corpus_facts(summary: dict[str, Any]) -> pd.DataFrame:
     facts = [
         ("source", summary["source"]),
         ("documents", summary["documents"]),
-        ("split", f"{split['strategy']}: train {split['train']} / validation {split['validation']} / "
-                  f"test {split['test']} (seed {split['seed']})"),
-        ("entities kept", f"{summary['entities_kept']} of {summary['entities_total']} "
-                          f"({summary['entities_dropped_share']:.1%} dropped in conversion)"),
+        (
+            "split",
+            f"{split['strategy']}: train {split['train']} / validation {split['validation']} / "
+            f"test {split['test']} (seed {split['seed']})",
+        ),
+        (
+            "entities kept",
+            f"{summary['entities_kept']} of {summary['entities_total']} "
+            f"({summary['entities_dropped_share']:.1%} dropped in conversion)",
+        ),
         ("documents over 512 wordpieces", summary["documents_over_512_wordpieces"]),
-        ("a 512-wordpiece cut would lose", f"{summary['truncation_lost_entities']} entities "
-                                           f"({summary['truncation_lost_entity_share']:.1%})"),
+        (
+            "a 512-wordpiece cut would lose",
+            f"{summary['truncation_lost_entities']} entities ({summary['truncation_lost_entity_share']:.1%})",
+        ),
         ("documents skipped", len(summary["errors"])),
     ]
     return pd.DataFrame(facts, columns=["fact", "value"]).astype({"value": str})
@@ -103,6 +137,7 @@ def conversion_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 # --- runs and comparison ------------------------------------------------------------------------
 
+
 def test_micro(run: RunInputs) -> dict[str, float]:
     return run.metrics["test"]["micro"]
 
@@ -113,24 +148,36 @@ def comparison_matrix(runs: Sequence[RunInputs], models: Sequence[ModelFacts]) -
     for run, facts in zip(runs, models):
         micro = test_micro(run)
         bounds = (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
-        rows.append({
-            "model": run.label, "run": run.name,
-            "test micro-F1 [95% CI]": with_interval(micro["f1"], bounds),
-            "precision": micro["precision"], "recall": micro["recall"],
-            "macro-F1": run.metrics["test"]["macro"]["f1"],
-            "rare-tier F1": nan_if_none(facts.rare_f1),
-            "training time (min)": run.metrics.get("train_seconds", float("nan")) / 60,
-            "docs/s (inference)": nan_if_none(facts.docs_per_second),
-        })
+        rows.append(
+            {
+                "model": run.label,
+                "run": run.name,
+                "test micro-F1 [95% CI]": with_interval(micro["f1"], bounds),
+                "precision": micro["precision"],
+                "recall": micro["recall"],
+                "macro-F1": run.metrics["test"]["macro"]["f1"],
+                "rare-tier F1": nan_if_none(facts.rare_f1),
+                "training time (min)": run.metrics.get("train_seconds", float("nan")) / 60,
+                "docs/s (inference)": nan_if_none(facts.docs_per_second),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
     types = run.config.get("types", {})
-    rows = [{"type": name, "tier": types.get(name, {}).get("tier", "?"),
-             "train mentions": types.get(name, {}).get("train_mentions"), "support": scores["support"],
-             "precision": scores["precision"], "recall": scores["recall"], "F1": scores["f1"]}
-            for name, scores in run.metrics[part]["per_type"].items()]
+    rows = [
+        {
+            "type": name,
+            "tier": types.get(name, {}).get("tier", "?"),
+            "train mentions": types.get(name, {}).get("train_mentions"),
+            "support": scores["support"],
+            "precision": scores["precision"],
+            "recall": scores["recall"],
+            "F1": scores["f1"],
+        }
+        for name, scores in run.metrics[part]["per_type"].items()
+    ]
     return pd.DataFrame(rows).sort_values("F1", ascending=False)
 
 
@@ -141,9 +188,18 @@ def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInp
         return not_measured("best model per type", "python -m pipeline compare " + " ".join(r.name for r in runs))
     labels = {run.name: run.label for run in runs}
     tiers = {name: info.get("tier") for run in runs for name, info in run.config.get("types", {}).items()}
-    return pd.DataFrame([{"type": row["type"], "tier": tiers.get(row["type"]), "support": row["support"],
-                          "model": labels.get(row["run"], row["run"]), "F1": row["f1"]} for row in rows]
-                        ).sort_values("F1", ascending=False)
+    return pd.DataFrame(
+        [
+            {
+                "type": row["type"],
+                "tier": tiers.get(row["type"]),
+                "support": row["support"],
+                "model": labels.get(row["run"], row["run"]),
+                "F1": row["f1"],
+            }
+            for row in rows
+        ]
+    ).sort_values("F1", ascending=False)
 
 
 def split_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
@@ -166,8 +222,11 @@ def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]
     for run in runs:
         if run.config.get("split_strategy", "document") == "document" and "train" in run.config:
             by_mode[(run.model, run.long_docs)] = test_micro(run)["f1"]
-    return [(model, by_mode[(model, "window")], by_mode[(model, "truncate")])
-            for model, mode in sorted(by_mode) if mode == "truncate" and (model, "window") in by_mode]
+    return [
+        (model, by_mode[(model, "window")], by_mode[(model, "truncate")])
+        for model, mode in sorted(by_mode)
+        if mode == "truncate" and (model, "window") in by_mode
+    ]
 
 
 # --- error examples -----------------------------------------------------------------------------
@@ -185,25 +244,29 @@ def marked_words(words: Sequence[str], spans: Sequence[dict[str, Any]], colour_o
             out.append(html.escape(words[index]))
             index += 1
             continue
-        text = html.escape(" ".join(words[span["start"]:span["end"]]))
+        text = html.escape(" ".join(words[span["start"] : span["end"]]))
         out.append(f'<mark style="background:{colour_of(span)}">[{text}]<sub>{html.escape(span["type"])}</sub></mark>')
         index = max(span["end"], index + 1)
     return " ".join(out)
 
 
-def highlighted_example(words: Sequence[str], gold: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]],
-                        title: str = "") -> str:
+def highlighted_example(
+    words: Sequence[str], gold: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]], title: str = ""
+) -> str:
     """Two lines, gold then predicted; a predicted span matching a gold span exactly is green, else red."""
     exact = {(s["start"], s["end"], s["type"]) for s in gold}
     gold_line = marked_words(words, gold, lambda span: GOLD_COLOUR)
-    pred_line = marked_words(words, predicted, lambda span: RIGHT_COLOUR if (span["start"], span["end"], span["type"])
-                             in exact else WRONG_COLOUR)
+    pred_line = marked_words(
+        words,
+        predicted,
+        lambda span: RIGHT_COLOUR if (span["start"], span["end"], span["type"]) in exact else WRONG_COLOUR,
+    )
     heading = f"<p><strong>{html.escape(title)}</strong></p>" if title else ""
-    return (f'{heading}<p class="example">gold: {gold_line}</p>'
-            f'<p class="example">predicted: {pred_line}</p>')
+    return f'{heading}<p class="example">gold: {gold_line}</p><p class="example">predicted: {pred_line}</p>'
 
 
 # --- analysis, comparison and benchmark sections ------------------------------------------------
+
 
 def not_measured(what: str, command: str) -> pd.DataFrame:
     """The table a page shows in place of a section whose JSON does not exist yet."""
@@ -219,10 +282,16 @@ def metrics_table(run: RunInputs) -> pd.DataFrame:
     intervals = (analysis_section(run, "scores") or {}).get("intervals", {}) or {}
     rows = []
     for average in ("micro", "macro", "weighted"):
-        scores = ((analysis_section(run, "scores") or {}).get(average) or run.metrics["test"].get(average))
+        scores = (analysis_section(run, "scores") or {}).get(average) or run.metrics["test"].get(average)
         if scores:
-            rows.append({"average": average, "precision": scores["precision"], "recall": scores["recall"],
-                         "F1 [95% CI]": with_interval(scores["f1"], intervals.get(f"{average}_f1"))})
+            rows.append(
+                {
+                    "average": average,
+                    "precision": scores["precision"],
+                    "recall": scores["recall"],
+                    "F1 [95% CI]": with_interval(scores["f1"], intervals.get(f"{average}_f1")),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -230,15 +299,29 @@ def tier_scores_table(run: RunInputs) -> pd.DataFrame:
     tiers = analysis_section(run, "tiers")
     if not tiers:
         return not_measured("tier scores", f"python -m pipeline analyze --run {run.name}")
-    return pd.DataFrame([{"tier": tier, "types": len(values.get("types", [])), "support": values.get("support"),
-                          "precision": values.get("precision"), "recall": values.get("recall"),
-                          "F1 [95% CI]": with_interval(values.get("f1"), values.get("ci"))}
-                         for tier, values in tiers.items()])
+    return pd.DataFrame(
+        [
+            {
+                "tier": tier,
+                "types": len(values.get("types", [])),
+                "support": values.get("support"),
+                "precision": values.get("precision"),
+                "recall": values.get("recall"),
+                "F1 [95% CI]": with_interval(values.get("f1"), values.get("ci")),
+            }
+            for tier, values in tiers.items()
+        ]
+    )
 
 
 def tier_f1_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
-    rows = [{"model": run.label, **{tier: values.get("f1") for tier, values in (analysis_section(run, "tiers") or {}).items()}}
-            for run in runs]
+    rows = [
+        {
+            "model": run.label,
+            **{tier: values.get("f1") for tier, values in (analysis_section(run, "tiers") or {}).items()},
+        }
+        for run in runs
+    ]
     return pd.DataFrame(rows)
 
 
@@ -252,8 +335,11 @@ def records_table(records: Sequence[dict[str, Any]] | None, what: str, run: RunI
 def error_table(run: RunInputs) -> pd.DataFrame:
     errors = analysis_section(run, "errors") or {}
     counts, shares = errors.get("counts") or {}, errors.get("shares") or {}
-    return records_table([{"category": name, "count": count, "share of errors": shares.get(name)}
-                          for name, count in counts.items()], "error taxonomy", run)
+    return records_table(
+        [{"category": name, "count": count, "share of errors": shares.get(name)} for name, count in counts.items()],
+        "error taxonomy",
+        run,
+    )
 
 
 def confusion_table(run: RunInputs) -> pd.DataFrame:
@@ -269,12 +355,14 @@ def calibration_table(run: RunInputs) -> pd.DataFrame:
     if not confidence:
         return not_measured("calibration", f"python -m pipeline analyze --run {run.name}")
     means = confidence.get("mean") or {}
-    facts = [("mean confidence of true positives", means.get("tp")),
-             ("mean confidence of false positives", means.get("fp")),
-             ("mean confidence of missed entities (FN)", means.get("fn")),
-             ("expected calibration error (ECE), raw", confidence.get("ece_before")),
-             ("fitted temperature", confidence.get("temperature")),
-             ("ECE after temperature scaling", confidence.get("ece_after"))]
+    facts = [
+        ("mean confidence of true positives", means.get("tp")),
+        ("mean confidence of false positives", means.get("fp")),
+        ("mean confidence of missed entities (FN)", means.get("fn")),
+        ("expected calibration error (ECE), raw", confidence.get("ece_before")),
+        ("fitted temperature", confidence.get("temperature")),
+        ("ECE after temperature scaling", confidence.get("ece_after")),
+    ]
     return pd.DataFrame([{"measure": name, "value": value} for name, value in facts if value is not None])
 
 
@@ -291,9 +379,17 @@ def pairwise_table(comparison: dict[str, Any] | None, runs: Sequence[RunInputs])
     pairs = (comparison or {}).get("pairwise")
     if not pairs:
         return not_measured("paired bootstrap", "python -m pipeline compare " + " ".join(labels))
-    return pd.DataFrame([{"A": labels.get(pair["a"], pair["a"]), "B": labels.get(pair["b"], pair["b"]),
-                          "F1 difference A-B [95% CI]": with_interval(pair["mean_difference"], pair.get("ci")),
-                          "P(A>B)": pair["p_a_better"]} for pair in pairs])
+    return pd.DataFrame(
+        [
+            {
+                "A": labels.get(pair["a"], pair["a"]),
+                "B": labels.get(pair["b"], pair["b"]),
+                "F1 difference A-B [95% CI]": with_interval(pair["mean_difference"], pair.get("ci")),
+                "P(A>B)": pair["p_a_better"],
+            }
+            for pair in pairs
+        ]
+    )
 
 
 def speed_table(run: RunInputs) -> pd.DataFrame:
@@ -303,8 +399,14 @@ def speed_table(run: RunInputs) -> pd.DataFrame:
         return not_measured("inference speed", f"python -m pipeline bench --run {run.name}")
     reference = bench.get("reference")
     if reference:  # in the variants' columns; its name and word mapping stay in bench.json
-        variants = [*variants, {**{column: reference.get(column) for column in variants[0]},
-                                "variant": "transformers pipeline", "ratio_to_reference": 1.0}]
+        variants = [
+            *variants,
+            {
+                **{column: reference.get(column) for column in variants[0]},
+                "variant": "transformers pipeline",
+                "ratio_to_reference": 1.0,
+            },
+        ]
     return pd.DataFrame(variants)
 
 
@@ -313,9 +415,17 @@ def examples_html(run: RunInputs, limit: int = 30) -> str:
     examples = analysis_section(run, "examples") or []
     if not examples:
         return f"<p>No error examples: run <code>python -m pipeline analyze --run {html.escape(run.name)}</code>.</p>"
-    legend = (f'<p>Gold spans <mark style="background:{GOLD_COLOUR}">[blue]</mark>; predicted spans '
-              f'<mark style="background:{RIGHT_COLOUR}">[green]</mark> when exactly right, '
-              f'<mark style="background:{WRONG_COLOUR}">[red]</mark> otherwise.</p>')
+    legend = (
+        f'<p>Gold spans <mark style="background:{GOLD_COLOUR}">[blue]</mark>; predicted spans '
+        f'<mark style="background:{RIGHT_COLOUR}">[green]</mark> when exactly right, '
+        f'<mark style="background:{WRONG_COLOUR}">[red]</mark> otherwise.</p>'
+    )
     return legend + "".join(
-        highlighted_example(example["words"], example["gold_spans"], example["pred_spans"],
-                            f"{example['category']} · document {example['doc_id']}") for example in examples[:limit])
+        highlighted_example(
+            example["words"],
+            example["gold_spans"],
+            example["pred_spans"],
+            f"{example['category']} · document {example['doc_id']}",
+        )
+        for example in examples[:limit]
+    )

@@ -104,8 +104,12 @@ def doc_wordpieces(tokenizer: Any, documents: Sequence[Sequence[str]]) -> list[i
 
 
 def length_stats(counts: Sequence[int]) -> dict[str, float]:
-    return {"mean": round(float(np.mean(counts)), 1), "median": float(np.median(counts)),
-            "p95": round(percentile(counts, 95), 1), "max": int(max(counts))}
+    return {
+        "mean": round(float(np.mean(counts)), 1),
+        "median": float(np.median(counts)),
+        "p95": round(percentile(counts, 95), 1),
+        "max": int(max(counts)),
+    }
 
 
 def gpu_peak_reset(device: str) -> None:
@@ -123,8 +127,9 @@ def gpu_peak_mb(device: str, rss_peak: float) -> float:
     return round(rss_peak, 1)
 
 
-def variant_rows(model: InferenceModel, sample: list[list[str]], sample_wordpieces: int, sample_windows: int,
-                 config: BenchConfig) -> list[dict[str, Any]]:
+def variant_rows(
+    model: InferenceModel, sample: list[list[str]], sample_wordpieces: int, sample_windows: int, config: BenchConfig
+) -> list[dict[str, Any]]:
     """Batch-1 latency row and one throughput row per batch size for one loaded variant."""
     model.predict(sample[:1], 1)  # warm-up
     rows = []
@@ -132,19 +137,32 @@ def variant_rows(model: InferenceModel, sample: list[list[str]], sample_wordpiec
     with PeakMemory() as memory:
         per_doc = [median_seconds(functools.partial(model.predict, [doc], 1), config.repeats) for doc in sample]
     total = sum(per_doc)
-    rows.append({"batch_size": 1, "docs_per_second": len(sample) / total,
-                 "wordpieces_per_second": sample_wordpieces / total, "seconds_per_batch": None,
-                 "latency_ms_median": 1000 * statistics.median(per_doc),
-                 "latency_ms_p95": 1000 * percentile(per_doc, 95), "peak_memory_mb": gpu_peak_mb(model.device, memory.peak)})
+    rows.append(
+        {
+            "batch_size": 1,
+            "docs_per_second": len(sample) / total,
+            "wordpieces_per_second": sample_wordpieces / total,
+            "seconds_per_batch": None,
+            "latency_ms_median": 1000 * statistics.median(per_doc),
+            "latency_ms_p95": 1000 * percentile(per_doc, 95),
+            "peak_memory_mb": gpu_peak_mb(model.device, memory.peak),
+        }
+    )
     for batch_size in config.batch_sizes:
         gpu_peak_reset(model.device)
         with PeakMemory() as memory:
             seconds = median_seconds(functools.partial(model.predict, sample, batch_size), config.repeats)
-        rows.append({"batch_size": batch_size, "docs_per_second": len(sample) / seconds,
-                     "wordpieces_per_second": sample_wordpieces / seconds,
-                     "seconds_per_batch": seconds / -(-sample_windows // batch_size),
-                     "latency_ms_median": None, "latency_ms_p95": None,
-                     "peak_memory_mb": gpu_peak_mb(model.device, memory.peak)})
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "docs_per_second": len(sample) / seconds,
+                "wordpieces_per_second": sample_wordpieces / seconds,
+                "seconds_per_batch": seconds / -(-sample_windows // batch_size),
+                "latency_ms_median": None,
+                "latency_ms_p95": None,
+                "peak_memory_mb": gpu_peak_mb(model.device, memory.peak),
+            }
+        )
     return rows
 
 
@@ -179,14 +197,20 @@ def joined_text(words: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
     return " ".join(words), offsets
 
 
-def reference_row(run_dir: Path, device: str, sample: list[list[str]],
-                  test: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any]:
+def reference_row(
+    run_dir: Path, device: str, sample: list[list[str]], test: list[dict[str, Any]], config: BenchConfig
+) -> dict[str, Any]:
     """The plain transformers pipeline as a user would call it: one text at a time, 512-token cut."""
     from transformers import pipeline
 
     model_dir = str(RunFolder(run_dir).model)
-    recognizer = pipeline("token-classification", model=model_dir, tokenizer=model_dir,
-                          aggregation_strategy="simple", device=0 if device.startswith("cuda") else -1)
+    recognizer = pipeline(
+        "token-classification",
+        model=model_dir,
+        tokenizer=model_dir,
+        aggregation_strategy="simple",
+        device=0 if device.startswith("cuda") else -1,
+    )
     tokenizer = recognizer.tokenizer
     if tokenizer is None:
         raise ValueError(f"{model_dir}: the transformers pipeline loaded no tokenizer")
@@ -204,12 +228,19 @@ def reference_row(run_dir: Path, device: str, sample: list[list[str]],
         truncated += len(tokenizer(text)["input_ids"]) > limit
         pred.append(reference_tags(recognizer(text), offsets))
         gold.append(row["gold"])
-    return {"name": REFERENCE_NAME, "batch_size": 1, "docs_per_second": len(sample) / total,
-            "wordpieces_per_second": seen / total, "latency_ms_median": 1000 * statistics.median(per_doc),
-            "latency_ms_p95": 1000 * percentile(per_doc, 95), "peak_memory_mb": gpu_peak_mb(device, memory.peak),
-            "test_micro_f1": micro_f1(gold, pred), "truncated_documents": truncated,
-            "mapping": "text = words joined by one space; a word takes the type of the first entity overlapping "
-                       "its characters; consecutive words of one entity are B- then I-; others O"}
+    return {
+        "name": REFERENCE_NAME,
+        "batch_size": 1,
+        "docs_per_second": len(sample) / total,
+        "wordpieces_per_second": seen / total,
+        "latency_ms_median": 1000 * statistics.median(per_doc),
+        "latency_ms_p95": 1000 * percentile(per_doc, 95),
+        "peak_memory_mb": gpu_peak_mb(device, memory.peak),
+        "test_micro_f1": micro_f1(gold, pred),
+        "truncated_documents": truncated,
+        "mapping": "text = words joined by one space; a word takes the type of the first entity overlapping "
+        "its characters; consecutive words of one entity are B- then I-; others O",
+    }
 
 
 def estimates(rows: list[dict[str, Any]], mean_wordpieces: float, config: BenchConfig) -> list[dict[str, Any]]:
@@ -219,9 +250,17 @@ def estimates(rows: list[dict[str, Any]], mean_wordpieces: float, config: BenchC
         best = max((r for r in rows if r["variant"] == variant), key=lambda r: r["wordpieces_per_second"])
         hours = config.notes * mean_wordpieces / best["wordpieces_per_second"] / 3600
         price = config.gpu_price_per_hour if best["device"].startswith("cuda") else config.cpu_price_per_hour
-        result.append({"variant": variant, "device": best["device"], "batch_size": best["batch_size"],
-                       "notes": config.notes, "hours": round(hours, 3), "price_per_hour": price,
-                       "cost": round(hours * price, 4)})
+        result.append(
+            {
+                "variant": variant,
+                "device": best["device"],
+                "batch_size": best["batch_size"],
+                "notes": config.notes,
+                "hours": round(hours, 3),
+                "price_per_hour": price,
+                "cost": round(hours * price, 4),
+            }
+        )
     return result
 
 
@@ -232,11 +271,19 @@ def summarise(rows: list[dict[str, Any]], reference: dict[str, Any] | None, conf
             best[row["variant"]] = row
     fastest = max(best.values(), key=lambda r: r["docs_per_second"])
     f1 = {variant: row["test_micro_f1"] for variant, row in best.items()}
-    summary: dict[str, Any] = {"variant": "fp32", "docs_per_second": best["fp32"]["docs_per_second"] if "fp32" in best else None,
-                               "fastest_variant": fastest["variant"], "fastest_docs_per_second": fastest["docs_per_second"],
-                               "test_micro_f1": f1, "target_ratio": config.target_ratio,
-                               "reference_docs_per_second": None, "best_ratio_to_reference": None,
-                               "ratio_variant": None, "f1_kept": None, "target_met": None}
+    summary: dict[str, Any] = {
+        "variant": "fp32",
+        "docs_per_second": best["fp32"]["docs_per_second"] if "fp32" in best else None,
+        "fastest_variant": fastest["variant"],
+        "fastest_docs_per_second": fastest["docs_per_second"],
+        "test_micro_f1": f1,
+        "target_ratio": config.target_ratio,
+        "reference_docs_per_second": None,
+        "best_ratio_to_reference": None,
+        "ratio_variant": None,
+        "f1_kept": None,
+        "target_met": None,
+    }
     if reference:
         # "equal F1": no more than f1_tolerance points below the reference, nor below fp32 (what the
         # faster variant is a faster form of)
@@ -244,9 +291,13 @@ def summarise(rows: list[dict[str, Any]], reference: dict[str, Any] | None, conf
         equal = [r for r in best.values() if r["test_micro_f1"] >= floor - 1e-9]
         pick = max(equal or best.values(), key=lambda r: r["docs_per_second"])
         ratio = pick["docs_per_second"] / reference["docs_per_second"]
-        summary.update(reference_docs_per_second=reference["docs_per_second"], best_ratio_to_reference=round(ratio, 2),
-                       ratio_variant=pick["variant"], f1_kept=bool(equal),
-                       target_met=bool(equal) and ratio >= config.target_ratio)
+        summary.update(
+            reference_docs_per_second=reference["docs_per_second"],
+            best_ratio_to_reference=round(ratio, 2),
+            ratio_variant=pick["variant"],
+            f1_kept=bool(equal),
+            target_met=bool(equal) and ratio >= config.target_ratio,
+        )
     return summary
 
 
@@ -286,8 +337,8 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     variants = config.variants or list(GPU_VARIANTS if device.startswith("cuda") else CPU_VARIANTS)
     test = read_predictions(run_dir, "test")
-    test = test[:config.f1_docs] if config.f1_docs else test
-    sample = [row["words"] for row in test[:config.sample_docs]]
+    test = test[: config.f1_docs] if config.f1_docs else test
+    sample = [row["words"] for row in test[: config.sample_docs]]
     if not sample:
         raise DataError(f"{run_dir}/predictions/test.jsonl", "holds no documents to benchmark")
     rows: list[dict[str, Any]] = []
@@ -298,12 +349,17 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         if lengths is None:
             from pipeline.modeling.features import encode_documents
 
-            everything = [row["words"] for part in ("test", "validation")
-                          for row in (read_predictions(run_dir, part) if has_predictions(run_dir, part) else [])]
+            everything = [
+                row["words"]
+                for part in ("test", "validation")
+                for row in (read_predictions(run_dir, part) if has_predictions(run_dir, part) else [])
+            ]
             counts = doc_wordpieces(model.tokenizer, everything)
             lengths = {"documents": len(counts), "wordpieces_per_document": length_stats(counts)}
             sample_wordpieces = sum(doc_wordpieces(model.tokenizer, sample))
-            sample_windows = len(encode_documents(model.tokenizer, sample, model.max_length, model.stride, model.truncate))
+            sample_windows = len(
+                encode_documents(model.tokenizer, sample, model.max_length, model.stride, model.truncate)
+            )
         predicted = model.predict([row["words"] for row in test], config.f1_batch_size)
         f1 = micro_f1([row["gold"] for row in test], [tags for tags, _ in predicted])
         for row in variant_rows(model, sample, sample_wordpieces, sample_windows, config):
@@ -315,16 +371,22 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     reference = reference_row(run_dir, device, sample, test, config) if config.reference else None
     for row in rows:
         row["f1_delta_vs_fp32"] = None if fp32_f1 is None else round(100 * (row["test_micro_f1"] - fp32_f1), 2)
-        row["ratio_to_reference"] = round(row["docs_per_second"] / reference["docs_per_second"], 2) if reference else None
+        row["ratio_to_reference"] = (
+            round(row["docs_per_second"] / reference["docs_per_second"], 2) if reference else None
+        )
     metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
     bench: dict[str, Any] = {
-        "run": run_dir.name, "created": datetime.now().isoformat(timespec="seconds"),
+        "run": run_dir.name,
+        "created": datetime.now().isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
-        "threads": torch.get_num_threads(), "versions": {**package_versions(), **onnx_versions()},
+        "threads": torch.get_num_threads(),
+        "versions": {**package_versions(), **onnx_versions()},
         "config": dataclasses.asdict(config),
         "sample": {"documents": len(sample), "wordpieces": sample_wordpieces, "windows": sample_windows},
-        "lengths": lengths, "training_peak_memory_mb": metrics.get("peak_memory_mb"),
-        "variants": [rounded(row) for row in rows], "reference": rounded(reference) if reference else None,
+        "lengths": lengths,
+        "training_peak_memory_mb": metrics.get("peak_memory_mb"),
+        "variants": [rounded(row) for row in rows],
+        "reference": rounded(reference) if reference else None,
         "estimate": estimates(rows, lengths["wordpieces_per_document"]["mean"], config),
     }
     bench["summary"] = rounded(summarise(bench["variants"], bench["reference"], config))
@@ -346,17 +408,24 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
 
 def format_bench(bench: dict[str, Any]) -> str:
     """The variants table as plain text, for the command line."""
-    lines = [f"{'variant':<10} {'batch':>5} {'docs/s':>8} {'wp/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'MB':>7} "
-             f"{'F1':>6} {'xref':>5}"]
-    rows = bench["variants"] + ([{**bench["reference"], "variant": "reference", "ratio_to_reference": 1.0}]
-                                if bench.get("reference") else [])
+    lines = [
+        f"{'variant':<10} {'batch':>5} {'docs/s':>8} {'wp/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'MB':>7} "
+        f"{'F1':>6} {'xref':>5}"
+    ]
+    rows = bench["variants"] + (
+        [{**bench["reference"], "variant": "reference", "ratio_to_reference": 1.0}] if bench.get("reference") else []
+    )
     for r in rows:
-        lines.append(f"{r['variant']:<10} {r['batch_size']:>5} {r['docs_per_second']:>8.2f} "
-                     f"{r['wordpieces_per_second']:>9.0f} {fmt(r.get('latency_ms_median'))} {fmt(r.get('latency_ms_p95'))} "
-                     f"{r['peak_memory_mb']:>7.0f} {r['test_micro_f1']:>6.3f} {fmt(r.get('ratio_to_reference'), 5, 2)}")
+        lines.append(
+            f"{r['variant']:<10} {r['batch_size']:>5} {r['docs_per_second']:>8.2f} "
+            f"{r['wordpieces_per_second']:>9.0f} {fmt(r.get('latency_ms_median'))} {fmt(r.get('latency_ms_p95'))} "
+            f"{r['peak_memory_mb']:>7.0f} {r['test_micro_f1']:>6.3f} {fmt(r.get('ratio_to_reference'), 5, 2)}"
+        )
     for e in bench["estimate"]:
-        lines.append(f"{e['notes']} notes with {e['variant']} (batch {e['batch_size']}, {e['device']}): "
-                     f"{e['hours']:.2f} h, ${e['cost']:.2f} at ${e['price_per_hour']}/h")
+        lines.append(
+            f"{e['notes']} notes with {e['variant']} (batch {e['batch_size']}, {e['device']}): "
+            f"{e['hours']:.2f} h, ${e['cost']:.2f} at ${e['price_per_hour']}/h"
+        )
     return "\n".join(lines)
 
 

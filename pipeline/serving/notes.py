@@ -34,7 +34,7 @@ def decode_note(data: bytes, where: str) -> tuple[str | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, f"{where}: not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+        return None, f"{where}: not UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
     if not text.strip():
         return None, f"{where}: empty note"
     return text, None
@@ -57,8 +57,11 @@ def read_json_lines(lines: IO[str], where: str) -> Iterator[Note]:
             yield Note(fallback, None, f"{where}:{number}: not valid JSON ({exc.msg})")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            yield Note(str(row.get("id", fallback)) if isinstance(row, dict) else fallback, None,
-                       f"{where}:{number}: expected an object with a string \"text\"")
+            yield Note(
+                str(row.get("id", fallback)) if isinstance(row, dict) else fallback,
+                None,
+                f'{where}:{number}: expected an object with a string "text"',
+            )
             continue
         note_id = str(row.get("id", fallback))
         if not row["text"].strip():

@@ -48,24 +48,35 @@ def variant_of(config: PredictConfig) -> str:
     return "int8" if config.int8 else "fp32"
 
 
-def note_record(note: Note, offsets: list[tuple[int, int]], tags: list[str], confidence: list[float],
-                threshold: float) -> dict[str, Any]:
+def note_record(
+    note: Note, offsets: list[tuple[int, int]], tags: list[str], confidence: list[float], threshold: float
+) -> dict[str, Any]:
     text = note.text
     if text is None:  # records() turns a note without text into an error record before tagging
         raise ValueError(f"note {note.id!r} has no text to tag")
     spans = []
     for span in spans_from_tags(tags):
         start, end = offsets[span.start][0], offsets[span.end - 1][1]
-        score = round(float(min(confidence[span.start:span.end])), 4)
-        spans.append({"start": start, "end": end, "type": span.type, "text": text[start:end],
-                      "confidence": score, "needs_review": score < threshold})
+        score = round(float(min(confidence[span.start : span.end])), 4)
+        spans.append(
+            {
+                "start": start,
+                "end": end,
+                "type": span.type,
+                "text": text[start:end],
+                "confidence": score,
+                "needs_review": score < threshold,
+            }
+        )
     return {"id": note.id, "words": len(offsets), "spans": spans}
 
 
 def segments(n_words: int, size: int, context: int) -> list[tuple[int, int, int, int]]:
     """(context start, keep start, keep end, context end) covering [0, n_words) once."""
-    return [(max(0, start - context), start, min(n_words, start + size), min(n_words, start + size + context))
-            for start in range(0, n_words, size)]
+    return [
+        (max(0, start - context), start, min(n_words, start + size), min(n_words, start + size + context))
+        for start in range(0, n_words, size)
+    ]
 
 
 class Predictor:
@@ -79,14 +90,16 @@ class Predictor:
         confidence: list[float] = []
         for a, b, c, d in segments(len(words), self.config.segment_words, self.config.segment_context):
             ((part_tags, part_confidence),) = self.model.predict([words[a:d]], self.config.batch_size)
-            tags.extend(part_tags[b - a:c - a])  # one segment at a time: window scores stay small
-            confidence.extend(part_confidence[b - a:c - a])
+            tags.extend(part_tags[b - a : c - a])  # one segment at a time: window scores stay small
+            confidence.extend(part_confidence[b - a : c - a])
         return note_record(note, offsets, tags, confidence, self.config.threshold)
 
     def short_notes(self, batch: list[tuple[Note, list[str], list[tuple[int, int]]]]) -> list[dict[str, Any]]:
         results = self.model.predict([words for _, words, _ in batch], self.config.batch_size)
-        return [note_record(note, offsets, tags, confidence, self.config.threshold)
-                for (note, _, offsets), (tags, confidence) in zip(batch, results)]
+        return [
+            note_record(note, offsets, tags, confidence, self.config.threshold)
+            for (note, _, offsets), (tags, confidence) in zip(batch, results)
+        ]
 
     def records(self, notes: Iterable[Note], batch_docs: int) -> Iterator[dict[str, Any]]:
         """One record per note, in input order; a note that fails becomes an error record."""
@@ -118,7 +131,7 @@ def completed_ids(path: Path) -> set[str]:
     if not path.exists():
         return set()
     data = path.read_bytes()
-    complete = data[:data.rfind(b"\n") + 1]
+    complete = data[: data.rfind(b"\n") + 1]
     if len(complete) != len(data):
         with open(path, "r+b") as handle:
             handle.truncate(len(complete))
@@ -128,8 +141,9 @@ def completed_ids(path: Path) -> set[str]:
             try:
                 ids.add(json.loads(line)["id"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(f"{path}:{number}",
-                                f"not a predict output line ({exc}); choose another --output") from exc
+                raise DataError(
+                    f"{path}:{number}", f"not a predict output line ({exc}); choose another --output"
+                ) from exc
     return ids
 
 
@@ -165,8 +179,14 @@ def merge_shards(output: Path, world: int) -> int:
     return added
 
 
-def predict_notes(model: InferenceModel, notes: Iterable[Note], output: str | Path, config: PredictConfig,
-                  progress: bool = True, stdout: IO[str] | None = None) -> PredictSummary:
+def predict_notes(
+    model: InferenceModel,
+    notes: Iterable[Note],
+    output: str | Path,
+    config: PredictConfig,
+    progress: bool = True,
+    stdout: IO[str] | None = None,
+) -> PredictSummary:
     """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped."""
     from tqdm import tqdm
 
@@ -196,8 +216,9 @@ def predict_notes(model: InferenceModel, notes: Iterable[Note], output: str | Pa
             yield note
 
     indices: dict[str, int] = {}
-    bar = tqdm(desc=f"predict (process {rank})" if world > 1 else "predict", unit="note", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(
+        desc=f"predict (process {rank})" if world > 1 else "predict", unit="note", disable=not progress, file=sys.stderr
+    )
     with contextlib.ExitStack() as opened:  # closes the shard file; stdout stays open
         handle = (stdout or sys.stdout) if shard is None else opened.enter_context(open(shard, "a", encoding="utf-8"))
         try:

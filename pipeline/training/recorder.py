@@ -43,8 +43,15 @@ class OpenRun:
     tracker: Tracker
 
 
-def run_config(run: str, model: str, settings: dict[str, Any], data_summary: dict[str, Any], split: dict[str, Any],
-               tag2id: dict[str, int], **extra: Any) -> dict[str, Any]:
+def run_config(
+    run: str,
+    model: str,
+    settings: dict[str, Any],
+    data_summary: dict[str, Any],
+    split: dict[str, Any],
+    tag2id: dict[str, int],
+    **extra: Any,
+) -> dict[str, Any]:
     """What config.json records: enough to reproduce the run and to analyse it without outputs/data."""
     return {
         "run": run,
@@ -72,8 +79,16 @@ def prepared_with_test(output_dir: str) -> PreparedData:
     return prepared
 
 
-def open_run(output_dir: str | Path, name: str, model: str, settings: dict[str, Any], prepared: PreparedData,
-             track: bool, wandb_id: str | None = None, main: bool = True) -> OpenRun:
+def open_run(
+    output_dir: str | Path,
+    name: str,
+    model: str,
+    settings: dict[str, Any],
+    prepared: PreparedData,
+    track: bool,
+    wandb_id: str | None = None,
+    main: bool = True,
+) -> OpenRun:
     """Create `runs/<name>/`, start tracking and write `config.json` (on the main process only)."""
     folder = Outputs(output_dir).run(name)
     if not main:
@@ -87,8 +102,14 @@ def open_run(output_dir: str | Path, name: str, model: str, settings: dict[str, 
     return OpenRun(name, folder, tracker)
 
 
-def close_run(run: OpenRun, model: str, prepared: PreparedData, predict: Predict,
-              details: Callable[[], dict[str, Any]], log_text: bool) -> Path:
+def close_run(
+    run: OpenRun,
+    model: str,
+    prepared: PreparedData,
+    predict: Predict,
+    details: Callable[[], dict[str, Any]],
+    log_text: bool,
+) -> Path:
     """Predict validation and test, score them, write `metrics.json` and log the run; `details` gives the
     model kind's own metrics (epochs, timings, peak memory, parameters), called after predicting."""
     metrics: MetricsRecord = {"run": run.name, "model": model}
@@ -96,8 +117,10 @@ def close_run(run: OpenRun, model: str, prepared: PreparedData, predict: Predict
     for part in EVAL_PARTS:
         documents = prepared.parts[part]
         results = predict([d.words for d in documents])
-        predictions[part] = [prediction_record(d.id, d.words, d.tags, tags, confidence)
-                             for d, (tags, confidence) in zip(documents, results)]
+        predictions[part] = [
+            prediction_record(d.id, d.words, d.tags, tags, confidence)
+            for d, (tags, confidence) in zip(documents, results)
+        ]
         write_predictions(run.folder.path, part, predictions[part])
         metrics[part] = strict_scores([d.tags for d in documents], [tags for tags, _ in results])  # type: ignore[literal-required]
     metrics.update(details())  # type: ignore[typeddict-item]

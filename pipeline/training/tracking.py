@@ -79,8 +79,9 @@ class Tracker:
             self.run = None
 
 
-def start_tracking(run_name: str, run_dir: Path, config: dict[str, Any], enabled: bool = True,
-                   resume_id: str | None = None) -> Tracker:
+def start_tracking(
+    run_name: str, run_dir: Path, config: dict[str, Any], enabled: bool = True, resume_id: str | None = None
+) -> Tracker:
     if not enabled:
         return Tracker()
     import wandb
@@ -88,13 +89,22 @@ def start_tracking(run_name: str, run_dir: Path, config: dict[str, Any], enabled
     key = api_key()
     mode: Literal["online", "offline"] = "online" if key else "offline"
     if not key:
-        print(f"W&B: no WANDB_API_KEY (env or Kaggle secret); logging offline to {run_dir}/wandb "
-              f"(sync later with `wandb sync {run_dir}/wandb/offline-run-*`)")
+        print(
+            f"W&B: no WANDB_API_KEY (env or Kaggle secret); logging offline to {run_dir}/wandb "
+            f"(sync later with `wandb sync {run_dir}/wandb/offline-run-*`)"
+        )
     else:
         os.environ["WANDB_API_KEY"] = key
     settings = wandb.Settings(init_timeout=60, console="off", silent=True, x_disable_stats=True)
-    kwargs: dict[str, Any] = dict(project=PROJECT, name=run_name, dir=str(run_dir), config=config, settings=settings,
-                  id=resume_id, resume="allow" if resume_id else None)
+    kwargs: dict[str, Any] = dict(
+        project=PROJECT,
+        name=run_name,
+        dir=str(run_dir),
+        config=config,
+        settings=settings,
+        id=resume_id,
+        resume="allow" if resume_id else None,
+    )
     try:
         run = wandb.init(mode=mode, **kwargs)
     except Exception as exc:  # network, auth: fall back to offline rather than fail the training
@@ -108,22 +118,41 @@ def start_tracking(run_name: str, run_dir: Path, config: dict[str, Any], enabled
 
 def redacted(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Predictions without document text, for upload when text logging is off."""
-    return [{**{k: v for k, v in r.items() if k != "words"},
-             "spans": [{k: v for k, v in s.items() if k != "text"} for s in r["spans"]]} for r in records]
+    return [
+        {
+            **{k: v for k, v in r.items() if k != "words"},
+            "spans": [{k: v for k, v in s.items() if k != "text"} for s in r["spans"]],
+        }
+        for r in records
+    ]
 
 
-def log_run(tracker: Tracker, name: str, run_dir: Path, metrics: dict[str, Any],
-            predictions: dict[str, list[dict[str, Any]]], log_text: bool) -> None:
+def log_run(
+    tracker: Tracker,
+    name: str,
+    run_dir: Path,
+    metrics: dict[str, Any],
+    predictions: dict[str, list[dict[str, Any]]],
+    log_text: bool,
+) -> None:
     """Summary metrics, the per-type table and the model and predictions artifacts."""
     test = metrics["test"]
-    summary = {"test/micro_f1": test["micro"]["f1"], "test/micro_precision": test["micro"]["precision"],
-               "test/micro_recall": test["micro"]["recall"], "test/macro_f1": test["macro"]["f1"],
-               "validation/micro_f1": metrics["validation"]["micro"]["f1"],
-               "train_seconds": metrics["train_seconds"], "peak_memory_mb": metrics["peak_memory_mb"],
-               "selected_lr": metrics.get("selected_lr")}
+    summary = {
+        "test/micro_f1": test["micro"]["f1"],
+        "test/micro_precision": test["micro"]["precision"],
+        "test/micro_recall": test["micro"]["recall"],
+        "test/macro_f1": test["macro"]["f1"],
+        "validation/micro_f1": metrics["validation"]["micro"]["f1"],
+        "train_seconds": metrics["train_seconds"],
+        "peak_memory_mb": metrics["peak_memory_mb"],
+        "selected_lr": metrics.get("selected_lr"),
+    }
     tracker.summary({key: value for key, value in summary.items() if value is not None})
-    tracker.table("test/per_type", ["type", "precision", "recall", "f1", "support"],
-                  [[t, v["precision"], v["recall"], v["f1"], v["support"]] for t, v in test["per_type"].items()])
+    tracker.table(
+        "test/per_type",
+        ["type", "precision", "recall", "f1", "support"],
+        [[t, v["precision"], v["recall"], v["f1"], v["support"]] for t, v in test["per_type"].items()],
+    )
     tracker.artifact(f"{name}-model", "model", [RunFolder(run_dir).model], {"test_micro_f1": test["micro"]["f1"]})
     if log_text:
         tracker.artifact(f"{name}-predictions", "predictions", [RunFolder(run_dir).predictions("test").parent])

@@ -54,16 +54,30 @@ def epoch_logger(tracker: Tracker, prefix: str) -> Any:
     class EpochLogger(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs and state.is_world_process_zero:
-                tracker.log({f"{prefix}train/loss": logs["loss"], f"{prefix}train/epoch": state.epoch,
-                             f"{prefix}train/learning_rate": logs.get("learning_rate")})
+                tracker.log(
+                    {
+                        f"{prefix}train/loss": logs["loss"],
+                        f"{prefix}train/epoch": state.epoch,
+                        f"{prefix}train/learning_rate": logs.get("learning_rate"),
+                    }
+                )
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if not metrics or not state.is_world_process_zero:
                 return
-            tracker.log({f"{prefix}val/loss": metrics.get("eval_loss"), f"{prefix}val/f1": metrics.get("eval_f1"),
-                         f"{prefix}val/macro_f1": metrics.get("eval_macro_f1"), f"{prefix}epoch": state.epoch})
-            print(f"{prefix}epoch {state.epoch:.0f}: val loss {metrics.get('eval_loss', float('nan')):.4f}, "
-                  f"val strict micro-F1 {metrics.get('eval_f1', 0.0):.4f}", flush=True)
+            tracker.log(
+                {
+                    f"{prefix}val/loss": metrics.get("eval_loss"),
+                    f"{prefix}val/f1": metrics.get("eval_f1"),
+                    f"{prefix}val/macro_f1": metrics.get("eval_macro_f1"),
+                    f"{prefix}epoch": state.epoch,
+                }
+            )
+            print(
+                f"{prefix}epoch {state.epoch:.0f}: val loss {metrics.get('eval_loss', float('nan')):.4f}, "
+                f"val strict micro-F1 {metrics.get('eval_f1', 0.0):.4f}",
+                flush=True,
+            )
 
     return EpochLogger()
 
@@ -94,14 +108,27 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
     prepared = prepared_with_test(config.output_dir)
     if resume is not None:
         if saved["tag2id"] != prepared.tag2id:
-            raise LabelSetMismatch(f"{resume} was trained with another tag set than {config.output_dir}/data/tags.json;"
-                                   " it cannot be resumed on this data")
+            raise LabelSetMismatch(
+                f"{resume} was trained with another tag set than {config.output_dir}/data/tags.json;"
+                " it cannot be resumed on this data"
+            )
         name, wandb_id = resume.name, saved.get("wandb_id")
     else:
-        name, wandb_id = agree_on_name(run_name(config.model, "truncate" if config.long_docs == "truncate" else None)), None
+        name, wandb_id = (
+            agree_on_name(run_name(config.model, "truncate" if config.long_docs == "truncate" else None)),
+            None,
+        )
     main = is_main_process()
-    run = open_run(config.output_dir, name, model_label(config.model), dataclasses.asdict(config), prepared,
-                   config.wandb, wandb_id, main)
+    run = open_run(
+        config.output_dir,
+        name,
+        model_label(config.model),
+        dataclasses.asdict(config),
+        prepared,
+        config.wandb,
+        wandb_id,
+        main,
+    )
     trials: list[dict[str, Any]] = []
     for lr in config.lr:
         trial_dir = run.folder.trial(lr)
@@ -110,14 +137,28 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             log.info("learning rate %g already finished (%s)", lr, trial_dir)
             continue
         prefix = f"lr={lr:g}/" if len(config.lr) > 1 else ""
-        result = fit(config, lr, prepared.parts["train"], prepared.parts["validation"], prepared.tag2id,
-                     trial_dir / "checkpoints", [epoch_logger(run.tracker, prefix)], resume=resume is not None)
+        result = fit(
+            config,
+            lr,
+            prepared.parts["train"],
+            prepared.parts["validation"],
+            prepared.tag2id,
+            trial_dir / "checkpoints",
+            [epoch_logger(run.tracker, prefix)],
+            resume=resume is not None,
+        )
         if not main:
             continue
-        trial = {"lr": lr, "best_val_f1": result.best_f1, "epochs": result.epochs,
-                 "train_seconds": result.train_seconds, "optimisation_steps": result.optimisation_steps,
-                 "warmup_steps": result.warmup_steps, "warmup_note": result.warmup_note,
-                 "parameters": sum(p.numel() for p in result.model.parameters())}
+        trial = {
+            "lr": lr,
+            "best_val_f1": result.best_f1,
+            "epochs": result.epochs,
+            "train_seconds": result.train_seconds,
+            "optimisation_steps": result.optimisation_steps,
+            "warmup_steps": result.warmup_steps,
+            "warmup_note": result.warmup_note,
+            "parameters": sum(p.numel() for p in result.model.parameters()),
+        }
         if all(trial["best_val_f1"] > other["best_val_f1"] for other in trials):
             save_model(result, run.folder.model, prepared.tag2id)
         write_json(trial_dir / "trial.json", trial)
@@ -129,8 +170,9 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
     return finish_transformer_run(config, run, prepared, trials)
 
 
-def finish_transformer_run(config: TrainConfig, run: OpenRun, prepared: PreparedData,
-                           trials: list[dict[str, Any]]) -> Path:
+def finish_transformer_run(
+    config: TrainConfig, run: OpenRun, prepared: PreparedData, trials: list[dict[str, Any]]
+) -> Path:
     """Predict validation and test with the model of the best learning rate and record the run."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -142,15 +184,30 @@ def finish_transformer_run(config: TrainConfig, run: OpenRun, prepared: Prepared
     max_length = model_max_length(model, config.max_length)
 
     def predict(documents: Sequence[Sequence[str]]) -> Any:
-        return predict_documents(model, tokenizer, documents, prepared.id2tag, max_length, config.stride,
-                                 truncate=config.long_docs == "truncate", batch_size=config.eval_batch_size)
+        return predict_documents(
+            model,
+            tokenizer,
+            documents,
+            prepared.id2tag,
+            max_length,
+            config.stride,
+            truncate=config.long_docs == "truncate",
+            batch_size=config.eval_batch_size,
+        )
 
     def details() -> dict[str, Any]:
         return {
             "epochs": best["epochs"],
             "selected_lr": best["lr"],
-            "lr_search": [{"lr": t["lr"], "best_val_f1": t["best_val_f1"], "epochs_run": len(t["epochs"]),
-                           "train_seconds": t["train_seconds"]} for t in trials],
+            "lr_search": [
+                {
+                    "lr": t["lr"],
+                    "best_val_f1": t["best_val_f1"],
+                    "epochs_run": len(t["epochs"]),
+                    "train_seconds": t["train_seconds"],
+                }
+                for t in trials
+            ],
             "train_seconds": best["train_seconds"],
             "train_seconds_all_trials": sum(t["train_seconds"] for t in trials),
             "peak_memory_mb": peak_memory_mb(),
