@@ -17,7 +17,7 @@ VENV_FLAGS :=
 EXTRAS     := cpu,dev
 endif
 
-.PHONY: report test install browser clean
+.PHONY: report test lint install browser clean
 
 install: $(STAMP)
 
@@ -38,7 +38,13 @@ browser:
 report: $(STAMP)
 	$(PY) -m pipeline all --profile $(PROFILE) $(if $(DATA),--data $(DATA),)
 
-test: $(STAMP) browser
+# format, lint and types first: a minute, and they fail fast on what the tests would trip over later
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check pipeline tests
+	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/mypy
+
+test: lint browser
 	$(PY) -m pytest
 
 clean:
