@@ -187,7 +187,9 @@ class AnalysisConfig:
 
     part: str = option("test", "the part scored and analysed")
     calibration_part: str = option(
-        "validation", "the part on which the temperature and the recommended threshold are chosen"
+        "validation",
+        "the part on which every choice is made: temperature, recommended threshold, high-risk types, the "
+        "recommended model and the best model per type",
     )
     thresholds: list[float] = option(list(THRESHOLDS), "span-confidence thresholds of the readiness tables")
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
@@ -196,6 +198,9 @@ class AnalysisConfig:
         list(HIGH_VALUE_TYPES), "entity types coded first in production, reported on their own"
     )
     high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
+    high_risk_min_predictions: int = option(
+        10, "a type is ranked among the high-risk types only with at least this many validation predictions"
+    )
     resamples: int = option(1000, "bootstrap resamples over documents")
     seed: int = option(42, "seed of the bootstrap and of the example sample")
     examples: int = option(25, "error examples, stratified by category")

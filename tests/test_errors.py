@@ -7,10 +7,13 @@ from collections import Counter
 import pytest
 from nervaluate import Evaluator
 
+from pipeline.core.scoring import strict_counts
 from pipeline.core.tags import Span, tags_from_spans
 from pipeline.evaluation.taxonomy import (
+    TaxonomyMismatch,
     categorize,
     category_counts,
+    check_against_seqeval,
     confusion,
     match_records,
     match_spans,
@@ -193,3 +196,114 @@ def test_examples_take_the_categories_in_turn():
     assert Counter(e["category"] for e in examples) == {
         c: 2 for c in ("type_confusion", "boundary_under", "boundary_over", "boundary_and_type", "missed", "spurious")
     }
+
+
+# One document per awkward overlap, with the outcome of every span worked by hand.
+OVERLAPS = {
+    # one prediction over two adjacent gold spans: it takes the leftmost, the other is missed
+    "merged": (
+        [Span(0, 2, "Sign_symptom"), Span(2, 4, "Sign_symptom")],
+        [Span(0, 4, "Sign_symptom")],
+        [
+            ("boundary_over", Span(0, 2, "Sign_symptom"), Span(0, 4, "Sign_symptom")),
+            ("missed", Span(2, 4, "Sign_symptom"), None),
+        ],
+    ),
+    # one gold span split across two predictions: the leftmost takes it, the other is spurious
+    "split": (
+        [Span(0, 4, "Disease_disorder")],
+        [Span(0, 2, "Disease_disorder"), Span(2, 4, "Disease_disorder")],
+        [
+            ("boundary_under", Span(0, 4, "Disease_disorder"), Span(0, 2, "Disease_disorder")),
+            ("spurious", None, Span(2, 4, "Disease_disorder")),
+        ],
+    ),
+    # a prediction between an other-type (left) and a same-type (right) gold span: position decides
+    "tie": (
+        [Span(0, 2, "Age"), Span(2, 4, "Sex")],
+        [Span(1, 3, "Sex")],
+        [("boundary_and_type", Span(0, 2, "Age"), Span(1, 3, "Sex")), ("missed", Span(2, 4, "Sex"), None)],
+    ),
+    # an exact match next to a prediction that covers it and its neighbour
+    "exact beside a merge": (
+        [Span(0, 1, "Age"), Span(1, 2, "Sex"), Span(2, 3, "Sex")],
+        [Span(0, 1, "Age"), Span(1, 3, "Sex")],
+        [
+            ("exact", Span(0, 1, "Age"), Span(0, 1, "Age")),
+            ("boundary_over", Span(1, 2, "Sex"), Span(1, 3, "Sex")),
+            ("missed", Span(2, 3, "Sex"), None),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OVERLAPS)
+def test_every_gold_and_every_predicted_span_gets_one_outcome(case):
+    gold, pred, expected = OVERLAPS[case]
+    matches = match_spans("d", gold, pred)
+    assert [(m.category, m.gold, m.pred) for m in matches] == expected
+    assert sorted(m.gold for m in matches if m.gold) == sorted(gold)
+    assert sorted(m.pred for m in matches if m.pred) == sorted(pred)
+
+
+def overlap_records() -> list[dict]:
+    return [record(case, ["w"] * 5, gold, pred) for case, (gold, pred, _) in OVERLAPS.items()]
+
+
+def test_overlap_outcomes_agree_with_nervaluate_strict_exact_and_partial():
+    records = overlap_records()
+    ner = Evaluator(
+        [r["gold"] for r in records],
+        [r["pred"] for r in records],
+        tags=["Sign_symptom", "Disease_disorder", "Age", "Sex"],
+        loader="list",
+    ).evaluate()["overall"]
+    counts = category_counts(match_records(records))["counts"]
+    same_bounds = counts["exact"] + counts["type_confusion"]
+    overlapping = sum(counts[c] for c in ("boundary_under", "boundary_over", "boundary_shifted", "boundary_and_type"))
+    assert (ner["strict"].correct, ner["strict"].incorrect) == (counts["exact"], counts["type_confusion"] + overlapping)
+    assert (ner["exact"].correct, ner["exact"].incorrect) == (same_bounds, overlapping)
+    assert (ner["partial"].correct, ner["partial"].partial) == (same_bounds, overlapping)
+    for mode in ("strict", "exact", "partial"):
+        assert (ner[mode].missed, ner[mode].spurious) == (counts["missed"], counts["spurious"])
+    assert (counts["exact"], overlapping, counts["missed"], counts["spurious"]) == (1, 4, 3, 1)
+
+
+def test_overlap_outcomes_reconcile_with_seqeval_and_recall():
+    records = overlap_records()
+    result = category_counts(match_records(records))
+    tp, fp, fn = strict_counts([r["gold"] for r in records], [r["pred"] for r in records])
+    assert (tp, fp, fn) == (1, 5, 7)  # 8 gold spans, 6 predictions, 1 exact
+    check_against_seqeval(result, (tp, fp, fn), recall=1 / 8)
+    assert result["exact_match_rate"] == pytest.approx(1 / 8)
+
+
+def test_a_taxonomy_that_loses_a_gold_span_is_stopped():
+    result = category_counts(match_records(overlap_records()))
+    result["counts"]["missed"] -= 1  # what the old matching did: an overlapped gold span with no outcome
+    with pytest.raises(TaxonomyMismatch, match=r"seqeval strict \(TP, FP, FN\) = \(1, 5, 7\)"):
+        check_against_seqeval(result, (1, 5, 7), recall=1 / 8)
+
+
+def test_exact_match_rate_is_strict_recall_on_real_adjacent_entities(shared_brat):
+    """Predictions that merge every pair of adjacent gold entities and split every long one, on the real
+    corpus (22% of consecutive entities are adjacent): every outcome reconciles with seqeval."""
+    from pipeline.data.brat import read_brat_folder
+
+    documents = read_brat_folder(shared_brat, progress=False).documents[:40]
+    records = []
+    for document in documents:
+        spans, pred = document.spans, []
+        for span in spans:
+            if pred and pred[-1].end == span.start and pred[-1].type == span.type:
+                pred[-1] = Span(pred[-1].start, span.end, span.type)  # merge with the adjacent one
+            elif len(span) >= 3:
+                pred += [Span(span.start, span.start + 1, span.type), Span(span.start + 1, span.end, span.type)]
+            else:
+                pred.append(span)
+        records.append(record(document.id, document.words, spans, pred))
+    result = category_counts(match_records(records))
+    tp, fp, fn = strict_counts([r["gold"] for r in records], [r["pred"] for r in records])
+    check_against_seqeval(result, (tp, fp, fn), recall=tp / (tp + fn))
+    assert result["counts"]["missed"] > 0 and result["counts"]["spurious"] > 0
+    assert result["gold_spans"] == sum(len(d.spans) for d in documents)

@@ -127,3 +127,20 @@ def test_bad_predictions_name_the_document(bad, message):
 def test_an_empty_part_is_an_error():
     with pytest.raises(ValueError, match="empty part"):
         validate_predictions([], None, "run/predictions/test.jsonl")
+
+
+def test_paired_bootstrap_counts_ties_for_neither_run():
+    documents = ["d1", "d2", "d3"]
+    same = Counts(documents, ["A"], np.ones((3, 1)), np.ones((3, 1)), np.zeros((3, 1)))
+    result = paired_bootstrap(same, same, 200, 0)
+    # identical runs: every resample is a tie; 1 - P(A>B) would have claimed B better every time
+    assert (result["p_a_better"], result["p_b_better"], result["p_tie"]) == (0.0, 0.0, 1.0)
+
+
+def test_paired_bootstrap_shares_add_up_to_one():
+    documents = ["d1", "d2", "d3", "d4"]
+    a = Counts(documents, ["A"], np.array([[1], [0], [1], [1]]), np.zeros((4, 1)), np.array([[0], [1], [0], [0]]))
+    b = Counts(documents, ["A"], np.array([[1], [1], [0], [1]]), np.zeros((4, 1)), np.array([[0], [0], [1], [0]]))
+    result = paired_bootstrap(a, b, 500, 1)
+    assert result["p_tie"] > 0
+    assert result["p_a_better"] + result["p_b_better"] + result["p_tie"] == pytest.approx(1.0)

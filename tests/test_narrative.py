@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.reporting.narrative import (
@@ -29,20 +31,20 @@ CRF = ModelFacts("crf", f1=0.45, docs_per_second=50.0, rare_f1=0.10)
 def test_tradeoff_of_a_better_but_slower_model():
     # +2.0 points (0.62 - 0.60); 3.0 / 2.0 = 1.5 times slower
     assert tradeoff_sentence(BIG, SMALL, 0.97) == (
-        "pubmedbert has +2.0 points F1 but is 1.5 times slower than biobert (P(pubmedbert>biobert)=0.97, credible)."
+        "pubmedbert has +2.0 points validation F1 but is 1.5 times slower than biobert (P(pubmedbert>biobert)=0.97, credible)."
     )
 
 
 def test_tradeoff_of_a_worse_but_faster_model():
     # 0.45 - 0.62 = -17.0 points; 50 / 2 = 25 times faster
     assert tradeoff_sentence(CRF, BIG, 0.0) == (
-        "crf has -17.0 points F1 but is 25.0 times faster than pubmedbert (P(crf>pubmedbert)=0.00, not credible)."
+        "crf has -17.0 points validation F1 but is 25.0 times faster than pubmedbert (P(crf>pubmedbert)=0.00, not credible)."
     )
 
 
 def test_tradeoff_without_speed_or_significance():
     assert tradeoff_sentence(ModelFacts("a", 0.5), ModelFacts("b", 0.4), None) == (
-        "a has +10.0 points F1 over b; speed was not measured for both."
+        "a has +10.0 points validation F1 over b; speed was not measured for both."
     )
 
 
@@ -50,8 +52,8 @@ def test_choose_model_keeps_the_top_model_when_it_credibly_beats_the_rest():
     best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97, ("pubmedbert", "crf"): 1.0})
     assert best is BIG
     assert reason == (
-        "pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
-        "other model (P(better) ≥ 0.95). Its rare-tier F1 is 0.300."
+        "pubmedbert has the highest validation micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
+        "other model (P(better) ≥ 0.95). Its rare-tier F1 on test is 0.300."
     )
 
 
@@ -129,7 +131,9 @@ def test_leakage_and_truncation_paragraphs_say_what_is_missing():
 def test_tradeoff_sentences_compare_the_best_model_with_each_other_model():
     sentences = tradeoff_sentences(BIG, [BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97})
     assert len(sentences) == 2
-    assert sentences[1] == "pubmedbert has +17.0 points F1 but is 25.0 times slower than crf."  # no P for this pair
+    assert (
+        sentences[1] == "pubmedbert has +17.0 points validation F1 but is 25.0 times slower than crf."
+    )  # no P for this pair
 
 
 def test_choose_model_falls_back_to_f1_when_a_tied_model_has_no_speed():
@@ -137,8 +141,8 @@ def test_choose_model_falls_back_to_f1_when_a_tied_model_has_no_speed():
     best, reason = choose_model([BIG, unbenched], {("pubmedbert", "crf"): 0.71})
     assert best is BIG
     assert reason == (
-        "pubmedbert has the highest test micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
-        "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 is 0.300."
+        "pubmedbert has the highest validation micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
+        "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 on test is 0.300."
     )
 
 
@@ -153,7 +157,7 @@ def test_a_single_model_is_chosen_without_claims_about_others():
     best, reason = choose_model([CRF], {})
     assert (best, reason) == (
         CRF,
-        "crf is the only model compared; its test micro-F1 is 0.450. Its rare-tier F1 is 0.100.",
+        "crf is the only model compared; its validation micro-F1 is 0.450. Its rare-tier F1 on test is 0.100.",
     )
     assert tradeoff_sentences(CRF, [CRF], {}) == ["crf is the only model compared: there is no trade-off to weigh."]
 
@@ -178,4 +182,30 @@ def test_speed_target_of_a_truncated_run_says_it_cuts_documents_as_the_pipeline_
     assert sentence.endswith(
         "the 2x target is met. The pipeline reads at most 512 wordpieces, so it cut 23 of 60 "
         "documents short; so does this run, which reads only the first window of each document."
+    )
+
+
+def test_the_model_chosen_on_validation_stays_chosen_when_another_scores_higher_on_test():
+    from pipeline.reporting.facts import recommend
+    from pipeline.reporting.inputs import RunInputs
+
+    def run(name: str, validation: float, test: float) -> RunInputs:
+        metrics = {part: {"micro": {"f1": f1}} for part, f1 in (("validation", validation), ("test", test))}
+        return RunInputs(name, Path(name), {"model": name}, metrics, None, None)
+
+    runs = [run("steady", 0.70, 0.55), run("lucky", 0.60, 0.65)]
+    comparison = {
+        "models": [
+            {"run": "steady", "selection": {"micro": {"f1": 0.70}, "micro_f1_ci": [0.66, 0.74]}},
+            {"run": "lucky", "selection": {"micro": {"f1": 0.60}, "micro_f1_ci": [0.55, 0.65]}},
+        ],
+        "pairwise_selection": [{"a": "steady", "b": "lucky", "p_a_better": 0.99, "p_b_better": 0.01}],
+        "pairwise": [{"a": "lucky", "b": "steady", "p_a_better": 0.97, "p_b_better": 0.03}],
+    }
+    best, reason, chosen = recommend(runs, comparison)
+    assert (best.name, chosen.name) == ("steady", "steady")
+    assert reason == (
+        "steady has the highest validation micro-F1, 0.700 [0.660, 0.740], and credibly beats every other model "
+        "(P(better) ≥ 0.95). On the test set, held out from every choice, steady scores micro-F1 0.550: the final, "
+        "unbiased estimate."
     )

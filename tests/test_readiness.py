@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from pipeline.evaluation.confidence import ScoredSpans
-from pipeline.evaluation.readiness import automation_rows, false_positive_rates, high_value_scores, recommend_threshold
+from pipeline.evaluation.readiness import (
+    automation_rows,
+    false_positive_rates,
+    high_risk_types,
+    high_value_scores,
+    recommend_threshold,
+)
 
 
 def scored(rows: list[tuple[str, str, float, bool]]) -> ScoredSpans:
@@ -75,3 +81,12 @@ def test_false_positive_rates_are_ranked_by_the_number_of_wrong_codes():
         ("A", 2, pytest.approx(2 / 3), False),
         ("B", 1, 1.0, True),
     ]
+
+
+def test_a_type_with_few_predictions_is_never_high_risk():
+    # Sex: one prediction, wrong (rate 1.0); A: 12 predictions, 6 wrong (0.5); B: 10 predictions, 3 wrong (0.3)
+    rows = [("d", "Sex", 0.9, False)] + [("d", "A", 0.9, i % 2 == 0) for i in range(12)]
+    rows += [("d", "B", 0.9, i >= 3) for i in range(10)]
+    ranked = high_risk_types(false_positive_rates(scored(rows)), min_predictions=10)
+    assert [(r["type"], r["fp_rate"], r["predicted"]) for r in ranked] == [("A", 0.5, 12), ("B", 0.3, 10)]
+    assert next(r["type"] for r in high_risk_types(false_positive_rates(scored(rows)), min_predictions=1)) == "Sex"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
+from seqeval.scheme import IOB2, Entities
 
 
 def strict_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
@@ -27,3 +27,12 @@ def strict_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
         if k not in ("micro avg", "macro avg", "weighted avg")
     }
     return {"micro": prf(report["micro avg"]), "macro": prf(report["macro avg"]), "per_type": per_type}
+
+
+def strict_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> tuple[int, int, int]:
+    """seqeval's own strict IOB2 entities, counted: (true positives, false positives, false negatives)
+    over all documents and types; what the error taxonomy must reconcile with."""
+    true = {entity.to_tuple() for entities in Entities(list(map(list, gold)), IOB2).entities for entity in entities}
+    found = {entity.to_tuple() for entities in Entities(list(map(list, pred)), IOB2).entities for entity in entities}
+    tp = len(true & found)
+    return tp, len(found) - tp, len(true) - tp

@@ -30,7 +30,8 @@ scores strict, entity-level; "spans" are word offsets, end exclusive):
                  recommended {threshold, rule, target_precision, met, validation {row}, test {row}},
                  high_value {T: {f1, precision, recall, support, threshold, precision_at_threshold,
                                  coverage_at_threshold}},
-                 fp_rate_by_type [{type, predicted, false_positives, fp_rate, high_value}]}
+                 fp_rate_by_type [{type, predicted, false_positives, fp_rate, high_value}] (test),
+                 high_risk {chosen_on: "validation", min_predictions, types [{type, fp_rate, predicted}]}}
     figures     {name: path relative to the analysis folder (PNG; an SVG lies next to it)}
 """
 
@@ -43,6 +44,7 @@ from typing import Any
 
 from pipeline.config import AnalysisConfig
 from pipeline.core.layout import RunFolder, read_predictions, read_run_config, write_record
+from pipeline.core.scoring import strict_counts
 from pipeline.core.tags import entity_types_of
 from pipeline.data.tiers import TIERS
 from pipeline.evaluation import confidence, figures, metrics, readiness, taxonomy
@@ -99,6 +101,17 @@ def frequency_scatter(per_type: dict[str, Any], type_info: dict[str, dict[str, A
     ]
 
 
+def check_invariants(counts: metrics.Counts, errors: dict[str, Any], records: Sequence[dict[str, Any]]) -> None:
+    """Stop the analysis when its counts disagree with seqeval's strict entities: the per-document
+    counts behind every interval, and the error taxonomy (exact-match rate = strict recall)."""
+    seqeval = strict_counts([r["gold"] for r in records], [r["pred"] for r in records])
+    ours = (int(counts.tp.sum()), int(counts.fp.sum()), int(counts.fn.sum()))
+    if ours != seqeval:
+        raise taxonomy.TaxonomyMismatch(f"per-document counts (TP, FP, FN) = {ours}, seqeval strict = {seqeval}")
+    tp, _, fn = seqeval
+    taxonomy.check_against_seqeval(errors, seqeval, tp / (tp + fn) if tp + fn else 0.0)
+
+
 def analyze_records(
     test: Sequence[dict[str, Any]],
     validation: Sequence[dict[str, Any]],
@@ -113,6 +126,8 @@ def analyze_records(
         "intervals": metrics.bootstrap_intervals(counts, config.resamples, config.seed),
     }
     matches = taxonomy.match_records(test)
+    errors = taxonomy.error_analysis(matches, types)
+    check_invariants(counts, errors, test)
     test_spans = confidence.scored_spans(test, config.span_confidence)
     validation_spans = confidence.scored_spans(validation, config.span_confidence)
     return {
@@ -120,7 +135,7 @@ def analyze_records(
         "scores": scores,
         "tiers": tier_scores(counts, type_info, config.resamples, config.seed),
         "frequency_scatter": frequency_scatter(scores["per_type"], type_info),
-        "errors": taxonomy.error_analysis(test, types),
+        "errors": errors,
         "examples": taxonomy.sample_examples(matches, test, config.examples, config.context_words, config.seed),
         "patterns": taxonomy.pattern_report(matches, test),
         "confidence": confidence.confidence_analysis(test, validation, config.thresholds, config.span_confidence),
@@ -132,6 +147,7 @@ def analyze_records(
             config.target_precision,
             config.high_value_types,
             config.high_value_threshold,
+            config.high_risk_min_predictions,
         ),
     }
 

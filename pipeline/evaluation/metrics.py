@@ -177,7 +177,8 @@ def bootstrap_intervals(counts: Counts, resamples: int = 1000, seed: int = 42, l
 def paired_bootstrap(
     a: Counts, b: Counts, resamples: int = 1000, seed: int = 42, level: float = 0.95
 ) -> dict[str, Any]:
-    """Micro-F1 of A minus B on the same resampled documents: mean difference, interval, P(A > B)."""
+    """Micro-F1 of A minus B on the same resampled documents: mean difference, interval, and the shares
+    of resamples where A is better, B is better, and the two are equal (a tie counts for neither)."""
     if a.doc_ids != b.doc_ids:
         only_a, only_b = sorted(set(a.doc_ids) - set(b.doc_ids)), sorted(set(b.doc_ids) - set(a.doc_ids))
         raise ValueError(
@@ -190,6 +191,8 @@ def paired_bootstrap(
         "mean_difference": float(difference.mean()),
         "ci": interval(difference, level),
         "p_a_better": float((difference > 0).mean()),
+        "p_b_better": float((difference < 0).mean()),
+        "p_tie": float((difference == 0).mean()),
         "resamples": resamples,
         "seed": seed,
     }

@@ -1,6 +1,10 @@
 """Span-level error analysis (Task 1.5): taxonomy, confusion, length buckets, examples, patterns.
 
-Each predicted span is matched to the gold span it overlaps most (ties: the earlier one):
+Every gold entity and every predicted entity gets exactly one outcome. Predictions are matched to gold
+spans one to one, in document order, as nervaluate does: each prediction (left to right) takes the
+leftmost gold span it overlaps that no earlier prediction took. On flat IOB2 a gold span with the
+prediction's exact boundaries is the only gold span that prediction overlaps, so it is always the one
+taken. A matched pair is
     exact             same boundaries, same type (a strict true positive)
     type_confusion    same boundaries, other type
     boundary_under    same type, prediction strictly inside the gold span ("myocardial" for
@@ -8,11 +12,18 @@ Each predicted span is matched to the gold span it overlaps most (ties: the earl
     boundary_over     same type, prediction strictly contains the gold span
     boundary_shifted  same type, overlapping, neither contains the other
     boundary_and_type overlapping, other boundaries and other type
-    spurious          overlaps no gold span
-A gold span that no predicted span overlaps is `missed`. These counts agree with nervaluate
-(strict correct = exact; exact-schema correct = exact + type_confusion; ent_type correct = exact +
-boundary_*; partial = boundary_* + boundary_and_type; missed; spurious) when each span overlaps at
-most one span of the other side, which the tests check.
+and what is left is
+    missed            a gold span no prediction took (overlapped or not)
+    spurious          a prediction that took no gold span (it overlaps none, or only taken ones)
+The awkward cases follow from the rule: one prediction over several gold spans takes the leftmost
+and the others are `missed`; one gold span split across several predictions goes to the leftmost
+prediction and the others are `spurious`; between a same-type and an other-type overlap the position
+decides, not the type (nervaluate's strict, exact and partial modes; its ent_type mode prefers the
+same type, so it can pair differently when a prediction overlaps two free gold spans).
+
+So exact = seqeval's strict true positives, pairs that are not exact + spurious = its false positives,
+pairs that are not exact + missed = its false negatives, and the exact-match rate is strict recall:
+`check_against_seqeval` verifies this on every analysed run.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ CATEGORIES = (
     "spurious",
 )
 ERROR_CATEGORIES = CATEGORIES[1:]
+SAME_TYPE_BOUNDARY = ("boundary_under", "boundary_over", "boundary_shifted")
 NONE = "none"
 LENGTH_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3-4", 3, 4), ("5+", 5, 10**9))
 
@@ -76,16 +88,15 @@ def categorize(gold: Span | None, pred: Span | None) -> str:
 
 
 def match_spans(doc_id: str, gold: Sequence[Span], pred: Sequence[Span]) -> list[Match]:
-    """Every predicted span with its category, then every gold span no prediction overlaps (missed)."""
-    matches, touched = [], set()
+    """One outcome per predicted span (document order), then one per gold span no prediction took."""
+    free = sorted(gold)
+    matches = []
     for span in sorted(pred):
-        overlapping = [g for g in sorted(gold) if overlap(g, span) > 0]
-        touched.update(overlapping)
-        exact = [g for g in overlapping if (g.start, g.end) == (span.start, span.end)]
-        best = exact[0] if exact else max(overlapping, key=lambda g: overlap(g, span), default=None)
-        matches.append(Match(doc_id, categorize(best, span), best, span))
-    matches += [Match(doc_id, "missed", g, None) for g in sorted(gold) if g not in touched]
-    return matches
+        taken = next((g for g in free if overlap(g, span) > 0), None)
+        if taken is not None:
+            free.remove(taken)
+        matches.append(Match(doc_id, categorize(taken, span), taken, span))
+    return matches + [Match(doc_id, "missed", g, None) for g in free]
 
 
 def match_records(records: Sequence[dict[str, Any]]) -> list[Match]:
@@ -99,21 +110,36 @@ def category_counts(matches: Sequence[Match]) -> dict[str, Any]:
     overlapped by a prediction of the same type (exact or boundary error)."""
     counts = Counter(m.category for m in matches)
     errors = sum(counts[c] for c in ERROR_CATEGORIES)
-    gold_spans = {(m.doc_id, m.gold) for m in matches if m.gold is not None}
-    exact = {(m.doc_id, m.gold) for m in matches if m.category == "exact"}
-    partial = {
-        (m.doc_id, m.gold)
-        for m in matches
-        if m.category == "exact" or (m.category.startswith("boundary_") and m.category != "boundary_and_type")
-    }
+    gold_spans = sum(m.gold is not None for m in matches)
+    partial = counts["exact"] + sum(counts[c] for c in SAME_TYPE_BOUNDARY)
     return {
         "counts": {c: counts[c] for c in CATEGORIES},
         "shares": {c: counts[c] / errors if errors else 0.0 for c in ERROR_CATEGORIES},
         "errors_total": errors,
-        "gold_spans": len(gold_spans),
-        "exact_match_rate": len(exact) / len(gold_spans) if gold_spans else 0.0,
-        "partial_match_rate": len(partial) / len(gold_spans) if gold_spans else 0.0,
+        "gold_spans": gold_spans,
+        "predicted_spans": sum(m.pred is not None for m in matches),
+        "exact_match_rate": counts["exact"] / gold_spans if gold_spans else 0.0,
+        "partial_match_rate": partial / gold_spans if gold_spans else 0.0,
     }
+
+
+class TaxonomyMismatch(RuntimeError):
+    """The taxonomy disagrees with seqeval: a bug in the matching, never bad input."""
+
+
+def check_against_seqeval(counts: dict[str, Any], seqeval: tuple[int, int, int], recall: float) -> None:
+    """Raise unless the outcome counts reconcile with seqeval's strict TP/FP/FN and the exact-match rate
+    equals strict recall (`analyze` calls this on every run)."""
+    tp, fp, fn = seqeval
+    c = counts["counts"]
+    pairs = sum(c[k] for k in CATEGORIES if k not in ("exact", "missed", "spurious"))
+    found = (c["exact"], pairs + c["spurious"], pairs + c["missed"])
+    if found != (tp, fp, fn) or abs(counts["exact_match_rate"] - recall) > 1e-9:
+        raise TaxonomyMismatch(
+            f"taxonomy (exact, mismatched pairs + spurious, mismatched pairs + missed) = {found} and exact-match "
+            f"rate {counts['exact_match_rate']:.6f}, but seqeval strict (TP, FP, FN) = {(tp, fp, fn)} and "
+            f"recall {recall:.6f}"
+        )
 
 
 def confusion(matches: Sequence[Match], types: Sequence[str]) -> dict[str, Any]:
@@ -162,8 +188,7 @@ def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
             pred[bucket_of(len(m.pred))] += 1
         if m.category == "exact":
             tp[bucket_of(len(m.pred))] += 1  # type: ignore[arg-type]
-    # a gold span overlapped by several predictions counts once
-    gold = Counter(bucket_of(len(span)) for _, span in {(m.doc_id, m.gold) for m in matches if m.gold is not None})
+    gold = Counter(bucket_of(len(m.gold)) for m in matches if m.gold is not None)
     return [
         {
             "length": name,
@@ -295,9 +320,8 @@ def pattern_report(matches: Sequence[Match], records: Sequence[dict[str, Any]]) 
     return rows
 
 
-def error_analysis(records: Sequence[dict[str, Any]], types: Sequence[str], confusions: int = 10) -> dict[str, Any]:
+def error_analysis(matches: Sequence[Match], types: Sequence[str], confusions: int = 10) -> dict[str, Any]:
     """The `errors` section of analysis.json (without examples and patterns)."""
-    matches = match_records(records)
     matrix = confusion(matches, types)
     return {
         **category_counts(matches),

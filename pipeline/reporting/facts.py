@@ -55,26 +55,38 @@ def speed_target(run: RunInputs) -> str:
     )
 
 
-def p_better(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[tuple[str, str], float]:
-    """P(A>B) from the paired bootstrap of comparison.json, keyed by the runs' labels."""
+def p_better(
+    comparison: dict[str, Any] | None, runs: Sequence[RunInputs], key: str = "pairwise_selection"
+) -> dict[tuple[str, str], float]:
+    """P(A>B) and P(B>A) from a paired bootstrap of comparison.json (validation by default: choices read
+    it; `pairwise` for test), keyed by the runs' labels; ties count for neither."""
     labels = {run.name: run.label for run in runs}
     pairs = {}
-    for pair in (comparison or {}).get("pairwise", []):
+    for pair in (comparison or {}).get(key, []):
         a, b = labels.get(pair["a"]), labels.get(pair["b"])
         if a and b:
             pairs[(a, b)] = pair["p_a_better"]
-            pairs[(b, a)] = 1.0 - pair["p_a_better"]
+            pairs[(b, a)] = pair["p_b_better"]
     return pairs
 
 
-def model_facts(runs: Sequence[RunInputs]) -> list[ModelFacts]:
+def selection_scores(run: RunInputs, comparison: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's validation scores with their interval (comparison.json models[].selection); without a
+    comparison, the validation F1 of metrics.json and no interval."""
+    row = next((m for m in (comparison or {}).get("models", []) if m["run"] == run.name), None)
+    return row["selection"] if row else {"micro": run.metrics["validation"]["micro"], "micro_f1_ci": None}
+
+
+def model_facts(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[ModelFacts]:
+    """What the choice weighs, per run: validation micro-F1 and interval, speed, test rare-tier F1."""
     facts = []
     for run in runs:
-        bounds = f1_interval(run)
+        scores = selection_scores(run, comparison)
+        bounds = scores["micro_f1_ci"]
         facts.append(
             ModelFacts(
                 run.label,
-                run.metrics["test"]["micro"]["f1"],
+                scores["micro"]["f1"],
                 bounds[0] if bounds else None,
                 bounds[1] if bounds else None,
                 docs_per_second(run),
@@ -84,11 +96,27 @@ def model_facts(runs: Sequence[RunInputs]) -> list[ModelFacts]:
     return facts
 
 
+def test_facts(run: RunInputs) -> ModelFacts:
+    """The run's test micro-F1 with its bootstrap interval: what the report states after the choice."""
+    bounds = f1_interval(run)
+    return ModelFacts(
+        run.label,
+        run.metrics["test"]["micro"]["f1"],
+        bounds[0] if bounds else None,
+        bounds[1] if bounds else None,
+        docs_per_second(run),
+        tier_f1(run).get("rare"),
+        part="test",
+    )
+
+
 def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
-    """The recommended model, the reason, and its run; row-split runs leak and are never candidates."""
+    """The recommended model (chosen on validation), the reason with its test estimate, and its run;
+    row-split runs leak and are never candidates."""
     candidates = [run for run in runs if run.config.get("split_strategy", "document") != "rows"]
-    best, reason = narrative.choose_model(model_facts(candidates), p_better(comparison, candidates))
-    return best, reason, next(run for run in candidates if run.label == best.name)
+    best, reason = narrative.choose_model(model_facts(candidates, comparison), p_better(comparison, candidates))
+    chosen = next(run for run in candidates if run.label == best.name)
+    return best, f"{reason} {narrative.test_estimate_sentence(test_facts(chosen))}", chosen
 
 
 def threshold_row(run: RunInputs, threshold: float) -> dict[str, Any]:
@@ -124,9 +152,9 @@ def threshold_recommendation(run: RunInputs) -> str:
     return " ".join(sentences)
 
 
-def high_risk_types(run: RunInputs, count: int = 3) -> list[str]:
-    rows = ((run.analysis or {}).get("readiness") or {}).get("fp_rate_by_type") or []
-    return [row["type"] for row in sorted(rows, key=lambda row: -row["fp_rate"])[:count]]
+def high_risk_types(run: RunInputs) -> list[str]:
+    """The types that always go to review (chosen on validation by `analyze`)."""
+    return [row["type"] for row in run.analysis["readiness"]["high_risk"]["types"]] if run.analysis else []
 
 
 def deployment_strategy(run: RunInputs) -> str:
@@ -194,5 +222,7 @@ def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None
     items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", threshold_recommendation(chosen)]
     risky = high_risk_types(chosen)
     if risky:
-        items.append(f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates.")
+        items.append(
+            f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates on validation."
+        )
     return "\n".join(f"- {item}" for item in items)

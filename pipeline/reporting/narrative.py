@@ -15,7 +15,8 @@ CREDIBLE = 0.95
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What model selection weighs: test micro-F1 with its interval, speed and rare-tier F1."""
+    """What model selection weighs: micro-F1 of one part with its interval, speed and rare-tier F1.
+    Choices read the validation part; the test part is reported for what was chosen."""
 
     name: str
     f1: float
@@ -23,6 +24,7 @@ class ModelFacts:
     f1_high: float | None = None
     docs_per_second: float | None = None
     rare_f1: float | None = None
+    part: str = "validation"
 
 
 def points(delta: float) -> str:
@@ -47,8 +49,8 @@ def significance(first: str, second: str, p_first_better: float) -> str:
 
 
 def tradeoff_sentence(first: ModelFacts, second: ModelFacts, p_first_better: float | None) -> str:
-    """'X has +2.1 points F1 but is 1.5 times slower than Y (P(X>Y)=0.97, credible).'"""
-    gain = f"{first.name} has {points(first.f1 - second.f1)} points F1"
+    """'X has +2.1 points validation F1 but is 1.5 times slower than Y (P(X>Y)=0.97, credible).'"""
+    gain = f"{first.name} has {points(first.f1 - second.f1)} points {first.part} F1"
     tail = "" if p_first_better is None else f" ({significance(first.name, second.name, p_first_better)})"
     if not first.docs_per_second or not second.docs_per_second:
         return f"{gain} over {second.name}{tail}; speed was not measured for both."
@@ -63,7 +65,8 @@ def tradeoff_sentence(first: ModelFacts, second: ModelFacts, p_first_better: flo
 def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], float]) -> tuple[ModelFacts, str]:
     """The recommended model and the rule that chose it.
 
-    Rule: take the model with the highest test F1; every model it does not credibly beat
+    Rule: take the model with the highest F1 on the part the facts come from (validation: a choice
+    made on test would make the test number optimistic); every model it does not credibly beat
     (P(top>other) < 0.95) is as good on F1, and among those the fastest wins. Without speed for
     all of them, the highest F1 wins.
     """
@@ -74,21 +77,22 @@ def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], f
     speeds_known = all(m.docs_per_second for m in tied)
     best = max(tied, key=lambda m: m.docs_per_second or 0.0) if len(tied) > 1 and speeds_known else top
     others = ", ".join(m.name for m in tied if m is not top)
+    f1 = f"{top.part} micro-F1"
     if len(models) == 1:
-        reason = f"{best.name} is the only model compared; its test micro-F1 is {interval(best)}."
+        reason = f"{best.name} is the only model compared; its {f1} is {interval(best)}."
     elif best is top and len(tied) == 1:
         reason = (
-            f"{best.name} has the highest test micro-F1, {interval(best)}, and credibly beats every other "
+            f"{best.name} has the highest {f1}, {interval(best)}, and credibly beats every other "
             f"model (P(better) ≥ {CREDIBLE})."
         )
     elif best is top and speeds_known:
         reason = (
-            f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+            f"{best.name} has the highest {f1}, {interval(best)}; it does not credibly beat "
             f"{others}, but it is also the fastest of them."
         )
     elif best is top:
         reason = (
-            f"{best.name} has the highest test micro-F1, {interval(best)}; it does not credibly beat "
+            f"{best.name} has the highest {f1}, {interval(best)}; it does not credibly beat "
             f"{others}, and without the speed of all of them the highest F1 decides."
         )
     else:
@@ -97,8 +101,16 @@ def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], f
             f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f})."
         )
     if best.rare_f1 is not None:
-        reason += f" Its rare-tier F1 is {best.rare_f1:.3f}."
+        reason += f" Its rare-tier F1 on test is {best.rare_f1:.3f}."
     return best, reason
+
+
+def test_estimate_sentence(chosen: ModelFacts) -> str:
+    """The chosen model's test score: reported once, after the choice, as the unbiased estimate."""
+    return (
+        f"On the test set, held out from every choice, {chosen.name} scores micro-F1 {interval(chosen)}: "
+        "the final, unbiased estimate."
+    )
 
 
 def tier_gap_sentence(tier_f1: dict[str, float], model: str) -> str:

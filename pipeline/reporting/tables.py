@@ -142,26 +142,33 @@ def test_micro(run: RunInputs) -> dict[str, float]:
     return run.metrics["test"]["micro"]
 
 
-def comparison_matrix(runs: Sequence[RunInputs], models: Sequence[ModelFacts]) -> pd.DataFrame:
-    """Model | F1 [interval] | precision | recall | macro-F1 | rare-tier F1 | training time | speed."""
+def comparison_matrix(
+    runs: Sequence[RunInputs], chosen_on: Sequence[ModelFacts], reported: Sequence[ModelFacts]
+) -> pd.DataFrame:
+    """Model | validation F1 [CI] (what the choice reads) | test F1 [CI], P, R, macro-F1, rare-tier F1
+    (reported) | training time | speed."""
     rows = []
-    for run, facts in zip(runs, models):
+    for run, selection, test in zip(runs, chosen_on, reported):
         micro = test_micro(run)
-        bounds = (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
         rows.append(
             {
                 "model": run.label,
                 "run": run.name,
-                "test micro-F1 [95% CI]": with_interval(micro["f1"], bounds),
-                "precision": micro["precision"],
-                "recall": micro["recall"],
-                "macro-F1": run.metrics["test"]["macro"]["f1"],
-                "rare-tier F1": nan_if_none(facts.rare_f1),
+                "validation micro-F1 [95% CI] (chooses)": with_interval(selection.f1, bounds_of(selection)),
+                "test micro-F1 [95% CI] (reported)": with_interval(micro["f1"], bounds_of(test)),
+                "test precision": micro["precision"],
+                "test recall": micro["recall"],
+                "test macro-F1": run.metrics["test"]["macro"]["f1"],
+                "test rare-tier F1": nan_if_none(test.rare_f1),
                 "training time (min)": run.metrics.get("train_seconds", float("nan")) / 60,
-                "docs/s (inference)": nan_if_none(facts.docs_per_second),
+                "docs/s (inference)": nan_if_none(test.docs_per_second),
             }
         )
     return pd.DataFrame(rows)
+
+
+def bounds_of(facts: ModelFacts) -> tuple[float, float] | None:
+    return (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
 
 
 def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
@@ -182,7 +189,8 @@ def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
 
 
 def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> pd.DataFrame:
-    """For each entity type, the run with the highest test F1 (comparison.json best.per_type)."""
+    """For each entity type, the run with the highest validation F1 (comparison.json best.per_type), with
+    that run's test F1 beside it."""
     rows = ((comparison or {}).get("best") or {}).get("per_type")
     if not rows:
         return not_measured("best model per type", "python -m pipeline compare " + " ".join(r.name for r in runs))
@@ -193,13 +201,14 @@ def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInp
             {
                 "type": row["type"],
                 "tier": tiers.get(row["type"]),
-                "support": row["support"],
-                "model": labels.get(row["run"], row["run"]),
-                "F1": row["f1"],
+                "test support": row["support"],
+                "model (chosen on validation)": labels.get(row["run"], row["run"]),
+                "validation F1": row["selection_f1"],
+                "test F1": row["f1"],
             }
             for row in rows
         ]
-    ).sort_values("F1", ascending=False)
+    ).sort_values("test F1", ascending=False)
 
 
 def split_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
@@ -371,25 +380,34 @@ def readiness_table(run: RunInputs) -> pd.DataFrame:
 
 
 def high_risk_table(run: RunInputs) -> pd.DataFrame:
-    return records_table((analysis_section(run, "readiness") or {}).get("fp_rate_by_type"), "false-positive rates", run)
+    """False-positive rate by predicted type on test; the types chosen on validation as high-risk marked."""
+    readiness = analysis_section(run, "readiness") or {}
+    table = records_table(readiness.get("fp_rate_by_type"), "false-positive rates", run)
+    if "type" in table:
+        chosen = {row["type"] for row in readiness["high_risk"]["types"]}
+        table["high-risk (validation)"] = table["type"].isin(chosen)
+    return table
 
 
 def pairwise_table(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """Paired bootstrap of every pair on validation (what choices read) and on test (reported)."""
     labels = {run.name: run.label for run in runs}
-    pairs = (comparison or {}).get("pairwise")
-    if not pairs:
+    rows = [
+        {
+            "set": part,
+            "A": labels.get(pair["a"], pair["a"]),
+            "B": labels.get(pair["b"], pair["b"]),
+            "F1 difference A-B [95% CI]": with_interval(pair["mean_difference"], pair.get("ci")),
+            "P(A>B)": pair["p_a_better"],
+            "P(B>A)": pair["p_b_better"],
+            "P(tie)": pair["p_tie"],
+        }
+        for part, key in (("validation", "pairwise_selection"), ("test", "pairwise"))
+        for pair in (comparison or {}).get(key) or []
+    ]
+    if not rows:
         return not_measured("paired bootstrap", "python -m pipeline compare " + " ".join(labels))
-    return pd.DataFrame(
-        [
-            {
-                "A": labels.get(pair["a"], pair["a"]),
-                "B": labels.get(pair["b"], pair["b"]),
-                "F1 difference A-B [95% CI]": with_interval(pair["mean_difference"], pair.get("ci")),
-                "P(A>B)": pair["p_a_better"],
-            }
-            for pair in pairs
-        ]
-    )
+    return pd.DataFrame(rows)
 
 
 def speed_table(run: RunInputs) -> pd.DataFrame:
