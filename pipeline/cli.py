@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -113,6 +114,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leak(args: argparse.Namespace) -> int:
+    from pipeline.core.layout import Outputs
+    from pipeline.evaluation.leak import measure_leak
+
+    rows_output_dir = args.rows_output_dir or str(Outputs(args.output_dir).leak_dir)
+    path = measure_leak(
+        resolve_run(args.rows_run, rows_output_dir),
+        resolve_run(args.document_run, args.output_dir),
+        rows_output_dir,
+        args.output_dir,
+        build_config(AnalysisConfig, args, args.profile),
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.core.files import read_json
     from pipeline.serving.bench import bench_run, format_bench
@@ -186,6 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
         compare,
         AnalysisConfig,
         skip=("examples", "context_words", "figures", "high_value_types", "high_value_threshold", "target_precision"),
+    )
+    leak = stage(
+        "leak",
+        cmd_leak,
+        "the leak of a row split: a run trained on a row split of the rebuilt Hugging Face set against the same "
+        "model on the document split, into outputs/leak/leak.json (`all` runs the whole experiment)",
+    )
+    leak.add_argument("--rows-run", required=True, help="the row-split run (directory or name prefix)")
+    leak.add_argument("--document-run", required=True, help="the document-split run (directory or name prefix)")
+    leak.add_argument("--rows-output-dir", help="the row split's output folder (default: <output-dir>/leak)")
+    leak.add_argument("--output-dir", default="outputs", help="where leak/leak.json is written (default: outputs)")
+    add_config_arguments(
+        leak,
+        AnalysisConfig,
+        skip=tuple(f.name for f in dataclasses.fields(AnalysisConfig) if f.name not in ("resamples", "seed")),
     )
     bench = stage(
         "bench",

@@ -253,6 +253,12 @@ class PipelineConfig:
     models: list[str] = option([OFFLINE_MODEL], "models to train; the first also gets a truncate twin")
     truncate_twin: bool = option(True, "also train the first model with --long-docs truncate (the 512-cut recipe)")
     crf: bool = option(True, "also train the CRF baseline")
+    leak: bool = option(
+        True,
+        "measure the leak of the plan's row split: rebuild the Hugging Face set (each document twice) from a "
+        "brat source, split its rows 340/30/30 and train --leak-model on it (brat sources only)",
+    )
+    leak_model: str = option("crf", "the model trained on both splits for the leak: crf, or one of --models")
     force: bool = option(False, "rerun every stage even when its inputs are unchanged")
     dry_run: bool = option(False, "run and write nothing: say per stage whether it would run, and why")
 

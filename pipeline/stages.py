@@ -45,6 +45,7 @@ from pipeline.config import (
     check_overrides,
     model_label,
 )
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, sha256_of
 from pipeline.core.layout import SCHEMAS, Outputs, write_record
 
@@ -416,7 +417,83 @@ def report_stage(config: ReportConfig, run_stages: list[str], version: str, prog
     return {"report": build_report(dataclasses.replace(config, runs=runs), progress=progress, version=version).folder}
 
 
-def training_stages(trainings: list[tuple[str, Any]]) -> list[Stage]:
+def leak_data_stage(output_dir: str, config: DataConfig, progress: bool) -> dict[str, Path]:
+    """Rebuild the Hugging Face set's structure from the prepared documents and split its rows."""
+    from pipeline.core.files import write_jsonl
+    from pipeline.data.prepare import load_prepared, prepare_data
+    from pipeline.data.sources import as_hub_rows
+    from pipeline.modeling.features import length_measure
+
+    prepared = load_prepared(output_dir)
+    documents = sorted((d for part in prepared.parts.values() for d in part), key=lambda d: d.id)
+    write_jsonl(config.data, as_hub_rows(documents))
+    prepare_data(config, length_measure(config), progress=progress)
+    return {"summary": Outputs(config.output_dir).summary, "rows": Path(config.data)}
+
+
+def leak_stage(output_dir: str, rows_stage: str, document_stage: str, config: AnalysisConfig) -> dict[str, Path]:
+    from pipeline.evaluation.leak import measure_leak
+
+    leak_dir = Outputs(output_dir).leak_dir
+    rows_run = upstream_output(output_dir, rows_stage, "run_dir")
+    document_run = upstream_output(output_dir, document_stage, "run_dir")
+    return {"leak": measure_leak(rows_run, document_run, leak_dir, output_dir, config)}
+
+
+def leak_stages(
+    config: PipelineConfig,
+    profile: str,
+    overrides: Overrides | None,
+    trainings: list[Stage],
+    analysis: AnalysisConfig,
+    progress: bool,
+) -> list[Stage]:
+    """leak-data, leak-train-<model>, leak: the row split of a rebuilt Hugging Face set against ours,
+    for brat sources (a hub or JSONL source holds its own copies: split it with --split-by rows)."""
+    if not config.leak or not Path(config.data).is_dir():
+        return []
+    document_stage = f"train-{model_label(config.leak_model)}"
+    document = next((stage for stage in trainings if stage.name == document_stage), None)
+    if document is None:
+        raise ConfigError(
+            f"--leak-model {config.leak_model} is not trained by this pipeline; choose crf (with --crf) or one of "
+            f"--models ({', '.join(config.models)}), or turn the experiment off with --no-leak"
+        )
+    leak_dir = str(Outputs(config.output_dir).leak_dir)
+    data = stage_config(
+        DataConfig,
+        profile,
+        overrides,
+        data=str(Outputs(config.output_dir).hub_rows),
+        output_dir=leak_dir,
+        split_by="rows",
+        versions="all",
+    )
+    (train,) = training_stages(
+        [(f"leak-{document_stage}", dataclasses.replace(document.config, output_dir=leak_dir))], needs=("leak-data",)
+    )
+    return [
+        Stage(
+            "leak-data",
+            "data",
+            ("data",),
+            data,
+            ("pipeline.data.prepare", "pipeline.data.sources"),
+            partial(leak_data_stage, config.output_dir, data, progress),
+        ),
+        train,
+        Stage(
+            "leak",
+            "leak",
+            (train.name, document_stage),
+            analysis,
+            ("pipeline.evaluation.leak",),
+            partial(leak_stage, config.output_dir, train.name, document_stage, analysis),
+        ),
+    ]
+
+
+def training_stages(trainings: list[tuple[str, Any]], needs: tuple[str, ...] = ("data",)) -> list[Stage]:
     """One training stage per run of `train_configs`, each in a fresh process."""
 
     def stage(name: str, config: TrainConfig | CRFConfig) -> Stage:
@@ -425,7 +502,7 @@ def training_stages(trainings: list[tuple[str, Any]]) -> list[Stage]:
             if isinstance(config, CRFConfig)
             else (("pipeline.training.train",), partial(train_stage, config))
         )
-        return Stage(name, "train", ("data",), config, entry, action, fresh_process=True)
+        return Stage(name, "train", needs, config, entry, action, fresh_process=True)
 
     return [stage(name, config) for name, config in trainings]
 
@@ -478,7 +555,8 @@ def report_entry() -> tuple[str, ...]:
 def plan_stages(
     config: PipelineConfig, profile: str, overrides: Overrides | None = None, progress: bool = True
 ) -> list[Stage]:
-    """The table of `all`, in run order: data, train-*, analyze-*, bench-*, compare, report; builds
+    """The table of `all`, in run order: data, train-*, analyze-*, bench-*, compare, leak-* (brat sources),
+    report; builds
     it without running or writing anything. `overrides` set fields of the stage configs beyond the
     profile (tests use it for one-epoch training on a small corpus)."""
     from pipeline.reporting.build import report_version
@@ -489,6 +567,7 @@ def plan_stages(
     trainings = training_stages(train_configs(config, profile, overrides))
     per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)
     runs = [train.name for train in trainings]
+    leak = leak_stages(config, profile, overrides, trainings, analysis, progress)
     report_config = stage_config(ReportConfig, profile, overrides, output_dir=out)
     version = report_version()
     return [
@@ -511,10 +590,11 @@ def plan_stages(
             ("pipeline.evaluation.compare",),
             partial(compare_stage, out, runs, analysis),
         ),
+        *leak,
         Stage(
             "report",
             "report",
-            (*(s.name for s in per_run), "compare"),
+            (*(s.name for s in per_run), "compare", *(s.name for s in leak[-1:])),
             report_config,
             report_entry(),
             partial(report_stage, report_config, runs, version, progress),

@@ -149,3 +149,20 @@ def make_fixture_run(
         },
     )
     return run_dir
+
+
+def make_leak_outputs(output_dir: Path, document_run: Path, leaked: int = 8) -> Path:
+    """A leak experiment under `output_dir/leak/`: a row-split fixture run (seed 7) on 10 test rows of which
+    `leaked` have a copy in training (documents.jsonl), measured against `document_run`."""
+    from pipeline.config import AnalysisConfig
+    from pipeline.core.files import write_jsonl
+    from pipeline.core.layout import Outputs
+    from pipeline.evaluation.leak import measure_leak
+
+    leak_dir = Outputs(output_dir).leak_dir
+    rows_run = make_fixture_run(leak_dir / "runs", "crf-20261128-130000", seed=7, model="crf")
+    test_ids = [r["id"] for r in fixture_part(7, "test", 10)]
+    rows = [{"id": doc_id, "part": "test", "group": f"g{i}"} for i, doc_id in enumerate(test_ids)]
+    rows += [{"id": f"copy{i}", "part": "train", "group": f"g{i}"} for i in range(leaked)]
+    write_jsonl(Outputs(leak_dir).documents, rows)
+    return measure_leak(rows_run, document_run, leak_dir, output_dir, AnalysisConfig(resamples=200))

@@ -3,7 +3,8 @@
 Three runs of `tests.fixtures.make_fixture_run` (minilm, its truncate twin, the CRF), analysed and
 compared by `pipeline.evaluation.analyze` / `pipeline.evaluation.compare`; a data summary with the keys the data stage
 writes; a bench.json for the two transformer runs with fp32, int8 and the transformers pipeline, summarised
-by `pipeline.serving.bench.summarise` (the CRF is not benchmarked).
+by `pipeline.serving.bench.summarise` (the CRF is not benchmarked); a leak experiment of the CRF
+(`fixtures.make_leak_outputs`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from fixtures import TYPES, make_fixture_run
+from fixtures import TYPES, make_fixture_run, make_leak_outputs
 
 from pipeline.config import BenchConfig
 from pipeline.core.layout import write_record
@@ -109,4 +110,5 @@ def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
         analyze_run(run_dir, config)
         run_dirs.append(run_dir)
     compare_runs(run_dirs, root, config)
+    make_leak_outputs(root, run_dirs[-1])  # the CRF on both splits
     return root, [name for name, *_ in RUNS]

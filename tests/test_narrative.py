@@ -12,8 +12,7 @@ from pipeline.reporting.narrative import (
     choose_model,
     confusion_sentence,
     document_automation_sentence,
-    leakage_paragraph,
-    leakage_sentence,
+    leak_sentence,
     speed_target_sentence,
     threshold_sentence,
     tier_gap_sentence,
@@ -107,12 +106,33 @@ def test_document_automation_says_when_no_document_clears_the_threshold():
     )
 
 
-def test_leakage_reports_how_much_a_row_split_overstates_f1():
-    assert leakage_sentence(0.71, 0.65, "minilm") == (
-        "For minilm, a row split reports F1 0.710 against 0.650 with the document split: it overstates F1 by "
-        "6.0 points."
+LEAK = {
+    "model": "crf",
+    "rows": {
+        "run": "crf-2",
+        "test_rows": 30,
+        "leaked_rows": 26,
+        "leaked_share": 26 / 30,
+        "micro_f1": 0.712,
+        "micro_f1_ci": [0.68, 0.74],
+    },
+    "document": {"run": "crf-1", "test_documents": 30, "micro_f1": 0.584, "micro_f1_ci": [0.544, 0.619]},
+    "inflation": {"points": 12.8, "ci": [8.04, 17.51]},
+    "note": "Identical copies overstate the leak slightly.",
+}
+
+
+def test_the_leak_sentence_states_the_leaked_rows_both_scores_and_the_inflation():
+    assert leak_sentence(LEAK) == (
+        "On the Hugging Face set rebuilt from the brat copy (every document twice), the plan's row split puts a "
+        "copy of 26 of its 30 test rows (87%) in training. With the same recipe, crf scores test micro-F1 0.712 "
+        "[0.680, 0.740] on that split against 0.584 [0.544, 0.619] on our document split: the row split inflates "
+        "F1 by +12.8 points (95% interval +8.0 to +17.5). Identical copies overstate the leak slightly."
     )
-    assert "no measurable leakage" in leakage_sentence(0.652, 0.650, "minilm")
+
+
+def test_an_unmeasured_leak_says_what_measures_it():
+    assert leak_sentence(None).startswith("The leak of a row split was not measured: `python -m pipeline all`")
 
 
 def test_truncation_cost():
@@ -122,9 +142,7 @@ def test_truncation_cost():
     )
 
 
-def test_leakage_and_truncation_paragraphs_say_what_is_missing():
-    assert leakage_paragraph([]).startswith("No model was trained on both splits")
-    assert leakage_paragraph([("minilm", 0.71, 0.65)]) == leakage_sentence(0.71, 0.65, "minilm")
+def test_truncation_paragraph_says_what_is_missing():
     assert truncation_paragraph([]).startswith("No model was trained both")
 
 

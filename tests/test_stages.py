@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
+from pipeline.core.errors import ConfigError
 from pipeline.core.layout import Outputs
 from pipeline.stages import (
     Stage,
@@ -169,6 +170,8 @@ CPU_STAGES = [
     "compare",
     "report",
 ]
+# a brat source adds the leak experiment before the report
+BRAT_STAGES = [*CPU_STAGES[:-1], "leak-data", "leak-train-crf", "leak", "report"]
 
 
 def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fresh_processes(tmp_path):
@@ -267,7 +270,7 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
-    assert lines[-1] == "[11/11] report (report): would run: code changed (pipeline/reporting/tables.py)"
+    assert lines[-1] == "[14/14] report (report): would run: code changed (pipeline/reporting/tables.py)"
     assert all(": reuse (finished " in line for line in lines[:-1])
     assert {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()} == records
     calls: list[str] = []
@@ -278,9 +281,12 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
 @pytest.mark.parametrize(
     "edited, rerun",
     [
-        ("evaluation/analyze.py", ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "report"]),
+        (
+            "evaluation/analyze.py",
+            ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "leak", "report"],
+        ),
         ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
-        ("core/files.py", CPU_STAGES),
+        ("core/files.py", BRAT_STAGES),
     ],
 )
 def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstream(
@@ -290,7 +296,7 @@ def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstrea
         handle.write("# edited\n")
     planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
     assert [record.name for record in planned if not record.cached] == rerun
-    assert f"code changed (pipeline/{edited})" in planned[CPU_STAGES.index(rerun[0])].reason
+    assert f"code changed (pipeline/{edited})" in planned[BRAT_STAGES.index(rerun[0])].reason
 
 
 def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upstream_reruns(tmp_path, recorded):
@@ -315,12 +321,12 @@ def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothi
     table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
     assert capsys.readouterr().out.splitlines() == [
         *(
-            f"[{number}/11] {stage.name} ({stage.command}): would run: no record yet"
+            f"[{number}/14] {stage.name} ({stage.command}): would run: no record yet"
             for number, stage in enumerate(table, start=1)
         ),
-        "all --dry-run: 11 of 11 stages would run; nothing was run",
+        "all --dry-run: 14 of 14 stages would run; nothing was run",
     ]
-    assert [stage.name for stage in table] == CPU_STAGES
+    assert [stage.name for stage in table] == BRAT_STAGES
     assert not out.exists()
 
 
@@ -376,3 +382,15 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
     changed = run(CRFConfig={"max_iterations": 6})
     assert [name for name, cached in changed.items() if not cached] == ["train-crf", "analyze-crf", "compare", "report"]
     assert (tmp_path / "out" / "report" / "latest" / "site" / "index.html").is_file()
+
+
+def test_the_leak_experiment_needs_a_brat_source_and_a_trained_leak_model(tmp_path):
+    hub = plan_stages(PipelineConfig(data="hub/dataset", output_dir=str(tmp_path)), "cpu", progress=False)
+    assert not [stage.name for stage in hub if stage.name.startswith("leak")]
+    brat = PipelineConfig(data=str(brat_source(tmp_path)), output_dir=str(tmp_path / "out"))
+    leak = {stage.name: stage for stage in plan_stages(brat, "cpu", progress=False)}
+    assert leak["leak"].needs == ("leak-train-crf", "train-crf")
+    assert (leak["leak-data"].config.split_by, leak["leak-data"].config.versions) == ("rows", "all")
+    assert leak["leak-train-crf"].config.output_dir == str(tmp_path / "out" / "leak")
+    with pytest.raises(ConfigError, match=r"--leak-model biobert is not trained by this pipeline"):
+        plan_stages(dataclasses.replace(brat, leak_model="biobert"), "cpu", progress=False)

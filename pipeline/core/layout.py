@@ -7,6 +7,8 @@
                     bench.json + bench.png                                        (`bench`)
       comparison/   comparison.json + figures/                                    (`compare`)
       stages/       <stage>.json: what `all` ran, its key and outputs             (`all`)
+      leak/         hub_rows.jsonl, data/, runs/ (the row split of a rebuilt Hugging Face set)
+                    and leak.json: what that split reports against ours               (`all`)
       report/       <version>/ and the link `latest`                              (`report`)
 
 Every JSON record carries a `schema_version`; a reader that finds another version (or none) stops
@@ -35,6 +37,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "bench": (1, "python -m pipeline bench --run {run}"),
     "comparison": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
+    "leak": (1, "python -m pipeline all"),
 }
 PARTS = ("train", "validation", "test")
 EVAL_PARTS = ("validation", "test")
@@ -98,6 +101,16 @@ class BenchRecord(TypedDict, total=False):
     summary: dict[str, Any]
 
 
+class LeakRecord(TypedDict, total=False):
+    """`leak/leak.json` (fields documented in `pipeline.evaluation.leak`)."""
+
+    schema_version: int
+    model: str
+    rows: dict[str, Any]
+    document: dict[str, Any]
+    inflation: dict[str, Any]
+
+
 class ComparisonRecord(TypedDict, total=False):
     """`comparison/comparison.json`."""
 
@@ -150,6 +163,9 @@ class Outputs:
         self.comparison = self.comparison_dir / "comparison.json"
         self.stages = self.root / "stages"
         self.report = self.root / "report"
+        self.leak_dir = self.root / "leak"
+        self.hub_rows = self.leak_dir / "hub_rows.jsonl"
+        self.leak = self.leak_dir / "leak.json"
 
     def run(self, name: str) -> RunFolder:
         return RunFolder(self.runs / name)

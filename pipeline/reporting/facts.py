@@ -170,9 +170,9 @@ def deployment_strategy(run: RunInputs) -> str:
     )
 
 
-def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
-    """Key findings as a bullet list: the chosen model, tier gaps, the top confusion, leakage, truncation."""
-    from pipeline.reporting.tables import split_pairs, truncation_pairs
+def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None, leak: dict[str, Any] | None) -> str:
+    """Key findings as a bullet list: the chosen model, tier gaps, the top confusion, the leak, truncation."""
+    from pipeline.reporting.tables import truncation_pairs
 
     _, reason, chosen = recommend(runs, comparison)
     items = [reason]
@@ -183,8 +183,7 @@ def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> st
     confusion = top_confusion(chosen)
     if confusion:
         items.append(narrative.confusion_sentence(*confusion, chosen.label))
-    if split_pairs(runs):
-        items.append(narrative.leakage_paragraph(split_pairs(runs)))
+    items.append(narrative.leak_sentence(leak))
     if truncation_pairs(runs):
         items.append(narrative.truncation_paragraph(truncation_pairs(runs)))
     return "\n".join(f"- {item}" for item in items)

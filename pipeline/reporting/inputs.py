@@ -66,3 +66,8 @@ def load_data_summary(output_dir: str | Path) -> dict[str, Any] | None:
 
 def load_comparison(output_dir: str | Path) -> dict[str, Any] | None:
     return read_optional_record(Outputs(output_dir).comparison, "comparison")
+
+
+def load_leak(output_dir: str | Path) -> dict[str, Any] | None:
+    """leak.json of the leak experiment; None when `all` did not run it (not a brat source)."""
+    return read_optional_record(Outputs(output_dir).leak, "leak")

@@ -211,18 +211,29 @@ def best_model_per_type(comparison: dict[str, Any] | None, runs: Sequence[RunInp
     ).sort_values("test F1", ascending=False)
 
 
-def split_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
-    """(model, row-split F1, document-split F1) for every model trained with both splits (same
-    long-document mode, so that only the split differs)."""
-    by_split: dict[tuple[str, str, str], float] = {}
-    for run in runs:
-        by_split[(run.model, run.long_docs, run.config.get("split_strategy", "document"))] = test_micro(run)["f1"]
-    pairs = []
-    for (model, mode, split), row_f1 in sorted(by_split.items()):
-        document_f1 = by_split.get((model, mode, "document"))
-        if split == "rows" and document_f1 is not None:
-            pairs.append((model if mode == "window" else f"{model}-{mode}", row_f1, document_f1))
-    return pairs
+def leak_table(leak: dict[str, Any] | None) -> pd.DataFrame:
+    """The two splits of the leak experiment side by side (leak.json)."""
+    if leak is None:
+        return not_measured("the leak of a row split", "python -m pipeline all --data <brat folder>")
+    rows, document = leak["rows"], leak["document"]
+    return pd.DataFrame(
+        [
+            {
+                "split": "rows (the plan's 340/30/30 of the rebuilt 400 rows)",
+                "run": rows["run"],
+                "test items": rows["test_rows"],
+                "test items with a copy in training": rows["leaked_rows"],
+                "test micro-F1 [95% CI]": with_interval(rows["micro_f1"], rows["micro_f1_ci"]),
+            },
+            {
+                "split": "documents (ours)",
+                "run": document["run"],
+                "test items": document["test_documents"],
+                "test items with a copy in training": 0,
+                "test micro-F1 [95% CI]": with_interval(document["micro_f1"], document["micro_f1_ci"]),
+            },
+        ]
+    )
 
 
 def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
