@@ -12,6 +12,7 @@ import pytest
 from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, build_config
 from pipeline.core.errors import ConfigError
+from pipeline.core.files import read_json
 from pipeline.core.layout import Outputs
 from pipeline.stages import (
     Stage,
@@ -375,13 +376,25 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
         "analyze-crf",
         *benches,
         "compare",
+        "leak-data",
+        "leak-train-crf",
+        "leak",
         "report",
     ]
     assert not any(first.values())
     assert all(run().values())
     changed = run(CRFConfig={"max_iterations": 6})
-    assert [name for name, cached in changed.items() if not cached] == ["train-crf", "analyze-crf", "compare", "report"]
+    assert [name for name, cached in changed.items() if not cached] == [
+        "train-crf",
+        "analyze-crf",
+        "compare",
+        "leak-train-crf",  # the leak trains the same recipe
+        "leak",
+        "report",
+    ]
     assert (tmp_path / "out" / "report" / "latest" / "site" / "index.html").is_file()
+    leak = read_json(tmp_path / "out" / "leak" / "leak.json")
+    assert leak["rows"]["test_rows"] == 16 and leak["document"]["test_documents"] == 8  # 20% of 80 rows, 40 docs
 
 
 def test_the_leak_experiment_needs_a_brat_source_and_a_trained_leak_model(tmp_path):
