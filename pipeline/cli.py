@@ -14,6 +14,7 @@ from pipeline.config import (
     PROFILES,
     AnalysisConfig,
     BenchConfig,
+    BootstrapConfig,
     CRFConfig,
     DataConfig,
     PipelineConfig,
@@ -158,6 +159,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_output_dir(command: argparse.ArgumentParser, what: str = "where run-name prefixes are looked up") -> None:
+    command.add_argument("--output-dir", default="outputs", help=f"{what} (default: outputs)")
+
+
+def add_run_arguments(command: argparse.ArgumentParser) -> None:
+    """--run and --output-dir of the commands that read one run."""
+    command.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
+    add_output_dir(command)
+
+
+# `leak` reads only the bootstrap settings of AnalysisConfig
+BOOTSTRAP_ONLY = tuple(
+    {f.name for f in dataclasses.fields(AnalysisConfig)} - {f.name for f in dataclasses.fields(BootstrapConfig)}
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
@@ -193,12 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_analyze,
         "scores with intervals, tiers, errors, confidence and readiness of one run into <run>/analysis/",
     )
-    analyze.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
-    analyze.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_run_arguments(analyze)
     add_config_arguments(analyze, AnalysisConfig)
     compare = stage("compare", cmd_compare, "compare runs on the same test documents into outputs/comparison/")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories or run-name prefixes")
-    compare.add_argument("--output-dir", default="outputs", help="where comparison/ is written (default: outputs)")
+    add_output_dir(compare, "where comparison/ is written")
     add_config_arguments(
         compare,
         AnalysisConfig,
@@ -213,20 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     leak.add_argument("--rows-run", required=True, help="the row-split run (directory or name prefix)")
     leak.add_argument("--document-run", required=True, help="the document-split run (directory or name prefix)")
     leak.add_argument("--rows-output-dir", help="the row split's output folder (default: <output-dir>/leak)")
-    leak.add_argument("--output-dir", default="outputs", help="where leak/leak.json is written (default: outputs)")
-    add_config_arguments(
-        leak,
-        AnalysisConfig,
-        skip=tuple(f.name for f in dataclasses.fields(AnalysisConfig) if f.name not in ("resamples", "seed")),
-    )
+    add_output_dir(leak, "where leak/leak.json is written")
+    add_config_arguments(leak, AnalysisConfig, skip=BOOTSTRAP_ONLY)
     bench = stage(
         "bench",
         cmd_bench,
         "latency, throughput, memory and test F1 of every inference variant of a run, "
         "against the transformers pipeline, into <run>/bench.json",
     )
-    bench.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
-    bench.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_run_arguments(bench)
     add_config_arguments(bench, BenchConfig)
     predict = stage(
         "predict",
@@ -244,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--input", required=True, help=".txt file, folder of .txt, .jsonl of {id, text}, or -")
     predict.add_argument("--output", default="-", help="output .jsonl (appended to and resumed); - = stdout")
-    predict.add_argument("--output-dir", default="outputs", help="where prefixes are looked up (default: outputs)")
+    add_output_dir(predict)
     add_config_arguments(predict, PredictConfig)
     return parser
 

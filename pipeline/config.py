@@ -113,7 +113,16 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrackedRun:
+    """What every training run shares: where it is written and how it is tracked."""
+
+    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    wandb: bool = option(True, WANDB_HELP)
+    wandb_log_text: bool = option(False, WANDB_TEXT_HELP)
+
+
+@dataclass
+class TrainConfig(TrackedRun):
     """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
     the small offline encoder on 2 cores (see README, "CPU profile search")."""
 
@@ -122,7 +131,6 @@ class TrainConfig:
         f"a registered model ({', '.join(MODELS)}), or a local folder holding a "
         "saved model; crf trains the CRF baseline",
     )
-    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
     lr: list[float] = option([2e-5], "learning rate; several values: train each, keep the best")
     head_lr: float = option(0.0, "learning rate of the classification head; 0 = same as lr")
     batch_size: int = option(16, "training windows per device and step")
@@ -149,20 +157,15 @@ class TrainConfig:
     )
     seed: int = option(42, "seed of initialisation and data order")
     threads: int = option(0, "torch CPU threads; 0 = torch default")
-    wandb: bool = option(True, WANDB_HELP)
-    wandb_log_text: bool = option(False, WANDB_TEXT_HELP)
 
 
 @dataclass
-class CRFConfig:
+class CRFConfig(TrackedRun):
     """The CRF baseline (sklearn-crfsuite, L-BFGS with elastic-net regularisation)."""
 
-    output_dir: str = option("outputs", OUTPUT_DIR_HELP)
     c1: float = option(0.1, "L1 regularisation coefficient of the CRF")
     c2: float = option(0.1, "L2 regularisation coefficient of the CRF")
     max_iterations: int = option(100, "most L-BFGS iterations of the CRF")
-    wandb: bool = option(True, WANDB_HELP)
-    wandb_log_text: bool = option(False, WANDB_TEXT_HELP)
 
 
 @dataclass
@@ -182,7 +185,15 @@ HIGH_VALUE_TYPES = ("Disease_disorder", "Therapeutic_procedure", "Medication")  
 
 
 @dataclass
-class AnalysisConfig:
+class BootstrapConfig:
+    """The bootstrap over documents behind every interval and paired test (`leak` reads only these)."""
+
+    resamples: int = option(1000, "bootstrap resamples over documents")
+    seed: int = option(42, "seed of the bootstrap and of the example sample")
+
+
+@dataclass
+class AnalysisConfig(BootstrapConfig):
     """Tasks 1.4-1.8: `analyze` (and the bootstrap settings of `compare`)."""
 
     part: str = option("test", "the part scored and analysed")
@@ -201,8 +212,6 @@ class AnalysisConfig:
     high_risk_min_predictions: int = option(
         10, "a type is ranked among the high-risk types only with at least this many validation predictions"
     )
-    resamples: int = option(1000, "bootstrap resamples over documents")
-    seed: int = option(42, "seed of the bootstrap and of the example sample")
     examples: int = option(25, "error examples, stratified by category")
     context_words: int = option(10, "words of context either side of an example")
     figures: bool = option(True, "draw the analysis figures (png and svg)")

@@ -511,29 +511,22 @@ def per_run_stages(
     trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig, progress: bool
 ) -> list[Stage]:
     """analyze-* for every run, then bench-* for the transformer runs (compare reads their bench.json)."""
-    analyzed = [
-        Stage(
-            train.name.replace("train-", "analyze-", 1),
-            "analyze",
+
+    def of(train: Stage, command: str, config: Any, action: Callable[..., Any], *args: Any) -> Stage:
+        """The stage `command` of one trained run: named after it, needing it, in a fresh process for bench."""
+        return Stage(
+            train.name.replace("train-", f"{command}-", 1),
+            command,
             (train.name,),
-            analysis,
-            ("pipeline.evaluation.analyze",),
-            partial(analyze_stage, output_dir, train.name, analysis),
+            config,
+            (f"pipeline.{'evaluation.analyze' if command == 'analyze' else 'serving.bench'}",),
+            partial(action, output_dir, train.name, config, *args),
+            fresh_process=command == "bench",
         )
-        for train in trainings
-    ]
+
+    analyzed = [of(train, "analyze", analysis, analyze_stage) for train in trainings]
     benched = [
-        Stage(
-            train.name.replace("train-", "bench-", 1),
-            "bench",
-            (train.name,),
-            bench,
-            ("pipeline.serving.bench",),
-            partial(bench_stage, output_dir, train.name, bench, progress),
-            fresh_process=True,
-        )
-        for train in trainings
-        if isinstance(train.config, TrainConfig)
+        of(train, "bench", bench, bench_stage, progress) for train in trainings if isinstance(train.config, TrainConfig)
     ]
     return analyzed + benched
 

@@ -130,16 +130,12 @@ class RunFolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.name = self.path.name
-        self.config = self.path / "config.json"
-        self.metrics = self.path / "metrics.json"
+        self.config, self.metrics = self.path / "config.json", self.path / "metrics.json"  # train
         self.model = self.path / "model"
-        self.model_tags = self.model / "tags.json"
-        self.crf_model = self.model / "crf.pkl"
-        self.onnx = self.model / "onnx"
-        self.analysis_dir = self.path / "analysis"
+        self.model_tags, self.crf_model, self.onnx = (self.model / name for name in ("tags.json", "crf.pkl", "onnx"))
+        self.analysis_dir = self.path / "analysis"  # analyze
         self.analysis = self.analysis_dir / "analysis.json"
-        self.bench = self.path / "bench.json"
-        self.bench_figure = self.path / "bench.png"
+        self.bench, self.bench_figure = self.path / "bench.json", self.path / "bench.png"  # bench
 
     def predictions(self, part: str) -> Path:
         return self.path / "predictions" / f"{part}.jsonl"
@@ -153,19 +149,15 @@ class Outputs:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.data = self.root / "data"
+        self.data, self.runs, self.stages, self.report = (
+            self.root / name for name in ("data", "runs", "stages", "report")
+        )
         self.documents = self.data / "documents.jsonl"
-        self.split = self.data / "split.json"
-        self.tags = self.data / "tags.json"
-        self.summary = self.data / "summary.json"
-        self.runs = self.root / "runs"
+        self.split, self.tags, self.summary = (self.data / f"{name}.json" for name in ("split", "tags", "summary"))
         self.comparison_dir = self.root / "comparison"
         self.comparison = self.comparison_dir / "comparison.json"
-        self.stages = self.root / "stages"
-        self.report = self.root / "report"
         self.leak_dir = self.root / "leak"
-        self.hub_rows = self.leak_dir / "hub_rows.jsonl"
-        self.leak = self.leak_dir / "leak.json"
+        self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
 
     def run(self, name: str) -> RunFolder:
         return RunFolder(self.runs / name)

@@ -96,17 +96,17 @@ def read_jsonl_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
     return read_rows(rows(), f"jsonl:{path}", strict, progress=progress)
 
 
+def read_table(table: Any, source: str, strict: bool, progress: bool) -> LoadResult:
+    """Rows of an in-memory table (a parquet file, a hub split), each located as `<source> row <i>`."""
+    return read_rows(
+        ((f"{source} row {i}", row) for i, row in enumerate(table)), source, strict, total=len(table), progress=progress
+    )
+
+
 def read_parquet_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path).to_pylist()
-    return read_rows(
-        ((f"{path}:row {i}", row) for i, row in enumerate(table)),
-        f"parquet:{path}",
-        strict,
-        total=len(table),
-        progress=progress,
-    )
+    return read_table(pq.read_table(path).to_pylist(), f"parquet:{path}", strict, progress)
 
 
 def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
@@ -120,13 +120,7 @@ def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
             f"could not load the Hugging Face dataset ({type(exc).__name__}: {exc}). "
             "Offline? Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
         ) from exc
-    return read_rows(
-        ((f"hf:{name} row {i}", row) for i, row in enumerate(dataset)),
-        f"hf:{name}",
-        strict,
-        total=len(dataset),
-        progress=progress,
-    )
+    return read_table(dataset, f"hf:{name}", strict, progress)
 
 
 def load_documents(source: str, strict: bool = False, progress: bool = True) -> LoadResult:
