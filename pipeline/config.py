@@ -265,7 +265,8 @@ class PipelineConfig:
     leak: bool = option(
         True,
         "measure the leak of the plan's row split: rebuild the Hugging Face set (each document twice) from a "
-        "brat source, split its rows 340/30/30 and train --leak-model on it (brat sources only)",
+        "brat source, split its rows as the plan does (--validation-size and --test-size rows, the rest "
+        "for training) and train --leak-model on it (brat sources only)",
     )
     leak_model: str = option("crf", "the model trained on both splits for the leak: crf, or one of --models")
     force: bool = option(False, "rerun every stage even when its inputs are unchanged")

@@ -73,3 +73,9 @@ def test_strict_scores_of_the_fixture_runs_differ_so_the_inflation_is_not_zero(t
     b = make_fixture_run(tmp_path, "b-20261128-120000", seed=7)
     assert read_json(a / "metrics.json")["test"] != read_json(b / "metrics.json")["test"]
     assert strict_scores([["B-Age"]], [["B-Age"]])["micro"]["f1"] == 1.0
+
+
+def test_the_leak_records_the_row_split_sizes_it_measured(tmp_path):
+    document_run = make_fixture_run(tmp_path / "runs", "crf-20261128-120000", seed=2, model="crf")
+    leak = read_record(make_leak_outputs(tmp_path, document_run, leaked=8), "leak")
+    assert leak["rows"]["parts"] == {"train": 8, "validation": 0, "test": 10}

@@ -7,8 +7,8 @@ all`) and trains the same model on it. `measure_leak` then reads both runs' test
 writes `leak/leak.json`:
 
     model       the model trained on both splits (the CRF by default)
-    rows        {run, test_rows, leaked_rows (test rows whose copy is in training), leaked_share,
-                 micro_f1, micro_f1_ci}                      the row split's own test set
+    rows        {run, parts {train, validation, test: rows}, test_rows, leaked_rows (test rows whose copy is
+                 in training), leaked_share, micro_f1, micro_f1_ci}   the row split's own test set
     document    {run, test_documents, micro_f1, micro_f1_ci}  our document split's test set
     inflation   {points, ci [lo, hi]}  row-split F1 minus document-split F1, in points, with a 95%
                  interval from resampling each test set independently (they hold different documents)
@@ -17,6 +17,7 @@ writes `leak/leak.json`:
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,15 @@ from pipeline.evaluation import metrics
 from pipeline.evaluation.analyze import run_types
 
 NOTE = (
-    "The brat copy holds one version of each document, so the rebuilt set holds two identical copies; the "
-    "real 2018 and 2020 releases share their texts but their labels differ in about 16 of 200 documents, "
-    "so this slightly overstates the leak."
+    "The brat source holds one version of each document, so the rebuilt set holds two identical copies; real "
+    "releases can differ (MACCROBAT's 2018 and 2020 releases share their texts but their labels differ in "
+    "about 16 of 200 documents), so this slightly overstates the leak."
 )
+
+
+def part_sizes(output_dir: str | Path) -> dict[str, int]:
+    """Rows per part of a prepared split."""
+    return Counter(row["part"] for _, row in read_jsonl(Outputs(output_dir).documents))
 
 
 def leaked_test_rows(output_dir: str | Path) -> tuple[int, int]:
@@ -62,10 +68,12 @@ def measure_leak(
     rows_samples = micro_f1_resamples(rows_counts, config, config.seed)
     document_samples = micro_f1_resamples(document_counts, config, config.seed + 1)  # independent draws
     test_rows, leaked = leaked_test_rows(rows_output_dir)
+    sizes = part_sizes(rows_output_dir)
     record = {
         "model": read_run_config(document_run).get("model"),
         "rows": {
             "run": rows_run.name,
+            "parts": {part: sizes.get(part, 0) for part in ("train", "validation", "test")},
             "test_rows": test_rows,
             "leaked_rows": leaked,
             "leaked_share": leaked / test_rows if test_rows else 0.0,

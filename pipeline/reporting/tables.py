@@ -219,7 +219,7 @@ def leak_table(leak: dict[str, Any] | None) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "split": "rows (the plan's 340/30/30 of the rebuilt 400 rows)",
+                "split": "rows ({train}/{validation}/{test} of the rebuilt set)".format(**rows["parts"]),
                 "run": rows["run"],
                 "test items": rows["test_rows"],
                 "test items with a copy in training": rows["leaked_rows"],
