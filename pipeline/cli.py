@@ -84,11 +84,14 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 
 def resolve_run(run: str, output_dir: str) -> Path:
-    """A run directory path, or the newest run whose name starts with `run` (e.g. `minilm`)."""
-    from pipeline.core.layout import latest_run
+    """A run directory path, an exact run name under `<output_dir>/runs`, or the newest run whose name
+    starts with `run` (e.g. `minilm`)."""
+    from pipeline.core.layout import Outputs, latest_run
 
-    if Path(run).is_dir():
-        return Path(run)
+    named = Outputs(output_dir).run(run).path
+    for candidate in (Path(run), named):
+        if candidate.is_dir():
+            return candidate
     found = latest_run(output_dir, run)
     if found is None:
         raise MissingInputError(

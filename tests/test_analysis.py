@@ -125,6 +125,14 @@ def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):
     assert "no run directory 'nothing'" in caplog.text
 
 
+def test_cli_resolves_an_exact_run_name_that_is_not_the_newest(tmp_path):
+    older = make_fixture_run(tmp_path / "runs", "minilm-20260101-000000")
+    make_fixture_run(tmp_path / "runs", "minilm-20260102-000000")
+    args = ["analyze", "--run", "minilm-20260101-000000", "--output-dir", str(tmp_path), "--resamples", "50"]
+    assert main([*args, "--no-figures"]) == 0
+    assert (older / "analysis" / "analysis.json").exists()
+
+
 def test_scatter_labels_skip_points_crowding_a_better_supported_one():
     # x runs over log10(2)..log10(2000), 3 decades; a 6-letter label is 0.054 of that wide
     points = [
