@@ -12,7 +12,7 @@ from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import Span, tags_from_spans
 from pipeline.data.sources import as_hub_rows, load_documents
 from pipeline.data.split import assign_parts, split_documents
-from pipeline.evaluation.leak import leaked_test_rows
+from pipeline.evaluation.leak import row_split
 
 
 def corpus(n: int = 40) -> list:
@@ -49,9 +49,12 @@ def test_a_row_split_leaks_test_rows_and_a_document_split_does_not(tmp_path):
             Outputs(tmp_path / folder).documents,
             ({**d.to_json(), "part": part} for part, docs in parts.items() for d in docs),
         )
-    test_rows, leaked = leaked_test_rows(tmp_path / "by-rows")
-    assert test_rows == 8 and leaked >= 5  # each test row's copy is in training with probability 64/79
-    assert leaked_test_rows(tmp_path / "by-document") == (16, 0)  # 8 documents, both copies, none in training
+    rows = row_split(tmp_path / "by-rows")
+    assert (
+        rows["test_rows"] == 8 and rows["leaked_rows"] >= 5
+    )  # each test row's copy is in training with probability 64/79
+    documents = row_split(tmp_path / "by-document")
+    assert (documents["test_rows"], documents["leaked_rows"]) == (16, 0)  # 8 documents, both copies, none in training
 
 
 def test_the_inflation_is_the_difference_of_the_two_runs_test_f1(tmp_path):

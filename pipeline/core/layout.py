@@ -39,7 +39,6 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
 }
-PARTS = ("train", "validation", "test")
 EVAL_PARTS = ("validation", "test")
 
 
@@ -96,6 +95,11 @@ class BenchRecord(TypedDict, total=False):
     config: dict[str, Any]
     lengths: dict[str, Any]
     variants: list[dict[str, Any]]
+    created: str
+    threads: int
+    versions: dict[str, str]
+    sample: dict[str, Any]
+    training_peak_memory_mb: float | None
     reference: dict[str, Any] | None
     estimate: list[dict[str, Any]]
     summary: dict[str, Any]
@@ -109,6 +113,8 @@ class LeakRecord(TypedDict, total=False):
     rows: dict[str, Any]
     document: dict[str, Any]
     inflation: dict[str, Any]
+    resamples: int
+    note: str
 
 
 class ComparisonRecord(TypedDict, total=False):
@@ -117,9 +123,13 @@ class ComparisonRecord(TypedDict, total=False):
     schema_version: int
     runs: list[str]
     part: str
+    selection_part: str
+    resamples: int
+    seed: int
     models: list[dict[str, Any]]
     best: dict[str, Any]
     pairwise: list[dict[str, Any]]
+    pairwise_selection: list[dict[str, Any]]
     unpaired: list[dict[str, Any]]
     figures: dict[str, str]
 
@@ -260,17 +270,13 @@ def has_predictions(run_dir: str | Path, part: str) -> bool:
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    path = RunFolder(run_dir).config
-    if not path.exists():
-        raise MissingInputError(f"{path} not found: {run_dir} is not a run directory")
-    return read_record(path, "run_config")
+    folder = RunFolder(run_dir)
+    return read_record(folder.config, "run_config", folder.name)
 
 
 def read_metrics(run_dir: str | Path) -> MetricsRecord:
     folder = RunFolder(run_dir)
-    if not folder.metrics.exists():
-        raise MissingInputError(f"{folder.metrics} not found: the run did not finish")
-    return read_record(folder.metrics, "metrics")
+    return read_record(folder.metrics, "metrics", folder.name)
 
 
 def latest_run(output_dir: str | Path, prefix: str) -> Path | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,17 +36,19 @@ NOTE = (
 )
 
 
-def part_sizes(output_dir: str | Path) -> dict[str, int]:
-    """Rows per part of a prepared split."""
-    return Counter(row["part"] for _, row in read_jsonl(Outputs(output_dir).documents))
-
-
-def leaked_test_rows(output_dir: str | Path) -> tuple[int, int]:
-    """(test rows, test rows whose document group also has a row in training) of a prepared split."""
+def row_split(output_dir: str | Path) -> dict[str, Any]:
+    """Rows per part of a prepared split, and the test rows whose document group also has a row in
+    training (read once from its documents.jsonl)."""
     rows = [row for _, row in read_jsonl(Outputs(output_dir).documents)]
+    sizes = Counter(row["part"] for row in rows)
     train_groups = {row["group"] for row in rows if row["part"] == "train"}
-    test = [row for row in rows if row["part"] == "test"]
-    return len(test), sum(row["group"] in train_groups for row in test)
+    leaked = sum(row["group"] in train_groups for row in rows if row["part"] == "test")
+    return {
+        "parts": {part: sizes.get(part, 0) for part in ("train", "validation", "test")},
+        "test_rows": sizes["test"],
+        "leaked_rows": leaked,
+        "leaked_share": leaked / sizes["test"] if sizes["test"] else 0.0,
+    }
 
 
 def counts_of_test(run_dir: Path) -> metrics.Counts:
@@ -67,16 +70,11 @@ def measure_leak(
     document_f1 = metrics.scores_from_counts(document_counts)["micro"]["f1"]
     rows_samples = micro_f1_resamples(rows_counts, config, config.seed)
     document_samples = micro_f1_resamples(document_counts, config, config.seed + 1)  # independent draws
-    test_rows, leaked = leaked_test_rows(rows_output_dir)
-    sizes = part_sizes(rows_output_dir)
     record = {
         "model": read_run_config(document_run).get("model"),
         "rows": {
             "run": rows_run.name,
-            "parts": {part: sizes.get(part, 0) for part in ("train", "validation", "test")},
-            "test_rows": test_rows,
-            "leaked_rows": leaked,
-            "leaked_share": leaked / test_rows if test_rows else 0.0,
+            **row_split(rows_output_dir),
             "micro_f1": rows_f1,
             "micro_f1_ci": metrics.interval(rows_samples),
         },

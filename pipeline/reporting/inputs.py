@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.layout import Outputs, RunFolder, read_metrics, read_optional_record, read_run_config
+from pipeline.core.layout import (
+    AnalysisRecord,
+    BenchRecord,
+    ComparisonRecord,
+    LeakRecord,
+    MetricsRecord,
+    Outputs,
+    RunFolder,
+    read_metrics,
+    read_optional_record,
+    read_run_config,
+)
 
 
 @dataclass(frozen=True)
@@ -19,9 +30,9 @@ class RunInputs:
     name: str
     folder: Path
     config: dict[str, Any]
-    metrics: dict[str, Any]
-    analysis: dict[str, Any] | None
-    bench: dict[str, Any] | None
+    metrics: MetricsRecord
+    analysis: AnalysisRecord | None
+    bench: BenchRecord | None
 
     @property
     def model(self) -> str:
@@ -50,7 +61,7 @@ def load_run(run_dir: str | Path) -> RunInputs:
         folder.name,
         folder.path,
         read_run_config(folder.path),
-        dict(read_metrics(folder.path)),
+        read_metrics(folder.path),
         read_optional_record(folder.analysis, "analysis", folder.name),
         read_optional_record(folder.bench, "bench", folder.name),
     )
@@ -64,10 +75,10 @@ def load_data_summary(output_dir: str | Path) -> dict[str, Any] | None:
     return read_optional_record(Outputs(output_dir).summary, "summary")
 
 
-def load_comparison(output_dir: str | Path) -> dict[str, Any] | None:
+def load_comparison(output_dir: str | Path) -> ComparisonRecord | None:
     return read_optional_record(Outputs(output_dir).comparison, "comparison")
 
 
-def load_leak(output_dir: str | Path) -> dict[str, Any] | None:
+def load_leak(output_dir: str | Path) -> LeakRecord | None:
     """leak.json of the leak experiment; None when `all` did not run it (not a brat source)."""
     return read_optional_record(Outputs(output_dir).leak, "leak")

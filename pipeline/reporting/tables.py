@@ -171,7 +171,7 @@ def bounds_of(facts: ModelFacts) -> tuple[float, float] | None:
     return (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
 
 
-def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
+def per_type_table(run: RunInputs) -> pd.DataFrame:
     types = run.config.get("types", {})
     rows = [
         {
@@ -183,7 +183,7 @@ def per_type_table(run: RunInputs, part: str = "test") -> pd.DataFrame:
             "recall": scores["recall"],
             "F1": scores["f1"],
         }
-        for name, scores in run.metrics[part]["per_type"].items()
+        for name, scores in run.metrics["test"]["per_type"].items()
     ]
     return pd.DataFrame(rows).sort_values("F1", ascending=False)
 
@@ -300,9 +300,10 @@ def analysis_section(run: RunInputs, key: str) -> Any:
 def metrics_table(run: RunInputs) -> pd.DataFrame:
     """Micro and macro precision/recall/F1 on test, with the bootstrap interval of F1 when analysed."""
     intervals = (analysis_section(run, "scores") or {}).get("intervals", {}) or {}
+    reported: dict[str, Any] = dict(run.metrics["test"])  # metrics.json has no weighted average
     rows = []
     for average in ("micro", "macro", "weighted"):
-        scores = (analysis_section(run, "scores") or {}).get(average) or run.metrics["test"].get(average)
+        scores = (analysis_section(run, "scores") or {}).get(average) or reported.get(average)
         if scores:
             rows.append(
                 {
