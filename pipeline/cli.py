@@ -13,6 +13,7 @@ from pipeline import configure_logging
 from pipeline.config import (
     PROFILES,
     AnalysisConfig,
+    CompareConfig,
     BenchConfig,
     BootstrapConfig,
     CRFConfig,
@@ -113,7 +114,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.evaluation.compare import compare_runs
 
     run_dirs = [resolve_run(run, args.output_dir) for run in args.runs]
-    path = compare_runs(run_dirs, args.output_dir, build_config(AnalysisConfig, args, args.profile))
+    path = compare_runs(run_dirs, args.output_dir, build_config(CompareConfig, args, args.profile))
     print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
     return 0
 
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_dir(compare, "where comparison/ is written")
     add_config_arguments(
         compare,
-        AnalysisConfig,
+        CompareConfig,
         skip=("examples", "context_words", "figures", "high_value_types", "high_value_threshold", "target_precision"),
     )
     leak = stage(

@@ -217,6 +217,45 @@ class AnalysisConfig(BootstrapConfig):
     figures: bool = option(True, "draw the analysis figures (png and svg)")
 
 
+CRITERIA = ("f1", "speed", "rare", "memory")  # the decision matrix's criteria, in its column order
+DEFAULT_WEIGHTS = "f1=0.4,speed=0.3,rare=0.2,memory=0.1"
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`f1=0.4,speed=0.3` -> a weight per criterion (unnamed ones weigh 0); an unknown name, a value that is
+    not a number, a negative weight or weights that are all 0 raise ConfigError."""
+    weights = dict.fromkeys(CRITERIA, 0.0)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in weights:
+            raise ConfigError(f"--weights: unknown criterion {name!r} in {text!r}; criteria: {', '.join(CRITERIA)}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--weights: {item!r} is not <criterion>=<number>") from None
+        if weights[name] < 0 or weights[name] != weights[name]:
+            raise ConfigError(f"--weights: the weight of {name} is {value.strip()}; weights are 0 or more")
+    if not sum(weights.values()) > 0:
+        raise ConfigError(f"--weights {text!r}: at least one criterion needs a weight above 0")
+    return weights
+
+
+@dataclass
+class CompareConfig(AnalysisConfig):
+    """`compare`: the bootstrap settings of `analyze` and the decision matrix's weights (a stated preference,
+    not fitted: every criterion is read on validation or from the benchmark)."""
+
+    weights: str = option(
+        DEFAULT_WEIGHTS,
+        f"weights of the decision matrix's criteria ({', '.join(CRITERIA)}), e.g. f1=1 for F1 only; "
+        "unnamed criteria weigh 0",
+    )
+
+    def __post_init__(self) -> None:
+        parse_weights(self.weights)
+
+
 @dataclass
 class BenchConfig:
     """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
@@ -308,6 +347,7 @@ CONFIG_CLASSES: dict[str, type] = {
         CRFConfig,
         ReportConfig,
         AnalysisConfig,
+        CompareConfig,
         BenchConfig,
         PredictConfig,
         PipelineConfig,

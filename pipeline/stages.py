@@ -35,6 +35,7 @@ from typing import Any
 from pipeline import __version__, configure_logging
 from pipeline.config import (
     AnalysisConfig,
+    CompareConfig,
     BenchConfig,
     CRFConfig,
     DataConfig,
@@ -403,7 +404,7 @@ def bench_stage(output_dir: str, run_stage: str, config: BenchConfig, progress: 
     return {"bench": bench_run(upstream_output(output_dir, run_stage, "run_dir"), config, progress)}
 
 
-def compare_stage(output_dir: str, run_stages: list[str], config: AnalysisConfig) -> dict[str, Path]:
+def compare_stage(output_dir: str, run_stages: list[str], config: CompareConfig) -> dict[str, Path]:
     from pipeline.evaluation.compare import compare_runs
 
     run_dirs = [upstream_output(output_dir, name, "run_dir") for name in run_stages]
@@ -557,6 +558,7 @@ def plan_stages(
     out = config.output_dir
     data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=out)
     analysis = stage_config(AnalysisConfig, profile, overrides)
+    comparison = stage_config(CompareConfig, profile, overrides, **dataclasses.asdict(analysis))  # + weights
     trainings = training_stages(train_configs(config, profile, overrides))
     per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)
     runs = [train.name for train in trainings]
@@ -579,9 +581,9 @@ def plan_stages(
             "compare",
             "compare",
             tuple(s.name for s in per_run),
-            analysis,
+            comparison,
             ("pipeline.evaluation.compare",),
-            partial(compare_stage, out, runs, analysis),
+            partial(compare_stage, out, runs, comparison),
         ),
         *leak,
         Stage(

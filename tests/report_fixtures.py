@@ -14,9 +14,9 @@ from pathlib import Path
 
 from fixtures import TYPES, make_fixture_run, make_leak_outputs
 
-from pipeline.config import BenchConfig
+from pipeline.config import BenchConfig, CompareConfig
 from pipeline.core.layout import write_record
-from pipeline.evaluation.analyze import AnalysisConfig, analyze_run
+from pipeline.evaluation.analyze import analyze_run
 from pipeline.evaluation.compare import compare_runs
 from pipeline.serving.bench import summarise
 
@@ -101,7 +101,7 @@ def bench_json(fp32_docs_per_second: float) -> dict:
 def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
     """Write the tree under `root`; returns (output_dir, run names)."""
     write_record(root / "data" / "summary.json", "summary", data_summary())
-    config = AnalysisConfig(resamples=200)
+    config = CompareConfig(resamples=200)
     run_dirs = []
     for name, model, long_docs, seed, docs_per_second in RUNS:
         run_dir = make_fixture_run(root / "runs", name, seed=seed, model=model, long_docs=long_docs)

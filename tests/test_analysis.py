@@ -6,7 +6,7 @@ import pytest
 from fixtures import make_fixture_run
 
 from pipeline.cli import main
-from pipeline.config import AnalysisConfig
+from pipeline.config import AnalysisConfig, CompareConfig
 from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, write_predictions, write_record
 from pipeline.core.scoring import strict_scores
@@ -15,7 +15,7 @@ from pipeline.evaluation.compare import compare_runs
 from pipeline.evaluation.figures import uncrowded
 from pipeline.evaluation.metrics import document_counts
 
-FAST = AnalysisConfig(resamples=200, figures=False)
+FAST = CompareConfig(resamples=200, figures=False)
 
 
 def test_analysis_json_holds_every_section_and_matches_seqeval(tmp_path):

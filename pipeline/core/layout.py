@@ -35,7 +35,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "metrics": (1, "python -m pipeline train"),
     "analysis": (1, "python -m pipeline analyze --run {run}"),
     "bench": (1, "python -m pipeline bench --run {run}"),
-    "comparison": (1, "python -m pipeline compare <runs>"),
+    "comparison": (2, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
 }
@@ -127,6 +127,7 @@ class ComparisonRecord(TypedDict, total=False):
     resamples: int
     seed: int
     models: list[dict[str, Any]]
+    decision: dict[str, Any]
     best: dict[str, Any]
     pairwise: list[dict[str, Any]]
     pairwise_selection: list[dict[str, Any]]

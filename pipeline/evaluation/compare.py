@@ -12,8 +12,14 @@ recomputed from each run's predictions (so a run need not be analysed first). Sc
                   micro {precision, recall, f1}, micro_f1_ci [lo, hi], macro {precision, recall, f1},
                   macro_f1_ci [lo, hi], tiers {tier: f1}, rare_f1, per_type, train_seconds, parameters,
                   docs_per_second (bench.json summary, null without a benchmark), bench {summary} | null,
-                  selection {documents, micro, micro_f1_ci, macro, per_type}}]  (selection: validation)
-    best        {chosen_on: "validation", overall: run with the highest validation micro-F1,
+                  speed {variant, batch_size, device, docs_per_second, peak_memory_mb, f1_delta_vs_fp32} | null
+                  (`bench_speed`), model_size_mb,
+                  selection {documents, micro, micro_f1_ci, macro, per_type, tiers, rare_f1}}]  (selection: validation)
+    decision    the decision matrix (`decision_matrix`): {chosen_on, weights, normalisation, rows [{run,
+                 candidate, values {criterion: raw}, scores {criterion: 0..1}, total, missing [criterion],
+                 speed_variant, train_seconds, model_size_mb, parameters}], winner, runner_up,
+                 alternatives [{name, weights, winner}], excluded [{run, reason}]}
+    best        {chosen_on: "validation", overall: the decision matrix's winner,
                  per_type [{type, run, selection_f1, f1 (test, of that run), support (test)}]}
     pairwise    [{a, b, mean_difference, ci [lo, hi], p_a_better, p_b_better, p_tie}]  test micro-F1 A - B
                  over the same resampled documents; a has the higher F1; P(tie) counts resamples where
@@ -30,7 +36,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import AnalysisConfig
+from pipeline.config import CRITERIA, AnalysisConfig, CompareConfig, parse_weights
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
 from pipeline.evaluation import figures, metrics
@@ -57,16 +63,43 @@ def part_scores(counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any
     }
 
 
+def bench_speed(bench: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fastest benchmarked variant that keeps F1 (test F1 within the bench's `f1_tolerance` points of fp32):
+    the one reader of bench.json's speed and memory for choosing a model. None without a benchmark."""
+    rows = (bench or {}).get("variants") or []
+    if not rows:
+        return None
+    tolerance = bench["config"]["f1_tolerance"]  # type: ignore[index]
+    kept = [row for row in rows if row.get("f1_delta_vs_fp32") is not None and row["f1_delta_vs_fp32"] >= -tolerance]
+    if not kept:
+        return None
+    best = max(kept, key=lambda row: row["docs_per_second"])
+    keys = ("variant", "batch_size", "device", "docs_per_second", "peak_memory_mb", "f1_delta_vs_fp32")
+    return {key: best.get(key) for key in keys}
+
+
+def model_size_mb(run_dir: Path) -> float | None:
+    """Megabytes of the saved model as trained (weights, tokenizer, tag map); ONNX exports made by `bench` are
+    not counted. None when the run kept no model."""
+    folder = RunFolder(run_dir)
+    if not folder.model.is_dir():
+        return None
+    files = [p for p in folder.model.rglob("*") if p.is_file() and folder.onnx not in p.parents]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 2)
+
+
+def tier_f1(counts: metrics.Counts, run_config: dict[str, Any], config: AnalysisConfig) -> dict[str, float]:
+    scores = tier_scores(counts, run_config.get("types", {}), config.resamples, config.seed)
+    return {tier: values["f1"] for tier, values in scores.items()}
+
+
 def model_row(
     run_dir: Path, counts: metrics.Counts, selection: metrics.Counts, config: AnalysisConfig
 ) -> dict[str, Any]:
     run_config = read_run_config(run_dir)
     run_metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
     bench = read_optional_record(RunFolder(run_dir).bench, "bench", run_dir.name)
-    tiers = {
-        tier: values["f1"]
-        for tier, values in tier_scores(counts, run_config.get("types", {}), config.resamples, config.seed).items()
-    }
+    tiers, selection_tiers = tier_f1(counts, run_config, config), tier_f1(selection, run_config, config)
     return {
         "run": run_dir.name,
         "model": run_config.get("model"),
@@ -79,7 +112,104 @@ def model_row(
         "parameters": run_metrics.get("parameters", run_config.get("parameters")),
         "docs_per_second": ((bench or {}).get("summary") or {}).get("docs_per_second"),
         "bench": {"summary": bench.get("summary")} if bench else None,
-        "selection": part_scores(selection, config),
+        "speed": bench_speed(bench),
+        "model_size_mb": model_size_mb(run_dir),
+        "selection": {
+            **part_scores(selection, config),
+            "tiers": selection_tiers,
+            "rare_f1": selection_tiers.get("rare"),
+        },
+    }
+
+
+NORMALISATION = (
+    "each criterion as a share of the best candidate: value / best for validation F1, speed and validation "
+    "rare-tier F1, best / value for memory (lower is better); a criterion not measured for a run scores 0"
+)
+ALTERNATIVES = {"F1 only": "f1=1", "speed only": "speed=1", "rare-tier F1 only": "rare=1", "memory only": "memory=1"}
+ALTERNATIVES["equal weights"] = ",".join(f"{name}=1" for name in CRITERIA)
+
+
+def criteria_values(model: dict[str, Any]) -> dict[str, float | None]:
+    """The raw value of each criterion: validation micro-F1, docs/s and peak inference memory (MB) of the
+    fastest variant that keeps F1, validation rare-tier F1."""
+    speed = model.get("speed") or {}
+    return {
+        "f1": model["selection"]["micro"]["f1"],
+        "speed": speed.get("docs_per_second"),
+        "rare": model["selection"].get("rare_f1"),
+        "memory": speed.get("peak_memory_mb"),
+    }
+
+
+def normalised(values: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float]]:
+    """Share of the best run per criterion (memory: lower is better); not measured scores 0."""
+    scores: dict[str, dict[str, float]] = {run: {} for run in values}
+    for name in CRITERIA:
+        measured = [v[name] for v in values.values() if v[name] is not None and v[name] > 0]  # type: ignore[operator]
+        best = (min if name == "memory" else max)(measured) if measured else None
+        for run, v in values.items():
+            value = v[name]
+            if best is None or value is None or value <= 0:
+                scores[run][name] = 0.0
+            else:
+                scores[run][name] = round(best / value if name == "memory" else value / best, 4)
+    return scores
+
+
+def weighted_winner(scores: dict[str, dict[str, float]], weights: dict[str, float], f1: dict[str, float]) -> str:
+    """The run with the highest weighted total (ties: the higher validation F1)."""
+    return max(scores, key=lambda run: (total(scores[run], weights), f1[run]))
+
+
+def total(scores: dict[str, float], weights: dict[str, float]) -> float:
+    return round(sum(weights[name] * scores[name] for name in CRITERIA) / sum(weights.values()), 4)
+
+
+def decision_matrix(models: Sequence[dict[str, Any]], weights: dict[str, float], part: str) -> dict[str, Any]:
+    """Score every document-split run on the criteria, weight them, and read the winner from the totals
+    (Task 1.9.1); also the winner under other weightings, so the page can say whether the choice hangs on them.
+    Row-split runs are listed but never candidates: their test documents leak into training."""
+    candidates = [m for m in models if m.get("split_strategy", "document") != "rows"]
+    if not candidates:
+        raise ConfigError("the decision matrix needs a run on the document split; every run given uses the row split")
+    values = {m["run"]: criteria_values(m) for m in candidates}
+    scores = normalised(values)
+    f1 = {run: v["f1"] for run, v in values.items()}
+    ranked = sorted(scores, key=lambda run: (total(scores[run], weights), f1[run]), reverse=True)
+    rows = []
+    for model in models:
+        run = model["run"]
+        rows.append(
+            {
+                "run": run,
+                "candidate": run in scores,
+                "values": values.get(run, criteria_values(model)),
+                "scores": scores.get(run),
+                "total": total(scores[run], weights) if run in scores else None,
+                "missing": [name for name, value in values.get(run, {}).items() if value is None],
+                "speed_variant": model.get("speed"),
+                "train_seconds": model.get("train_seconds"),
+                "model_size_mb": model.get("model_size_mb"),
+                "parameters": model.get("parameters"),
+            }
+        )
+    return {
+        "chosen_on": part,
+        "weights": weights,
+        "normalisation": NORMALISATION,
+        "rows": rows,
+        "winner": ranked[0],
+        "runner_up": ranked[1] if len(ranked) > 1 else None,
+        "alternatives": [
+            {"name": name, "weights": parse_weights(text), "winner": weighted_winner(scores, parse_weights(text), f1)}
+            for name, text in ALTERNATIVES.items()
+        ],
+        "excluded": [
+            {"run": m["run"], "reason": "row split: copies of its test rows are in its training set"}
+            for m in models
+            if m["run"] not in scores
+        ],
     }
 
 
@@ -118,10 +248,10 @@ def pairwise(
 
 
 def compare_runs(
-    run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs", config: AnalysisConfig | None = None
+    run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs", config: CompareConfig | None = None
 ) -> Path:
     """Compare runs: choices on their validation predictions, scores on test; returns comparison.json."""
-    config = config or AnalysisConfig()
+    config = config or CompareConfig()
     if not run_dirs:
         raise ConfigError("compare needs at least one run")
     counts, selection, models = {}, {}, []
@@ -133,6 +263,7 @@ def compare_runs(
     pairs, unpaired = pairwise(counts, {m["run"]: m["micro"]["f1"] for m in models}, config.part, config)
     selection_f1 = {m["run"]: m["selection"]["micro"]["f1"] for m in models}
     selection_pairs, selection_unpaired = pairwise(selection, selection_f1, config.calibration_part, config)
+    decision = decision_matrix(models, parse_weights(config.weights), config.calibration_part)
     comparison = {
         "runs": [m["run"] for m in models],
         "part": config.part,
@@ -140,9 +271,10 @@ def compare_runs(
         "resamples": config.resamples,
         "seed": config.seed,
         "models": models,
+        "decision": decision,
         "best": {
             "chosen_on": config.calibration_part,
-            "overall": max(models, key=lambda m: m["selection"]["micro"]["f1"])["run"],
+            "overall": decision["winner"],
             "per_type": best_per_type(models),
         },
         "pairwise": pairs,

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.config import MODELS
+from pipeline.core.errors import MissingInputError
+from pipeline.evaluation.compare import bench_speed
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import ModelFacts
@@ -31,8 +34,9 @@ def tier_f1(run: RunInputs) -> dict[str, float]:
 
 
 def docs_per_second(run: RunInputs) -> float | None:
-    """Inference throughput of the run's default variant (bench.json)."""
-    return ((run.bench or {}).get("summary") or {}).get("docs_per_second")
+    """Inference throughput of the run's fastest variant that keeps F1 (bench.json, read by `bench_speed`)."""
+    speed = bench_speed(run.bench)
+    return speed["docs_per_second"] if speed else None
 
 
 def speed_target(run: RunInputs) -> str:
@@ -110,13 +114,78 @@ def test_facts(run: RunInputs) -> ModelFacts:
     )
 
 
+def decision(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
+    """comparison.json's decision matrix; an error naming the command when it is missing or was computed for
+    other runs than the report's."""
+    command = "python -m pipeline compare " + " ".join(run.name for run in runs)
+    matrix = (comparison or {}).get("decision")
+    if not matrix:
+        raise MissingInputError(f"no decision matrix in outputs/comparison/comparison.json: run `{command}`")
+    if matrix["winner"] not in {run.name for run in runs}:
+        raise MissingInputError(
+            f"the decision matrix's winner {matrix['winner']} is not among the report's runs: run `{command}`"
+        )
+    return matrix
+
+
 def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
-    """The recommended model (chosen on validation), the reason with its test estimate, and its run;
-    row-split runs leak and are never candidates."""
-    candidates = [run for run in runs if run.config.get("split_strategy", "document") != "rows"]
-    best, reason = narrative.choose_model(model_facts(candidates, comparison), p_better(comparison, candidates))
-    chosen = next(run for run in candidates if run.label == best.name)
+    """The recommended model: the decision matrix's winner (chosen on validation, row-split runs never
+    candidates), the reason with its test estimate, and its run."""
+    matrix = decision(comparison, runs)
+    labels = {run.name: run.label for run in runs}
+    chosen = next(run for run in runs if run.name == matrix["winner"])
+    rows = [row for row in matrix["rows"] if row["candidate"] and row["run"] in labels]
+    reason = narrative.decision_sentence(
+        chosen.label,
+        {labels[row["run"]]: row["total"] for row in rows},
+        matrix["weights"],
+        {labels[row["run"]]: row["missing"] for row in rows},
+    )
+    best = next(facts for facts in model_facts([chosen], comparison))
     return best, f"{reason} {narrative.test_estimate_sentence(test_facts(chosen))}", chosen
+
+
+def weighting(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    """Whether another weighting of the decision matrix chooses another model."""
+    matrix = decision(comparison, runs)
+    labels = {run.name: run.label for run in runs}
+    alternatives = [(row["name"], labels.get(row["winner"], row["winner"])) for row in matrix["alternatives"]]
+    return narrative.weighting_sentence(labels[matrix["winner"]], alternatives)
+
+
+def production_verdict(run: RunInputs) -> str:
+    """Share of entities auto-coded at the threshold chosen on validation, and what goes to review
+    (analysis.json readiness)."""
+    recommended = recommended_threshold(run)
+    if not recommended or "test" not in recommended:
+        return (
+            f"No production verdict without the readiness analysis: run `python -m pipeline analyze --run {run.name}`."
+        )
+    return narrative.production_sentence(
+        run.label,
+        recommended["threshold"],
+        recommended["target_precision"],
+        recommended["validation"]["precision"],
+        recommended["test"]["automation_rate"],
+        recommended["test"]["precision"],
+        high_risk_types(run),
+    )
+
+
+def speed_verdict(run: RunInputs) -> str:
+    """The bench's verdict against the transformers pipeline, or why there is none."""
+    return speed_target(run) or narrative.no_speed_sentence(run.label, "transformer runs")
+
+
+def training_device(run: RunInputs) -> str:
+    return "GPU" if str(run.metrics.get("peak_memory_kind", "")).startswith("cuda") else "CPU"
+
+
+def build_limits(runs: Sequence[RunInputs]) -> str:
+    """The models registered in config.MODELS that no run of this report trained, and what was trained."""
+    trained = {run.label: (training_device(run), run.metrics.get("train_seconds", 0.0)) for run in runs}
+    untrained = [name for name in MODELS if name not in {run.model for run in runs}]
+    return narrative.limits_sentence(untrained, trained)
 
 
 def threshold_row(run: RunInputs, threshold: float) -> dict[str, Any]:

@@ -63,47 +63,58 @@ def tradeoff_sentence(first: ModelFacts, second: ModelFacts, p_first_better: flo
     return f"{gain} {joint} is {speed} than {second.name}{tail}."
 
 
-def choose_model(models: Sequence[ModelFacts], p_better: dict[tuple[str, str], float]) -> tuple[ModelFacts, str]:
-    """The recommended model and the rule that chose it.
+CRITERION_NAMES = {"f1": "F1", "speed": "speed", "rare": "rare-tier F1", "memory": "memory"}
 
-    Rule: take the model with the highest F1 on the part the facts come from (validation: a choice
-    made on test would make the test number optimistic); every model it does not credibly beat
-    (P(top>other) < 0.95) is as good on F1, and among those the fastest wins. Without speed for
-    all of them, the highest F1 wins.
-    """
-    if not models:
-        raise ValueError("no model to choose from: the comparison holds no runs")
-    top = max(models, key=lambda m: m.f1)
-    tied = [m for m in models if m is top or p_better.get((top.name, m.name), 1.0) < CREDIBLE]
-    speeds_known = all(m.docs_per_second for m in tied)
-    best = max(tied, key=lambda m: m.docs_per_second or 0.0) if len(tied) > 1 and speeds_known else top
-    others = ", ".join(m.name for m in tied if m is not top)
-    f1 = f"{top.part} micro-F1"
-    if len(models) == 1:
-        reason = f"{best.name} is the only model compared; its {f1} is {interval(best)}."
-    elif best is top and len(tied) == 1:
-        reason = (
-            f"{best.name} has the highest {f1}, {interval(best)}, and credibly beats every other "
-            f"model (P(better) ≥ {CREDIBLE})."
+
+def weights_text(weights: dict[str, float]) -> str:
+    """'F1 0.4, speed 0.3, rare-tier F1 0.2, memory 0.1' (criteria weighing 0 are left out)."""
+    return ", ".join(f"{CRITERION_NAMES[name]} {weight:g}" for name, weight in weights.items() if weight > 0)
+
+
+def matrix_note(normalisation: str, weights: dict[str, float]) -> str:
+    """How the decision matrix scores: the normalisation and the weights, with the flag that changes them."""
+    return (
+        f"Scores: {normalisation}; the total is the weighted mean of the scores. Weights: {weights_text(weights)} "
+        "(set them with `python -m pipeline compare --weights f1=..,speed=..,rare=..,memory=..`)."
+    )
+
+
+def joined(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def decision_sentence(
+    winner: str, totals: dict[str, float], weights: dict[str, float], missing: dict[str, list[str]]
+) -> str:
+    """Why the decision matrix recommends `winner`: its total against the next run's, the weights, and the
+    criteria that were not measured (they score 0)."""
+    others = sorted(((t, name) for name, t in totals.items() if name != winner), reverse=True)
+    against = f" against {others[0][0]:.3f} for {others[0][1]}, the next" if others else ", the only candidate"
+    sentence = (
+        f"{winner} has the highest weighted total of the decision matrix, {totals[winner]:.3f}{against} "
+        f"(weights {weights_text(weights)}; each criterion read on validation or from the benchmark, as a "
+        "share of the best run)."
+    )
+    gaps = [
+        f"{joined([CRITERION_NAMES[c] for c in criteria])} of {name}" for name, criteria in missing.items() if criteria
+    ]
+    if gaps:
+        sentence += f" Not measured, so scored 0: {'; '.join(gaps)}."
+    return sentence
+
+
+def weighting_sentence(winner: str, alternatives: Sequence[tuple[str, str]]) -> str:
+    """Whether another weighting (F1 only, speed only, ...) would choose another model."""
+    changed = [(name, other) for name, other in alternatives if other != winner]
+    if not changed:
+        return (
+            f"Every other weighting tried ({joined([name for name, _ in alternatives])}) also chooses {winner}: "
+            "the recommendation does not hang on the weights."
         )
-    elif best is top and speeds_known:
-        reason = (
-            f"{best.name} has the highest {f1}, {interval(best)}; it does not credibly beat "
-            f"{others}, but it is also the fastest of them."
-        )
-    elif best is top:
-        reason = (
-            f"{best.name} has the highest {f1}, {interval(best)}; it does not credibly beat "
-            f"{others}, and without the speed of all of them the highest F1 decides."
-        )
-    else:
-        reason = (
-            f"{best.name} is the fastest model whose F1, {interval(best)}, is not credibly below the best "
-            f"({top.name}, {top.f1:.3f}, P({top.name}>{best.name})={p_better.get((top.name, best.name), 0):.2f})."
-        )
-    if best.rare_f1 is not None:
-        reason += f" Its rare-tier F1 on test is {best.rare_f1:.3f}."
-    return best, reason
+    same = [name for name, other in alternatives if other == winner]
+    sentence = f"The weights matter: {joined([f'{name} chooses {other}' for name, other in changed])}"
+    return sentence + (f"; {joined(same)} choose{'s' if len(same) == 1 else ''} {winner} too." if same else ".")
 
 
 def test_estimate_sentence(chosen: ModelFacts) -> str:
@@ -242,3 +253,51 @@ def truncation_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
     if not pairs:
         return "No model was trained both with sliding windows and with the 512-wordpiece cut."
     return " ".join(truncation_sentence(window, truncate, model) for model, window, truncate in pairs)
+
+
+def production_sentence(
+    model: str,
+    threshold: float,
+    target_precision: float,
+    validation_precision: float,
+    test_automation_rate: float,
+    test_precision: float,
+    high_risk: Sequence[str],
+) -> str:
+    """The production verdict: the share of entities coded automatically at the threshold chosen on validation,
+    its precision on test, and what a coder still reviews."""
+    target = (
+        f"reaching the {target_precision:.2f} target"
+        if validation_precision >= target_precision
+        else f"short of the {target_precision:.2f} target"
+    )
+    risky = f", as do all entities of the high-risk types {joined(list(high_risk))}" if high_risk else ""
+    return (
+        f"In production, {model} codes {percent(test_automation_rate)} of its predicted test entities "
+        f"automatically at the confidence threshold {threshold:.2f} chosen on validation (validation precision "
+        f"{validation_precision:.3f}, {target}; test precision {test_precision:.3f}); the other "
+        f"{percent(1 - test_automation_rate)} go to a coder{risky}."
+    )
+
+
+def no_speed_sentence(model: str, benchmarked_kinds: str) -> str:
+    """The speed verdict of a model that was not timed against the transformers pipeline."""
+    return (
+        f"{model} was not timed against the transformers pipeline: `python -m pipeline bench` times "
+        f"{benchmarked_kinds} only, so no speed verdict is given for it."
+    )
+
+
+def limits_sentence(untrained: Sequence[str], trained: dict[str, tuple[str, float]]) -> str:
+    """What this build did not do: the registered models it did not train, and what it trained, on which device,
+    in how long."""
+    runs = joined([f"{name} ({device}, {seconds / 60:.0f} min)" for name, (device, seconds) in trained.items()])
+    sentence = f"This build trained {runs}."
+    if untrained:
+        cpu = " on CPU" if all(device == "CPU" for device, _ in trained.values()) else ""
+        sentence += (
+            f" The registered {joined(list(untrained))} were not trained here: they load from the Hugging Face hub "
+            f"and the gpu profile (`--profile gpu`) trains them, while this build ran offline{cpu} with the MiniLM "
+            "that ships as a Python package; their rows of the plan's comparison are still open."
+        )
+    return sentence

@@ -167,6 +167,36 @@ def comparison_matrix(
     return pd.DataFrame(rows)
 
 
+def decision_matrix_table(matrix: dict[str, Any], runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """comparison.json's decision matrix: per run the raw value and the normalised score of each criterion,
+    the weighted total, and the columns that inform without weighing (training time, size, parameters)."""
+    labels = {run.name: run.label for run in runs}
+    weights = matrix["weights"]
+    rows = []
+    for row in matrix["rows"]:
+        values, scores, speed = row["values"], row["scores"] or {}, row["speed_variant"] or {}
+        variant = f"{speed['variant']}, batch {speed['batch_size']}" if speed else "not benchmarked"
+        rows.append(
+            {
+                "model": labels.get(row["run"], row["run"]),
+                "validation F1": nan_if_none(values["f1"]),
+                f"F1 score (×{weights['f1']:g})": nan_if_none(scores.get("f1")),
+                "docs/s (variant keeping F1)": nan_if_none(values["speed"]),
+                "variant": variant,
+                f"speed score (×{weights['speed']:g})": nan_if_none(scores.get("speed")),
+                "validation rare-tier F1": nan_if_none(values["rare"]),
+                f"rare score (×{weights['rare']:g})": nan_if_none(scores.get("rare")),
+                "inference memory (MB)": nan_if_none(values["memory"]),
+                f"memory score (×{weights['memory']:g})": nan_if_none(scores.get("memory")),
+                "weighted total": f"{row['total']:.3f}" if row["candidate"] else "not a candidate (row split)",
+                "training time (min)": nan_if_none(row["train_seconds"] and row["train_seconds"] / 60),
+                "model size (MB)": nan_if_none(row["model_size_mb"]),
+                "parameters": "–" if row["parameters"] is None else f"{row['parameters']:,}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def bounds_of(facts: ModelFacts) -> tuple[float, float] | None:
     return (facts.f1_low, facts.f1_high) if facts.f1_low is not None and facts.f1_high is not None else None
 
