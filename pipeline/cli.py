@@ -13,9 +13,9 @@ from pipeline import configure_logging
 from pipeline.config import (
     PROFILES,
     AnalysisConfig,
-    CompareConfig,
     BenchConfig,
     BootstrapConfig,
+    CompareConfig,
     CRFConfig,
     DataConfig,
     PipelineConfig,

@@ -35,8 +35,8 @@ from typing import Any
 from pipeline import __version__, configure_logging
 from pipeline.config import (
     AnalysisConfig,
-    CompareConfig,
     BenchConfig,
+    CompareConfig,
     CRFConfig,
     DataConfig,
     PipelineConfig,
