@@ -9,10 +9,14 @@ import pytest
 from pipeline.reporting.narrative import (
     ModelFacts,
     automation_sentence,
-    choose_model,
     confusion_sentence,
+    decision_sentence,
     document_automation_sentence,
     leak_sentence,
+    limits_sentence,
+    matrix_note,
+    no_speed_sentence,
+    production_sentence,
     speed_target_sentence,
     threshold_sentence,
     tier_gap_sentence,
@@ -20,6 +24,7 @@ from pipeline.reporting.narrative import (
     tradeoff_sentences,
     truncation_paragraph,
     truncation_sentence,
+    weighting_sentence,
 )
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
@@ -45,29 +50,6 @@ def test_tradeoff_without_speed_or_significance():
     assert tradeoff_sentence(ModelFacts("a", 0.5), ModelFacts("b", 0.4), None) == (
         "a has +10.0 points validation F1 over b; speed was not measured for both."
     )
-
-
-def test_choose_model_keeps_the_top_model_when_it_credibly_beats_the_rest():
-    best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.97, ("pubmedbert", "crf"): 1.0})
-    assert best is BIG
-    assert reason == (
-        "pubmedbert has the highest validation micro-F1, 0.620 [0.600, 0.640], and credibly beats every "
-        "other model (P(better) ≥ 0.95). Its rare-tier F1 on test is 0.300."
-    )
-
-
-def test_choose_model_prefers_the_faster_of_two_models_tied_on_f1():
-    best, reason = choose_model([BIG, SMALL, CRF], {("pubmedbert", "biobert"): 0.80, ("pubmedbert", "crf"): 1.0})
-    assert best is SMALL  # P=0.80 < 0.95: tied on F1; biobert is faster (3.0 vs 2.0 docs/s); crf is credibly worse
-    assert reason.startswith(
-        "biobert is the fastest model whose F1, 0.600 [0.580, 0.620], is not credibly below "
-        "the best (pubmedbert, 0.620, P(pubmedbert>biobert)=0.80)."
-    )
-
-
-def test_choose_model_needs_a_model():
-    with pytest.raises(ValueError, match="no model"):
-        choose_model([], {})
 
 
 def test_tier_gap_in_points():
@@ -154,29 +136,7 @@ def test_tradeoff_sentences_compare_the_best_model_with_each_other_model():
     )  # no P for this pair
 
 
-def test_choose_model_falls_back_to_f1_when_a_tied_model_has_no_speed():
-    unbenched = ModelFacts("crf", f1=0.55)  # tied with BIG (P=0.71 < 0.95), speed unknown
-    best, reason = choose_model([BIG, unbenched], {("pubmedbert", "crf"): 0.71})
-    assert best is BIG
-    assert reason == (
-        "pubmedbert has the highest validation micro-F1, 0.620 [0.600, 0.640]; it does not credibly beat "
-        "crf, and without the speed of all of them the highest F1 decides. Its rare-tier F1 on test is 0.300."
-    )
-
-
-def test_choose_model_keeps_the_top_model_when_it_is_also_the_fastest_of_the_tied():
-    slower = ModelFacts("biobert", f1=0.61, docs_per_second=1.0)
-    best, reason = choose_model([BIG, slower], {("pubmedbert", "biobert"): 0.6})
-    assert best is BIG  # 2.0 docs/s against 1.0
-    assert "does not credibly beat biobert, but it is also the fastest of them." in reason
-
-
-def test_a_single_model_is_chosen_without_claims_about_others():
-    best, reason = choose_model([CRF], {})
-    assert (best, reason) == (
-        CRF,
-        "crf is the only model compared; its validation micro-F1 is 0.450. Its rare-tier F1 on test is 0.100.",
-    )
+def test_a_single_model_has_no_tradeoff():
     assert tradeoff_sentences(CRF, [CRF], {}) == ["crf is the only model compared: there is no trade-off to weigh."]
 
 
@@ -203,27 +163,102 @@ def test_speed_target_of_a_truncated_run_says_it_cuts_documents_as_the_pipeline_
     )
 
 
-def test_the_model_chosen_on_validation_stays_chosen_when_another_scores_higher_on_test():
-    from pipeline.reporting.facts import recommend
+def validation_runs():
     from pipeline.reporting.inputs import RunInputs
 
     def run(name: str, validation: float, test: float) -> RunInputs:
         metrics = {part: {"micro": {"f1": f1}} for part, f1 in (("validation", validation), ("test", test))}
         return RunInputs(name, Path(name), {"model": name}, metrics, None, None)
 
-    runs = [run("steady", 0.70, 0.55), run("lucky", 0.60, 0.65)]
-    comparison = {
-        "models": [
-            {"run": "steady", "selection": {"micro": {"f1": 0.70}, "micro_f1_ci": [0.66, 0.74]}},
-            {"run": "lucky", "selection": {"micro": {"f1": 0.60}, "micro_f1_ci": [0.55, 0.65]}},
-        ],
-        "pairwise_selection": [{"a": "steady", "b": "lucky", "p_a_better": 0.99, "p_b_better": 0.01}],
-        "pairwise": [{"a": "lucky", "b": "steady", "p_a_better": 0.97, "p_b_better": 0.03}],
-    }
-    best, reason, chosen = recommend(runs, comparison)
+    return [run("steady", 0.70, 0.55), run("lucky", 0.60, 0.65)]
+
+
+def comparison_of(weights: str) -> dict:
+    from pipeline.config import parse_weights
+    from pipeline.evaluation.compare import decision_matrix
+
+    models = [
+        {"run": "steady", "selection": {"micro": {"f1": 0.70}, "micro_f1_ci": [0.66, 0.74], "rare_f1": 0.20}},
+        {"run": "lucky", "selection": {"micro": {"f1": 0.60}, "micro_f1_ci": [0.55, 0.65], "rare_f1": 0.40}},
+    ]
+    return {"models": models, "decision": decision_matrix(models, parse_weights(weights), "validation")}
+
+
+def test_the_model_chosen_on_validation_stays_chosen_when_another_scores_higher_on_test():
+    from pipeline.reporting.facts import recommend, weighting
+
+    runs = validation_runs()
+    best, reason, chosen = recommend(runs, comparison_of("f1=0.8,rare=0.2"))
+    # steady: 0.8 * 1 + 0.2 * (0.20 / 0.40) = 0.9; lucky: 0.8 * (0.60 / 0.70) + 0.2 * 1 = 0.8857
     assert (best.name, chosen.name) == ("steady", "steady")
     assert reason == (
-        "steady has the highest validation micro-F1, 0.700 [0.660, 0.740], and credibly beats every other model "
-        "(P(better) ≥ 0.95). On the test set, held out from every choice, steady scores micro-F1 0.550: the final, "
-        "unbiased estimate."
+        "steady has the highest weighted total of the decision matrix, 0.900 against 0.886 for lucky, the next "
+        "(weights F1 0.8, rare-tier F1 0.2; each criterion read on validation or from the benchmark, as a share of "
+        "the best run). Not measured, so scored 0: speed and memory of steady; speed and memory of lucky. On the "
+        "test set, held out from every choice, steady scores micro-F1 0.550: the final, unbiased estimate."
     )
+    assert weighting(runs, comparison_of("f1=0.8,rare=0.2")) == (
+        # an equal weighting: lucky (0.857 + 0 + 1 + 0) / 4 = 0.464 against steady (1 + 0 + 0.5 + 0) / 4 = 0.375;
+        # speed and memory alone are not tried: neither run measured them
+        "The weights matter: rare-tier F1 only chooses lucky and an equal weighting chooses lucky; F1 only chooses "
+        "steady too."
+    )
+
+
+def test_without_a_decision_matrix_the_recommendation_names_the_command():
+    from pipeline.core.errors import MissingInputError
+    from pipeline.reporting.facts import recommend
+
+    with pytest.raises(MissingInputError, match="python -m pipeline compare steady lucky"):
+        recommend(validation_runs(), {"models": []})
+
+
+def test_decision_sentence_of_a_single_candidate():
+    assert decision_sentence("crf", {"crf": 0.6}, {"f1": 1.0, "speed": 0.0, "rare": 0.0, "memory": 0.0}, {}) == (
+        "crf has the highest weighted total of the decision matrix, 0.600, the only candidate (weights F1 1; each "
+        "criterion read on validation or from the benchmark, as a share of the best run)."
+    )
+
+
+def test_a_weighting_that_never_changes_the_winner_says_so():
+    assert weighting_sentence("minilm", [("F1 only", "minilm"), ("speed only", "minilm")]) == (
+        "Every other weighting tried (F1 only and speed only) also chooses minilm: the recommendation does not hang "
+        "on the weights."
+    )
+
+
+def test_matrix_note_states_normalisation_weights_and_the_flag():
+    assert matrix_note("share of the best", {"f1": 0.4, "speed": 0.3, "rare": 0.2, "memory": 0.1}) == (
+        "Scores: share of the best; the total is the weighted mean of the scores. Weights: F1 0.4, speed 0.3, "
+        "rare-tier F1 0.2, memory 0.1 (set them with `python -m pipeline compare --weights "
+        "f1=..,speed=..,rare=..,memory=..`)."
+    )
+
+
+def test_production_verdict_states_the_automated_share_its_precision_and_what_is_reviewed():
+    # the real minilm run: threshold 0.95 on validation (precision 0.789 < 0.90); on test 40% auto-coded
+    assert production_sentence("minilm", 0.95, 0.90, 0.78885, 0.40056, 0.84549, ["Area", "History", "Activity"]) == (
+        "In production, minilm codes 40% of its predicted test entities automatically at the confidence threshold "
+        "0.95 chosen on validation (validation precision 0.789, short of the 0.90 target; test precision 0.845); "
+        "the other 60% go to a coder, as do all entities of the high-risk types Area, History and Activity."
+    )
+    assert "reaching the 0.90 target" in production_sentence("crf", 0.8, 0.9, 0.91, 0.7, 0.9, [])
+    assert production_sentence("crf", 0.8, 0.9, 0.91, 0.7, 0.9, []).endswith("the other 30% go to a coder.")
+
+
+def test_no_speed_verdict_says_what_bench_times():
+    assert no_speed_sentence("crf", "transformer runs") == (
+        "crf was not timed against the transformers pipeline: `python -m pipeline bench` times transformer runs "
+        "only, so no speed verdict is given for it."
+    )
+
+
+def test_limits_name_the_untrained_registered_models_and_what_was_trained_where():
+    sentence = limits_sentence(["pubmedbert", "biobert"], {"minilm": ("CPU", 1428.1), "crf": ("CPU", 92.4)})
+    assert sentence == (
+        "This build trained minilm (CPU, 24 min) and crf (CPU, 2 min). The registered pubmedbert and biobert were "
+        "not trained here: they load from the Hugging Face hub and the gpu profile (`--profile gpu`) trains them, "
+        "while this build ran offline on CPU with the MiniLM that ships as a Python package; their rows of the "
+        "plan's comparison are still open."
+    )
+    assert limits_sentence([], {"pubmedbert": ("GPU", 600.0)}) == "This build trained pubmedbert (GPU, 10 min)."

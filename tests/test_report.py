@@ -15,6 +15,7 @@ from report_fixtures import make_report_outputs
 
 from pipeline.config import ReportConfig
 from pipeline.reporting.build import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
+from pipeline.reporting.inputs import load_run
 from pipeline.reporting.render import Page, quarto_available, quarto_project
 from pipeline.reporting.tables import highlighted_example
 
@@ -22,9 +23,9 @@ VERSION = "0.1.0+abc1234.20261128"
 SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
 # every table a page must show (by its HTML id); figures are counted as <img> elements
 TABLES = {
-    "index": ["comparison-matrix"],
+    "index": ["decision-matrix", "comparison-matrix"],
     "data": ["corpus-facts", "tiers", "types", "lengths", "conversion", "leak"],
-    "comparison": ["comparison-matrix", "pairwise", "tier-f1", "best-per-type"],
+    "comparison": ["comparison-matrix", "decision-matrix", "pairwise", "tier-f1", "best-per-type"],
     "production": ["readiness", "high-risk"],
     "insights": [],
     "model": [
@@ -134,8 +135,10 @@ def test_index_shows_recommendation_and_intervals(built):
     assert f"{f1:.3f} [{low:.3f}, {high:.3f}]" in matrix.get_text()
     assert "sortable" in matrix["class"]
     comparison = read_json(output_dir / "comparison" / "comparison.json")
-    chosen = comparison["best"]["overall"]  # the highest validation F1; the fixture's CRF credibly beats the rest
-    assert chosen.startswith("crf-") and "Recommended model: crf." in index.get_text()
+    chosen = comparison["best"]["overall"]
+    assert chosen == comparison["decision"]["winner"]
+    label = load_run(output_dir / "runs" / chosen).label
+    assert f"Recommended model: {label}." in index.get_text()
     assert "speed was not measured for both" in index.get_text()  # the CRF has no bench.json
 
 
@@ -160,13 +163,71 @@ def test_the_comparison_says_which_set_chooses_and_which_is_reported(built):
 
     build, _ = built
     comparison = read_json(build.folder.parents[1] / "comparison" / "comparison.json")
-    chosen = next(m for m in comparison["models"] if m["run"] == comparison["best"]["overall"])
-    assert chosen["selection"]["micro"]["f1"] == max(m["selection"]["micro"]["f1"] for m in comparison["models"])
+    totals = {row["run"]: row["total"] for row in comparison["decision"]["rows"]}
+    assert totals[comparison["best"]["overall"]] == max(totals.values())
     page = soup(build.rendered.site_dir / "comparison.html")
     headers = page.find("table", id="comparison-matrix").get_text()
     assert "validation micro-F1 [95% CI] (chooses)" in headers and "test micro-F1 [95% CI] (reported)" in headers
     assert {"validation", "test"} <= {td.get_text() for td in page.find("table", id="pairwise").find_all("td")}
-    assert "highest validation micro-F1" in soup(build.rendered.site_dir / "index.html").get_text()
+    assert "highest weighted total of the decision matrix" in soup(build.rendered.site_dir / "index.html").get_text()
+
+
+@pytest.mark.slow
+def test_the_decision_matrix_on_the_index_and_comparison_pages_equals_the_json(built):
+    from pipeline.core.files import read_json
+
+    build, _ = built
+    output_dir = build.folder.parents[1]
+    decision = read_json(output_dir / "comparison" / "comparison.json")["decision"]
+    labels = {row["run"]: load_run(output_dir / "runs" / row["run"]).label for row in decision["rows"]}
+    for page in ("index", "comparison"):
+        html = soup(build.rendered.site_dir / f"{page}.html")
+        table = html.find("table", id="decision-matrix")
+        cells = {
+            tr.find("td").get_text(): [td.get_text() for td in tr.find_all("td")] for tr in table.find_all("tr")[1:]
+        }
+        headers = [th.get_text() for th in table.find_all("th")]
+        assert "F1 score (×0.4)" in headers and "speed score (×0.3)" in headers and "model size (MB)" in headers
+        for row in decision["rows"]:
+            shown = dict(zip(headers, cells[labels[row["run"]]]))
+            assert shown["weighted total"] == f"{row['total']:.3f}"
+            assert shown["validation F1"] == f"{row['values']['f1']:.3f}"
+            assert shown["docs/s (variant keeping F1)"] == (
+                "–" if row["values"]["speed"] is None else f"{row['values']['speed']:.1f}"
+            )
+        text = html.get_text()
+        assert "Weights: F1 0.4, speed 0.3, rare-tier F1 0.2, memory 0.1" in text
+        winner = labels[decision["winner"]]
+        changed = [labels[alt["winner"]] for alt in decision["alternatives"] if alt["winner"] != decision["winner"]]
+        assert ("The weights matter" if changed else "Every other weighting tried") in text
+        total = next(row["total"] for row in decision["rows"] if row["run"] == decision["winner"])
+        assert f"{winner} has the highest weighted total of the decision matrix, {total:.3f}" in text
+
+
+@pytest.mark.slow
+def test_the_executive_summary_states_production_speed_leak_and_limits_from_the_json(built):
+    from pipeline.config import MODELS
+    from pipeline.core.files import read_json
+
+    build, _ = built
+    output_dir = build.folder.parents[1]
+    winner = read_json(output_dir / "comparison" / "comparison.json")["decision"]["winner"]
+    chosen = load_run(output_dir / "runs" / winner)
+    text = soup(build.rendered.site_dir / "index.html").get_text()
+    recommended = chosen.analysis["readiness"]["recommended"]
+    assert (
+        f"codes {100 * recommended['test']['automation_rate']:.0f}% of its predicted test entities automatically at "
+        f"the confidence threshold {recommended['threshold']:.2f} chosen on validation"
+    ) in text
+    assert f"test precision {recommended['test']['precision']:.3f}" in text
+    if chosen.bench:
+        summary = chosen.bench["summary"]
+        assert f"reads {summary['best_ratio_to_reference']:.2f} times the pipeline's documents per second" in text
+    else:
+        assert f"{chosen.label} was not timed against the transformers pipeline" in text
+    untrained = [name for name in MODELS if name not in {"minilm", "crf"}]
+    assert f"The registered {', '.join(untrained[:-1])} and {untrained[-1]} were not trained here" in text
+    assert "This build trained minilm (CPU" in text
 
 
 @pytest.mark.slow

@@ -126,8 +126,16 @@ NORMALISATION = (
     "each criterion as a share of the best candidate: value / best for validation F1, speed and validation "
     "rare-tier F1, best / value for memory (lower is better); a criterion not measured for a run scores 0"
 )
-ALTERNATIVES = {"F1 only": "f1=1", "speed only": "speed=1", "rare-tier F1 only": "rare=1", "memory only": "memory=1"}
-ALTERNATIVES["equal weights"] = ",".join(f"{name}=1" for name in CRITERIA)
+SINGLE = {"f1": "F1 only", "speed": "speed only", "rare": "rare-tier F1 only", "memory": "memory only"}
+
+
+def alternatives(values: dict[str, dict[str, float | None]]) -> dict[str, str]:
+    """The other weightings tried: each criterion alone (when some candidate measured it), then an equal weighting."""
+    measured = [name for name in CRITERIA if any(v[name] is not None for v in values.values())]
+    return {
+        **{SINGLE[name]: f"{name}=1" for name in measured},
+        "an equal weighting": ",".join(f"{n}=1" for n in CRITERIA),
+    }
 
 
 def criteria_values(model: dict[str, Any]) -> dict[str, float | None]:
@@ -203,7 +211,7 @@ def decision_matrix(models: Sequence[dict[str, Any]], weights: dict[str, float],
         "runner_up": ranked[1] if len(ranked) > 1 else None,
         "alternatives": [
             {"name": name, "weights": parse_weights(text), "winner": weighted_winner(scores, parse_weights(text), f1)}
-            for name, text in ALTERNATIVES.items()
+            for name, text in alternatives(values).items()
         ],
         "excluded": [
             {"run": m["run"], "reason": "row split: copies of its test rows are in its training set"}
