@@ -31,7 +31,7 @@ recomputed from each run's predictions (so a run need not be analysed first). Sc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -63,13 +63,12 @@ def part_scores(counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any
     }
 
 
-def bench_speed(bench: dict[str, Any] | None) -> dict[str, Any] | None:
+def bench_speed(bench: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The fastest benchmarked variant that keeps F1 (test F1 within the bench's `f1_tolerance` points of fp32):
     the one reader of bench.json's speed and memory for choosing a model. None without a benchmark."""
-    rows = (bench or {}).get("variants") or []
-    if not rows:
+    if not bench or not bench.get("variants"):
         return None
-    tolerance = bench["config"]["f1_tolerance"]  # type: ignore[index]
+    rows, tolerance = bench["variants"], bench["config"]["f1_tolerance"]
     kept = [row for row in rows if row.get("f1_delta_vs_fp32") is not None and row["f1_delta_vs_fp32"] >= -tolerance]
     if not kept:
         return None
@@ -154,7 +153,7 @@ def normalised(values: dict[str, dict[str, float | None]]) -> dict[str, dict[str
     """Share of the best run per criterion (memory: lower is better); not measured scores 0."""
     scores: dict[str, dict[str, float]] = {run: {} for run in values}
     for name in CRITERIA:
-        measured = [v[name] for v in values.values() if v[name] is not None and v[name] > 0]  # type: ignore[operator]
+        measured = [value for v in values.values() if (value := v[name]) is not None and value > 0]
         best = (min if name == "memory" else max)(measured) if measured else None
         for run, v in values.items():
             value = v[name]
@@ -183,7 +182,7 @@ def decision_matrix(models: Sequence[dict[str, Any]], weights: dict[str, float],
         raise ConfigError("the decision matrix needs a run on the document split; every run given uses the row split")
     values = {m["run"]: criteria_values(m) for m in candidates}
     scores = normalised(values)
-    f1 = {run: v["f1"] for run, v in values.items()}
+    f1: dict[str, float] = {m["run"]: m["selection"]["micro"]["f1"] for m in candidates}
     ranked = sorted(scores, key=lambda run: (total(scores[run], weights), f1[run]), reverse=True)
     rows = []
     for model in models:
