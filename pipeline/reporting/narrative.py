@@ -242,3 +242,58 @@ def truncation_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
     if not pairs:
         return "No model was trained both with sliding windows and with the 512-wordpiece cut."
     return " ".join(truncation_sentence(window, truncate, model) for model, window, truncate in pairs)
+
+
+SIGNIFICANT = 0.05  # two-sided p of the trend test below which a trend counts as shown
+
+
+def length_hypothesis_sentence(model: str, boundary: dict[str, Any] | None) -> str:
+    """Whether the data supports the plan's "longer entities get more boundary errors" (Task 1.5.3):
+    the Cochran-Armitage trend over the length buckets decides (p < 0.05, in either direction), the
+    longest-minus-shortest difference with its interval is the size of the effect."""
+    if not boundary or not boundary.get("trend") or not boundary.get("difference"):
+        return (
+            f"For {model}, the boundary errors by length were not measured on two length buckets with errors: "
+            "the hypothesis that longer entities get more boundary errors cannot be tested."
+        )
+    trend, difference = boundary["trend"], boundary["difference"]
+    rates = {row["length"]: row for row in boundary["buckets"]}
+    short, long = rates[difference["shorter"]], rates[difference["longer"]]
+    low, high = difference["ci"]
+    if trend["p_value"] < SIGNIFICANT:
+        verdict = (
+            "supports the hypothesis that longer entities get more boundary errors"
+            if trend["z"] > 0
+            else "contradicts the hypothesis that longer entities get more boundary errors: shorter ones get more"
+        )
+    else:
+        verdict = "does not support the hypothesis that longer entities get more boundary errors (no credible trend)"
+    return (
+        f"For {model}, {percent(long['rate'])} of {long['length']}-word gold entities ({long['boundary_errors']} of "
+        f"{long['gold']}) get a boundary error against {percent(short['rate'])} of {short['length']}-word ones "
+        f"({short['boundary_errors']} of {short['gold']}), a difference of {points(difference['difference'])} points "
+        f"(95% interval {points(low)} to {points(high)}); the trend test over the lengths gives z = {trend['z']:.2f}, "
+        f"{p_text(trend['p_value'])}: the data {verdict}."
+    )
+
+
+def p_text(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def no_curves_sentence(model: str) -> str:
+    """Runs without a per-epoch history (the CRF is fitted in one call): say so instead of an empty figure."""
+    return f"{model} records no epochs (its metrics.json `epochs` is empty: it is fitted in one call), so it has no curve."
+
+
+def cpu_gpu_sentence(pairs: int, device: str) -> str:
+    """What the CPU-against-GPU table holds, or why there is none."""
+    if pairs:
+        return (
+            f"The same run on {device} and on CPU: the slowdown factor is CPU latency over GPU latency "
+            f"({pairs} variant{'s' if pairs > 1 else ''} measured on both)."
+        )
+    return (
+        f"This benchmark ran on {device} only: the GPU rows (and the CPU-against-GPU slowdown) need a CUDA machine, "
+        "where `python -m pipeline bench` measures the CPU variants of the same run as well."
+    )
