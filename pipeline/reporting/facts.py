@@ -281,4 +281,6 @@ def length_hypothesis(run: RunInputs) -> str:
 def cpu_gpu(run: RunInputs) -> str:
     """The sentence over the CPU-against-GPU table, or the one that says the GPU rows need a GPU."""
     cpu_rows = [row for row in latency_rows(run) if not is_gpu(row)]
-    return narrative.cpu_gpu_sentence(len(cpu_rows), (run.bench or {}).get("device", "cpu"))
+    baseline = gpu_baseline(run)
+    device = (run.bench or {}).get("device", "cpu")
+    return narrative.cpu_gpu_sentence(len(cpu_rows), device, baseline["variant"] if baseline else "fp32")

@@ -283,15 +283,17 @@ def p_text(p_value: float) -> str:
 
 def no_curves_sentence(model: str) -> str:
     """Runs without a per-epoch history (the CRF is fitted in one call): say so instead of an empty figure."""
-    return f"{model} records no epochs (its metrics.json `epochs` is empty: it is fitted in one call), so it has no curve."
+    return (
+        f"{model} records no epochs (its metrics.json `epochs` is empty: it is fitted in one call), so it has no curve."
+    )
 
 
-def cpu_gpu_sentence(pairs: int, device: str) -> str:
+def cpu_gpu_sentence(cpu_rows: int, device: str, baseline: str = "fp32") -> str:
     """What the CPU-against-GPU table holds, or why there is none."""
-    if pairs:
+    if cpu_rows:
         return (
-            f"The same run on {device} and on CPU: the slowdown factor is CPU latency over GPU latency "
-            f"({pairs} variant{'s' if pairs > 1 else ''} measured on both)."
+            f"CPU beside {device}: the slowdown factor of each row is its batch-1 latency over that of {baseline} on "
+            f"the GPU ({cpu_rows} CPU row{'s' if cpu_rows > 1 else ''})."
         )
     return (
         f"This benchmark ran on {device} only: the GPU rows (and the CPU-against-GPU slowdown) need a CUDA machine, "
