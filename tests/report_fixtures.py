@@ -13,7 +13,6 @@ import dataclasses
 from pathlib import Path
 
 from fixtures import TYPES, make_fixture_run, make_leak_outputs
-
 from matplotlib.figure import Figure
 
 from pipeline.config import BenchConfig
