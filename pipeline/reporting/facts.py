@@ -233,7 +233,8 @@ def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None
 
 def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
     """A list section of bench.json ("variants", "estimate"); empty when the run was not benchmarked."""
-    return list((run.bench or {}).get(section) or [])
+    bench: dict[str, Any] = dict(run.bench or {})
+    return list(bench.get(section) or [])
 
 
 def is_gpu(row: dict[str, Any]) -> bool:

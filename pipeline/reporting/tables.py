@@ -580,6 +580,8 @@ def memory_table(run: RunInputs) -> pd.DataFrame:
     ]
     peaks: dict[str, float] = {}
     for row in facts.bench_rows(run, "variants"):
+        if row.get("peak_memory_mb") is None:
+            continue
         key = f"inference peak memory, {row['variant']} on {row['device']} (MB, largest batch)"
         peaks[key] = max(peaks.get(key, 0.0), row["peak_memory_mb"])
     rows += [{"measure": key, "value": value} for key, value in peaks.items()]
