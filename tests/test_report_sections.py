@@ -94,11 +94,11 @@ def test_memory_table_sets_training_memory_and_model_size_beside_inference_memor
         ]
     }
     table = tables.memory_table(run_inputs(tmp_path, bench=bench)).set_index("measure")["value"]
-    assert table["training peak memory (MB, cpu_peak_rss)"] == 900.0
-    assert table["model size on disk (MB)"] == pytest.approx(3.0)
-    assert table["parameters"] == 22_000_000
-    assert table["inference peak memory, fp32 on cpu (MB, largest batch)"] == 750.0
-    assert table["inference peak memory, int8 on cpu (MB, largest batch)"] == 400.0
+    assert table["training peak memory (MB, cpu_peak_rss)"] == "900.0"
+    assert table["model size on disk (MB)"] == "3.0"
+    assert table["parameters"] == "22,000,000"
+    assert table["inference peak memory, fp32 on cpu (MB, largest batch)"] == "750.0"  # the larger batch's peak
+    assert table["inference peak memory, int8 on cpu (MB, largest batch)"] == "400.0"
 
 
 def latency_row(variant: str, device: str, latency: float) -> dict:

@@ -568,15 +568,20 @@ def estimate_table(run: RunInputs) -> pd.DataFrame:
 
 
 def memory_table(run: RunInputs) -> pd.DataFrame:
-    """Training peak memory and model size on disk beside each variant's inference peak memory (Task 1.7.2)."""
-    size = facts.model_size_mb(run)
+    """Training peak memory and model size on disk beside each variant's inference peak memory (Task 1.7.2);
+    values as text, megabytes with one decimal and the parameter count in full."""
+
+    def megabytes(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    parameters = run.metrics.get("parameters")
     rows = [
         {
             "measure": f"training peak memory (MB, {run.metrics.get('peak_memory_kind', 'peak')})",
-            "value": nan_if_none(run.metrics.get("peak_memory_mb")),
+            "value": megabytes(run.metrics.get("peak_memory_mb")),
         },
-        {"measure": "model size on disk (MB)", "value": nan_if_none(size)},
-        {"measure": "parameters", "value": nan_if_none(run.metrics.get("parameters"))},
+        {"measure": "model size on disk (MB)", "value": megabytes(facts.model_size_mb(run))},
+        {"measure": "parameters", "value": "–" if parameters is None else f"{int(parameters):,}"},
     ]
     peaks: dict[str, float] = {}
     for row in facts.bench_rows(run, "variants"):
@@ -584,7 +589,7 @@ def memory_table(run: RunInputs) -> pd.DataFrame:
             continue
         key = f"inference peak memory, {row['variant']} on {row['device']} (MB, largest batch)"
         peaks[key] = max(peaks.get(key, 0.0), row["peak_memory_mb"])
-    rows += [{"measure": key, "value": value} for key, value in peaks.items()]
+    rows += [{"measure": key, "value": megabytes(value)} for key, value in peaks.items()]
     return pd.DataFrame(rows)
 
 
