@@ -65,6 +65,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarto_step(args: argparse.Namespace) -> int:
+    from pipeline.reporting.build import quarto_post_render, quarto_pre_render
+
+    config = build_config(ReportConfig, args, args.profile)
+    if args.step == "pre-render":
+        chapters = quarto_pre_render(config, progress=not args.quiet)
+        print(f"wrote {chapters}" if chapters else "one file rendered: the notebooks executed last are kept")
+    else:
+        folder = quarto_post_render(config)
+        print(f"report filed under {folder}" if folder else "one file rendered: nothing filed")
+    return 0
+
+
 def cmd_all(args: argparse.Namespace) -> int:
     import time
 
@@ -201,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     report = stage("report", cmd_report, "execute the report notebooks and render outputs/report/<version>/")
     add_config_arguments(report, ReportConfig)
+    quarto_step = stage(
+        "quarto-step",
+        cmd_quarto_step,
+        "the pre-render (papermill, chapter list) and post-render (filing) steps of a bare `quarto render`",
+    )
+    quarto_step.add_argument("step", choices=("pre-render", "post-render"))
+    add_config_arguments(quarto_step, ReportConfig, skip=("renderer",))
 
     everything = stage(
         "all",

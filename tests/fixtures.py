@@ -109,6 +109,15 @@ def fixture_part(seed: int, part: str, documents: int) -> list[dict]:
     return records
 
 
+# a transformer run's history: best validation F1 at epoch 2, stopped by patience 2 after epoch 4 of 6
+FIXTURE_EPOCHS = [
+    {"epoch": 1, "train_loss": 2.0, "val_loss": 1.2, "val_f1": 0.40},
+    {"epoch": 2, "train_loss": 1.0, "val_loss": 0.9, "val_f1": 0.55},
+    {"epoch": 3, "train_loss": 0.6, "val_loss": 1.0, "val_f1": 0.54},
+    {"epoch": 4, "train_loss": 0.4, "val_loss": 1.1, "val_f1": 0.55},
+]
+
+
 def make_fixture_run(
     path: Path, name: str = "minilm-20260101-000000", seed: int = 0, model: str = "minilm", long_docs: str = "window"
 ) -> Path:
@@ -127,7 +136,7 @@ def make_fixture_run(
             "split_strategy": "document",
             "tag2id": tag2id,
             "parameters": 22_000_000,
-            "train": {"max_length": 256, "stride": 64, "long_docs": long_docs},
+            "train": {"max_length": 256, "stride": 64, "long_docs": long_docs, "epochs": 6, "patience": 2},
             "types": {t: {"train_mentions": n, "tier": tier} for t, (tier, n) in TYPES.items()},
         },
     )
@@ -142,7 +151,7 @@ def make_fixture_run(
             "run": name,
             "model": model,
             **metrics,
-            "epochs": [],
+            "epochs": [] if model == "crf" else FIXTURE_EPOCHS,
             "train_seconds": 120.0 + seed,
             "peak_memory_mb": 900.0,
             "parameters": 22_000_000,

@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from fixtures import TYPES, make_fixture_run, make_leak_outputs
+from matplotlib.figure import Figure
 
 from pipeline.config import BenchConfig, CompareConfig
 from pipeline.core.layout import write_record
@@ -86,16 +87,45 @@ def bench_json(fp32_docs_per_second: float) -> dict:
             "test_micro_f1": f1,
             "f1_delta_vs_fp32": round(100 * (f1 - 0.6), 2),
             "ratio_to_reference": round(speed / 4.0, 2),
+            "peak_memory_mb": memory,
         }
-        for variant, speed, f1 in (("fp32", fp32_docs_per_second, 0.6), ("int8", 9.0, 0.598))
+        for variant, speed, f1, memory in (("fp32", fp32_docs_per_second, 0.6, 700.0), ("int8", 9.0, 0.598, 400.0))
     ]
     return {
         "variants": rows,
+        "estimate": [
+            {
+                "variant": "fp32",
+                "device": "cpu",
+                "batch_size": 1,
+                "notes": 10000,
+                "hours": 2.5,
+                "price_per_hour": 0.1,
+                "cost": 0.25,
+            },
+            {
+                "variant": "int8",
+                "device": "cpu",
+                "batch_size": 1,
+                "notes": 10000,
+                "hours": 1.25,
+                "price_per_hour": 0.1,
+                "cost": 0.125,
+            },
+        ],
         "reference": reference,
         "lengths": {"documents": 20},
         "config": dataclasses.asdict(BenchConfig()),
         "summary": summarise(rows, reference, BenchConfig()),
     }
+
+
+def bench_png(path: Path, docs_per_second: float) -> Path:
+    """A stand-in for the bench stage's bench.png: the report embeds the file as it is."""
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().bar(["fp32", "int8"], [docs_per_second, 9.0])
+    figure.savefig(path, format="png")
+    return path
 
 
 def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
@@ -107,6 +137,7 @@ def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
         run_dir = make_fixture_run(root / "runs", name, seed=seed, model=model, long_docs=long_docs)
         if docs_per_second:
             write_record(run_dir / "bench.json", "bench", bench_json(docs_per_second))
+            bench_png(run_dir / "bench.png", docs_per_second)
         analyze_run(run_dir, config)
         run_dirs.append(run_dir)
     compare_runs(run_dirs, root, config)

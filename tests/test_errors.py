@@ -9,8 +9,11 @@ from nervaluate import Evaluator
 
 from pipeline.core.scoring import strict_counts
 from pipeline.core.tags import Span, tags_from_spans
+from pipeline.evaluation.metrics import wilson
 from pipeline.evaluation.taxonomy import (
+    Match,
     TaxonomyMismatch,
+    boundary_by_length,
     categorize,
     category_counts,
     check_against_seqeval,
@@ -307,3 +310,54 @@ def test_exact_match_rate_is_strict_recall_on_real_adjacent_entities(shared_brat
     check_against_seqeval(result, (tp, fp, fn), recall=tp / (tp + fn))
     assert result["counts"]["missed"] > 0 and result["counts"]["spurious"] > 0
     assert result["gold_spans"] == sum(len(d.spans) for d in documents)
+
+
+def test_wilson_interval_of_one_and_six_in_ten():
+    assert wilson(1, 10) == pytest.approx([0.0179, 0.4042], abs=1e-4)
+    assert wilson(6, 10) == pytest.approx([0.3127, 0.8318], abs=1e-4)
+    assert wilson(0, 0) == [0.0, 1.0]
+
+
+def length_matches(length: int, gold: int, boundary: int) -> list[Match]:
+    """`gold` gold spans of `length` words, the first `boundary` of them predicted one word short."""
+    spans = [Span(0, length, "Age") for _ in range(gold)]
+    return [
+        Match("d1", "boundary_under", span, Span(0, length - 1, "Age"))
+        if number < boundary
+        else Match("d1", "exact", span, span)
+        for number, span in enumerate(spans)
+    ]
+
+
+def test_boundary_errors_by_length_with_wilson_intervals_trend_and_difference():
+    # 1 of 10 one-word spans and 6 of 10 five-word spans: two buckets, p = 7/20 = 0.35, scores 0 and 1;
+    # z = (6 - 10 * 0.5 * 7 / 10) / sqrt(0.35 * 0.65 * 5) = 2.5 / 1.0665 = 2.344, p = 0.019 (two-sided)
+    result = boundary_by_length(
+        length_matches(1, 10, 1) + length_matches(6, 10, 6) + [Match("d1", "spurious", None, Span(3, 4, "Age"))]
+    )
+    rows = {row["length"]: row for row in result["buckets"]}
+    assert (rows["1"]["gold"], rows["1"]["boundary_errors"], rows["1"]["rate"]) == (10, 1, 0.1)
+    assert (rows["5+"]["gold"], rows["5+"]["boundary_errors"], rows["5+"]["rate"]) == (10, 6, 0.6)
+    assert rows["5+"]["ci"] == pytest.approx([0.3127, 0.8318], abs=1e-4)
+    assert (rows["2"]["gold"], rows["2"]["rate"]) == (0, None)
+    assert result["trend"]["buckets"] == ["1", "5+"]
+    assert result["trend"]["z"] == pytest.approx(2.344, abs=1e-3)
+    assert result["trend"]["p_value"] == pytest.approx(0.0191, abs=1e-4)
+    # Newcombe: 0.5 - hypot(0.6 - 0.3127, 0.4042 - 0.1), 0.5 + hypot(0.8318 - 0.6, 0.1 - 0.0179)
+    assert result["difference"]["difference"] == pytest.approx(0.5)
+    assert result["difference"]["ci"] == pytest.approx([0.0816, 0.7460], abs=1e-3)
+
+
+def test_a_type_error_with_other_boundaries_counts_as_a_boundary_error():
+    gold = Span(0, 2, "Age")
+    matches = [
+        Match("d1", "boundary_and_type", gold, Span(0, 1, "Sex")),
+        Match("d1", "type_confusion", gold, Span(0, 2, "Sex")),
+        Match("d1", "missed", gold, None),
+    ]
+    assert boundary_by_length(matches)["buckets"][1]["boundary_errors"] == 1
+
+
+def test_no_trend_test_without_two_lengths_or_without_errors():
+    assert boundary_by_length(length_matches(1, 5, 2))["trend"] is None
+    assert boundary_by_length(length_matches(1, 5, 0) + length_matches(2, 5, 0))["trend"] is None

@@ -10,11 +10,14 @@ from pipeline.reporting.narrative import (
     ModelFacts,
     automation_sentence,
     confusion_sentence,
+    cpu_gpu_sentence,
     decision_sentence,
     document_automation_sentence,
     leak_sentence,
+    length_hypothesis_sentence,
     limits_sentence,
     matrix_note,
+    no_curves_sentence,
     no_speed_sentence,
     production_sentence,
     speed_target_sentence,
@@ -262,3 +265,59 @@ def test_limits_name_the_untrained_registered_models_and_what_was_trained_where(
         "plan's comparison are still open."
     )
     assert limits_sentence([], {"pubmedbert": ("GPU", 600.0)}) == "This build trained pubmedbert (GPU, 10 min)."
+
+
+def boundary(short: tuple[int, int], long: tuple[int, int], z: float, p_value: float, ci: list[float]) -> dict:
+    """analysis.json errors.boundary_by_length with a 1-word and a 5+-word bucket: (errors, gold) each."""
+    buckets = [
+        {"length": name, "gold": gold, "boundary_errors": errors, "rate": errors / gold, "ci": [0.0, 1.0]}
+        for name, (errors, gold) in (("1", short), ("5+", long))
+    ]
+    difference = {"longer": "5+", "shorter": "1", "difference": long[0] / long[1] - short[0] / short[1], "ci": ci}
+    return {"buckets": buckets, "trend": {"z": z, "p_value": p_value, "buckets": ["1", "5+"]}, "difference": difference}
+
+
+def test_length_hypothesis_supported_by_a_rising_credible_trend():
+    # the fixture of test_errors: 1 of 10 one-word and 6 of 10 five-word spans, z = 2.344, p = 0.019
+    sentence = length_hypothesis_sentence("minilm", boundary((1, 10), (6, 10), 2.344, 0.0191, [0.0816, 0.746]))
+    assert sentence == (
+        "For minilm, 60% of 5+-word gold entities (6 of 10) get a boundary error against 10% of 1-word ones "
+        "(1 of 10), a difference of +50.0 points (95% interval +8.2 to +74.6); the trend test over the lengths "
+        "gives z = 2.34, p = 0.019: the data supports the hypothesis that longer entities get more boundary errors."
+    )
+
+
+def test_length_hypothesis_not_supported_without_a_credible_trend():
+    # 3 of 10 against 4 of 10: z = 0.46, p = 0.64
+    sentence = length_hypothesis_sentence("crf", boundary((3, 10), (4, 10), 0.4629, 0.6434, [-0.29, 0.45]))
+    assert "a difference of +10.0 points (95% interval -29.0 to +45.0)" in sentence
+    assert sentence.endswith(
+        "p = 0.643: the data does not support the hypothesis that longer entities get more boundary errors "
+        "(no credible trend)."
+    )
+
+
+def test_length_hypothesis_contradicted_by_a_falling_credible_trend():
+    sentence = length_hypothesis_sentence("crf", boundary((60, 100), (10, 100), -7.3, 2e-13, [-0.6, -0.38]))
+    assert "a difference of -50.0 points" in sentence
+    assert sentence.endswith(
+        "p < 0.001: the data contradicts the hypothesis that longer entities get more boundary errors: shorter ones get more."
+    )
+
+
+def test_length_hypothesis_untested_without_the_measurement():
+    assert "cannot be tested" in length_hypothesis_sentence("crf", None)
+
+
+def test_runs_without_epochs_say_they_have_no_curve():
+    assert no_curves_sentence("crf") == (
+        "crf records no epochs (its metrics.json `epochs` is empty: it is fitted in one call), so it has no curve."
+    )
+
+
+def test_cpu_gpu_sentence_names_the_pairs_or_the_missing_gpu():
+    assert cpu_gpu_sentence(0, "cpu").startswith("This benchmark ran on cpu only: the GPU rows")
+    assert cpu_gpu_sentence(2, "NVIDIA H200", "fp16") == (
+        "CPU beside NVIDIA H200: the slowdown factor of each row is its batch-1 latency over that of fp16 on the GPU "
+        "(2 CPU rows)."
+    )

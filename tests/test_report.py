@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ TABLES = {
     "index": ["decision-matrix", "comparison-matrix"],
     "data": ["corpus-facts", "tiers", "types", "lengths", "conversion", "leak"],
     "comparison": ["comparison-matrix", "decision-matrix", "pairwise", "tier-f1", "best-per-type"],
-    "production": ["readiness", "high-risk"],
+    "production": ["readiness", "high-risk", "high-value", "estimate", "memory"],
     "insights": [],
     "model": [
         "metrics",
@@ -38,9 +39,16 @@ TABLES = {
         "calibration",
         "readiness",
         "speed",
+        "match-rates",
+        "error-patterns",
+        "boundary-by-length",
+        "estimate",
+        "memory",
     ],
 }
-FIGURES = {"index": 1, "data": 1, "comparison": 1, "production": 0, "insights": 0, "model": 6}
+# model pages: 6 analysis figures, the training curves (not the CRF's: it has no epochs), the length figure and
+# bench.png (not the CRF's: it is not benchmarked); production: the recommended CRF has no bench.png
+FIGURES = {"index": 1, "data": 1, "comparison": 2, "production": 0, "insights": 0, "model": 9}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +87,13 @@ def test_site_has_every_page_table_and_figure(built):
         kind = page_kind(path)
         ids = {table.get("id") for table in page.find_all("table")}
         assert set(TABLES[kind]) <= ids, f"{path.name} lacks tables {set(TABLES[kind]) - ids}"
-        assert len(page.find_all("img")) == FIGURES[kind], path.name
-        assert "Traceback" not in page.get_text(), path.name
         benched = "crf" not in path.stem  # the fixture benchmarks the transformer runs only
+        assert len(page.find_all("img")) == FIGURES[kind] - (2 if kind == "model" and not benched else 0), path.name
+        assert "Traceback" not in page.get_text(), path.name
         placeholders = [th for th in page.find_all("th") if th.get_text() == "not measured"]
-        assert len(placeholders) == (0 if benched else 1), f"{path.name} has sections without data"
+        # the CRF's model page lacks the speed and estimate tables; production shows the recommended CRF's estimate
+        expected = {"model": 0 if benched else 2, "production": 1}.get(kind, 0)
+        assert len(placeholders) == expected, f"{path.name} has sections without data"
         assert f"version {VERSION}" in page.get_text(), f"{path.name} does not show the version"
 
 
@@ -120,6 +130,13 @@ def test_every_figure_has_alternative_text(built):
         in alts[f"model-{runs[0]}"]
     )
     assert alts["data"] == ["Training mentions per entity type (log scale), coloured by tier"]
+    assert (
+        "minilm: loss and validation F1 per epoch; best epoch 2, early stopping after epoch 4 of 6 (patience 2)"
+        in alts[f"model-{runs[0]}"]
+    )
+    assert "minilm: F1 and boundary-error rate by entity length" in alts[f"model-{runs[0]}"]
+    assert "minilm: documents per second of every inference variant and batch size" in alts[f"model-{runs[0]}"]
+    assert alts["comparison"][-1] == "Validation loss and validation F1 per epoch of every run; the kept epoch starred"
 
 
 @pytest.mark.slow
@@ -325,6 +342,7 @@ def test_quarto_project_lists_every_page_and_never_executes(tmp_path):
     assert project["book"]["output-file"] == f"report-{VERSION}"
     assert VERSION in project["book"]["page-footer"]
     assert project["execute"]["enabled"] is False
+    assert "pre-render" not in project["project"] and "metadata-files" not in project  # executed already
     assert set(project["format"]) == {"html", "typst"}
     yaml.safe_dump(project)  # what is written to _quarto.yml
 
@@ -417,3 +435,131 @@ def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
         r"minilm-20260101-000000`",
     ):
         load_run(run_dir)
+
+
+def cells(table) -> list[list[str]]:
+    return [[td.get_text() for td in row.find_all("td")] for row in table.find("tbody").find_all("tr")]
+
+
+@pytest.mark.slow
+def test_model_page_shows_match_rates_patterns_and_length_as_in_the_json(built):
+    from pipeline.core.files import read_json
+
+    build, runs = built
+    errors = read_json(build.folder.parents[1] / "runs" / runs[0] / "analysis" / "analysis.json")["errors"]
+    patterns = read_json(build.folder.parents[1] / "runs" / runs[0] / "analysis" / "analysis.json")["patterns"]
+    page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
+    rates = cells(page.find("table", id="match-rates"))
+    assert rates[0] == [
+        "exact (boundaries and type)",
+        f"{errors['exact_match_rate']:.3f}",
+        str(errors["counts"]["exact"]),
+    ]
+    assert rates[1][1] == f"{errors['partial_match_rate']:.3f}" and rates[2][2] == str(errors["gold_spans"])
+    shown = cells(page.find("table", id="error-patterns"))
+    assert [row[:3] for row in shown] == [
+        [p["pattern"].replace("_", " "), str(p["gold_with"]), str(p["missed_with"])] for p in patterns
+    ]
+    boundary = errors["boundary_by_length"]
+    lengths = cells(page.find("table", id="boundary-by-length"))
+    for row, bucket in zip(lengths, boundary["buckets"]):
+        assert row[:3] == [bucket["length"], str(bucket["gold"]), str(bucket["boundary_errors"])]
+        if bucket["gold"]:
+            assert row[3] == f"{bucket['rate']:.3f} [{bucket['ci'][0]:.3f}, {bucket['ci'][1]:.3f}]"
+    assert "the hypothesis that longer entities get more boundary errors" in page.get_text()
+    assert "the GPU rows (and the CPU-against-GPU slowdown) need a CUDA machine" in page.get_text()
+
+
+@pytest.mark.slow
+def test_cost_memory_and_high_value_tables_hold_the_json_numbers(built):
+    from pipeline.core.files import read_json
+
+    build, runs = built
+    output_dir = build.folder.parents[1]
+    bench = read_json(output_dir / "runs" / runs[0] / "bench.json")
+    page = soup(build.rendered.site_dir / f"model-{runs[0]}.html")
+    estimate = cells(page.find("table", id="estimate"))
+    assert [[row[0], row[4], row[6]] for row in estimate] == [["fp32", "2.5", "0.250"], ["int8", "1.2", "0.125"]]
+    assert [r["hours"] for r in bench["estimate"]] == [2.5, 1.25]  # 1.25 hours shows as 1.2 (one decimal above 1)
+    memory = dict(row for row in cells(page.find("table", id="memory")))
+    assert memory["training peak memory (MB, peak)"] == "900.0"
+    assert memory["inference peak memory, fp32 on cpu (MB, largest batch)"] == "700.0"
+    assert memory["inference peak memory, int8 on cpu (MB, largest batch)"] == "400.0"
+    production = soup(build.rendered.site_dir / "production.html")
+    chosen = read_json(output_dir / "comparison" / "comparison.json")["best"]["overall"]
+    high_value = read_json(output_dir / "runs" / chosen / "analysis" / "analysis.json")["readiness"]["high_value"]
+    rows = cells(production.find("table", id="high-value"))
+    assert [row[0] for row in rows] == list(high_value)
+    assert [row[2] for row in rows] == [f"{v['f1']:.3f}" for v in high_value.values()]
+    assert [row[6] for row in rows] == [f"{v['precision_at_threshold']:.3f}" for v in high_value.values()]
+
+
+@pytest.mark.slow
+def test_the_crf_page_says_it_has_no_training_curve(built):
+    build, runs = built
+    assert "crf records no epochs" in soup(build.rendered.site_dir / f"model-{runs[2]}.html").get_text()
+    assert "crf records no epochs" in soup(build.rendered.site_dir / "comparison.html").get_text()
+
+
+QUARTO_ENV = {"QUARTO_PROJECT_RENDER_ALL": "1", "QUARTO_PROJECT_INPUT_FILES": "", "QUARTO_PROJECT_OUTPUT_FILES": ""}
+
+
+def quarto_step(root: Path, step: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The command of the top-level _quarto.yml, run as Quarto runs it: in the project root, with its variables."""
+    command = yaml.safe_load((Path(__file__).parents[1] / "_quarto.yml").read_text())["project"][step]
+    assert command == f"python -m pipeline quarto-step {step}"
+    variables = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **env}
+    argv = [sys.executable, *command.split()[1:], "--quiet"]
+    return subprocess.run(argv, cwd=root, env=variables, capture_output=True, text=True, check=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_pre_render_run_as_quarto_runs_it_writes_the_chapters_and_post_render_files_the_site(tmp_path):
+    make_report_outputs(tmp_path / "outputs")
+    site = tmp_path / "_site"
+    env = {**QUARTO_ENV, "QUARTO_PROJECT_DIR": str(tmp_path), "QUARTO_PROJECT_OUTPUT_DIR": str(site)}
+    quarto_step(tmp_path, "pre-render", env)
+    chapters = yaml.safe_load((tmp_path / "_chapters.yml").read_text())
+    runs = sorted(p.name for p in (tmp_path / "outputs" / "runs").iterdir())
+    assert chapters["book"]["chapters"] == [f"{slug}.ipynb" for slug in SUMMARY_SLUGS] + [
+        f"model-{r}.ipynb" for r in runs
+    ]
+    version = chapters["book"]["subtitle"].removeprefix("version ")
+    assert chapters["book"]["output-file"] == f"report-{version}"
+    assert all((tmp_path / chapter).is_file() for chapter in chapters["book"]["chapters"])  # executed by papermill
+    # what Quarto would write, then the post-render step
+    site.mkdir()
+    (site / "index.html").write_text("<html></html>")
+    (site / f"report-{version}.pdf").write_bytes(b"%PDF-1.7")
+    quarto_step(tmp_path, "post-render", env)
+    filed = tmp_path / "outputs" / "report" / version
+    assert (filed / "site" / "index.html").is_file() and (filed / f"report-{version}.pdf").is_file()
+    assert sorted(p.name for p in (filed / "notebooks").iterdir()) == sorted(chapters["book"]["chapters"])
+    assert (tmp_path / "outputs" / "report" / "latest").resolve() == filed.resolve()
+
+
+def test_rendering_one_file_skips_the_papermill_step(tmp_path, monkeypatch):
+    from pipeline.reporting.build import quarto_post_render, quarto_pre_render
+
+    monkeypatch.delenv("QUARTO_PROJECT_RENDER_ALL", raising=False)
+    monkeypatch.setenv("QUARTO_PROJECT_DIR", str(tmp_path))
+    config = ReportConfig(output_dir=str(tmp_path / "outputs"))
+    assert quarto_pre_render(config) is None and quarto_post_render(config) is None
+    assert not (tmp_path / "_chapters.yml").exists()
+
+
+@pytest.mark.skipif(not quarto_available(), reason="quarto is not on PATH; its pre-render step is tested instead")
+@pytest.mark.slow
+def test_a_bare_quarto_render_at_the_project_root_builds_the_report(tmp_path):
+    root = Path(__file__).parents[1]
+    shutil.copy2(root / "_quarto.yml", tmp_path / "_quarto.yml")
+    make_report_outputs(tmp_path / "outputs")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    subprocess.run(["quarto", "render"], cwd=tmp_path, env=env, check=True, timeout=1800)
+    latest = tmp_path / "outputs" / "report" / "latest"
+    assert (latest / "site" / "index.html").is_file()
+    assert list(latest.glob("report-*.pdf"))

@@ -10,6 +10,7 @@
       leak/         hub_rows.jsonl, data/, runs/ (the row split of a rebuilt Hugging Face set)
                     and leak.json: what that split reports against ours               (`all`)
       report/       <version>/ and the link `latest`                              (`report`)
+                    .quarto-build.json: the build a bare `quarto render` is making  (`quarto render`)
 
 Every JSON record carries a `schema_version`; a reader that finds another version (or none) stops
 with a `StaleOutputError` that names the file and the command that rebuilds it, instead of guessing
@@ -38,6 +39,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "comparison": (2, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
+    "quarto_build": (1, "quarto render (its pre-render step)"),
 }
 EVAL_PARTS = ("validation", "test")
 
@@ -169,6 +171,7 @@ class Outputs:
         self.comparison = self.comparison_dir / "comparison.json"
         self.leak_dir = self.root / "leak"
         self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
+        self.quarto_build = self.report / ".quarto-build.json"  # the pre-render step's version and pages
 
     def run(self, name: str) -> RunFolder:
         return RunFolder(self.runs / name)

@@ -13,7 +13,10 @@ scores strict, entity-level; "spans" are word offsets, end exclusive):
     errors      {counts {category: n}, shares {error category: share of all errors}, errors_total, gold_spans,
                  exact_match_rate, partial_match_rate, confusion {labels [T..., "none"], matrix [[n]] gold x pred},
                  top_confusions [{gold, predicted, count, share}],
-                 by_length [{length "1"|"2"|"3-4"|"5+", support, predicted, precision, recall, f1}]}
+                 by_length [{length "1"|"2"|"3-4"|"5+", support, predicted, precision, recall, f1}],
+                 boundary_by_length {buckets [{length, gold, boundary_errors, rate, ci [lo, hi] (Wilson 95%)}],
+                                     trend {z, p_value, buckets} (Cochran-Armitage) | null,
+                                     difference {longer, shorter, difference, ci [lo, hi] (Newcombe)} | null}}
                  categories: exact, type_confusion, boundary_under, boundary_over, boundary_shifted,
                  boundary_and_type, missed, spurious (see pipeline.evaluation.taxonomy)
     examples    [{category, doc_id, window_start, words [w], gold_spans [{start, end, type}],

@@ -10,6 +10,7 @@ entity (the project's decoding rule); the counts equal seqeval on `tags.repair_i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,17 @@ def resample_indices(documents: int, resamples: int, seed: int) -> np.ndarray:
 def interval(values: np.ndarray, level: float = 0.95) -> list[float]:
     tail = (1 - level) / 2 * 100
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> list[float]:
+    """Wilson score interval of a proportion (95% by default): sound at small counts and rates near 0 or 1,
+    where the normal approximation leaves [0, 1]. [0, 1] without trials."""
+    if trials == 0:
+        return [0.0, 1.0]
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def resampled_sums(counts: Counts, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

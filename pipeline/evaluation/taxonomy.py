@@ -28,6 +28,7 @@ pairs that are not exact + missed = its false negatives, and the exact-match rat
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.tags import Span
-from pipeline.evaluation.metrics import prf, record_spans
+from pipeline.evaluation.metrics import prf, record_spans, wilson
 
 CATEGORIES = (
     "exact",
@@ -200,6 +201,69 @@ def scores_by_length(matches: Sequence[Match]) -> list[dict[str, Any]]:
     ]
 
 
+BOUNDARY_ERRORS = (*SAME_TYPE_BOUNDARY, "boundary_and_type")
+
+
+def boundary_by_length(matches: Sequence[Match]) -> dict[str, Any]:
+    """The plan's hypothesis "longer entities get more boundary errors" (Task 1.5.3), tested.
+
+    Per gold-length bucket: the share of gold spans whose prediction has other boundaries (any
+    boundary category, with or without a type error) with its 95% Wilson interval; then the
+    Cochran-Armitage test for a linear trend of that share over the ordered buckets, and the
+    difference between the longest and the shortest bucket with Newcombe's interval (from the two
+    Wilson intervals). Buckets without gold spans are reported and left out of the test."""
+    gold: Counter[str] = Counter()
+    boundary: Counter[str] = Counter()
+    for m in matches:
+        if m.gold is not None:
+            gold[bucket_of(len(m.gold))] += 1
+            boundary[bucket_of(len(m.gold))] += m.category in BOUNDARY_ERRORS
+    buckets = [
+        {
+            "length": name,
+            "gold": gold[name],
+            "boundary_errors": boundary[name],
+            "rate": boundary[name] / gold[name] if gold[name] else None,
+            "ci": wilson(boundary[name], gold[name]),
+        }
+        for name, _, _ in LENGTH_BUCKETS
+    ]
+    present = [b for b in buckets if b["gold"]]
+    return {"buckets": buckets, "trend": trend_test(present), "difference": rate_difference(present)}
+
+
+def trend_test(buckets: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Cochran-Armitage test over the buckets in order (scores 0, 1, 2, ...): z > 0 when the rate rises
+    with length; two-sided p from the normal. None with fewer than two buckets or no variation."""
+    n = np.array([b["gold"] for b in buckets], dtype=float)
+    r = np.array([b["boundary_errors"] for b in buckets], dtype=float)
+    if len(n) < 2 or not 0 < r.sum() < n.sum():
+        return None
+    x = np.arange(len(n), dtype=float)
+    p = r.sum() / n.sum()
+    centred = x - (n * x).sum() / n.sum()
+    z = float((r * centred).sum() / math.sqrt(p * (1 - p) * (n * centred**2).sum()))
+    return {"z": z, "p_value": math.erfc(abs(z) / math.sqrt(2)), "buckets": [b["length"] for b in buckets]}
+
+
+def rate_difference(buckets: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Longest bucket's rate minus the shortest's, with Newcombe's hybrid score interval (95%)."""
+    if len(buckets) < 2:
+        return None
+    short, long = buckets[0], buckets[-1]
+    (short_low, short_high), (long_low, long_high) = short["ci"], long["ci"]
+    difference = long["rate"] - short["rate"]
+    return {
+        "longer": long["length"],
+        "shorter": short["length"],
+        "difference": difference,
+        "ci": [
+            difference - math.hypot(long["rate"] - long_low, short_high - short["rate"]),
+            difference + math.hypot(long_high - long["rate"], short["rate"] - short_low),
+        ],
+    }
+
+
 def relative(span: Span, start: int, end: int) -> dict[str, Any] | None:
     """A span as word offsets inside the context [start, end), clipped; None when outside it."""
     if span.end <= start or span.start >= end:
@@ -328,4 +392,5 @@ def error_analysis(matches: Sequence[Match], types: Sequence[str], confusions: i
         "confusion": matrix,
         "top_confusions": top_confusions(matrix, confusions),
         "by_length": scores_by_length(matches),
+        "boundary_by_length": boundary_by_length(matches),
     }

@@ -6,6 +6,9 @@
     outputs/report/<version>/report-<version>.pdf
     outputs/report/latest                 link to the newest version; earlier versions stay
 
+`quarto render` at the project root builds the same folder through its pre-render step (the papermill
+step below, into the project root, and the chapter list) and its post-render step (filing).
+
 The version is `<package version>+<git short commit>.<YYYYmmdd>` (e.g. `0.1.0+ab12cd3.20261128`).
 A build happens in a hidden folder that replaces `<version>/` only when it is complete.
 """
@@ -25,12 +28,14 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import ReportConfig
 from pipeline.core.errors import MissingInputError, PipelineError
-from pipeline.core.layout import Outputs, RunFolder
+from pipeline.core.files import atomic_write_text
+from pipeline.core.layout import Outputs, RunFolder, read_record, write_record
 from pipeline.core.provenance import git_commit
-from pipeline.reporting.render import Page, RenderResult, render_report
+from pipeline.reporting.render import Page, RenderResult, pdf_name, quarto_chapters, render_report
 
 log = logging.getLogger(__name__)
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "report"
+QUARTO_CHAPTERS = "_chapters.yml"  # the metadata file of the top-level _quarto.yml, written by the pre-render step
 SUMMARY_PAGES = (
     ("index", "Executive summary"),
     ("data", "Data"),
@@ -125,30 +130,106 @@ def point_latest(folder: Path) -> Path:
     return link
 
 
-def build_report(config: ReportConfig, progress: bool = True, version: str | None = None) -> ReportBuild:
-    """Execute every notebook on the pipeline's JSON, render the site and the PDF, keep old versions."""
+def execute_pages(
+    output_dir: Path, runs: Sequence[Path], version: str, notebooks: Path, timeout: int, progress: bool = True
+) -> list[Page]:
+    """The papermill step: every page's notebook executed into `notebooks/<slug>.ipynb`, summary pages first."""
     from tqdm.auto import tqdm
 
+    notebooks.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for slug, title, source, parameters in tqdm(
+        notebook_jobs(output_dir, runs, version), desc="notebooks", unit="notebook", disable=not progress
+    ):
+        target = notebooks / f"{slug}.ipynb"
+        execute_notebook(NOTEBOOKS / source, target, parameters, timeout)
+        pages.append(Page(slug, title, target))
+    return pages
+
+
+def file_build(building: Path, final: Path) -> None:
+    """Replace `<version>/` by the finished build and point `latest` at it; earlier versions stay."""
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(building, final)
+    point_latest(final)
+
+
+def build_report(config: ReportConfig, progress: bool = True, version: str | None = None) -> ReportBuild:
+    """Execute every notebook on the pipeline's JSON, render the site and the PDF, keep old versions."""
     output_dir = Path(config.output_dir).resolve()
     runs = analysed_runs(output_dir, config.runs)
     version = version or report_version()
     final = Outputs(output_dir).report / version
     building = Outputs(output_dir).report / f".{version}.building"
     shutil.rmtree(building, ignore_errors=True)
-    notebooks = building / "notebooks"
-    notebooks.mkdir(parents=True)
-    pages = []
-    for slug, title, source, parameters in tqdm(
-        notebook_jobs(output_dir, runs, version), desc="notebooks", unit="notebook", disable=not progress
-    ):
-        target = notebooks / f"{slug}.ipynb"
-        execute_notebook(NOTEBOOKS / source, target, parameters, config.notebook_timeout)
-        pages.append(Page(slug, title, target))
+    pages = execute_pages(output_dir, runs, version, building / "notebooks", config.notebook_timeout, progress)
     rendered = render_report(pages, building, version, config.renderer)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(building, final)
-    point_latest(final)
+    file_build(building, final)
     return ReportBuild(version, final, relocated(rendered, building, final))
+
+
+# --- a bare `quarto render` at the project root: its pre-render and post-render steps -------------------
+
+
+def renders_whole_project() -> bool:
+    """Quarto sets QUARTO_PROJECT_RENDER_ALL for `quarto render` of the whole project; rendering one file
+    (or a preview) leaves it unset, and then the steps keep the notebooks executed last."""
+    return bool(os.environ.get("QUARTO_PROJECT_RENDER_ALL"))
+
+
+def project_dir() -> Path:
+    return Path(os.environ.get("QUARTO_PROJECT_DIR") or Path.cwd()).resolve()
+
+
+def quarto_pre_render(config: ReportConfig, progress: bool = True, version: str | None = None) -> Path | None:
+    """Execute every page into the project root (a book's index must lie there) and write `_chapters.yml`,
+    the project's metadata file: Quarto >= 1.5 reads the project again after this step. Returns that file;
+    None when Quarto renders a single file."""
+    import yaml
+
+    if not renders_whole_project():
+        log.info("quarto renders part of the project: the notebooks executed last are kept")
+        return None
+    root = project_dir()
+    output_dir = (root / config.output_dir).resolve()
+    version = version or report_version()
+    pages = execute_pages(
+        output_dir, analysed_runs(output_dir, config.runs), version, root, config.notebook_timeout, progress
+    )
+    write_record(
+        Outputs(output_dir).quarto_build,
+        "quarto_build",
+        {"version": version, "pages": [{"slug": p.slug, "title": p.title, "notebook": p.notebook.name} for p in pages]},
+    )
+    return atomic_write_text(
+        root / QUARTO_CHAPTERS, yaml.safe_dump(quarto_chapters(pages, version), sort_keys=False, allow_unicode=True)
+    )
+
+
+def quarto_post_render(config: ReportConfig) -> Path | None:
+    """File Quarto's site, the PDF and the executed notebooks under `outputs/report/<version>/`, as
+    `python -m pipeline report` does, and point `latest` at it. Returns that folder; None for a partial render."""
+    if not renders_whole_project():
+        return None
+    root = project_dir()
+    output_dir = (root / config.output_dir).resolve()
+    pending = read_record(Outputs(output_dir).quarto_build, "quarto_build")
+    version = pending["version"]
+    site = Path(os.environ.get("QUARTO_PROJECT_OUTPUT_DIR") or root / "_site").resolve()
+    if not site.is_dir():
+        raise MissingInputError(f"{site}: Quarto's output folder not found; run `quarto render` at {root}")
+    building = Outputs(output_dir).report / f".{version}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    (building / "notebooks").mkdir(parents=True)
+    for page in pending["pages"]:
+        shutil.copy2(root / page["notebook"], building / "notebooks" / page["notebook"])
+    shutil.copytree(site, building / "site")
+    pdf = site / pdf_name(version)
+    if pdf.exists():
+        shutil.copy2(pdf, building / pdf_name(version))
+    final = Outputs(output_dir).report / version
+    file_build(building, final)
+    return final
 
 
 def relocated(result: RenderResult, old: Path, new: Path) -> RenderResult:

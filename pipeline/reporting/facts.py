@@ -294,3 +294,54 @@ def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None
             f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates on validation."
         )
     return "\n".join(f"- {item}" for item in items)
+
+
+# --- bench.json: every field the pages read beyond the summary goes through `bench_rows` ---------
+
+
+def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
+    """A list section of bench.json ("variants", "estimate"); empty when the run was not benchmarked."""
+    bench: dict[str, Any] = dict(run.bench or {})
+    return list(bench.get(section) or [])
+
+
+def is_gpu(row: dict[str, Any]) -> bool:
+    return str(row.get("device", "cpu")).startswith("cuda")
+
+
+def gpu_baseline(run: RunInputs) -> dict[str, Any] | None:
+    """The GPU row CPU latency is set against: fp32 at batch 1 on the GPU, else the GPU's fastest batch-1 row."""
+    rows = [row for row in bench_rows(run, "variants") if is_gpu(row) and row.get("latency_ms_median")]
+    fp32 = [row for row in rows if row["variant"] == "fp32"]
+    return min(fp32 or rows, key=lambda row: row["latency_ms_median"], default=None)
+
+
+def latency_rows(run: RunInputs) -> list[dict[str, Any]]:
+    """Batch-1 latency of every variant on each device; with GPU and CPU rows, the CPU slowdown factor."""
+    baseline = gpu_baseline(run)
+    rows = [row for row in bench_rows(run, "variants") if row.get("latency_ms_median")]
+    if baseline is None or all(is_gpu(row) for row in rows):
+        return []
+    return [
+        {
+            "variant": row["variant"],
+            "device": row["device"],
+            "latency ms (median)": row["latency_ms_median"],
+            "documents/s": row.get("docs_per_second"),
+            "slowdown vs GPU " + baseline["variant"]: row["latency_ms_median"] / baseline["latency_ms_median"],
+        }
+        for row in rows
+    ]
+
+
+def length_hypothesis(run: RunInputs) -> str:
+    errors = (run.analysis or {}).get("errors") or {}
+    return narrative.length_hypothesis_sentence(run.label, errors.get("boundary_by_length"))
+
+
+def cpu_gpu(run: RunInputs) -> str:
+    """The sentence over the CPU-against-GPU table, or the one that says the GPU rows need a GPU."""
+    cpu_rows = [row for row in latency_rows(run) if not is_gpu(row)]
+    baseline = gpu_baseline(run)
+    device = (run.bench or {}).get("device", "cpu")
+    return narrative.cpu_gpu_sentence(len(cpu_rows), device, baseline["variant"] if baseline else "fp32")

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.core.layout import RunFolder
 from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
 from pipeline.reporting.inputs import RunInputs
+from pipeline.reporting.narrative import no_curves_sentence
 
 # what each analysis figure shows, for readers who cannot see it (the <img alt> of the site)
 ANALYSIS_ALT = {
@@ -89,3 +92,109 @@ def mentions_by_tier(frame: pd.DataFrame) -> Figure:
     axes.set_title("Training mentions per entity type (log scale), coloured by tier")
     axes.tick_params(axis="x", labelrotation=90, labelsize=6)
     return figure
+
+
+def best_epoch(epochs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The epoch training kept: the first with the highest validation F1 (load_best_model_at_end on f1)."""
+    return max(epochs, key=lambda row: row["val_f1"])
+
+
+def training_curves(epochs: Sequence[dict[str, Any]], label: str, planned: int | None, patience: int | None) -> Figure:
+    """Training and validation loss (left) and validation F1 (right) per epoch; the kept epoch marked by a
+    dashed line and, when training ended before its planned epochs, the early stop named in the title."""
+    best = best_epoch(epochs)
+    numbers = [row["epoch"] for row in epochs]
+    figure = Figure(figsize=(9, 3.3))
+    loss, f1 = figure.subplots(1, 2)
+    loss.plot(numbers, [row.get("train_loss") for row in epochs], marker="o", label="training loss")
+    loss.plot(numbers, [row.get("val_loss") for row in epochs], marker="o", label="validation loss")
+    f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", color="#16a34a", label="validation F1")
+    for axes in (loss, f1):
+        axes.axvline(best["epoch"], color="#6b7280", linestyle="--", label=f"kept: epoch {best['epoch']}")
+        axes.set_xlabel("epoch")
+        axes.legend(fontsize=7)
+    loss.set_ylabel("loss")
+    f1.set_ylabel("validation micro-F1")
+    stopped = numbers[-1]
+    ending = (
+        f"early stopping after epoch {stopped} of {planned} (patience {patience})"
+        if planned and stopped < planned
+        else f"all {stopped} epochs run"
+    )
+    loss.set_title(f"{label}: loss and validation F1 per epoch; best epoch {best['epoch']}, {ending}")
+    return figure
+
+
+def all_training_curves(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> Figure:
+    """Validation loss and validation F1 per epoch of every run with epochs, the kept epoch of each starred."""
+    figure = Figure(figsize=(9, 3.3))
+    loss, f1 = figure.subplots(1, 2)
+    for label, epochs in curves:
+        numbers = [row["epoch"] for row in epochs]
+        (line,) = f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", markersize=3, label=label)
+        loss.plot(numbers, [row.get("val_loss") for row in epochs], marker="o", markersize=3, label=label)
+        best = best_epoch(epochs)
+        f1.plot([best["epoch"]], [best["val_f1"]], marker="*", markersize=12, color=line.get_color())
+    for axes, name in ((loss, "validation loss"), (f1, "validation micro-F1")):
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(name)
+        axes.legend(fontsize=7)
+    loss.set_title("Validation loss and validation F1 per epoch of every run; the kept epoch starred")
+    return figure
+
+
+def length_figure(by_length: Sequence[dict[str, Any]], buckets: Sequence[dict[str, Any]], label: str) -> Figure:
+    """Strict F1 per entity length (left) and the boundary-error rate per gold length with its 95% Wilson
+    interval (right): where the plan's "longer entities get more boundary errors" can be read off."""
+    figure = Figure(figsize=(9, 3.2))
+    f1, rate = figure.subplots(1, 2)
+    f1.bar([row["length"] for row in by_length], [row["f1"] for row in by_length], color="#2563eb")
+    f1.set_xlabel("entity length (words)")
+    f1.set_ylabel("strict F1")
+    f1.set_ylim(0, 1)
+    f1.set_title(f"{label}: F1 and boundary-error rate by entity length")
+    shown = [row for row in buckets if row["gold"]]
+    values = np.array([row["rate"] for row in shown])
+    low = values - np.array([row["ci"][0] for row in shown])
+    high = np.array([row["ci"][1] for row in shown]) - values
+    rate.bar([row["length"] for row in shown], values, yerr=[low, high], capsize=4, color="#f59e0b")
+    rate.set_xlabel("gold entity length (words)")
+    rate.set_ylabel("share with a boundary error")
+    return figure
+
+
+def bench_figure(run: RunInputs) -> Any:
+    """The bench stage's own bench.png (throughput and memory per variant)."""
+    path = RunFolder(run.folder).bench_figure
+    if not path.exists():
+        return missing("The speed figure", f"python -m pipeline bench --run {run.name}")
+    return Picture(path.read_bytes(), f"{run.label}: documents per second of every inference variant and batch size")
+
+
+def run_curves(run: RunInputs) -> Any:
+    """The run page's training curves, or the sentence that says the run has none."""
+    from IPython.display import Markdown
+
+    epochs = run.metrics.get("epochs") or []
+    if not epochs:
+        return Markdown(no_curves_sentence(run.label))
+    train = run.config.get("train", {})
+    return png(training_curves(epochs, run.label, train.get("epochs"), train.get("patience")))
+
+
+def comparison_curves(runs: Sequence[RunInputs]) -> list[Any]:
+    """Every run's validation curves in one figure, and a sentence naming the runs without epochs
+    (`display(*comparison_curves(runs))`)."""
+    from IPython.display import Markdown
+
+    curves = [(run.label, run.metrics.get("epochs") or []) for run in runs]
+    shown = [(label, epochs) for label, epochs in curves if epochs]
+    without = " ".join(no_curves_sentence(label) for label, epochs in curves if not epochs)
+    return ([png(all_training_curves(shown))] if shown else []) + ([Markdown(without)] if without else [])
+
+
+def run_length_figure(run: RunInputs) -> Any:
+    errors = (run.analysis or {}).get("errors") or {}
+    if not errors.get("boundary_by_length"):
+        return missing("The length figure", f"python -m pipeline analyze --run {run.name}")
+    return png(length_figure(errors["by_length"], errors["boundary_by_length"]["buckets"], run.label))

@@ -301,3 +301,60 @@ def limits_sentence(untrained: Sequence[str], trained: dict[str, tuple[str, floa
             "that ships as a Python package; their rows of the plan's comparison are still open."
         )
     return sentence
+
+
+SIGNIFICANT = 0.05  # two-sided p of the trend test below which a trend counts as shown
+
+
+def length_hypothesis_sentence(model: str, boundary: dict[str, Any] | None) -> str:
+    """Whether the data supports the plan's "longer entities get more boundary errors" (Task 1.5.3):
+    the Cochran-Armitage trend over the length buckets decides (p < 0.05, in either direction), the
+    longest-minus-shortest difference with its interval is the size of the effect."""
+    if not boundary or not boundary.get("trend") or not boundary.get("difference"):
+        return (
+            f"For {model}, the boundary errors by length were not measured on two length buckets with errors: "
+            "the hypothesis that longer entities get more boundary errors cannot be tested."
+        )
+    trend, difference = boundary["trend"], boundary["difference"]
+    rates = {row["length"]: row for row in boundary["buckets"]}
+    short, long = rates[difference["shorter"]], rates[difference["longer"]]
+    low, high = difference["ci"]
+    if trend["p_value"] < SIGNIFICANT:
+        verdict = (
+            "supports the hypothesis that longer entities get more boundary errors"
+            if trend["z"] > 0
+            else "contradicts the hypothesis that longer entities get more boundary errors: shorter ones get more"
+        )
+    else:
+        verdict = "does not support the hypothesis that longer entities get more boundary errors (no credible trend)"
+    return (
+        f"For {model}, {percent(long['rate'])} of {long['length']}-word gold entities ({long['boundary_errors']} of "
+        f"{long['gold']}) get a boundary error against {percent(short['rate'])} of {short['length']}-word ones "
+        f"({short['boundary_errors']} of {short['gold']}), a difference of {points(difference['difference'])} points "
+        f"(95% interval {points(low)} to {points(high)}); the trend test over the lengths gives z = {trend['z']:.2f}, "
+        f"{p_text(trend['p_value'])}: the data {verdict}."
+    )
+
+
+def p_text(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def no_curves_sentence(model: str) -> str:
+    """Runs without a per-epoch history (the CRF is fitted in one call): say so instead of an empty figure."""
+    return (
+        f"{model} records no epochs (its metrics.json `epochs` is empty: it is fitted in one call), so it has no curve."
+    )
+
+
+def cpu_gpu_sentence(cpu_rows: int, device: str, baseline: str = "fp32") -> str:
+    """What the CPU-against-GPU table holds, or why there is none."""
+    if cpu_rows:
+        return (
+            f"CPU beside {device}: the slowdown factor of each row is its batch-1 latency over that of {baseline} on "
+            f"the GPU ({cpu_rows} CPU row{'s' if cpu_rows > 1 else ''})."
+        )
+    return (
+        f"This benchmark ran on {device} only: the GPU rows (and the CPU-against-GPU slowdown) need a CUDA machine, "
+        "where `python -m pipeline bench` measures the CPU variants of the same run as well."
+    )

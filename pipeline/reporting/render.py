@@ -240,20 +240,40 @@ def render_offline(pages: Sequence[Page], out_dir: Path, version: str) -> Render
 # --- Quarto -------------------------------------------------------------------------------------
 
 
+def quarto_chapters(pages: Sequence[Page], version: str) -> dict:
+    """What one build adds to the top-level `_quarto.yml`: its chapters (notebook paths relative to the
+    project), the PDF name and the version in the subtitle and the footers. The pre-render step of a bare
+    `quarto render` writes it as the project's metadata file; `render_quarto` merges it into a copy."""
+    return {
+        "book": {
+            "chapters": [page.notebook.name for page in pages],
+            "output-file": Path(pdf_name(version)).stem,
+            "page-footer": f"{REPORT_TITLE} · version {version}",
+            "subtitle": f"version {version}",
+        },
+        "format": {
+            "typst": {
+                "include-before-body": {
+                    "text": f"#set page(footer: align(center, text(size: 8pt)[{REPORT_TITLE} · version {version}]))"
+                }
+            }
+        },
+    }
+
+
 def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
-    """The top-level `_quarto.yml` with this build's chapters, version and output folder filled in."""
+    """The top-level `_quarto.yml` with this build's chapters, version and output folder filled in, without
+    the pre- and post-render steps of a bare `quarto render` (the notebooks are executed already)."""
     import yaml
 
     project = yaml.safe_load(QUARTO_TEMPLATE.read_text(encoding="utf-8"))
+    for key in ("pre-render", "post-render"):
+        project["project"].pop(key, None)
+    project.pop("metadata-files", None)
     project["project"]["output-dir"] = str(site_dir)
-    book = project["book"]
-    book["chapters"] = [page.notebook.name for page in pages]
-    book["output-file"] = Path(pdf_name(version)).stem
-    book["page-footer"] = f"{REPORT_TITLE} · version {version}"
-    book["subtitle"] = f"version {version}"
-    project["format"]["typst"]["include-before-body"] = {
-        "text": f"#set page(footer: align(center, text(size: 8pt)[{REPORT_TITLE} · version {version}]))"
-    }
+    chapters = quarto_chapters(pages, version)
+    project["book"].update(chapters["book"])
+    project["format"]["typst"].update(chapters["format"]["typst"])
     return project
 
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.evaluation.compare import model_size_mb
+from pipeline.evaluation.taxonomy import SAME_TYPE_BOUNDARY
+from pipeline.reporting import facts
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import ModelFacts
 
@@ -489,3 +492,138 @@ def examples_html(run: RunInputs, limit: int = 30) -> str:
         )
         for example in examples[:limit]
     )
+
+
+# --- shown at last: match rates, error patterns, length, high-value types, cost, memory (Tasks 1.5, 1.7, 1.8)
+
+
+def match_rates_table(run: RunInputs) -> pd.DataFrame:
+    """Exact and partial match rates over the test gold spans (Task 1.5.1), with the counts behind them."""
+    errors = analysis_section(run, "errors") or {}
+    if "exact_match_rate" not in errors:
+        return not_measured("match rates", f"python -m pipeline analyze --run {run.name}")
+    counts, gold = errors["counts"], errors["gold_spans"]
+    partial = counts["exact"] + sum(counts[name] for name in SAME_TYPE_BOUNDARY)
+    return pd.DataFrame(
+        [
+            {"match": "exact (boundaries and type)", "rate": errors["exact_match_rate"], "gold spans": counts["exact"]},
+            {"match": "partial (overlap, same type)", "rate": errors["partial_match_rate"], "gold spans": partial},
+            {"match": "all gold spans", "rate": 1.0, "gold spans": gold},
+        ]
+    )
+
+
+def patterns_table(run: RunInputs) -> pd.DataFrame:
+    """Miss and error rates of gold spans with and without each surface pattern (Task 1.5.4), with counts."""
+    patterns = analysis_section(run, "patterns")
+    if not patterns:
+        return not_measured("error patterns", f"python -m pipeline analyze --run {run.name}")
+    return pd.DataFrame(
+        [
+            {
+                "pattern": row["pattern"].replace("_", " "),
+                "gold with": row["gold_with"],
+                "missed with": row["missed_with"],
+                "miss rate with": row["miss_rate_with"],
+                "error rate with": row["error_rate_with"],
+                "gold without": row["gold_without"],
+                "missed without": row["missed_without"],
+                "miss rate without": row["miss_rate_without"],
+                "error rate without": row["error_rate_without"],
+            }
+            for row in patterns
+        ]
+    )
+
+
+def boundary_length_table(run: RunInputs) -> pd.DataFrame:
+    """Boundary-error rate per gold-length bucket with its 95% Wilson interval (Task 1.5.3)."""
+    boundary = (analysis_section(run, "errors") or {}).get("boundary_by_length")
+    if not boundary:
+        return not_measured("boundary errors by length", f"python -m pipeline analyze --run {run.name}")
+    return pd.DataFrame(
+        [
+            {
+                "length (words)": row["length"],
+                "gold spans": row["gold"],
+                "boundary errors": row["boundary_errors"],
+                "rate [95% CI]": with_interval(row["rate"], row["ci"] if row["gold"] else None),
+            }
+            for row in boundary["buckets"]
+        ]
+    )
+
+
+def high_value_table(run: RunInputs) -> pd.DataFrame:
+    """F1 and precision of the configured high-value types, and their precision and coverage at the
+    high-value threshold (Task 1.8.2)."""
+    high_value = (analysis_section(run, "readiness") or {}).get("high_value")
+    if not high_value:
+        return not_measured("high-value types", f"python -m pipeline analyze --run {run.name}")
+    return pd.DataFrame(
+        [
+            {
+                "type": name,
+                "support": row["support"],
+                "F1": row["f1"],
+                "precision": row["precision"],
+                "recall": row["recall"],
+                "threshold": row["threshold"],
+                "precision at threshold": row["precision_at_threshold"],
+                "coverage at threshold": row["coverage_at_threshold"],
+            }
+            for name, row in high_value.items()
+        ]
+    )
+
+
+def estimate_table(run: RunInputs) -> pd.DataFrame:
+    """Time and cost of coding the configured number of notes with each variant at its best batch size (Task 1.7.3)."""
+    rows = facts.bench_rows(run, "estimate")
+    if not rows:
+        return not_measured("time and cost estimate", f"python -m pipeline bench --run {run.name}")
+    return pd.DataFrame(
+        [
+            {
+                "variant": row["variant"],
+                "device": row["device"],
+                "batch size": row["batch_size"],
+                "notes": row["notes"],
+                "hours": row["hours"],
+                "price per hour": row["price_per_hour"],
+                "cost": row["cost"],
+            }
+            for row in rows
+        ]
+    )
+
+
+def memory_table(run: RunInputs) -> pd.DataFrame:
+    """Training peak memory and model size on disk beside each variant's inference peak memory (Task 1.7.2);
+    values as text, megabytes with one decimal and the parameter count in full."""
+
+    def megabytes(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    parameters = run.metrics.get("parameters")
+    rows = [
+        {
+            "measure": f"training peak memory (MB, {run.metrics.get('peak_memory_kind', 'peak')})",
+            "value": megabytes(run.metrics.get("peak_memory_mb")),
+        },
+        {"measure": "model size on disk (MB)", "value": megabytes(model_size_mb(run.folder))},
+        {"measure": "parameters", "value": "–" if parameters is None else f"{int(parameters):,}"},
+    ]
+    peaks: dict[str, float] = {}
+    for row in facts.bench_rows(run, "variants"):
+        if row.get("peak_memory_mb") is None:
+            continue
+        key = f"inference peak memory, {row['variant']} on {row['device']} (MB, largest batch)"
+        peaks[key] = max(peaks.get(key, 0.0), row["peak_memory_mb"])
+    rows += [{"measure": key, "value": megabytes(value)} for key, value in peaks.items()]
+    return pd.DataFrame(rows)
+
+
+def latency_table(run: RunInputs) -> pd.DataFrame:
+    """Batch-1 latency on CPU beside GPU with the slowdown factor; empty without rows of both devices."""
+    return pd.DataFrame(facts.latency_rows(run))

@@ -1,0 +1,132 @@
+"""The report's sections for training curves, entity length, match rates, patterns, high-value types, cost,
+memory and CPU against GPU: figures and tables from hand-made records, numbers checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixtures import FIXTURE_EPOCHS
+
+from pipeline.reporting import facts, tables
+from pipeline.reporting.figures import all_training_curves, best_epoch, length_figure, training_curves
+from pipeline.reporting.inputs import RunInputs
+
+
+def run_inputs(folder: Path, bench: dict | None = None, analysis: dict | None = None) -> RunInputs:
+    metrics = {"test": {}, "epochs": FIXTURE_EPOCHS, "peak_memory_mb": 900.0, "peak_memory_kind": "cpu_peak_rss"}
+    metrics["parameters"] = 22_000_000
+    return RunInputs(folder.name, folder, {"model": "minilm"}, metrics, analysis, bench)  # type: ignore[arg-type]
+
+
+def test_best_epoch_is_the_first_with_the_highest_validation_f1():
+    assert best_epoch(FIXTURE_EPOCHS)["epoch"] == 2  # epochs 2 and 4 both reach 0.55
+
+
+def test_training_curves_mark_the_kept_epoch_and_the_early_stop():
+    figure = training_curves(FIXTURE_EPOCHS, "minilm", planned=6, patience=2)
+    loss, f1 = figure.axes
+    assert loss.get_title() == (
+        "minilm: loss and validation F1 per epoch; best epoch 2, early stopping after epoch 4 of 6 (patience 2)"
+    )
+    train, validation, kept = loss.get_lines()
+    assert list(train.get_ydata()) == [2.0, 1.0, 0.6, 0.4] and list(validation.get_ydata()) == [1.2, 0.9, 1.0, 1.1]
+    assert list(kept.get_xdata()) == [2, 2]
+    assert list(f1.get_lines()[0].get_ydata()) == [0.40, 0.55, 0.54, 0.55]
+
+
+def test_a_run_that_used_every_planned_epoch_says_so():
+    title = training_curves(FIXTURE_EPOCHS, "minilm", planned=4, patience=2).axes[0].get_title()
+    assert title.endswith("best epoch 2, all 4 epochs run")
+
+
+def test_all_curves_star_the_kept_epoch_of_every_run():
+    later = [{**row, "val_f1": row["val_f1"] + 0.01 * row["epoch"]} for row in FIXTURE_EPOCHS]  # best: epoch 4
+    figure = all_training_curves([("minilm", FIXTURE_EPOCHS), ("bert", later)])
+    stars = [line for line in figure.axes[1].get_lines() if line.get_marker() == "*"]
+    assert [(list(s.get_xdata()), list(s.get_ydata())) for s in stars] == [([2], [0.55]), ([4], [pytest.approx(0.59)])]
+    assert [text.get_text() for text in figure.axes[1].get_legend().get_texts()] == ["minilm", "bert"]
+
+
+BY_LENGTH = [
+    {"length": "1", "f1": 0.6},
+    {"length": "2", "f1": 0.5},
+    {"length": "3-4", "f1": 0.4},
+    {"length": "5+", "f1": 0.3},
+]
+BUCKETS = [
+    {"length": "1", "gold": 10, "boundary_errors": 1, "rate": 0.1, "ci": [0.0179, 0.4042]},
+    {"length": "2", "gold": 0, "boundary_errors": 0, "rate": None, "ci": [0.0, 1.0]},
+    {"length": "3-4", "gold": 0, "boundary_errors": 0, "rate": None, "ci": [0.0, 1.0]},
+    {"length": "5+", "gold": 10, "boundary_errors": 6, "rate": 0.6, "ci": [0.3127, 0.8318]},
+]
+
+
+def test_length_figure_draws_f1_per_length_and_boundary_rates_of_the_measured_lengths():
+    f1, rate = length_figure(BY_LENGTH, BUCKETS, "minilm").axes
+    assert [bar.get_height() for bar in f1.patches] == [0.6, 0.5, 0.4, 0.3]
+    assert [bar.get_height() for bar in rate.patches] == [0.1, 0.6]  # empty buckets have no rate to draw
+    assert [label.get_text() for label in rate.get_xticklabels()] == ["1", "5+"]
+
+
+def test_boundary_length_table_shows_counts_and_intervals(tmp_path):
+    run = run_inputs(tmp_path, analysis={"errors": {"boundary_by_length": {"buckets": BUCKETS}}})
+    table = tables.boundary_length_table(run)
+    assert list(table["rate [95% CI]"]) == ["0.100 [0.018, 0.404]", "–", "–", "0.600 [0.313, 0.832]"]
+    assert list(table["boundary errors"]) == [1, 0, 0, 6]
+
+
+def test_match_rates_table_counts_exact_and_same_type_overlaps(tmp_path):
+    counts = {"exact": 6, "boundary_under": 1, "boundary_over": 1, "boundary_shifted": 0, "boundary_and_type": 1}
+    errors = {"counts": counts, "gold_spans": 10, "exact_match_rate": 0.6, "partial_match_rate": 0.8}
+    table = tables.match_rates_table(run_inputs(tmp_path, analysis={"errors": errors}))
+    assert list(table["rate"]) == [0.6, 0.8, 1.0] and list(table["gold spans"]) == [6, 8, 10]
+
+
+def test_memory_table_sets_training_memory_and_model_size_beside_inference_memory(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(b"\0" * 2**20 * 3)
+    bench = {
+        "variants": [
+            {"variant": "fp32", "device": "cpu", "batch_size": 1, "peak_memory_mb": 700.0},
+            {"variant": "fp32", "device": "cpu", "batch_size": 8, "peak_memory_mb": 750.0},
+            {"variant": "int8", "device": "cpu", "batch_size": 1, "peak_memory_mb": 400.0},
+        ]
+    }
+    table = tables.memory_table(run_inputs(tmp_path, bench=bench)).set_index("measure")["value"]
+    assert table["training peak memory (MB, cpu_peak_rss)"] == "900.0"
+    assert table["model size on disk (MB)"] == "3.0"
+    assert table["parameters"] == "22,000,000"
+    assert table["inference peak memory, fp32 on cpu (MB, largest batch)"] == "750.0"  # the larger batch's peak
+    assert table["inference peak memory, int8 on cpu (MB, largest batch)"] == "400.0"
+
+
+def latency_row(variant: str, device: str, latency: float) -> dict:
+    return {
+        "variant": variant,
+        "device": device,
+        "batch_size": 1,
+        "latency_ms_median": latency,
+        "docs_per_second": 1000 / latency,
+    }
+
+
+def test_cpu_latency_is_set_against_gpu_fp32_with_the_slowdown(tmp_path):
+    rows = [latency_row("fp32", "cuda:0", 10.0), latency_row("fp16", "cuda:0", 6.0)]
+    rows += [latency_row("fp32", "cpu", 90.0), latency_row("int8", "cpu", 45.0)]
+    run = run_inputs(tmp_path, bench={"device": "NVIDIA H200", "variants": rows})
+    slowdown = {(row["variant"], row["device"]): row["slowdown vs GPU fp32"] for row in facts.latency_rows(run)}
+    assert slowdown == {("fp32", "cuda:0"): 1.0, ("fp16", "cuda:0"): 0.6, ("fp32", "cpu"): 9.0, ("int8", "cpu"): 4.5}
+    assert facts.cpu_gpu(run).endswith("over that of fp32 on the GPU (2 CPU rows).")
+
+
+def test_a_cpu_only_bench_has_no_latency_pairs_and_says_the_gpu_rows_need_a_gpu(tmp_path):
+    run = run_inputs(tmp_path, bench={"device": "cpu", "variants": [latency_row("fp32", "cpu", 90.0)]})
+    assert facts.latency_rows(run) == []
+    assert facts.cpu_gpu(run).startswith("This benchmark ran on cpu only: the GPU rows")
+
+
+def test_estimate_and_high_value_tables_say_which_command_fills_them(tmp_path):
+    run = run_inputs(tmp_path)
+    assert tables.estimate_table(run)["to add it, run"][0] == f"python -m pipeline bench --run {tmp_path.name}"
+    assert tables.high_value_table(run)["not measured"][0] == "high-value types"
