@@ -25,3 +25,7 @@ class StaleOutputError(PipelineError):
 
 class CorruptOutputError(PipelineError):
     """A record under `outputs/` that is not valid JSON (a truncated or hand-edited file)."""
+
+
+class UnreachableModelError(PipelineError):
+    """A hub model or data set that is neither cached nor reachable (offline, no such repository)."""

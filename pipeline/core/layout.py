@@ -18,14 +18,13 @@ from missing keys. A file that is not valid JSON is named with its path (`Corrup
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pipeline.core.errors import CorruptOutputError, MissingInputError, StaleOutputError
-from pipeline.core.files import read_jsonl, write_json, write_jsonl
+from pipeline.core.errors import MissingInputError, StaleOutputError
+from pipeline.core.files import read_json, read_jsonl, write_json, write_jsonl
 from pipeline.core.tags import spans_from_tags
 
 # kind -> (schema version this code writes and reads, the command that rebuilds such a file)
@@ -176,18 +175,6 @@ class Outputs:
         return self.stages / f"{name}.json"
 
 
-def read_json_file(path: str | Path) -> Any:
-    """Parse a JSON file; a file that is not JSON raises `CorruptOutputError` naming it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise CorruptOutputError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "rebuild it or restore it from a backup"
-        ) from exc
-
-
 def write_record(path: str | Path, kind: str, record: dict[str, Any]) -> Path:
     """Write a record of `kind` with its schema version first (replacing the one it was read with)."""
     return write_json(
@@ -204,7 +191,7 @@ def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
     version, command = SCHEMAS[kind]
     if not Path(path).exists():
         raise MissingInputError(f"{path} not found: run `{command.format(run=run)}` first")
-    record = read_json_file(path)
+    record = read_json(path)
     found = record.get("schema_version") if isinstance(record, dict) else None
     if found != version:
         raise StaleOutputError(
@@ -225,7 +212,7 @@ def write_tags(path: str | Path, tag2id: dict[str, int]) -> Path:
 
 
 def read_tags(path: str | Path) -> tuple[dict[str, int], dict[int, str]]:
-    tags = read_json_file(path)
+    tags = read_json(path)
     return tags["tag2id"], {int(k): v for k, v in tags["id2tag"].items()}
 
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from pipeline.config import TrainConfig, resolve_model
 from pipeline.core.documents import Document
-from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
+from pipeline.core.errors import ConfigError, MissingInputError, PipelineError, UnreachableModelError
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
+from pipeline.data.sources import hub_problem
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 
@@ -43,6 +44,23 @@ class FitResult:
     optimisation_steps: int
     warmup_steps: int
     warmup_note: str
+
+
+def ensure_model_available(model_name: str) -> None:
+    """Fail in a second, before a run folder exists, when a hub model is neither cached nor reachable."""
+    from huggingface_hub import try_to_load_from_cache
+
+    source = _source(model_name)
+    if Path(source).is_dir() or isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return
+    problem = hub_problem(source, "model")
+    if problem is not None:
+        raise UnreachableModelError(
+            f"model {model_name!r} ({source}) is not in the local cache and the Hugging Face hub cannot be "
+            f"reached ({problem}). Use --model minilm (offline, bundled), or --model FOLDER holding a saved "
+            f"model, or on a machine with internet run `hf download {source}` and copy its "
+            "~/.cache/huggingface/hub here (or point HF_HOME at it)."
+        )
 
 
 def load_tokenizer(model_name: str) -> Any:
