@@ -29,3 +29,7 @@ class CorruptOutputError(PipelineError):
 
 class UnreachableModelError(PipelineError):
     """A hub model or data set that is neither cached nor reachable (offline, no such repository)."""
+
+
+class OutputsLockedError(PipelineError):
+    """Another live command is writing the same `outputs/` folder (its lock names the holder)."""

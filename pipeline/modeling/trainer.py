@@ -203,7 +203,7 @@ def fit(
     """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the best model."""
     import time
 
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
     set_seed(config.seed)
     if config.threads:
@@ -219,6 +219,7 @@ def fit(
     flags = precision_flags(config.precision)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch set it
+    quiet = os.environ.get("TQDM_DISABLE") == "1"  # `--quiet` sets it, also for the processes `all` starts
     steps_per_epoch = math.ceil(len(train_features) / (config.batch_size * world * config.gradient_accumulation_steps))
     total_steps = steps_per_epoch * config.epochs
     warmup, warmup_note = warmup_plan(config, total_steps)
@@ -247,6 +248,7 @@ def fit(
         ddp_find_unused_parameters=False,
         fp16=flags["fp16"],
         bf16=flags["bf16"],
+        disable_tqdm=quiet or None,  # None: the Trainer's own default
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -272,6 +274,8 @@ def fit(
         optimizers=(optimizer, None),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), *callbacks],
     )
+    if quiet:  # without a bar the Trainer prints every log dictionary; the history keeps them anyway
+        trainer.remove_callback(PrinterCallback)
     checkpoint = last_checkpoint(output_dir) if resume else None
     if resume and checkpoint:
         log.info("resuming from %s", checkpoint)
