@@ -45,7 +45,7 @@ def read_txt(path: Path, note_id: str) -> Note:
     return Note(note_id, text, error)
 
 
-def read_json_lines(lines: Iterable[bytes] | Iterable[str], where: str) -> Iterator[Note]:
+def read_json_lines(lines: Iterable[bytes | str], where: str) -> Iterator[Note]:
     """Notes from JSON lines {"id", "text"}; a bad line (not UTF-8, not JSON, no text) becomes an error
     record named by its line. Bytes are decoded strictly: a replaced byte would be predicted silently."""
     for number, raw in enumerate(lines, start=1):
