@@ -107,10 +107,8 @@ BAD_DATA = {
 
 
 def run_data(source: Path | str, out: Path) -> int:
-    return main(
-        ["data", "--data", str(source), "--output-dir", str(out), "--validation-size", "2", "--test-size", "2"]
-        + ["--quiet"]
-    )
+    split = ["--validation-size", "2", "--test-size", "2"]
+    return main(["data", "--data", str(source), "--output-dir", str(out), *split, "--quiet"])
 
 
 @pytest.mark.parametrize("case", BAD_DATA)
