@@ -279,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
 LOCKED_COMMANDS = ("data", "train", "all", "report")
 
 
+def locked_root(args: argparse.Namespace) -> str | None:
+    """The outputs/ folder a command locks: none for readers, and none for the other processes of a
+    torchrun or accelerate launch (process 0 holds the lock for all of them)."""
+    import os
+
+    if args.command not in LOCKED_COMMANDS or int(os.environ.get("RANK", "0")) != 0:
+        return None
+    if getattr(args, "resume", None):  # train --resume outputs/runs/<run>: its outputs/ folder
+        return str(Path(args.resume).parents[1])
+    return args.output_dir or "outputs"  # every config's default
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = build_parser().parse_args(argv)
@@ -288,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of datasets and papermill
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # and transformers' "Loading weights" bar
     try:
-        if args.command in LOCKED_COMMANDS:
+        root = locked_root(args)
+        if root is not None:
             from pipeline.core.layout import locked_outputs
 
-            with locked_outputs(args.output_dir, args.command):
+            with locked_outputs(root, args.command):
                 return args.handler(args)
         return args.handler(args)
     except PipelineError as exc:  # anything else is a bug: its traceback stays

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,6 +135,16 @@ def test_removed_duplicate_versions_are_not_counted_as_kept_entities(tmp_path, c
     assert (summary["documents"], summary["document_versions_removed"], spans) == (10, 10, 30)
     assert summary["entities_total"] == summary["entities_kept"] == 30
     assert "60 in source" not in capsys.readouterr().out
+
+
+def test_repaired_orphan_i_tags_are_shown_on_the_console(tmp_path, capsys):
+    source = tmp_path / "rows.jsonl"
+    rows = [row(n) for n in range(10)]
+    rows[3]["tags"][2] = "I-Sex"  # follows B-Age: an orphan
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run_data(source, tmp_path / "out") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^repairs +1 orphan I- tags read as B- \(--strict makes them errors\)$", out, re.M)
 
 
 # ---------------------------------------------------------------- stop at once: one line, exit code 2, nothing left
@@ -378,3 +389,41 @@ def test_all_killed_mid_training_then_rerun_reuses_finished_stages_and_writes_ea
     assert finished == ["crf", "tiny", "tiny-truncate"]  # each run finished once; a killed one has no metrics
     analysed = [read_json(Outputs(out).stage(f"analyze-{name}"))["outputs"] for name in finished]
     assert all(Path(next(iter(outputs.values()))).exists() for outputs in analysed)
+
+
+@pytest.mark.slow
+def test_train_quiet_prints_no_trainer_log_dictionaries(tmp_path, tiny_model_dir):
+    from pipeline.config import DataConfig
+    from pipeline.data.prepare import prepare_data
+    from pipeline.modeling.features import length_measure
+
+    config = DataConfig(
+        data=str(synthetic_brat_folder(tmp_path / "brat")),
+        output_dir=str(tmp_path / "out"),
+        validation_size=2,
+        test_size=2,
+    )
+    prepare_data(config, length_measure(config), progress=False)
+    flags = ["--lr", "5e-3", "--epochs", "2", "--batch-size", "4", "--max-length", "32", "--stride", "8"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "train",
+            "--model",
+            str(tiny_model_dir),
+            "--output-dir",
+            str(tmp_path / "out"),
+            *flags,
+            "--no-wandb",
+            "--quiet",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "run directory:" in result.stdout
+    assert "'loss'" not in result.stdout + result.stderr and "'eval_f1'" not in result.stdout + result.stderr

@@ -205,6 +205,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         ),
         ("errors", f"{len(summary['errors'])} documents skipped" if summary["errors"] else "none"),
     ]
+    repaired = summary["conversion"].get("orphan_i_repaired_as_b", 0)
+    if repaired:
+        rows.append(("repairs", f"{repaired} orphan I- tags read as B- (--strict makes them errors)"))
     width = max(len(name) for name, _ in rows)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
     if split["strategy"] == "rows":

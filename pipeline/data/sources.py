@@ -18,7 +18,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
-from pipeline.core.errors import UnreachableModelError
 from pipeline.core.files import jsonl_lines
 from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
 from pipeline.data.brat import read_brat_folder
@@ -127,9 +126,10 @@ def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
 
     problem = None if constants.HF_HUB_OFFLINE else hub_problem(name, "dataset")  # offline: the cache may hold it
     if problem is not None:
-        raise UnreachableModelError(
-            f"{name}: no such file or folder, and as a Hugging Face dataset id it cannot be reached ({problem}). "
-            "Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA."
+        raise DataError(
+            name,
+            f"no such file or folder, and as a Hugging Face dataset id it cannot be reached ({problem}). "
+            "Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
         )
     try:
         dataset = datasets.load_dataset(name, split="train")

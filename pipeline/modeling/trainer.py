@@ -19,7 +19,13 @@ import numpy as np
 
 from pipeline.config import TrainConfig, resolve_model
 from pipeline.core.documents import Document
-from pipeline.core.errors import ConfigError, MissingInputError, PipelineError, UnreachableModelError
+from pipeline.core.errors import (
+    ConfigError,
+    CorruptOutputError,
+    MissingInputError,
+    PipelineError,
+    UnreachableModelError,
+)
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
 from pipeline.data.sources import hub_problem
@@ -305,7 +311,7 @@ def last_checkpoint(folder: Path) -> str | None:
         try:
             read_json(steps[step] / "trainer_state.json")
             return str(steps[step])
-        except (OSError, ValueError):
+        except (OSError, CorruptOutputError):
             log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
     return None
 
