@@ -282,21 +282,21 @@ def test_a_failed_predict_leaves_no_output_file(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_predict_killed_then_rerun_writes_each_note_once_and_retries_its_errors(tiny_run, notes, tmp_path):
-    rows = [(f"n{i}", NOTE * 20 if i % 50 else "") for i in range(300)]  # every 50th note is empty: an error
+    rows = [(f"n{i}", NOTE * 5 if i % 50 else "") for i in range(200)]  # every 50th note is empty: an error
     source, output = notes(*rows), tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "pipeline", "predict", "--run", str(tiny_run), "--input", str(source)]
     command += ["--output", str(output), "--quiet", "--batch-docs", "2"]
     process = subprocess.Popen(command, cwd=REPO)
-    deadline = time.time() + 60
-    while time.time() < deadline and (not output.exists() or output.read_text().count("\n") < 60):
+    deadline = time.time() + 180
+    while time.time() < deadline and (not output.exists() or output.read_text().count("\n") < 20):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert 60 <= output.read_text().count("\n") < 300
+    assert 20 <= output.read_text().count("\n") < 200  # killed part-way
     assert subprocess.run(command, cwd=REPO).returncode == 0
     counts = Counter(r["id"] for r in read_lines(output))
     assert set(counts) == {note_id for note_id, _ in rows} and set(counts.values()) == {1}
-    assert sum("error" in r for r in read_lines(output)) == 6
+    assert sum("error" in r for r in read_lines(output)) == 4
 
 
 # ---------------------------------------------------------------- files and the outputs/ lock
