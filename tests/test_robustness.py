@@ -381,7 +381,7 @@ def test_all_killed_mid_training_then_rerun_reuses_finished_stages_and_writes_ea
     assert Outputs(out).stage("data").exists() and not Outputs(out).stage("report").exists()
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    cached = dict(line.split() for line in rerun.stdout.splitlines())
+    cached = dict(line.split() for line in rerun.stdout.splitlines() if re.fullmatch(r"\S+ (True|False)", line))
     assert cached["data"] == "True" and cached["report"] == "False"
     finished = sorted(
         run.name.rsplit("-", 2)[0] for run in Outputs(out).runs.iterdir() if (run / "metrics.json").exists()
