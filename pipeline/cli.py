@@ -286,6 +286,8 @@ def locked_root(args: argparse.Namespace) -> str | None:
 
     if args.command not in LOCKED_COMMANDS or int(os.environ.get("RANK", "0")) != 0:
         return None
+    if getattr(args, "dry_run", False):  # `all --dry-run` writes nothing
+        return None
     if getattr(args, "resume", None):  # train --resume outputs/runs/<run>: its outputs/ folder
         return str(Path(args.resume).parents[1])
     return args.output_dir or "outputs"  # every config's default
