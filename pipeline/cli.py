@@ -163,16 +163,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.modeling.backends import load_inference
     from pipeline.serving.notes import read_notes
-    from pipeline.serving.predict import predict_notes, variant_of
+    from pipeline.serving.predict import ALL_FAILED_EXIT, predict_notes, variant_of
 
     config = build_config(PredictConfig, args, args.profile)
     model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))
     summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
+    if summary.renamed:
+        log.warning(
+            "%d note ids repeat in %s; later copies written as %s",
+            len(summary.renamed),
+            args.input,
+            ", ".join(summary.renamed[:5]) + (" ..." if len(summary.renamed) > 5 else ""),
+        )
     print(
-        f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done; "
-        f"output {args.output}",
+        f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done"
+        + (f", {summary.retried} earlier errors retried" if summary.retried else "")
+        + f"; output {args.output}",
         file=sys.stderr,
     )
+    if summary.all_failed:
+        log.error("predict: every note failed (see the error records); exit code %d", ALL_FAILED_EXIT)
+        return ALL_FAILED_EXIT
     return 0
 
 
@@ -267,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         cmd_predict,
         "entity spans with character offsets for raw notes (.txt, folder, "
-        ".jsonl, or - for JSON lines on stdin), resumable",
+        ".jsonl, or - for JSON lines on stdin), resumable; exit code 2 for bad options or a missing input, "
+        "3 when every note failed",
     )
     predict.add_argument(
         "--run",
@@ -284,6 +296,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the commands that write shared files of an outputs/ folder: one at a time per folder
+LOCKED_COMMANDS = ("data", "train", "all", "report")
+
+
+def locked_root(args: argparse.Namespace) -> str | None:
+    """The outputs/ folder a command locks: none for readers, and none for the other processes of a
+    torchrun or accelerate launch (process 0 holds the lock for all of them)."""
+    import os
+
+    if args.command not in LOCKED_COMMANDS or int(os.environ.get("RANK", "0")) != 0:
+        return None
+    if getattr(args, "dry_run", False):  # `all --dry-run` writes nothing
+        return None
+    if getattr(args, "resume", None):  # train --resume outputs/runs/<run>: its outputs/ folder
+        return str(Path(args.resume).parents[1])
+    return args.output_dir or "outputs"  # every config's default
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = build_parser().parse_args(argv)
@@ -293,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of datasets and papermill
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # and transformers' "Loading weights" bar
     try:
+        root = locked_root(args)
+        if root is not None:
+            from pipeline.core.layout import locked_outputs
+
+            with locked_outputs(root, args.command):
+                return args.handler(args)
         return args.handler(args)
     except PipelineError as exc:  # anything else is a bug: its traceback stays
         log.error("%s", exc)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -375,9 +377,25 @@ def in_fresh_process(action: Callable[..., Any], *args: Any) -> Any:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=configure_logging
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_fresh_process,
+        initargs=(os.getpid(),),
     ) as pool:
         return pool.submit(action, *args).result()
+
+
+def start_fresh_process(parent: int) -> None:
+    """Logging as in the parent, and (on Linux) die with it: a stage process orphaned by a `kill -9`
+    of `all` would otherwise finish its run unrecorded, and the rerun would train it a second time."""
+    configure_logging()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def train_stage(config: TrainConfig) -> dict[str, Path]:

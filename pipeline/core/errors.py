@@ -25,3 +25,11 @@ class StaleOutputError(PipelineError):
 
 class CorruptOutputError(PipelineError):
     """A record under `outputs/` that is not valid JSON (a truncated or hand-edited file)."""
+
+
+class UnreachableModelError(PipelineError):
+    """A hub model or data set that is neither cached nor reachable (offline, no such repository)."""
+
+
+class OutputsLockedError(PipelineError):
+    """Another live command is writing the same `outputs/` folder (its lock names the holder)."""

@@ -2,6 +2,8 @@
 
 Every output goes through `atomic_write_*`: the content is written to a temporary file in the
 same folder and renamed over the target, so an interrupted run never leaves a half-written file.
+The target gets the mode of any newly created file (0644 under the usual umask), not the private
+0600 of the temporary file, so a web server or another user can read what the report links to.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.documents import DataError
+from pipeline.core.errors import CorruptOutputError
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0666 less the process umask (read without changing it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -22,6 +32,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -57,8 +68,17 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """Parse a JSON file; a file that is not JSON raises `CorruptOutputError` naming it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise CorruptOutputError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "rebuild it or restore it from a backup"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise CorruptOutputError(f"{path}: not UTF-8 (byte {exc.start}); rebuild it or restore it") from exc
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
@@ -66,16 +86,34 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
     return atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed object); a line that is not JSON raises naming file and line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+def jsonl_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object or the `DataError` naming that line), so that a reader can
+    record a line that is not UTF-8 or not JSON and carry on with the next; blank lines are skipped."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield (
+                    number,
+                    DataError(where, f"not UTF-8 (byte {exc.start} of the line: {raw[exc.start : exc.start + 1]!r})"),
+                )
+                continue
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}", f"not valid JSON ({exc.msg})") from exc
+                yield number, DataError(where, f"not valid JSON ({exc.msg})")
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object); a line that is not JSON raises naming file and line."""
+    for number, row in jsonl_lines(path):
+        if isinstance(row, DataError):
+            raise row
+        yield number, row
 
 
 def sha256_of(obj: Any) -> str:

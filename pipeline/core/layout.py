@@ -19,15 +19,21 @@ from missing keys. A file that is not valid JSON is named with its path (`Corrup
 
 from __future__ import annotations
 
-import json
+import contextlib
+import fcntl
+import logging
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pipeline.core.errors import CorruptOutputError, MissingInputError, StaleOutputError
-from pipeline.core.files import read_jsonl, write_json, write_jsonl
+from pipeline.core.errors import MissingInputError, OutputsLockedError, StaleOutputError
+from pipeline.core.files import read_json, read_jsonl, write_json, write_jsonl
 from pipeline.core.tags import spans_from_tags
+
+log = logging.getLogger(__name__)
 
 # kind -> (schema version this code writes and reads, the command that rebuilds such a file)
 SCHEMAS: dict[str, tuple[int, str]] = {
@@ -172,6 +178,7 @@ class Outputs:
         self.leak_dir = self.root / "leak"
         self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
         self.quarto_build = self.report / ".quarto-build.json"  # the pre-render step's version and pages
+        self.lock = self.root / ".lock"
 
     def run(self, name: str) -> RunFolder:
         return RunFolder(self.runs / name)
@@ -180,16 +187,34 @@ class Outputs:
         return self.stages / f"{name}.json"
 
 
-def read_json_file(path: str | Path) -> Any:
-    """Parse a JSON file; a file that is not JSON raises `CorruptOutputError` naming it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise CorruptOutputError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "rebuild it or restore it from a backup"
-        ) from exc
+@contextlib.contextmanager
+def locked_outputs(root: str | Path, command: str) -> Iterator[None]:
+    """Hold `<root>/.lock` while `command` writes under `root`; a second writer is refused with the
+    holder's pid and start time. An exclusive `flock` is released by the kernel when its process
+    dies, so the lock of a killed command (a stale lock) is simply taken over."""
+    lock = Outputs(root).lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+", encoding="utf-8") as handle:  # closing releases the flock
+        handle.seek(0)
+        holder = handle.read().strip()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputsLockedError(
+                f"{root} is in use by {holder or 'another process'} (lock {lock}); wait for it to finish "
+                "or stop it, then run again"
+            ) from None
+        if holder:
+            log.info("took over the lock of %s (no longer running)", holder)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} (`{command}`) since {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %Z}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()  # released, even by an error: an empty file names no holder
 
 
 def write_record(path: str | Path, kind: str, record: dict[str, Any]) -> Path:
@@ -208,7 +233,7 @@ def read_record(path: str | Path, kind: str, run: str = "<run>") -> Any:
     version, command = SCHEMAS[kind]
     if not Path(path).exists():
         raise MissingInputError(f"{path} not found: run `{command.format(run=run)}` first")
-    record = read_json_file(path)
+    record = read_json(path)
     found = record.get("schema_version") if isinstance(record, dict) else None
     if found != version:
         raise StaleOutputError(
@@ -229,7 +254,7 @@ def write_tags(path: str | Path, tag2id: dict[str, int]) -> Path:
 
 
 def read_tags(path: str | Path) -> tuple[dict[str, int], dict[int, str]]:
-    tags = read_json_file(path)
+    tags = read_json(path)
     return tags["tag2id"], {int(k): v for k, v in tags["id2tag"].items()}
 
 

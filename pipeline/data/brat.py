@@ -69,6 +69,15 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
+def offset_hint(text: str) -> str:
+    """Why offsets may not match: a byte-order mark or Windows line endings shift them."""
+    if text.startswith("\ufeff"):
+        return "; the .txt starts with a byte-order mark (BOM), which shifts every offset by one: save it without"
+    if "\r\n" in text:
+        return "; the .txt has Windows line endings (CRLF), which shift offsets: convert it to LF line endings"
+    return ""
+
+
 def parse_ann(ann: str, text: str, ann_path: str, doc_id: str) -> tuple[list[BratEntity], Counter]:
     """Parse `T` lines and check every offset against the text; count the other line kinds."""
     entities: list[BratEntity] = []
@@ -94,12 +103,18 @@ def parse_ann(ann: str, text: str, ann_path: str, doc_id: str) -> tuple[list[Bra
         fragments = [tuple(int(x) for x in pair.split()) for pair in offsets.split(";")]
         for start, end in fragments:
             if not 0 <= start < end <= len(text):
-                raise DataError(location, f"offsets {start}-{end} outside the text (length {len(text)})", doc_id)
+                raise DataError(
+                    location, f"offsets {start}-{end} outside the text (length {len(text)}){offset_hint(text)}", doc_id
+                )
         covered = " ".join(text[start:end] for start, end in fragments)
         if covered != quoted and covered == quoted.rstrip():
             kinds["quoted_text_trailing_whitespace"] += 1  # e.g. a stray tab after the quote
         elif covered != quoted:
-            raise DataError(location, f"offsets give {covered[:40]!r} but the line quotes {quoted[:40]!r}", doc_id)
+            raise DataError(
+                location,
+                f"offsets give {covered[:40]!r} but the line quotes {quoted[:40]!r}{offset_hint(text)}",
+                doc_id,
+            )
         kinds["T"] += 1
         entities.append(
             BratEntity(key, int(key[1:]), entity_type, fragments[0][0], fragments[-1][1], len(fragments), number)

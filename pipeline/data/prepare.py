@@ -78,8 +78,10 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
         log.error("skipped document: %s", error)
     versions = "all" if config.split_by == "rows" else config.versions
     documents, duplicates_removed = select_versions(loaded.documents, versions)
-    entities_total = loaded.conversion.get("spans_total", 0)
-    entities_kept = loaded.conversion.get("spans_kept", 0)
+    # a removed copy's entities are counted by the conversion but are in no written document
+    removed_spans = sum(len(d.spans) for d in loaded.documents) - sum(len(d.spans) for d in documents)
+    entities_total = loaded.conversion.get("spans_total", 0) - removed_spans
+    entities_kept = loaded.conversion.get("spans_kept", 0) - removed_spans
 
     split = reuse_or_make_split(config, documents, out.split)
     parts = assign_parts(documents, split)
@@ -203,6 +205,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         ),
         ("errors", f"{len(summary['errors'])} documents skipped" if summary["errors"] else "none"),
     ]
+    repaired = summary["conversion"].get("orphan_i_repaired_as_b", 0)
+    if repaired:
+        rows.append(("repairs", f"{repaired} orphan I- tags read as B- (--strict makes them errors)"))
     width = max(len(name) for name, _ in rows)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
     if split["strategy"] == "rows":

@@ -18,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
-from pipeline.core.files import read_jsonl
+from pipeline.core.files import jsonl_lines
 from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
 from pipeline.data.brat import read_brat_folder
 
@@ -70,6 +70,8 @@ def read_rows(
         tqdm(rows, desc=f"reading {source}", unit="row", total=total, disable=not progress)
     ):
         try:
+            if isinstance(row, DataError):  # a line that could not be parsed (see `jsonl_lines`)
+                raise row
             document, repairs = document_from_row(row, location, index, source, strict)
             if document.id in seen:
                 raise DataError(location, "duplicate document id (ids must be unique)", document.id)
@@ -86,14 +88,9 @@ def read_rows(
 
 
 def read_jsonl_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
-    def rows() -> Iterable[tuple[str, Any]]:
-        try:
-            for number, row in read_jsonl(path):
-                yield f"{path}:{number}", row
-        except UnicodeDecodeError as exc:
-            raise DataError(str(path), f"not UTF-8 (byte {exc.start})") from exc
-
-    return read_rows(rows(), f"jsonl:{path}", strict, progress=progress)
+    """Rows of a JSON-lines file; a line that is not UTF-8 or not JSON is an error record, the rest load."""
+    rows = ((f"{path}:{number}", row) for number, row in jsonl_lines(path))
+    return read_rows(rows, f"jsonl:{path}", strict, progress=progress)
 
 
 def read_table(table: Any, source: str, strict: bool, progress: bool) -> LoadResult:
@@ -109,9 +106,31 @@ def read_parquet_rows(path: Path, strict: bool, progress: bool) -> LoadResult:
     return read_table(pq.read_table(path).to_pylist(), f"parquet:{path}", strict, progress)
 
 
+def hub_problem(repo_id: str, repo_type: str) -> str | None:
+    """Why `repo_id` cannot be fetched from the Hugging Face hub now, or None. One request without
+    retries, so that an offline machine gets its answer in a second, not after a minute of backoff."""
+    from huggingface_hub import constants, repo_info
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        repo_info(repo_id, repo_type=repo_type, timeout=10)
+    except Exception as exc:  # the hub raises many kinds (DNS, connection, 401, 404)
+        return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    return None
+
+
 def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
     import datasets
+    from huggingface_hub import constants
 
+    problem = None if constants.HF_HUB_OFFLINE else hub_problem(name, "dataset")  # offline: the cache may hold it
+    if problem is not None:
+        raise DataError(
+            name,
+            f"no such file or folder, and as a Hugging Face dataset id it cannot be reached ({problem}). "
+            "Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
+        )
     try:
         dataset = datasets.load_dataset(name, split="train")
     except Exception as exc:  # the hub raises many kinds (connection, offline mode, missing)
@@ -134,6 +153,8 @@ def load_documents(source: str, strict: bool = False, progress: bool = True) -> 
         result = read_parquet_rows(path, strict, progress)
     elif path.exists():
         raise DataError(source, "unsupported data source: expected a brat folder, a .jsonl or a .parquet file")
+    elif path.parent.is_dir() and path.parent != Path("."):
+        raise DataError(source, f"no such file or folder (the folder {path.parent} exists; a typo?)")
     elif source.count("/") == 1 and not source.startswith((".", "/")):
         result = read_hub_rows(source, strict, progress)
     else:

@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
-from pipeline.core.documents import Document
+from pipeline.core.documents import DataError, Document
 from pipeline.core.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
@@ -91,7 +91,11 @@ def assign_parts(documents: list[Document], split: dict) -> dict[str, list[Docum
     by_id = {document.id: document for document in documents}
     missing = [doc_id for part in PARTS for doc_id in split[part] if doc_id not in by_id]
     if missing:
-        raise ValueError(f"split lists {len(missing)} documents that the data does not have, e.g. {missing[:3]}")
+        raise DataError(
+            "split.json",
+            f"lists {len(missing)} documents that the data does not have, e.g. {missing[:3]}; "
+            "a split made for other data (rerun `data` without reusing it)",
+        )
     return {part: [by_id[doc_id] for doc_id in split[part]] for part in PARTS}
 
 

@@ -247,7 +247,7 @@ def pairwise(
     for first, second in combinations(sorted(counts, key=lambda r: -f1[r]), 2):
         try:
             result = metrics.paired_bootstrap(counts[first], counts[second], config.resamples, config.seed)
-        except ValueError as exc:
+        except metrics.UnpairedRunsError as exc:
             unpaired.append({"a": first, "b": second, "part": part, "reason": str(exc)})
             continue
         pairs.append({"a": first, "b": second, **result})

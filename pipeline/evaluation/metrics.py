@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.core.documents import DataError
+from pipeline.core.errors import PipelineError
 from pipeline.core.tags import Span, TagSchemeError, parse_tag, spans_from_tags
 
 
@@ -186,6 +187,10 @@ def bootstrap_intervals(counts: Counts, resamples: int = 1000, seed: int = 42, l
     }
 
 
+class UnpairedRunsError(PipelineError, ValueError):
+    """Two runs scored on different documents (or in another order): no paired comparison."""
+
+
 def paired_bootstrap(
     a: Counts, b: Counts, resamples: int = 1000, seed: int = 42, level: float = 0.95
 ) -> dict[str, Any]:
@@ -193,7 +198,7 @@ def paired_bootstrap(
     of resamples where A is better, B is better, and the two are equal (a tie counts for neither)."""
     if a.doc_ids != b.doc_ids:
         only_a, only_b = sorted(set(a.doc_ids) - set(b.doc_ids)), sorted(set(b.doc_ids) - set(a.doc_ids))
-        raise ValueError(
+        raise UnpairedRunsError(
             f"paired bootstrap needs the same documents in the same order; only in A: {only_a[:10]}, "
             f"only in B: {only_b[:10]}" + ("" if only_a or only_b else " (same ids, different order)")
         )

@@ -79,7 +79,7 @@ def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> l
     if max_pieces < 1:
         raise ConfigError("a window must hold at least one wordpiece")
     if not 0 <= stride < max_pieces:
-        raise ValueError(f"stride {stride} must be below the window size {max_pieces}")
+        raise ConfigError(f"stride {stride} must be below the window size {max_pieces}")
     total = len(piece_counts)
     windows: list[tuple[int, int]] = []
     start = 0

@@ -19,9 +19,16 @@ import numpy as np
 
 from pipeline.config import TrainConfig, resolve_model
 from pipeline.core.documents import Document
-from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
+from pipeline.core.errors import (
+    ConfigError,
+    CorruptOutputError,
+    MissingInputError,
+    PipelineError,
+    UnreachableModelError,
+)
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
+from pipeline.data.sources import hub_problem
 from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 
@@ -43,6 +50,23 @@ class FitResult:
     optimisation_steps: int
     warmup_steps: int
     warmup_note: str
+
+
+def ensure_model_available(model_name: str) -> None:
+    """Fail in a second, before a run folder exists, when a hub model is neither cached nor reachable."""
+    from huggingface_hub import try_to_load_from_cache
+
+    source = _source(model_name)
+    if Path(source).is_dir() or isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return
+    problem = hub_problem(source, "model")
+    if problem is not None:
+        raise UnreachableModelError(
+            f"model {model_name!r} ({source}) is not in the local cache and the Hugging Face hub cannot be "
+            f"reached ({problem}). Use --model minilm (offline, bundled), or --model FOLDER holding a saved "
+            f"model, or on a machine with internet run `hf download {source}` and copy its "
+            "~/.cache/huggingface/hub here (or point HF_HOME at it)."
+        )
 
 
 def load_tokenizer(model_name: str) -> Any:
@@ -185,7 +209,7 @@ def fit(
     """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the best model."""
     import time
 
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
     set_seed(config.seed)
     if config.threads:
@@ -201,6 +225,7 @@ def fit(
     flags = precision_flags(config.precision)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch set it
+    quiet = os.environ.get("TQDM_DISABLE") == "1"  # `--quiet` sets it, also for the processes `all` starts
     steps_per_epoch = math.ceil(len(train_features) / (config.batch_size * world * config.gradient_accumulation_steps))
     total_steps = steps_per_epoch * config.epochs
     warmup, warmup_note = warmup_plan(config, total_steps)
@@ -229,6 +254,7 @@ def fit(
         ddp_find_unused_parameters=False,
         fp16=flags["fp16"],
         bf16=flags["bf16"],
+        disable_tqdm=quiet or None,  # None: the Trainer's own default
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -254,6 +280,8 @@ def fit(
         optimizers=(optimizer, None),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), *callbacks],
     )
+    if quiet:  # without a bar the Trainer prints every log dictionary; the history keeps them anyway
+        trainer.remove_callback(PrinterCallback)
     checkpoint = last_checkpoint(output_dir) if resume else None
     if resume and checkpoint:
         log.info("resuming from %s", checkpoint)
@@ -283,7 +311,7 @@ def last_checkpoint(folder: Path) -> str | None:
         try:
             read_json(steps[step] / "trainer_state.json")
             return str(steps[step])
-        except (OSError, ValueError):
+        except (OSError, CorruptOutputError):
             log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
     return None
 

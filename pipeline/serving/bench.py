@@ -43,6 +43,7 @@ import numpy as np
 
 from pipeline.config import BenchConfig
 from pipeline.core.documents import DataError
+from pipeline.core.errors import ConfigError
 from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
 from pipeline.core.provenance import package_versions
 from pipeline.core.scoring import strict_scores
@@ -366,7 +367,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             rows.append({"variant": variant, "device": model.device, **row, "test_micro_f1": f1})
         del model
     if lengths is None:
-        raise ValueError("bench: no inference variant to measure")
+        raise ConfigError("bench: no inference variant to measure")
     fp32_f1 = next((r["test_micro_f1"] for r in rows if r["variant"] == "fp32"), None)
     reference = reference_row(run_dir, device, sample, test, config) if config.reference else None
     for row in rows:

@@ -9,7 +9,7 @@ as the brat conversion (`pipeline.data.brat.word_offsets`), so a model sees word
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -45,9 +45,22 @@ def read_txt(path: Path, note_id: str) -> Note:
     return Note(note_id, text, error)
 
 
-def read_json_lines(lines: IO[str], where: str) -> Iterator[Note]:
-    """Notes from JSON lines {"id", "text"}; a bad line becomes an error record named by its line."""
-    for number, line in enumerate(lines, start=1):
+def read_json_lines(lines: Iterable[bytes | str], where: str) -> Iterator[Note]:
+    """Notes from JSON lines {"id", "text"}; a bad line (not UTF-8, not JSON, no text) becomes an error
+    record named by its line. Bytes are decoded strictly: a replaced byte would be predicted silently."""
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Note(
+                    line_id(raw.decode("utf-8", errors="replace"), f"line-{number}"),
+                    None,
+                    f"{where}:{number}: not UTF-8 (byte {exc.start} of the line: {raw[exc.start : exc.start + 1]!r})",
+                )
+                continue
+        else:
+            line = raw
         if not line.strip():
             continue
         fallback = f"line-{number}"
@@ -70,13 +83,22 @@ def read_json_lines(lines: IO[str], where: str) -> Iterator[Note]:
             yield Note(note_id, row["text"])
 
 
-def read_notes(source: str | Path, stdin: IO[str] | None = None) -> Iterator[Note]:
+def line_id(line: str, fallback: str) -> str:
+    """The "id" of a JSON line if it can be read at all (to name the error record of an undecodable line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return fallback
+    return str(row["id"]) if isinstance(row, dict) and "id" in row else fallback
+
+
+def read_notes(source: str | Path, stdin: IO[str] | IO[bytes] | None = None) -> Iterator[Note]:
     """Every note of `source` in a stable order: `-` (JSON lines on stdin), .jsonl, .txt or a folder."""
     if str(source) == "-":
         if stdin is None:
             import sys
 
-            stdin = sys.stdin
+            stdin = sys.stdin.buffer  # bytes: decoded strictly line by line
         yield from read_json_lines(stdin, "<stdin>")
         return
     path = Path(source)
@@ -89,7 +111,7 @@ def read_notes(source: str | Path, stdin: IO[str] | None = None) -> Iterator[Not
     elif not path.exists():
         raise MissingInputError(f"input {path} not found")
     elif path.suffix == ".jsonl":
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, "rb") as handle:
             yield from read_json_lines(handle, str(path))
     else:
         yield read_txt(path, path.stem)

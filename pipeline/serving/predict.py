@@ -6,8 +6,11 @@ Output, one JSON line per note, in input order:
 or, for a note that could not be read, {"id", "error"}; the batch always continues.
 
 Resuming: the output file is appended to and flushed line by line; on restart a half-written last
-line (the process was killed mid-write) is cut off and every id already present is skipped, so each
-note ends up exactly once. Long notes (more than `segment_words` words) are predicted in segments
+line (the process was killed mid-write) is cut off, error records are removed so that their notes
+are tried again (fixed input is predicted; the retried records come after the others), and every
+other id already present is skipped, so each note ends up exactly once. An id that repeats within
+one input is made unique: its k-th occurrence is written as `<id>#k` with `"input_id": <id>`, and
+the console says so. The output file is created only when the first record is written. Long notes (more than `segment_words` words) are predicted in segments
 with `segment_context` words of context either side, so memory stays bounded whatever the length.
 
 Scale-out: under `torchrun --nproc_per_node N` or `accelerate launch` (Accelerate's PartialState
@@ -19,6 +22,7 @@ output in input order, skipping ids already there, and deletes them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -29,6 +33,8 @@ from typing import IO, Any
 
 from pipeline.config import PredictConfig
 from pipeline.core.documents import DataError
+from pipeline.core.errors import ConfigError
+from pipeline.core.files import atomic_write_text
 from pipeline.core.tags import spans_from_tags
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
@@ -39,7 +45,17 @@ class PredictSummary:
     written: int = 0
     skipped: int = 0
     errors: int = 0
+    retried: int = 0  # earlier error records removed so that their notes were tried again
+    renamed: list[str] = field(default_factory=list)  # ids made unique (`<id>#k`)
     outputs: list[str] = field(default_factory=list)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every note written this time is an error record (the CLI exits with ALL_FAILED_EXIT)."""
+        return self.written > 0 and self.errors == self.written
+
+
+ALL_FAILED_EXIT = 3  # `predict` exit code when notes were read but not one could be predicted
 
 
 def variant_of(config: PredictConfig) -> str:
@@ -126,25 +142,34 @@ class Predictor:
         yield from flush()
 
 
-def completed_ids(path: Path) -> set[str]:
-    """Ids already in a JSON-lines output; a half-written last line (killed process) is cut off first."""
+def completed_ids(path: Path, retry_errors: bool = False) -> tuple[set[str], int]:
+    """(ids already in a JSON-lines output, error records removed). A half-written last line (killed
+    process) is cut off first; with `retry_errors` the error records are removed too (atomically)."""
     if not path.exists():
-        return set()
+        return set(), 0
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
     if len(complete) != len(data):
         with open(path, "r+b") as handle:
             handle.truncate(len(complete))
-    ids = set()
-    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+    ids, kept, removed = set(), [], 0
+    for number, line in enumerate(complete.decode("utf-8", errors="replace").splitlines(), start=1):
         if line.strip():
             try:
-                ids.add(json.loads(line)["id"])
+                record = json.loads(line)
+                note_id = record["id"]
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DataError(
                     f"{path}:{number}", f"not a predict output line ({exc}); choose another --output"
                 ) from exc
-    return ids
+            if retry_errors and "error" in record:
+                removed += 1
+                continue
+            ids.add(note_id)
+            kept.append(line + "\n")
+    if removed:
+        atomic_write_text(path, "".join(kept))
+    return ids, removed
 
 
 def write_line(handle: IO[str], record: dict[str, Any]) -> None:
@@ -158,7 +183,7 @@ def shard_path(output: Path, rank: int, world: int) -> Path:
 
 def merge_shards(output: Path, world: int) -> int:
     """Append every shard's records to `output` in input order, skipping ids already there; returns count."""
-    done = completed_ids(output)
+    done, _ = completed_ids(output)
     records = []
     for rank in range(world):
         shard = shard_path(output, rank, world)
@@ -199,13 +224,22 @@ def predict_notes(
         state = PartialState(cpu=model.device == "cpu")  # without cpu=True Accelerate ignores a CPU launch
         world, rank = state.num_processes, state.process_index
     target = Path(output) if not streaming else None
-    done = completed_ids(target) if target else set()
+    done, summary.retried = completed_ids(target, retry_errors=True) if target else (set(), 0)
     shard = shard_path(target, rank, world) if target and world > 1 else target
     if shard is not None and shard != target:
-        done |= completed_ids(shard)
+        shard_done, shard_retried = completed_ids(shard, retry_errors=True)
+        done |= shard_done
+        summary.retried += shard_retried
 
     def wanted() -> Iterator[Note]:
+        seen: dict[str, int] = {}  # occurrences of each input id, counted before any skipping
         for index, note in enumerate(notes):
+            seen[note.id] = seen.get(note.id, 0) + 1
+            if seen[note.id] > 1:
+                unique = f"{note.id}#{seen[note.id]}"
+                input_ids[unique] = note.id
+                summary.renamed.append(unique)
+                note = dataclasses.replace(note, id=unique)
             if index % world != rank:
                 continue
             if note.id in done:
@@ -215,24 +249,30 @@ def predict_notes(
             indices[note.id] = index
             yield note
 
+    input_ids: dict[str, str] = {}
+
     indices: dict[str, int] = {}
     bar = tqdm(
         desc=f"predict (process {rank})" if world > 1 else "predict", unit="note", disable=not progress, file=sys.stderr
     )
     with contextlib.ExitStack() as opened:  # closes the shard file; stdout stays open
-        handle = (stdout or sys.stdout) if shard is None else opened.enter_context(open(shard, "a", encoding="utf-8"))
+        handle = (stdout or sys.stdout) if shard is None else None
         try:
             batch_docs = 1 if streaming else config.batch_docs
             for record in Predictor(model, config).records(wanted(), batch_docs):
+                if handle is None:  # opened on the first record: a failed start leaves no empty file
+                    handle = opened.enter_context(open(shard, "a", encoding="utf-8"))  # type: ignore[arg-type]
                 summary.errors += "error" in record
                 summary.written += 1
+                if record["id"] in input_ids:
+                    record = {"id": record["id"], "input_id": input_ids[record["id"]], **record}
                 write_line(handle, {**record, "index": indices[record["id"]]} if world > 1 else record)
                 bar.update()
         finally:
             bar.close()
     if state is not None:
         if target is None:  # state is set up only when writing to a file
-            raise ValueError("multi-process prediction needs an output file, not stdout")
+            raise ConfigError("multi-process prediction needs an output file, not stdout")
         state.wait_for_everyone()
         if state.is_main_process:
             merge_shards(target, world)

@@ -23,7 +23,7 @@ from pipeline.core.layout import read_run_config, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.tagging import predict_documents
-from pipeline.modeling.trainer import FitResult, LabelSetMismatch, fit, model_max_length
+from pipeline.modeling.trainer import FitResult, LabelSetMismatch, ensure_model_available, fit, model_max_length
 from pipeline.training.recorder import OpenRun, close_run, open_run, prepared_with_test
 from pipeline.training.tracking import Tracker
 
@@ -105,6 +105,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
     saved = read_run_config(resume) if resume is not None else {}
     if resume is not None:
         config = TrainConfig(**saved["train"])
+    ensure_model_available(config.model)  # first: an unreachable model leaves no run folder
     prepared = prepared_with_test(config.output_dir)
     if resume is not None:
         if saved["tag2id"] != prepared.tag2id:
