@@ -36,6 +36,7 @@ from pipeline import __version__, configure_logging
 from pipeline.config import (
     AnalysisConfig,
     BenchConfig,
+    CombineConfig,
     CRFConfig,
     DataConfig,
     PipelineConfig,
@@ -391,6 +392,37 @@ def crf_stage(config: CRFConfig) -> dict[str, Path]:
     return {"run_dir": train_crf(config)}
 
 
+def combine_stage(config: CombineConfig, transformer_stage: str, crf_stage: str) -> dict[str, Path]:
+    from pipeline.training.combine import combine_runs
+
+    transformer = upstream_output(config.output_dir, transformer_stage, "run_dir")
+    crf = upstream_output(config.output_dir, crf_stage, "run_dir")
+    recorded = dataclasses.replace(config, run=transformer.name, crf_run=crf.name)  # what config.json says
+    return {"run_dir": combine_runs(recorded, transformer, crf)}
+
+
+def combination_stages(config: PipelineConfig, profile: str, overrides: Overrides | None) -> list[Stage]:
+    """train-combined: the first model averaged with the CRF (with --crf and --combine), after both trained."""
+    if not (config.combine and config.crf and config.models):
+        return []
+    transformer, crf = f"train-{model_label(config.models[0])}", "train-crf"
+    combine = stage_config(
+        CombineConfig, profile, overrides, output_dir=config.output_dir, run=transformer, crf_run=crf
+    )
+    action = partial(combine_stage, combine, transformer, crf)
+    return [
+        Stage(
+            "train-combined",
+            "combine",
+            (transformer, crf),
+            combine,
+            ("pipeline.training.combine",),
+            action,
+            fresh_process=True,
+        )
+    ]
+
+
 def analyze_stage(output_dir: str, run_stage: str, config: AnalysisConfig) -> dict[str, Path]:
     from pipeline.evaluation.analyze import analyze_run
 
@@ -558,6 +590,7 @@ def plan_stages(
     data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=out)
     analysis = stage_config(AnalysisConfig, profile, overrides)
     trainings = training_stages(train_configs(config, profile, overrides))
+    trainings += combination_stages(config, profile, overrides)
     per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)
     runs = [train.name for train in trainings]
     leak = leak_stages(config, profile, overrides, trainings, analysis, progress)
