@@ -295,7 +295,15 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     [
         (
             "evaluation/analyze.py",
-            ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "analyze-combined", "compare", "leak", "report"],
+            [
+                "analyze-minilm",
+                "analyze-minilm-truncate",
+                "analyze-crf",
+                "analyze-combined",
+                "compare",
+                "leak",
+                "report",
+            ],
         ),
         ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
         ("core/files.py", BRAT_STAGES),
