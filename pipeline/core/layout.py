@@ -66,6 +66,16 @@ class MetricsRecord(TypedDict, total=False):
     peak_memory_kind: str
     parameters: int
     long_docs: str
+    selected_lr: float  # a transformer run: the learning rates tried on validation
+    lr_search: list[dict[str, Any]]
+    grid: list[dict[str, Any]]  # a CRF run: its c1/c2 grid (pipeline.training.train_crf)
+    selected: dict[str, float]
+    grid_seconds: float
+    weight_search: list[dict[str, Any]]  # a combined run (pipeline.training.combine)
+    selected_weight: float
+    decoder: str
+    parts: dict[str, str]
+    combine_seconds: float
 
 
 class AnalysisRecord(TypedDict, total=False):
