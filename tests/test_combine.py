@@ -175,3 +175,14 @@ def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_abl
 
 def test_without_a_comparison_the_ablation_table_says_which_command_to_run():
     assert "python -m pipeline compare" in tables.ablation_table(None).iloc[0, 1]
+
+
+def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combined_run):
+    from pipeline.reporting.inputs import load_run
+
+    grid = tables.validation_search_table(load_run(crf_run))
+    assert grid[["c1", "kept"]].values.tolist() == [[0.01, True], [100.0, False]]
+    weights = tables.validation_search_table(load_run(combined_run))
+    kept = weights.loc[weights["kept"], "transformer weight"].tolist()
+    assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0]
+    assert kept == [read_metrics(combined_run)["selected_weight"]]
