@@ -50,6 +50,8 @@ def run_label(run_config: dict[str, Any], run_metrics: dict[str, Any]) -> str:
         if len(grid) > 1:
             chosen = run_metrics["selected"]
             return f"CRF tuned on validation (c1={chosen['c1']:g}, c2={chosen['c2']:g}; {len(grid)} grid points)"
+        if "c1" not in settings:
+            return "CRF"
         c1, c2 = (value[0] if isinstance(value, list) else value for value in (settings["c1"], settings["c2"]))
         return f"CRF c1={c1:g}, c2={c2:g}"
     if kind == "combined":
