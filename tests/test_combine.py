@@ -29,6 +29,8 @@ from pipeline.training.combine import combine_runs
 from pipeline.training.train import train_run
 from pipeline.training.train_crf import train_crf
 
+pytestmark = pytest.mark.slow  # trains a tiny BERT and CRFs (about a minute)
+
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
