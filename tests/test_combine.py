@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,10 @@ def test_the_crf_keeps_the_grid_point_best_on_validation_and_records_every_point
     assert found["test"]["micro"]["f1"] > 0.9
 
 
-def test_a_single_point_grid_is_fitted_once_with_the_full_iterations(prepared):
+def test_a_single_point_grid_is_fitted_once_with_the_full_iterations(prepared, tmp_path):
+    shutil.copytree(prepared / "data", tmp_path / "data")  # its own outputs: run names have one-second resolution
     found = read_metrics(
-        train_crf(CRFConfig(output_dir=str(prepared), wandb=False, c1=[0.1], c2=[0.1], max_iterations=7))
+        train_crf(CRFConfig(output_dir=str(tmp_path), wandb=False, c1=[0.1], c2=[0.1], max_iterations=7))
     )
     assert [(p["c1"], p["iterations"]) for p in found["grid"]] == [(0.1, 7)]
     assert found["grid_seconds"] == 0.0
