@@ -24,11 +24,12 @@ SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
 TABLES = {
     "index": ["comparison-matrix"],
     "data": ["corpus-facts", "tiers", "types", "lengths", "conversion", "leak"],
-    "comparison": ["comparison-matrix", "pairwise", "tier-f1", "best-per-type"],
+    "comparison": ["comparison-matrix", "pairwise", "ablation", "tier-f1", "best-per-type"],
     "production": ["readiness", "high-risk"],
     "insights": [],
     "model": [
         "metrics",
+        "validation-search",
         "per-type",
         "tier-scores",
         "error-taxonomy",

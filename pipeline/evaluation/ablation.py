@@ -5,7 +5,8 @@ tuned c1/c2, a combined run) or a lever a combined run scored on the side (`leve
 transformer alone under argmax and under Viterbi, its CRF's marginals under Viterbi), so one
 `compare` of the transformer, the CRFs and the combined run lays out every lever. A lever whose
 predictions are those of a compared run (its transformer, recorded with the same decoder) is not
-repeated. Rows are ordered by validation micro-F1 (the ladder a reader climbs); test is reported.
+repeated, nor is a lever of the same part shown by an earlier combined run. Rows are ordered by
+validation micro-F1 (the ladder a reader climbs); test is reported.
 
 Record (`comparison/ablation.json`, written by `compare_runs`):
 
@@ -103,15 +104,20 @@ def lever_rows(
     run_metrics: dict[str, Any],
     compared: dict[str, dict[str, Any]],
     config: AnalysisConfig,
+    shown: set[tuple[str, str]],
 ) -> list[dict[str, Any]]:
-    """The levers a combined run scored on the side, less those a compared run already shows."""
+    """The levers a combined run scored on the side, less those a compared run or an earlier combined
+    run with the same part already shows (`shown`: (lever, part run), updated)."""
     rows = []
     for lever in RunFolder(run_dir).levers():
         part_kind, decoder = LEVERS[lever]
         part_run = run_metrics["parts"][part_kind]
+        if (lever, part_run) in shown:
+            continue
+        shown.add((lever, part_run))
         part_config = compared.get(part_run)
-        shown = part_config is not None and part_config["train"].get("decoder", LEGACY_DECODER) == decoder
-        if part_kind == "transformer" and shown:
+        same = part_config is not None and part_config["train"].get("decoder", LEGACY_DECODER) == decoder
+        if part_kind == "transformer" and same:
             continue
         part_metrics = read_optional_record(RunFolder(run_dir.parent / part_run).metrics, "metrics", part_run) or {}
         label = (
@@ -148,7 +154,8 @@ def ablation(
     """The ablation record of the compared runs (their per-document counts already computed by compare)."""
     configs = {d.name: read_run_config(d) for d in run_dirs}
     run_metrics = {d.name: read_optional_record(RunFolder(d).metrics, "metrics", d.name) or {} for d in run_dirs}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    shown: set[tuple[str, str]] = set()
     for run_dir in run_dirs:
         name, run_config = run_dir.name, configs[run_dir.name]
         rows.append(
@@ -165,7 +172,7 @@ def ablation(
             )
         )
         if run_kind(run_config) == "combined":
-            rows += lever_rows(run_dir, run_config, run_metrics[name], configs, config)
+            rows += lever_rows(run_dir, run_config, run_metrics[name], configs, config, shown)
     versus = []
     for combined in (n for n in configs if run_kind(configs[n]) == "combined"):
         for crf in (n for n in configs if run_kind(configs[n]) == "crf"):
