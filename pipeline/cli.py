@@ -15,6 +15,7 @@ from pipeline.config import (
     AnalysisConfig,
     BenchConfig,
     BootstrapConfig,
+    CombineConfig,
     CompareConfig,
     CRFConfig,
     DataConfig,
@@ -51,6 +52,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     config = build_config(TrainConfig, args, args.profile)
     run_dir = train_run(config, resume=Path(args.resume) if args.resume else None)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    from pipeline.training.combine import combine_runs
+
+    config = build_config(CombineConfig, args, args.profile)
+    run_dir = combine_runs(
+        config, resolve_run(config.run, config.output_dir), resolve_run(config.crf_run, config.output_dir)
+    )
     print(f"run directory: {run_dir}")
     return 0
 
@@ -223,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train, TrainConfig)
     add_config_arguments(train, CRFConfig, skip=("output_dir", "wandb", "wandb_log_text"))
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    combine = stage(
+        "combine",
+        cmd_combine,
+        "average a transformer run and a CRF run per word (weight chosen on validation) into "
+        "outputs/runs/combined-<date-time>/",
+    )
+    add_config_arguments(combine, CombineConfig)
     report = stage("report", cmd_report, "execute the report notebooks and render outputs/report/<version>/")
     add_config_arguments(report, ReportConfig)
     quarto_step = stage(

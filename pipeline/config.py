@@ -157,15 +157,41 @@ class TrainConfig(TrackedRun):
     )
     seed: int = option(42, "seed of initialisation and data order")
     threads: int = option(0, "torch CPU threads; 0 = torch default")
+    decoder: str = option(
+        "viterbi",
+        "per-word distributions to tags, in validation and prediction: viterbi (the most probable valid IOB2 "
+        "sequence) | argmax (each word's best tag, then repaired)",
+        ("viterbi", "argmax"),
+    )
 
 
 @dataclass
 class CRFConfig(TrackedRun):
     """The CRF baseline (sklearn-crfsuite, L-BFGS with elastic-net regularisation)."""
 
-    c1: float = option(0.1, "L1 regularisation coefficient of the CRF")
-    c2: float = option(0.1, "L2 regularisation coefficient of the CRF")
-    max_iterations: int = option(100, "most L-BFGS iterations of the CRF")
+    c1: list[float] = option(
+        [0.05, 0.1, 0.3], "L1 regularisation coefficients; with --c2 a grid, the best point on validation is kept"
+    )
+    c2: list[float] = option([0.01, 0.1], "L2 regularisation coefficients (grid with --c1)")
+    max_iterations: int = option(100, "most L-BFGS iterations of the CRF that is kept")
+    grid_iterations: int = option(
+        50,
+        "L-BFGS iterations of each grid point (capped by --max-iterations); the chosen point is then refitted "
+        "with --max-iterations (a single-point grid is fitted once)",
+    )
+
+
+@dataclass
+class CombineConfig(TrackedRun):
+    """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, weight chosen on validation."""
+
+    run: str = option(OFFLINE_MODEL, "the transformer run: a directory, a run name or a name prefix (newest)")
+    crf_run: str = option("crf", "the CRF run: a directory, a run name or a name prefix (newest)")
+    weights: list[float] = option(
+        [round(0.1 * step, 1) for step in range(11)],
+        "the transformer's weight candidates (the CRF gets 1 - weight); the best on validation is kept",
+    )
+    decoder: str = option("viterbi", "decoder of the averaged distributions: viterbi | argmax", ("viterbi", "argmax"))
 
 
 @dataclass
@@ -301,6 +327,7 @@ class PipelineConfig:
     models: list[str] = option([OFFLINE_MODEL], "models to train; the first also gets a truncate twin")
     truncate_twin: bool = option(True, "also train the first model with --long-docs truncate (the 512-cut recipe)")
     crf: bool = option(True, "also train the CRF baseline")
+    combine: bool = option(True, "also combine the first model with the CRF (with --crf), weight chosen on validation")
     leak: bool = option(
         True,
         "measure the leak of the plan's row split: rebuild the Hugging Face set (each document twice) from a "
@@ -345,6 +372,7 @@ CONFIG_CLASSES: dict[str, type] = {
         DataConfig,
         TrainConfig,
         CRFConfig,
+        CombineConfig,
         ReportConfig,
         AnalysisConfig,
         CompareConfig,

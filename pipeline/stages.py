@@ -38,6 +38,7 @@ from pipeline import __version__, configure_logging
 from pipeline.config import (
     AnalysisConfig,
     BenchConfig,
+    CombineConfig,
     CompareConfig,
     CRFConfig,
     DataConfig,
@@ -410,6 +411,46 @@ def crf_stage(config: CRFConfig) -> dict[str, Path]:
     return {"run_dir": train_crf(config)}
 
 
+def leak_crf_stage(config: CRFConfig, output_dir: str, document_stage: str) -> dict[str, Path]:
+    """The row-split CRF with the c1/c2 the document-split CRF chose on its validation set: only the split
+    differs between the two runs the leak compares, and the grid is not paid twice."""
+    from pipeline.core.layout import read_metrics
+
+    selected = read_metrics(upstream_output(output_dir, document_stage, "run_dir"))["selected"]
+    return crf_stage(dataclasses.replace(config, c1=[selected["c1"]], c2=[selected["c2"]]))
+
+
+def combine_stage(config: CombineConfig, transformer_stage: str, crf_stage: str) -> dict[str, Path]:
+    from pipeline.training.combine import combine_runs
+
+    transformer = upstream_output(config.output_dir, transformer_stage, "run_dir")
+    crf = upstream_output(config.output_dir, crf_stage, "run_dir")
+    recorded = dataclasses.replace(config, run=transformer.name, crf_run=crf.name)  # what config.json says
+    return {"run_dir": combine_runs(recorded, transformer, crf)}
+
+
+def combination_stages(config: PipelineConfig, profile: str, overrides: Overrides | None) -> list[Stage]:
+    """train-combined: the first model averaged with the CRF (with --crf and --combine), after both trained."""
+    if not (config.combine and config.crf and config.models):
+        return []
+    transformer, crf = f"train-{model_label(config.models[0])}", "train-crf"
+    combine = stage_config(
+        CombineConfig, profile, overrides, output_dir=config.output_dir, run=transformer, crf_run=crf
+    )
+    action = partial(combine_stage, combine, transformer, crf)
+    return [
+        Stage(
+            "train-combined",
+            "combine",
+            (transformer, crf),
+            combine,
+            ("pipeline.training.combine",),
+            action,
+            fresh_process=True,
+        )
+    ]
+
+
 def analyze_stage(output_dir: str, run_stage: str, config: AnalysisConfig) -> dict[str, Path]:
     from pipeline.evaluation.analyze import analyze_run
 
@@ -488,9 +529,14 @@ def leak_stages(
         split_by="rows",
         versions="all",
     )
-    (train,) = training_stages(
-        [(f"leak-{document_stage}", dataclasses.replace(document.config, output_dir=leak_dir))], needs=("leak-data",)
-    )
+    leak_config = dataclasses.replace(document.config, output_dir=leak_dir)
+    (train,) = training_stages([(f"leak-{document_stage}", leak_config)], needs=("leak-data",))
+    if isinstance(leak_config, CRFConfig):
+        train = dataclasses.replace(
+            train,
+            needs=("leak-data", document_stage),
+            action=partial(leak_crf_stage, leak_config, config.output_dir, document_stage),
+        )
     return [
         Stage(
             "leak-data",
@@ -578,6 +624,7 @@ def plan_stages(
     analysis = stage_config(AnalysisConfig, profile, overrides)
     comparison = stage_config(CompareConfig, profile, overrides, **dataclasses.asdict(analysis))  # + weights
     trainings = training_stages(train_configs(config, profile, overrides))
+    trainings += combination_stages(config, profile, overrides)
     per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)
     runs = [train.name for train in trainings]
     leak = leak_stages(config, profile, overrides, trainings, analysis, progress)

@@ -26,11 +26,12 @@ SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
 TABLES = {
     "index": ["decision-matrix", "comparison-matrix"],
     "data": ["corpus-facts", "tiers", "types", "lengths", "conversion", "leak"],
-    "comparison": ["comparison-matrix", "decision-matrix", "pairwise", "tier-f1", "best-per-type"],
+    "comparison": ["comparison-matrix", "decision-matrix", "pairwise", "ablation", "tier-f1", "best-per-type"],
     "production": ["readiness", "high-risk", "high-value", "estimate", "memory"],
     "insights": [],
     "model": [
         "metrics",
+        "validation-search",
         "per-type",
         "tier-scores",
         "error-taxonomy",

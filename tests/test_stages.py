@@ -163,9 +163,11 @@ CPU_STAGES = [
     "train-minilm",
     "train-minilm-truncate",
     "train-crf",
+    "train-combined",
     "analyze-minilm",
     "analyze-minilm-truncate",
     "analyze-crf",
+    "analyze-combined",
     "bench-minilm",
     "bench-minilm-truncate",
     "compare",
@@ -177,15 +179,24 @@ BRAT_STAGES = [*CPU_STAGES[:-1], "leak-data", "leak-train-crf", "leak", "report"
 
 def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fresh_processes(tmp_path):
     table = plan_stages(PipelineConfig(data="hub/dataset", output_dir=str(tmp_path)), "cpu", progress=False)
-    per_run = ("analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "bench-minilm", "bench-minilm-truncate")
+    per_run = (
+        "analyze-minilm",
+        "analyze-minilm-truncate",
+        "analyze-crf",
+        "analyze-combined",
+        "bench-minilm",
+        "bench-minilm-truncate",
+    )
     assert [(stage.name, stage.command, stage.needs, stage.fresh_process) for stage in table] == [
         ("data", "data", (), False),
         ("train-minilm", "train", ("data",), True),
         ("train-minilm-truncate", "train", ("data",), True),
         ("train-crf", "train", ("data",), True),
+        ("train-combined", "combine", ("train-minilm", "train-crf"), True),
         ("analyze-minilm", "analyze", ("train-minilm",), False),
         ("analyze-minilm-truncate", "analyze", ("train-minilm-truncate",), False),
         ("analyze-crf", "analyze", ("train-crf",), False),
+        ("analyze-combined", "analyze", ("train-combined",), False),
         ("bench-minilm", "bench", ("train-minilm",), True),
         ("bench-minilm-truncate", "bench", ("train-minilm-truncate",), True),
         ("compare", "compare", per_run, False),
@@ -271,7 +282,7 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
-    assert lines[-1] == "[14/14] report (report): would run: code changed (pipeline/reporting/tables.py)"
+    assert lines[-1] == "[16/16] report (report): would run: code changed (pipeline/reporting/tables.py)"
     assert all(": reuse (finished " in line for line in lines[:-1])
     assert {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()} == records
     calls: list[str] = []
@@ -284,7 +295,15 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     [
         (
             "evaluation/analyze.py",
-            ["analyze-minilm", "analyze-minilm-truncate", "analyze-crf", "compare", "leak", "report"],
+            [
+                "analyze-minilm",
+                "analyze-minilm-truncate",
+                "analyze-crf",
+                "analyze-combined",
+                "compare",
+                "leak",
+                "report",
+            ],
         ),
         ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "compare", "report"]),
         ("core/files.py", BRAT_STAGES),
@@ -310,7 +329,7 @@ def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upst
         "upstream train-crf reruns",
     )
     assert reasons["compare"] == (
-        "upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, bench-minilm, bench-minilm-truncate rerun"
+        "upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, analyze-combined, bench-minilm, bench-minilm-truncate rerun"
     )
 
 
@@ -322,10 +341,10 @@ def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothi
     table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
     assert capsys.readouterr().out.splitlines() == [
         *(
-            f"[{number}/14] {stage.name} ({stage.command}): would run: no record yet"
+            f"[{number}/16] {stage.name} ({stage.command}): would run: no record yet"
             for number, stage in enumerate(table, start=1)
         ),
-        "all --dry-run: 14 of 14 stages would run; nothing was run",
+        "all --dry-run: 16 of 16 stages would run; nothing was run",
     ]
     assert [stage.name for stage in table] == BRAT_STAGES
     assert not out.exists()

@@ -3,9 +3,10 @@
     outputs/
       data/         documents.jsonl, split.json, tags.json, summary.json          (`data`)
       runs/<run>/   config.json, metrics.json, predictions/<part>.jsonl, model/   (`train`)
+                    levers/<lever>/<part>.jsonl: variants a combined run scored   (`combine`)
                     analysis/analysis.json + analysis/figures/                    (`analyze`)
                     bench.json + bench.png                                        (`bench`)
-      comparison/   comparison.json + figures/                                    (`compare`)
+      comparison/   comparison.json, ablation.json + figures/                     (`compare`)
       stages/       <stage>.json: what `all` ran, its key and outputs             (`all`)
       leak/         hub_rows.jsonl, data/, runs/ (the row split of a rebuilt Hugging Face set)
                     and leak.json: what that split reports against ours               (`all`)
@@ -43,6 +44,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "analysis": (1, "python -m pipeline analyze --run {run}"),
     "bench": (1, "python -m pipeline bench --run {run}"),
     "comparison": (2, "python -m pipeline compare <runs>"),
+    "ablation": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
     "quarto_build": (1, "quarto render (its pre-render step)"),
@@ -72,6 +74,16 @@ class MetricsRecord(TypedDict, total=False):
     peak_memory_kind: str
     parameters: int
     long_docs: str
+    selected_lr: float  # a transformer run: the learning rates tried on validation
+    lr_search: list[dict[str, Any]]
+    grid: list[dict[str, Any]]  # a CRF run: its c1/c2 grid (pipeline.training.train_crf)
+    selected: dict[str, float]
+    grid_seconds: float
+    weight_search: list[dict[str, Any]]  # a combined run (pipeline.training.combine)
+    selected_weight: float
+    decoder: str
+    parts: dict[str, str]
+    combine_seconds: float
 
 
 class AnalysisRecord(TypedDict, total=False):
@@ -143,6 +155,18 @@ class ComparisonRecord(TypedDict, total=False):
     figures: dict[str, str]
 
 
+class AblationRecord(TypedDict, total=False):
+    """`comparison/ablation.json` (fields documented in `pipeline.evaluation.ablation`)."""
+
+    schema_version: int
+    part: str
+    selection_part: str
+    resamples: int
+    seed: int
+    rows: list[dict[str, Any]]
+    versus: list[dict[str, Any]]
+
+
 class RunFolder:
     """`outputs/runs/<run>/`: what training writes and every later stage reads."""
 
@@ -152,12 +176,21 @@ class RunFolder:
         self.config, self.metrics = self.path / "config.json", self.path / "metrics.json"  # train
         self.model = self.path / "model"
         self.model_tags, self.crf_model, self.onnx = (self.model / name for name in ("tags.json", "crf.pkl", "onnx"))
+        self.combined = self.model / "combined.json"  # a combined run: its parts and weight
         self.analysis_dir = self.path / "analysis"  # analyze
         self.analysis = self.analysis_dir / "analysis.json"
         self.bench, self.bench_figure = self.path / "bench.json", self.path / "bench.png"  # bench
 
     def predictions(self, part: str) -> Path:
         return self.path / "predictions" / f"{part}.jsonl"
+
+    def lever_predictions(self, lever: str, part: str) -> Path:
+        """Predictions of a variant a combined run also scored (e.g. its transformer alone, argmax), for
+        the ablation of `compare`."""
+        return self.path / "levers" / lever / f"{part}.jsonl"
+
+    def levers(self) -> list[str]:
+        return sorted(p.name for p in (self.path / "levers").glob("*") if p.is_dir())
 
     def trial(self, lr: float) -> Path:
         return self.path / "trials" / f"lr-{lr:g}"
@@ -175,6 +208,7 @@ class Outputs:
         self.split, self.tags, self.summary = (self.data / f"{name}.json" for name in ("split", "tags", "summary"))
         self.comparison_dir = self.root / "comparison"
         self.comparison = self.comparison_dir / "comparison.json"
+        self.ablation = self.comparison_dir / "ablation.json"
         self.leak_dir = self.root / "leak"
         self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
         self.quarto_build = self.report / ".quarto-build.json"  # the pre-render step's version and pages
@@ -285,6 +319,17 @@ def prediction_record(
 
 def write_predictions(run_dir: str | Path, part: str, records: Iterable[dict[str, Any]]) -> Path:
     return write_jsonl(RunFolder(run_dir).predictions(part), records)
+
+
+def write_lever_predictions(run_dir: str | Path, lever: str, part: str, records: Iterable[dict[str, Any]]) -> Path:
+    return write_jsonl(RunFolder(run_dir).lever_predictions(lever, part), records)
+
+
+def read_lever_predictions(run_dir: str | Path, lever: str, part: str) -> list[dict[str, Any]]:
+    path = RunFolder(run_dir).lever_predictions(lever, part)
+    if not path.exists():
+        raise MissingInputError(f"{path} not found: rebuild the combined run (python -m pipeline combine)")
+    return [row for _, row in read_jsonl(path)]
 
 
 def read_predictions(run_dir: str | Path, part: str) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Every choice is made on the selection part (validation) and the test part is reported once, for
 what was chosen and side by side for all: `best` and `pairwise_selection` come from validation
 predictions, `models` and `pairwise` hold the test numbers. Writes
-`<output_dir>/comparison/comparison.json` and `comparison/figures/f1_by_model.{png,svg}`. Scores are
+`<output_dir>/comparison/comparison.json`, `comparison/ablation.json` (`pipeline.evaluation.ablation`)
+and `comparison/figures/f1_by_model.{png,svg}`. Scores are
 recomputed from each run's predictions (so a run need not be analysed first). Schema:
 
     runs        [run name], in the order given
@@ -40,6 +41,7 @@ from pipeline.config import CRITERIA, AnalysisConfig, CompareConfig, parse_weigh
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
 from pipeline.evaluation import figures, metrics
+from pipeline.evaluation.ablation import ablation
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
 
 
@@ -289,6 +291,7 @@ def compare_runs(
         "unpaired": unpaired + selection_unpaired,
     }
     out = Outputs(output_dir)
+    write_record(out.ablation, "ablation", ablation(list(map(Path, run_dirs)), counts, selection, config))
     drawn = figures.comparison_figures(comparison, out.comparison_dir / "figures")
     comparison["figures"] = {name: str(path.relative_to(out.comparison_dir)) for name, path in drawn.items()}
     return write_record(out.comparison, "comparison", comparison)

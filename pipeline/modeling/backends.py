@@ -20,6 +20,7 @@ one, which needs `onnxscript`; the TorchScript exporter (`dynamo=False`) needs n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -30,10 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import ConfigError
+from pipeline.core.errors import ConfigError, MissingInputError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder
+from pipeline.modeling.decode import decode_words
 from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
+
+DEFAULT_DECODER = "viterbi"  # runs recorded before the decoder was an option are decoded the new way
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +66,25 @@ class InferenceModel:
     max_length: int
     stride: int
     truncate: bool
+    decoder: str = "viterbi"
+    crf: Any = None  # a combined run's CRF part, averaged with the transformer per word
+    transformer_weight: float = 1.0
 
     def predict(self, documents: list[list[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
-        """(tags, confidences) per document given as words (pipeline.modeling.tagging.predict_documents)."""
-        from pipeline.modeling.tagging import predict_documents
+        """(tags, confidences) per document given as words: windows merged per word
+        (pipeline.modeling.tagging), averaged with the CRF's marginals for a combined run, decoded."""
+        from pipeline.modeling.combine import combine_documents
+        from pipeline.modeling.crf import crf_probabilities
+        from pipeline.modeling.tagging import word_probabilities
 
-        return predict_documents(
-            None,
-            self.tokenizer,
-            documents,
-            self.id2tag,
-            self.max_length,
-            self.stride,
-            self.truncate,
-            batch_size,
-            forward=self.forward,
+        probabilities = word_probabilities(
+            None, self.tokenizer, documents, self.max_length, self.stride, self.truncate, batch_size, self.forward
         )
+        if self.crf is not None:
+            tag2id = {tag: index for index, tag in self.id2tag.items()}
+            marginals = crf_probabilities(self.crf, documents, tag2id)
+            probabilities = combine_documents(probabilities, marginals, self.transformer_weight)
+        return [decode_words(rows, self.id2tag, self.decoder) for rows in probabilities]
 
 
 def default_device() -> str:
@@ -224,9 +231,21 @@ def onnx_forward(path: Path, threads: int) -> Forward:
 def load_inference(
     run_dir: str | Path, variant: str = "fp32", device: str | None = None, onnx_dir: str | Path | None = None
 ) -> InferenceModel:
-    """A run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default `<run>/model/onnx`)."""
+    """A run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default `<run>/model/onnx`). A
+    combined run loads its transformer part in `variant` and its CRF part (`<run>/model/combined.json`)."""
     import torch
 
+    parts = read_combined_parts(run_dir)
+    if parts is not None:
+        from pipeline.modeling.crf import load_crf
+
+        transformer = load_inference(parts["transformer_dir"], variant, device, onnx_dir)
+        return dataclasses.replace(
+            transformer,
+            decoder=parts["decoder"],
+            crf=load_crf(RunFolder(parts["crf_dir"]).crf_model),
+            transformer_weight=float(parts["weight"]),
+        )
     device = device or ("cpu" if variant in ("int8", "onnx", "onnx-int8") else default_device())
     check_variant(variant, device)
     model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
@@ -246,4 +265,23 @@ def load_inference(
         int(settings["max_length"]),
         int(settings["stride"]),
         settings.get("long_docs") == "truncate",
+        settings.get("decoder", DEFAULT_DECODER),
     )
+
+
+def read_combined_parts(run_dir: str | Path) -> dict[str, Any] | None:
+    """A combined run's `model/combined.json` with its parts' folders found (None for other runs). A part
+    is looked up first beside the combined run (outputs moved as a whole), then where it was recorded."""
+    folder = RunFolder(run_dir)
+    if not folder.combined.exists():
+        return None
+    parts = read_json(folder.combined)
+    for part in ("transformer", "crf"):
+        beside = folder.path.parent / parts[f"{part}_run"]
+        recorded = Path(parts[f"{part}_dir"])
+        if not beside.is_dir() and not recorded.is_dir():
+            raise MissingInputError(
+                f"{folder.combined}: its {part} part {parts[f'{part}_run']} is neither beside it nor at {recorded}"
+            )
+        parts[f"{part}_dir"] = str(beside if beside.is_dir() else recorded)
+    return parts

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import CRFConfig
+import numpy as np
+
 from pipeline.core.documents import Document
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.tags import repair_iob2
+from pipeline.modeling.trainer import LabelSetMismatch
 
 MODEL_NAME = "crf"
 
@@ -77,19 +80,17 @@ def predict_crf(crf: Any, documents: Sequence[Sequence[str]]) -> list[tuple[list
     return results
 
 
-def fit_crf(config: CRFConfig, documents: Sequence[Document]) -> Any:
-    """An L-BFGS CRF with elastic-net regularisation fitted on the documents' words and tags."""
+def fit_crf(
+    documents: Sequence[Document], c1: float, c2: float, max_iterations: int, features: list | None = None
+) -> Any:
+    """An L-BFGS CRF with elastic-net regularisation fitted on the documents' words and tags
+    (`features`: their `document_features`, when already computed)."""
     import sklearn_crfsuite
 
     crf = sklearn_crfsuite.CRF(
-        algorithm="lbfgs",
-        c1=config.c1,
-        c2=config.c2,
-        max_iterations=config.max_iterations,
-        all_possible_transitions=True,
-        verbose=False,
+        algorithm="lbfgs", c1=c1, c2=c2, max_iterations=max_iterations, all_possible_transitions=True, verbose=False
     )
-    crf.fit([document_features(d.words) for d in documents], [d.tags for d in documents])
+    crf.fit(features or [document_features(d.words) for d in documents], [d.tags for d in documents])
     return crf
 
 
@@ -99,3 +100,28 @@ def crf_parameters(crf: Any) -> int:
 
 def save_crf(crf: Any, path: Path) -> None:
     atomic_write_bytes(path, pickle.dumps(crf))
+
+
+def load_crf(path: Path) -> Any:
+    """A CRF saved by `save_crf` (a pickle this pipeline wrote: load only run folders you trust)."""
+    if not path.exists():
+        raise MissingInputError(
+            f"{path} not found: is its run a finished CRF run (python -m pipeline train --model crf)?"
+        )
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict[str, int]) -> list[np.ndarray]:
+    """(n_words, n_tags) marginals per document in `tag2id`'s order (0 for tags the CRF never saw)."""
+    unknown = sorted(set(crf.classes_) - set(tag2id))
+    if unknown:
+        raise LabelSetMismatch(f"the CRF predicts tags the data does not have: {unknown[:5]}")
+    results = []
+    for marginals in crf.predict_marginals([document_features(words) for words in documents]):
+        rows = np.zeros((len(marginals), len(tag2id)), dtype=np.float32)
+        for word, marginal in enumerate(marginals):
+            for tag, probability in marginal.items():
+                rows[word, tag2id[tag]] = probability
+        results.append(rows)
+    return results

@@ -2,9 +2,17 @@
 
 Shared by training-time validation and by prediction so that both score exactly the same way.
 Each word takes the scores of the window where it lies farthest from a window edge
-(`features.best_window_positions`); the argmax tag sequence is then repaired to valid IOB2 (an
-`I-X` after `O` or after another type starts a new entity). A word's confidence is the maximum
-softmax probability, i.e. the probability of the tag the model chose.
+(`features.best_window_positions`). Two decoders turn the per-word distributions into tags:
+
+    viterbi  (default) the most probable tag sequence that is valid IOB2: `I-X` only after `B-X` or
+             `I-X`, never first. It maximises the product of the chosen tags' probabilities, so a
+             confident `I-X` can pull the word before it from `O` into `B-X` instead of being cut off.
+    argmax   each word's most probable tag, then repaired to valid IOB2 (an `I-X` after `O` or after
+             another type starts a new entity).
+
+A word's confidence is, under both, the probability the distribution gives the tag chosen for it:
+the softmax maximum under argmax, and at most that under Viterbi (lower where the sequence constraint
+overrode the word's own best tag), so a confidence threshold still flags the words the model doubts.
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.core.tags import OUTSIDE, repair_iob2
+from pipeline.core.errors import ConfigError
+from pipeline.core.tags import OUTSIDE, parse_tag, repair_iob2
 from pipeline.modeling.features import Window, best_window_positions
 
 UNSEEN_CONFIDENCE = 0.0  # words a truncated model never saw: predicted O with no confidence
+DECODERS = ("viterbi", "argmax")
+LOG_FLOOR = 1e-30  # probabilities that underflowed to 0 stay comparable in log space
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -38,8 +49,19 @@ def merge_window_scores(
     return merged
 
 
-def decode_words(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
-    """Valid IOB2 tags and per-word confidences from (n_words, n_labels) probabilities."""
+def decode_words(
+    probabilities: np.ndarray, id2tag: dict[int, str], decoder: str = "viterbi"
+) -> tuple[list[str], list[float]]:
+    """Valid IOB2 tags and per-word confidences from (n_words, n_labels) probabilities; NaN rows
+    (words no window covered) are `O` with confidence `UNSEEN_CONFIDENCE`."""
+    if decoder == "viterbi":
+        return viterbi_decode(probabilities, id2tag)
+    if decoder == "argmax":
+        return argmax_decode(probabilities, id2tag)
+    raise ConfigError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+
+
+def argmax_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
     tags, confidence = [], []
     for row in probabilities:
         if np.isnan(row).any():
@@ -51,6 +73,46 @@ def decode_words(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[lis
         confidence.append(float(row[best]))
     tags, _ = repair_iob2(tags)
     return tags, confidence
+
+
+def allowed_transitions(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed[previous, current], allowed_first[current]) of IOB2 over tag ids 0..n-1."""
+    parsed = [parse_tag(id2tag[index]) for index in range(len(id2tag))]
+    allowed = np.ones((len(parsed), len(parsed)), dtype=bool)
+    first = np.ones(len(parsed), dtype=bool)
+    for current, (prefix, entity_type) in enumerate(parsed):
+        if prefix == "I":
+            first[current] = False
+            allowed[:, current] = [previous_type == entity_type for _, previous_type in parsed]
+    return allowed, first
+
+
+def viterbi_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
+    """The valid IOB2 sequence of highest probability (product over words), by Viterbi in log space."""
+    n_words = len(probabilities)
+    if n_words == 0:
+        return [], []
+    unseen = np.isnan(probabilities).any(axis=1)
+    outside = {tag: index for index, tag in id2tag.items()}[OUTSIDE]
+    emissions = np.log(np.maximum(np.nan_to_num(probabilities, nan=0.0), LOG_FLOOR))
+    emissions[unseen] = -np.inf
+    emissions[unseen, outside] = 0.0  # unseen words are forced to O
+    allowed, first = allowed_transitions(id2tag)
+    penalty = np.where(allowed, 0.0, -np.inf)
+    score = np.where(first, emissions[0], -np.inf)
+    back = np.zeros((n_words, len(id2tag)), dtype=np.int64)
+    for word in range(1, n_words):
+        candidates = score[:, None] + penalty  # (previous, current)
+        back[word] = candidates.argmax(axis=0)
+        score = candidates[back[word], np.arange(len(id2tag))] + emissions[word]
+    path = [int(score.argmax())]
+    for word in range(n_words - 1, 0, -1):
+        path.append(int(back[word, path[-1]]))
+    path.reverse()
+    confidence = [
+        UNSEEN_CONFIDENCE if unseen[word] else float(probabilities[word, tag]) for word, tag in enumerate(path)
+    ]
+    return [id2tag[tag] for tag in path], confidence
 
 
 def group_by_document(

@@ -62,6 +62,32 @@ def torch_forward(model: Any) -> Forward:
     return forward
 
 
+def word_probabilities(
+    model: Any,
+    tokenizer: Any,
+    documents: Sequence[Sequence[str]],
+    max_length: int,
+    stride: int,
+    truncate: bool = False,
+    batch_size: int = 32,
+    forward: Forward | None = None,
+) -> list[np.ndarray]:
+    """(n_words, n_labels) softmax per document, each given as its list of words; rows of words no
+    window covered (truncation) are NaN. `forward` replaces the torch model (pass model=None) with
+    another backend (pipeline.modeling.backends)."""
+    windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
+    outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
+    grouped = group_by_document(windows, outputs)
+    merged: list[np.ndarray] = []
+    for index, words in enumerate(documents):
+        if not words:
+            merged.append(np.zeros((0, outputs[0].shape[-1] if outputs else 0), dtype=np.float32))
+            continue
+        doc_windows, doc_outputs = grouped[index]
+        merged.append(merge_window_scores(doc_windows, doc_outputs, len(words), allow_uncovered=truncate))
+    return merged
+
+
 def predict_documents(
     model: Any,
     tokenizer: Any,
@@ -72,23 +98,12 @@ def predict_documents(
     truncate: bool = False,
     batch_size: int = 32,
     forward: Forward | None = None,
+    decoder: str = "viterbi",
 ) -> list[tuple[list[str], list[float]]]:
-    """(tags, confidences) per document, each given as its list of words.
-
-    `forward` replaces the torch model (pass model=None) with another backend (pipeline.modeling.backends).
-    """
-    windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
-    outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
-    grouped = group_by_document(windows, outputs)
-    results: list[tuple[list[str], list[float]]] = []
-    for index, words in enumerate(documents):
-        if not words:
-            results.append(([], []))
-            continue
-        doc_windows, doc_outputs = grouped[index]
-        merged = merge_window_scores(doc_windows, doc_outputs, len(words), allow_uncovered=truncate)
-        results.append(decode_words(merged, id2tag))
-    return results
+    """(tags, confidences) per document, each given as its list of words (`word_probabilities`, then
+    `pipeline.modeling.decode.decode_words` with `decoder`)."""
+    probabilities = word_probabilities(model, tokenizer, documents, max_length, stride, truncate, batch_size, forward)
+    return [decode_words(rows, id2tag, decoder) for rows in probabilities]
 
 
 def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[int, str], dict[str, Any]]:

@@ -165,7 +165,12 @@ def precision_flags(precision: str) -> dict[str, bool]:
 
 
 def document_f1(
-    windows: Sequence[Window], documents: Sequence[Document], logits: np.ndarray, id2tag: dict[int, str], truncate: bool
+    windows: Sequence[Window],
+    documents: Sequence[Document],
+    logits: np.ndarray,
+    id2tag: dict[int, str],
+    truncate: bool,
+    decoder: str = "viterbi",
 ) -> dict[str, Any]:
     """Strict seqeval on whole documents from the window logits of an evaluation pass."""
     outputs = [softmax(logits[i, : len(window)]) for i, window in enumerate(windows)]
@@ -174,7 +179,7 @@ def document_f1(
     for index, document in enumerate(documents):
         doc_windows, doc_outputs = grouped[index]
         merged = merge_window_scores(doc_windows, doc_outputs, len(document.words), allow_uncovered=truncate)
-        tags, _ = decode_words(merged, id2tag)
+        tags, _ = decode_words(merged, id2tag, decoder)
         gold.append(document.tags)
         pred.append(tags)
     return strict_scores(gold, pred)
@@ -259,7 +264,7 @@ def fit(
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         scores = document_f1(
-            val_windows, validation_docs, prediction.predictions, id2tag, config.long_docs == "truncate"
+            val_windows, validation_docs, prediction.predictions, id2tag, config.long_docs == "truncate", config.decoder
         )
         return {
             "f1": scores["micro"]["f1"],

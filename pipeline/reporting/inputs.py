@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.layout import (
+    AblationRecord,
     AnalysisRecord,
     BenchRecord,
     ComparisonRecord,
@@ -77,6 +78,11 @@ def load_data_summary(output_dir: str | Path) -> dict[str, Any] | None:
 
 def load_comparison(output_dir: str | Path) -> ComparisonRecord | None:
     return read_optional_record(Outputs(output_dir).comparison, "comparison")
+
+
+def load_ablation(output_dir: str | Path) -> AblationRecord | None:
+    """ablation.json of `compare`; None before a comparison."""
+    return read_optional_record(Outputs(output_dir).ablation, "ablation")
 
 
 def load_leak(output_dir: str | Path) -> LeakRecord | None:

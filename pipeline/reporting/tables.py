@@ -627,3 +627,81 @@ def memory_table(run: RunInputs) -> pd.DataFrame:
 def latency_table(run: RunInputs) -> pd.DataFrame:
     """Batch-1 latency on CPU beside GPU with the slowdown factor; empty without rows of both devices."""
     return pd.DataFrame(facts.latency_rows(run))
+
+
+# --- ablation and tuning ------------------------------------------------------------------------
+
+
+def ablation_table(ablation: dict[str, Any] | None) -> pd.DataFrame:
+    """One row per lever, ordered by validation F1: what each decoding, tuning and combination buys."""
+    if not ablation or not ablation.get("rows"):
+        return not_measured("ablation", "python -m pipeline compare <transformer run> <crf runs> <combined run>")
+    return pd.DataFrame(
+        [
+            {
+                "lever": row["lever"],
+                "run": row["run"] if row["source"] == "run" else f"{row['run']} (lever)",
+                "validation micro-F1 (chooses)": row["validation_f1"],
+                "test micro-F1 [95% CI]": with_interval(row["f1"], row["f1_ci"]),
+                "test macro-F1 [95% CI]": with_interval(row["macro_f1"], row["macro_f1_ci"]),
+                "test rare-tier F1": nan_if_none(row["rare_f1"]),
+                "training time (min)": nan_if_none(row["train_seconds"]) / 60,
+            }
+            for row in ablation["rows"]
+        ]
+    )
+
+
+def combined_versus_crf_table(ablation: dict[str, Any] | None) -> pd.DataFrame:
+    """The paired bootstrap of each combined run against each CRF on the test documents."""
+    rows = [
+        {
+            "combined": pair["combined"],
+            "CRF": pair["crf"],
+            f"{pair['part']} F1 difference [95% CI]": with_interval(pair["mean_difference"], pair["ci"]),
+            "P(combined better)": pair["p_combined_better"],
+            "P(CRF better)": pair["p_crf_better"],
+        }
+        for pair in (ablation or {}).get("versus") or []
+    ]
+    if not rows:
+        return not_measured("combined against CRF", "python -m pipeline compare <crf run> <combined run>")
+    return pd.DataFrame(rows)
+
+
+def validation_search_table(run: RunInputs) -> pd.DataFrame:
+    """What the run chose on validation: learning rates, the CRF's c1/c2 grid or the combination weight."""
+    found = run.metrics
+    if found.get("grid"):
+        rows = [
+            {
+                "c1": point["c1"],
+                "c2": point["c2"],
+                "L-BFGS iterations": point["iterations"],
+                "validation micro-F1": point["validation_f1"],
+                "fit (s)": point["fit_seconds"],
+                "kept": (point["c1"], point["c2"]) == (found["selected"]["c1"], found["selected"]["c2"]),
+            }
+            for point in found["grid"]
+        ]
+    elif found.get("weight_search"):
+        rows = [
+            {
+                "transformer weight": point["weight"],
+                "CRF weight": round(1 - point["weight"], 6),
+                "validation micro-F1": point["validation_f1"],
+                "kept": point["weight"] == found["selected_weight"],
+            }
+            for point in found["weight_search"]
+        ]
+    else:
+        rows = [
+            {
+                "learning rate": trial["lr"],
+                "validation micro-F1": trial["best_val_f1"],
+                "epochs run": trial["epochs_run"],
+                "kept": trial["lr"] == found.get("selected_lr"),
+            }
+            for trial in found.get("lr_search") or []
+        ]
+    return pd.DataFrame(rows or [{"chosen on validation": "nothing: the run was trained with one setting"}])

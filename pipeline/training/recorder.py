@@ -60,7 +60,7 @@ def run_config(
         "train": settings,
         "data": data_summary.get("config", {}),
         "data_source": data_summary.get("source"),
-        "split_hash": sha256_of({part: split[part] for part in ("train", "validation", "test")}),
+        "split_hash": split_hash(split),
         "split_strategy": split.get("strategy"),
         "types": data_summary.get("types", {}),
         "tag2id": tag2id,
@@ -69,6 +69,11 @@ def run_config(
         "command": " ".join(sys.argv),
         **extra,
     }
+
+
+def split_hash(split: dict[str, Any]) -> str:
+    """The identity of a split's document lists: two runs with equal hashes saw the same documents."""
+    return sha256_of({part: split[part] for part in ("train", "validation", "test")})
 
 
 def prepared_with_test(output_dir: str) -> PreparedData:

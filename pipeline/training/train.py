@@ -194,6 +194,7 @@ def finish_transformer_run(
             config.stride,
             truncate=config.long_docs == "truncate",
             batch_size=config.eval_batch_size,
+            decoder=config.decoder,
         )
 
     def details() -> dict[str, Any]:

@@ -1,0 +1,201 @@
+"""The ablation of `compare`: what each lever buys, one row per model state, on the same documents.
+
+A row is a compared run (a transformer with the decoder it was recorded with, a CRF with its own or
+tuned c1/c2, a combined run) or a lever a combined run scored on the side (`levers/<lever>/`: its
+transformer alone under argmax and under Viterbi, its CRF's marginals under Viterbi), so one
+`compare` of the transformer, the CRFs and the combined run lays out every lever. A lever whose
+predictions are those of a compared run (its transformer, recorded with the same decoder) is not
+repeated, nor is a lever of the same part shown by an earlier combined run. Rows are ordered by
+validation micro-F1 (the ladder a reader climbs); test is reported.
+
+Record (`comparison/ablation.json`, written by `compare_runs`):
+
+    part, selection_part, resamples, seed
+    rows    [{lever, run, source ("run" | "lever"), kind (transformer | crf | combined), validation_f1,
+              f1 (test micro), f1_ci [lo, hi], macro_f1, macro_f1_ci, rare_f1, train_seconds}]
+    versus  [{combined, crf, part, mean_difference, ci, p_combined_better, p_crf_better}] the paired
+            bootstrap of every combined run against every CRF run on the test documents
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import AnalysisConfig
+from pipeline.core.layout import RunFolder, read_lever_predictions, read_optional_record, read_run_config
+from pipeline.evaluation import metrics
+from pipeline.evaluation.analyze import run_types, tier_scores
+
+DECODER_NAMES = {"argmax": "argmax then repair", "viterbi": "constrained Viterbi"}
+LEGACY_DECODER = "argmax"  # runs recorded before the decoder was an option decoded argmax then repair
+LEVERS = {
+    "transformer-argmax": ("transformer", "argmax"),
+    "transformer-viterbi": ("transformer", "viterbi"),
+    "crf-viterbi": ("crf", "viterbi"),
+}
+
+
+def run_kind(run_config: dict[str, Any]) -> str:
+    model = run_config.get("model")
+    return model if model in ("crf", "combined") else "transformer"
+
+
+def run_label(run_config: dict[str, Any], run_metrics: dict[str, Any]) -> str:
+    """What distinguishes a run as a lever: its decoder, its CRF regularisation, its weight."""
+    settings = run_config.get("train", {})
+    kind = run_kind(run_config)
+    if kind == "crf":
+        grid = run_metrics.get("grid") or []
+        if len(grid) > 1:
+            chosen = run_metrics["selected"]
+            return f"CRF tuned on validation (c1={chosen['c1']:g}, c2={chosen['c2']:g}; {len(grid)} grid points)"
+        if "c1" not in settings:
+            return "CRF"
+        c1, c2 = (value[0] if isinstance(value, list) else value for value in (settings["c1"], settings["c2"]))
+        return f"CRF c1={c1:g}, c2={c2:g}"
+    if kind == "combined":
+        return (
+            f"combined: transformer weight {run_metrics['selected_weight']:g} + CRF, "
+            f"{DECODER_NAMES[run_metrics['decoder']]}"
+        )
+    decoder = settings.get("decoder", LEGACY_DECODER)
+    return f"{run_config.get('model')} ({settings.get('long_docs', 'window')}), {DECODER_NAMES[decoder]}"
+
+
+def counts_of(records: Sequence[dict[str, Any]], run_config: dict[str, Any], source: str) -> metrics.Counts:
+    metrics.validate_predictions(records, set(run_config["tag2id"]) if run_config.get("tag2id") else None, source)
+    return metrics.document_counts(sorted(records, key=lambda r: str(r["id"])), run_types(run_config, records))
+
+
+def row(
+    lever: str,
+    run: str,
+    source: str,
+    kind: str,
+    test: metrics.Counts,
+    validation: metrics.Counts,
+    run_config: dict[str, Any],
+    train_seconds: float | None,
+    config: AnalysisConfig,
+) -> dict[str, Any]:
+    scores = metrics.scores_from_counts(test)
+    intervals = metrics.bootstrap_intervals(test, config.resamples, config.seed)
+    tiers = tier_scores(test, run_config.get("types", {}), config.resamples, config.seed)
+    return {
+        "lever": lever,
+        "run": run,
+        "source": source,
+        "kind": kind,
+        "validation_f1": metrics.scores_from_counts(validation)["micro"]["f1"],
+        "f1": scores["micro"]["f1"],
+        "f1_ci": intervals["micro_f1"],
+        "macro_f1": scores["macro"]["f1"],
+        "macro_f1_ci": intervals["macro_f1"],
+        "rare_f1": tiers.get("rare", {}).get("f1"),
+        "train_seconds": train_seconds,
+    }
+
+
+def lever_rows(
+    run_dir: Path,
+    run_config: dict[str, Any],
+    run_metrics: dict[str, Any],
+    compared: dict[str, dict[str, Any]],
+    config: AnalysisConfig,
+    shown: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """The levers a combined run scored on the side, less those a compared run or an earlier combined
+    run with the same part already shows (`shown`: (lever, part run), updated)."""
+    rows = []
+    for lever in RunFolder(run_dir).levers():
+        part_kind, decoder = LEVERS[lever]
+        part_run = run_metrics["parts"][part_kind]
+        if (lever, part_run) in shown:
+            continue
+        shown.add((lever, part_run))
+        part_config = compared.get(part_run)
+        same = part_config is not None and part_config["train"].get("decoder", LEGACY_DECODER) == decoder
+        if part_kind == "transformer" and same:
+            continue
+        part_metrics = read_optional_record(RunFolder(run_dir.parent / part_run).metrics, "metrics", part_run) or {}
+        label = (
+            f"{part_run} alone, {DECODER_NAMES[decoder]}"
+            if part_kind == "transformer"
+            else f"{part_run} marginals, {DECODER_NAMES[decoder]}"
+        )
+        counts = {
+            part: counts_of(read_lever_predictions(run_dir, lever, part), run_config, f"{run_dir.name}/levers/{lever}")
+            for part in (config.part, config.calibration_part)
+        }
+        rows.append(
+            row(
+                label,
+                run_dir.name,
+                "lever",
+                part_kind,
+                counts[config.part],
+                counts[config.calibration_part],
+                run_config,
+                part_metrics.get("train_seconds"),
+                config,
+            )
+        )
+    return rows
+
+
+def ablation(
+    run_dirs: Sequence[Path],
+    test: dict[str, metrics.Counts],
+    validation: dict[str, metrics.Counts],
+    config: AnalysisConfig,
+) -> dict[str, Any]:
+    """The ablation record of the compared runs (their per-document counts already computed by compare)."""
+    configs = {d.name: read_run_config(d) for d in run_dirs}
+    run_metrics = {d.name: read_optional_record(RunFolder(d).metrics, "metrics", d.name) or {} for d in run_dirs}
+    rows: list[dict[str, Any]] = []
+    shown: set[tuple[str, str]] = set()
+    for run_dir in run_dirs:
+        name, run_config = run_dir.name, configs[run_dir.name]
+        rows.append(
+            row(
+                run_label(run_config, run_metrics[name]),
+                name,
+                "run",
+                run_kind(run_config),
+                test[name],
+                validation[name],
+                run_config,
+                run_metrics[name].get("train_seconds"),
+                config,
+            )
+        )
+        if run_kind(run_config) == "combined":
+            rows += lever_rows(run_dir, run_config, run_metrics[name], configs, config, shown)
+    versus = []
+    for combined in (n for n in configs if run_kind(configs[n]) == "combined"):
+        for crf in (n for n in configs if run_kind(configs[n]) == "crf"):
+            try:
+                result = metrics.paired_bootstrap(test[combined], test[crf], config.resamples, config.seed)
+            except ValueError:
+                continue  # other documents: compare lists the pair as unpaired
+            versus.append(
+                {
+                    "combined": combined,
+                    "crf": crf,
+                    "part": config.part,
+                    "mean_difference": result["mean_difference"],
+                    "ci": result["ci"],
+                    "p_combined_better": result["p_a_better"],
+                    "p_crf_better": result["p_b_better"],
+                }
+            )
+    return {
+        "part": config.part,
+        "selection_part": config.calibration_part,
+        "resamples": config.resamples,
+        "seed": config.seed,
+        "rows": sorted(rows, key=lambda r: r["validation_f1"]),
+        "versus": versus,
+    }

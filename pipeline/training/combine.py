@@ -1,0 +1,167 @@
+"""`python -m pipeline combine`: a transformer run and a CRF run averaged per word, recorded as a run.
+
+The transformer's softmax and the CRF's marginals of every validation and test word are computed
+once; each candidate weight is scored on validation (strict micro-F1 after `config.decoder`), the best
+is kept (the first of equals, in the order given) and test is scored once with it. The run folder
+is a run like any other (`open_run`/`close_run`: config.json, metrics.json, predictions), with
+`model/combined.json` naming its parts for `predict`, and `levers/<lever>/<part>.jsonl` holding what
+each ingredient scores alone on the same documents, for the ablation of `compare`:
+
+    transformer-argmax    the transformer alone, argmax then repair (the old decoder)
+    transformer-viterbi   the transformer alone, constrained Viterbi
+    crf-viterbi           the CRF's marginals alone, constrained Viterbi (the CRF itself is its own run)
+
+metrics.json adds `weight_search` [{weight, validation_f1}], `selected_weight`, `parts` {transformer,
+crf}, `combine_seconds` (the search) and `train_seconds` (both parts' training plus the search: what it
+costs to build from nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import CombineConfig, run_name
+from pipeline.core.errors import ConfigError
+from pipeline.core.files import write_json
+from pipeline.core.layout import (
+    EVAL_PARTS,
+    RunFolder,
+    prediction_record,
+    read_metrics,
+    read_run_config,
+    write_lever_predictions,
+    write_tags,
+)
+from pipeline.core.scoring import strict_scores
+from pipeline.data.prepare import PreparedData
+from pipeline.modeling.backends import load_inference
+from pipeline.modeling.combine import combine_documents
+from pipeline.modeling.crf import crf_probabilities, load_crf
+from pipeline.modeling.decode import decode_words
+from pipeline.modeling.tagging import word_probabilities
+from pipeline.training.recorder import close_run, open_run, prepared_with_test, split_hash
+
+MODEL_NAME = "combined"
+
+
+def check_part(run_dir: Path, prepared: PreparedData) -> dict[str, Any]:
+    """A part must be trained on the prepared split and tags, or the average mixes other documents."""
+    config = read_run_config(run_dir)
+    if config.get("tag2id") != prepared.tag2id:
+        raise ConfigError(f"{run_dir}: trained with other tags than the prepared data's")
+    if config.get("split_hash") != split_hash(prepared.split):
+        raise ConfigError(f"{run_dir}: trained on another split than the prepared data's (split_hash differs)")
+    return config
+
+
+def decoded(
+    probabilities: Sequence[np.ndarray], id2tag: dict[int, str], decoder: str
+) -> list[tuple[list[str], list[float]]]:
+    return [decode_words(rows, id2tag, decoder) for rows in probabilities]
+
+
+def micro_f1(gold: Sequence[Sequence[str]], results: Sequence[tuple[list[str], list[float]]]) -> float:
+    return float(strict_scores(gold, [tags for tags, _ in results])["micro"]["f1"])
+
+
+def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) -> Path:
+    """Choose the weight on validation, record the combined run and its levers; return its directory."""
+    if not config.weights or any(not 0.0 <= w <= 1.0 for w in config.weights):
+        raise ConfigError(f"--weights must be values in [0, 1], got {config.weights}")
+    prepared = prepared_with_test(config.output_dir)
+    transformer_config = check_part(transformer_dir, prepared)
+    check_part(crf_dir, prepared)
+    if RunFolder(transformer_dir).combined.exists() or not (RunFolder(transformer_dir).model / "config.json").exists():
+        raise ConfigError(f"--run {transformer_dir} is not a transformer run")
+    started = time.perf_counter()
+    transformer = load_inference(transformer_dir, "fp32")
+    crf = load_crf(RunFolder(crf_dir).crf_model)
+    batch_size = int(transformer_config["train"].get("eval_batch_size", 32))
+    words = {part: [d.words for d in prepared.parts[part]] for part in EVAL_PARTS}
+    gold = {part: [d.tags for d in prepared.parts[part]] for part in EVAL_PARTS}
+    soft = {
+        part: word_probabilities(
+            None,
+            transformer.tokenizer,
+            words[part],
+            transformer.max_length,
+            transformer.stride,
+            transformer.truncate,
+            batch_size,
+            transformer.forward,
+        )
+        for part in EVAL_PARTS
+    }
+    marginals = {part: crf_probabilities(crf, words[part], prepared.tag2id) for part in EVAL_PARTS}
+    search = [
+        {
+            "weight": weight,
+            "validation_f1": micro_f1(
+                gold["validation"],
+                decoded(
+                    combine_documents(soft["validation"], marginals["validation"], weight),
+                    prepared.id2tag,
+                    config.decoder,
+                ),
+            ),
+        }
+        for weight in config.weights
+    ]
+    chosen = max(search, key=lambda point: point["validation_f1"])["weight"]
+    seconds = time.perf_counter() - started
+    run = open_run(
+        config.output_dir, run_name(MODEL_NAME), MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb
+    )
+    write_tags(run.folder.model_tags, prepared.tag2id)
+    write_json(
+        run.folder.combined,
+        {
+            "transformer_run": transformer_dir.name,
+            "transformer_dir": str(transformer_dir.resolve()),
+            "crf_run": crf_dir.name,
+            "crf_dir": str(crf_dir.resolve()),
+            "weight": chosen,
+            "decoder": config.decoder,
+        },
+    )
+    levers = {
+        "transformer-argmax": lambda part: decoded(soft[part], prepared.id2tag, "argmax"),
+        "transformer-viterbi": lambda part: decoded(soft[part], prepared.id2tag, "viterbi"),
+        "crf-viterbi": lambda part: decoded(marginals[part], prepared.id2tag, "viterbi"),
+    }
+    for lever, predict_part in levers.items():
+        for part in EVAL_PARTS:
+            records = [
+                prediction_record(d.id, d.words, d.tags, tags, confidence)
+                for d, (tags, confidence) in zip(prepared.parts[part], predict_part(part))
+            ]
+            write_lever_predictions(run.folder.path, lever, part, records)
+    parts_metrics = {name: read_metrics(path) for name, path in (("transformer", transformer_dir), ("crf", crf_dir))}
+
+    def predict(documents: Sequence[Sequence[str]]) -> Any:
+        """close_run asks for each part in turn: the distributions computed above, not a second pass."""
+        part = next(p for p in EVAL_PARTS if [list(w) for w in documents] == words[p])
+        return decoded(combine_documents(soft[part], marginals[part], chosen), prepared.id2tag, config.decoder)
+
+    def details() -> dict[str, Any]:
+        return {
+            "epochs": [],
+            "weight_search": search,
+            "selected_weight": chosen,
+            "decoder": config.decoder,
+            "parts": {"transformer": transformer_dir.name, "crf": crf_dir.name},
+            "combine_seconds": seconds,
+            "train_seconds": seconds + sum(float(m.get("train_seconds") or 0.0) for m in parts_metrics.values()),
+            "peak_memory_mb": max(float(m.get("peak_memory_mb") or 0.0) for m in parts_metrics.values()),
+            "peak_memory_kind": parts_metrics["transformer"].get("peak_memory_kind"),
+            "parameters": sum(int(m.get("parameters") or 0) for m in parts_metrics.values()),
+            "long_docs": transformer_config["train"].get("long_docs"),
+        }
+
+    return close_run(run, MODEL_NAME, prepared, predict, details, config.wandb_log_text)

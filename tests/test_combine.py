@@ -1,0 +1,192 @@
+"""The tuned CRF, the combined transformer+CRF run and the ablation, trained for real on a tiny corpus."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import synthetic_brat_folder
+
+from pipeline.config import AnalysisConfig, CombineConfig, CRFConfig, DataConfig, TrainConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.layout import (
+    Outputs,
+    RunFolder,
+    read_lever_predictions,
+    read_metrics,
+    read_predictions,
+    read_record,
+    read_run_config,
+)
+from pipeline.core.scoring import strict_scores
+from pipeline.data.prepare import prepare_data
+from pipeline.evaluation.analyze import analyze_run
+from pipeline.evaluation.compare import compare_runs
+from pipeline.modeling.backends import load_inference
+from pipeline.modeling.features import length_measure
+from pipeline.reporting import tables
+from pipeline.training.combine import combine_runs
+from pipeline.training.train import train_run
+from pipeline.training.train_crf import train_crf
+
+pytestmark = pytest.mark.slow  # trains a tiny BERT and CRFs (about a minute)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """Synthetic brat corpus prepared into an output folder: 8 train, 2 validation, 2 test documents."""
+    root = tmp_path_factory.mktemp("combine")
+    config = DataConfig(
+        data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"), validation_size=2, test_size=2
+    )
+    prepare_data(config, length_measure(config), progress=False)
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def transformer_run(prepared, tiny_model_dir) -> Path:
+    """A tiny BERT trained a few epochs: it has learnt something, not everything (the CRF can help)."""
+    return train_run(
+        TrainConfig(
+            model=str(tiny_model_dir),
+            output_dir=str(prepared),
+            lr=[5e-3],
+            batch_size=4,
+            epochs=3,
+            patience=3,
+            max_length=32,
+            stride=8,
+            wandb=False,
+            warmup_steps=0,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def crf_run(prepared) -> Path:
+    """c1 = 100 zeroes every weight (the CRF predicts O everywhere); c1 = 0.01 learns the pattern."""
+    return train_crf(
+        CRFConfig(
+            output_dir=str(prepared), wandb=False, c1=[0.01, 100.0], c2=[0.01], max_iterations=40, grid_iterations=20
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def combined_run(prepared, transformer_run, crf_run) -> Path:
+    config = CombineConfig(output_dir=str(prepared), wandb=False, weights=[0.0, 0.5, 1.0])
+    return combine_runs(config, transformer_run, crf_run)
+
+
+def test_the_crf_keeps_the_grid_point_best_on_validation_and_records_every_point(crf_run):
+    found = read_metrics(crf_run)
+    assert [(point["c1"], point["c2"], point["iterations"]) for point in found["grid"]] == [
+        (0.01, 0.01, 20),
+        (100.0, 0.01, 20),
+    ]
+    assert found["grid"][1]["validation_f1"] == 0.0  # everything regularised away: no entity predicted
+    assert found["grid"][0]["validation_f1"] > 0.9
+    assert found["selected"] == {"c1": 0.01, "c2": 0.01}
+    assert (
+        found["train_seconds"] >= found["grid_seconds"] == pytest.approx(sum(p["fit_seconds"] for p in found["grid"]))
+    )
+    assert found["test"]["micro"]["f1"] > 0.9
+
+
+def test_a_single_point_grid_is_fitted_once_with_the_full_iterations(prepared, tmp_path):
+    shutil.copytree(prepared / "data", tmp_path / "data")  # its own outputs: run names have one-second resolution
+    found = read_metrics(
+        train_crf(CRFConfig(output_dir=str(tmp_path), wandb=False, c1=[0.1], c2=[0.1], max_iterations=7))
+    )
+    assert [(p["c1"], p["iterations"]) for p in found["grid"]] == [(0.1, 7)]
+    assert found["grid_seconds"] == 0.0
+
+
+def test_the_combined_run_keeps_the_weight_best_on_validation_and_records_its_levers(prepared, combined_run):
+    found = read_metrics(combined_run)
+    search = {point["weight"]: point["validation_f1"] for point in found["weight_search"]}
+    assert set(search) == {0.0, 0.5, 1.0}
+    assert found["selected_weight"] == max(search, key=search.get)
+    assert found["validation"]["micro"]["f1"] == pytest.approx(search[found["selected_weight"]])
+    # weight 0 is the CRF's marginals alone and weight 1 the transformer alone, both under Viterbi
+    for lever, weight in (("crf-viterbi", 0.0), ("transformer-viterbi", 1.0)):
+        records = read_lever_predictions(combined_run, lever, "validation")
+        scored = strict_scores([r["gold"] for r in records], [r["pred"] for r in records])["micro"]["f1"]
+        assert scored == pytest.approx(search[weight])
+    assert RunFolder(combined_run).levers() == ["crf-viterbi", "transformer-argmax", "transformer-viterbi"]
+    config = read_run_config(combined_run)
+    assert config["model"] == "combined" and config["train"]["decoder"] == "viterbi"
+
+
+def test_the_combined_run_costs_both_parts_training_and_counts_both_parameters(transformer_run, crf_run, combined_run):
+    found, transformer, crf = (read_metrics(run) for run in (combined_run, transformer_run, crf_run))
+    assert found["train_seconds"] == pytest.approx(
+        transformer["train_seconds"] + crf["train_seconds"] + found["combine_seconds"]
+    )
+    assert found["parameters"] == transformer["parameters"] + crf["parameters"]
+
+
+def test_predict_loads_both_parts_and_reproduces_the_recorded_test_predictions(combined_run):
+    model = load_inference(combined_run, "fp32", "cpu")
+    assert model.crf is not None and model.transformer_weight == read_metrics(combined_run)["selected_weight"]
+    records = read_predictions(combined_run, "test")
+    predicted = model.predict([r["words"] for r in records])
+    assert [tags for tags, _ in predicted] == [r["pred"] for r in records]
+    assert [confidence for _, confidence in predicted] == [pytest.approx(r["confidence"], abs=1e-5) for r in records]
+
+
+def test_a_part_trained_on_other_tags_is_refused(prepared, transformer_run, crf_run, tmp_path):
+    from pipeline.core.layout import write_record
+
+    config = read_run_config(crf_run)
+    config["tag2id"] = {"O": 0}
+    other = tmp_path / "crf-other"
+    (other / "model").mkdir(parents=True)
+    write_record(other / "config.json", "run_config", config)
+    with pytest.raises(ConfigError, match="other tags"):
+        combine_runs(CombineConfig(output_dir=str(prepared), wandb=False), transformer_run, other)
+
+
+def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_ablation(
+    prepared, transformer_run, crf_run, combined_run
+):
+    analysis = analyze_run(combined_run, AnalysisConfig(resamples=50, figures=False))
+    assert read_record(analysis, "analysis")["model"] == "combined"
+    compare_runs([transformer_run, crf_run, combined_run], prepared, AnalysisConfig(resamples=50))
+    ablation = read_record(Outputs(prepared).ablation, "ablation")
+    levers = {(row["run"], row["source"], row["lever"]) for row in ablation["rows"]}
+    weight = read_metrics(combined_run)["selected_weight"]
+    assert levers == {
+        (transformer_run.name, "run", f"{read_run_config(transformer_run)['model']} (window), constrained Viterbi"),
+        (crf_run.name, "run", "CRF tuned on validation (c1=0.01, c2=0.01; 2 grid points)"),
+        (combined_run.name, "run", f"combined: transformer weight {weight:g} + CRF, constrained Viterbi"),
+        (combined_run.name, "lever", f"{transformer_run.name} alone, argmax then repair"),
+        (combined_run.name, "lever", f"{crf_run.name} marginals, constrained Viterbi"),
+    }  # the transformer alone under Viterbi is its own run: not repeated as a lever
+    assert [row["validation_f1"] for row in ablation["rows"]] == sorted(
+        row["validation_f1"] for row in ablation["rows"]
+    )
+    combined_row = next(row for row in ablation["rows"] if row["run"] == combined_run.name and row["source"] == "run")
+    assert combined_row["f1"] == pytest.approx(read_metrics(combined_run)["test"]["micro"]["f1"])
+    (versus,) = ablation["versus"]
+    assert (versus["combined"], versus["crf"]) == (combined_run.name, crf_run.name)
+    assert 0.0 <= versus["p_combined_better"] + versus["p_crf_better"] <= 1.0
+    shown = tables.ablation_table(ablation)
+    assert len(shown) == 5 and shown["lever"].iloc[-1] == ablation["rows"][-1]["lever"]
+    assert tables.combined_versus_crf_table(ablation)["P(combined better)"].iloc[0] == versus["p_combined_better"]
+
+
+def test_without_a_comparison_the_ablation_table_says_which_command_to_run():
+    assert "python -m pipeline compare" in tables.ablation_table(None).iloc[0, 1]
+
+
+def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combined_run):
+    from pipeline.reporting.inputs import load_run
+
+    grid = tables.validation_search_table(load_run(crf_run))
+    assert grid[["c1", "kept"]].values.tolist() == [[0.01, True], [100.0, False]]
+    weights = tables.validation_search_table(load_run(combined_run))
+    kept = weights.loc[weights["kept"], "transformer weight"].tolist()
+    assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0]
+    assert kept == [read_metrics(combined_run)["selected_weight"]]

@@ -1,0 +1,97 @@
+"""Constrained Viterbi and argmax-then-repair decoding, on distributions small enough to check by hand.
+
+Tags: 0 O, 1 B-A, 2 I-A, 3 B-B, 4 I-B. A path's score is the product of its words' probabilities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.core.errors import ConfigError
+from pipeline.modeling.combine import combine_probabilities
+from pipeline.modeling.decode import UNSEEN_CONFIDENCE, allowed_transitions, decode_words
+
+ID2TAG = {0: "O", 1: "B-A", 2: "I-A", 3: "B-B", 4: "I-B"}
+
+
+def rows(*probabilities: list[float]) -> np.ndarray:
+    return np.array(probabilities, dtype=np.float64)
+
+
+def test_i_tags_are_allowed_only_after_their_own_type_and_never_first() -> None:
+    allowed, first = allowed_transitions(ID2TAG)
+    assert first.tolist() == [True, True, False, True, False]
+    assert allowed[:, 2].tolist() == [False, True, True, False, False]  # I-A after B-A or I-A only
+    assert allowed[:, 4].tolist() == [False, False, False, True, True]
+    assert allowed[:, [0, 1, 3]].all()
+
+
+def test_a_confident_continuation_pulls_an_uncertain_word_into_the_entity() -> None:
+    # argmax says O, I-A (repaired to O, B-A: a one-word entity at word 1). Viterbi compares
+    # O,B-A = .6*.1 = .06, O,O = .6*.1 = .06 and B-A,I-A = .3*.8 = .24: a two-word entity.
+    probabilities = rows([0.6, 0.3, 0.1, 0, 0], [0.1, 0.1, 0.8, 0, 0])
+    assert decode_words(probabilities, ID2TAG, "argmax") == (["O", "B-A"], [0.6, 0.8])
+    tags, confidence = decode_words(probabilities, ID2TAG, "viterbi")
+    assert tags == ["B-A", "I-A"]
+    assert confidence == pytest.approx([0.3, 0.8])  # the chosen tag's probability, below word 0's maximum
+
+
+def test_an_unlikely_continuation_is_dropped_rather_than_invented() -> None:
+    # argmax O, I-A repairs to O, B-A; Viterbi: O,O = .9*.35 = .315 beats O,B-A = .9*.25 = .225
+    # and B-A,I-A = .05*.4 = .02: no entity at all
+    probabilities = rows([0.9, 0.05, 0.05, 0, 0], [0.35, 0.25, 0.4, 0, 0])
+    assert decode_words(probabilities, ID2TAG, "argmax")[0] == ["O", "B-A"]
+    tags, confidence = decode_words(probabilities, ID2TAG, "viterbi")
+    assert tags == ["O", "O"]
+    assert confidence == pytest.approx([0.9, 0.35])
+
+
+def test_the_first_word_never_starts_with_an_i_tag() -> None:
+    # I-A is word 0's best tag (.5) but not allowed first: B-A (.3) beats O (.2)
+    tags, confidence = decode_words(rows([0.2, 0.3, 0.5, 0, 0]), ID2TAG, "viterbi")
+    assert (tags, confidence) == (["B-A"], [pytest.approx(0.3)])
+
+
+def test_a_type_switch_inside_an_entity_becomes_two_entities_or_one_type() -> None:
+    # B-A, I-B is invalid. B-A,I-A = .6*.4 = .24; B-A,B-B = .6*.1; B-B,I-B = .3*.5 = .15: one A entity
+    probabilities = rows([0.1, 0.6, 0, 0.3, 0], [0, 0, 0.4, 0.1, 0.5])
+    assert decode_words(probabilities, ID2TAG, "viterbi")[0] == ["B-A", "I-A"]
+    assert decode_words(probabilities, ID2TAG, "argmax")[0] == ["B-A", "B-B"]  # repair: I-B starts a B entity
+
+
+def test_viterbi_keeps_the_argmax_sequence_when_it_is_already_valid() -> None:
+    # every word's best tag at .8, the sequence valid IOB2: O, B-A, I-A, O, B-B, I-B twice
+    pattern = [0, 1, 2, 0, 3, 4]
+    peaked = np.full((12, 5), 0.05)
+    for word, tag in enumerate(pattern * 2):
+        peaked[word, tag] = 0.8
+    assert decode_words(peaked, ID2TAG, "viterbi") == decode_words(peaked, ID2TAG, "argmax")
+    assert decode_words(peaked, ID2TAG, "viterbi")[0] == [ID2TAG[t] for t in pattern * 2]
+
+
+def test_words_no_window_covered_stay_outside_with_no_confidence() -> None:
+    # word 1 is unseen (NaN): O with confidence 0, and word 2's I-A cannot continue across it
+    probabilities = rows([0.1, 0.8, 0.1, 0, 0], [np.nan] * 5, [0.2, 0.3, 0.5, 0, 0])
+    for decoder in ("viterbi", "argmax"):
+        tags, confidence = decode_words(probabilities, ID2TAG, decoder)
+        assert tags == ["B-A", "O", "B-A"]
+        assert confidence[1] == UNSEEN_CONFIDENCE
+    assert decode_words(probabilities, ID2TAG, "viterbi")[1] == pytest.approx([0.8, 0.0, 0.3])
+
+
+def test_an_empty_document_decodes_to_nothing_and_an_unknown_decoder_is_refused() -> None:
+    assert decode_words(np.zeros((0, 5)), ID2TAG, "viterbi") == ([], [])
+    with pytest.raises(ConfigError, match="unknown decoder 'beam'"):
+        decode_words(rows([1, 0, 0, 0, 0]), ID2TAG, "beam")
+
+
+def test_the_combination_averages_the_two_distributions_and_falls_back_to_the_crf_where_unseen() -> None:
+    transformer = rows([0.6, 0.3, 0.1, 0, 0], [np.nan] * 5)
+    crf = rows([0.2, 0.7, 0.1, 0, 0], [0.1, 0.0, 0.9, 0, 0])
+    combined = combine_probabilities(transformer, crf, 0.25)
+    assert combined[0] == pytest.approx([0.3, 0.6, 0.1, 0, 0])  # .25*.6 + .75*.2 = .3; .25*.3 + .75*.7 = .6
+    assert combined[1] == pytest.approx([0.1, 0.0, 0.9, 0, 0])
+    assert combine_probabilities(transformer, crf, 1.0)[0] == pytest.approx(transformer[0])
+    with pytest.raises(ValueError, match="disagree on the shape"):
+        combine_probabilities(transformer, crf[:1], 0.5)
