@@ -6,6 +6,7 @@
                     analysis/analysis.json + analysis/figures/                    (`analyze`)
                     bench.json + bench.png                                        (`bench`)
       comparison/   comparison.json + figures/                                    (`compare`)
+                    seeds.json: runs of one recipe that differ only by seed       (`compare`)
       stages/       <stage>.json: what `all` ran, its key and outputs             (`all`)
       leak/         hub_rows.jsonl, data/, runs/ (the row split of a rebuilt Hugging Face set)
                     and leak.json: what that split reports against ours               (`all`)
@@ -36,6 +37,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "analysis": (1, "python -m pipeline analyze --run {run}"),
     "bench": (1, "python -m pipeline bench --run {run}"),
     "comparison": (1, "python -m pipeline compare <runs>"),
+    "seeds": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
 }
@@ -132,6 +134,16 @@ class ComparisonRecord(TypedDict, total=False):
     pairwise_selection: list[dict[str, Any]]
     unpaired: list[dict[str, Any]]
     figures: dict[str, str]
+    seed_summary: str | None
+
+
+class SeedSummaryRecord(TypedDict, total=False):
+    """`comparison/seeds.json` (fields documented in `pipeline.evaluation.compare.seed_summary`)."""
+
+    schema_version: int
+    part: str
+    selection_part: str
+    groups: list[dict[str, Any]]
 
 
 class RunFolder:
@@ -166,6 +178,7 @@ class Outputs:
         self.split, self.tags, self.summary = (self.data / f"{name}.json" for name in ("split", "tags", "summary"))
         self.comparison_dir = self.root / "comparison"
         self.comparison = self.comparison_dir / "comparison.json"
+        self.seeds = self.comparison_dir / "seeds.json"
         self.leak_dir = self.root / "leak"
         self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
 

@@ -19,6 +19,7 @@ from pipeline.core.layout import (
     MetricsRecord,
     Outputs,
     RunFolder,
+    SeedSummaryRecord,
     read_metrics,
     read_optional_record,
     read_run_config,
@@ -51,6 +52,8 @@ class RunInputs:
             parts.append("truncate")
         if self.config.get("split_strategy") == "rows":
             parts.append("row-split")
+        if self.config.get("train", {}).get("seeds"):  # one of several runs of `train --seeds`
+            parts.append(f"seed{self.config['train']['seed']}")
         return "-".join(parts)
 
 
@@ -77,6 +80,11 @@ def load_data_summary(output_dir: str | Path) -> dict[str, Any] | None:
 
 def load_comparison(output_dir: str | Path) -> ComparisonRecord | None:
     return read_optional_record(Outputs(output_dir).comparison, "comparison")
+
+
+def load_seed_summary(output_dir: str | Path) -> SeedSummaryRecord | None:
+    """seeds.json of `compare`; None when no compared runs differ only by seed."""
+    return read_optional_record(Outputs(output_dir).seeds, "seeds")
 
 
 def load_leak(output_dir: str | Path) -> LeakRecord | None:
