@@ -90,14 +90,18 @@ def test_precisions_a_cpu_cannot_run_are_errors():
     assert resolve_precision("bf16", cuda=False, bf16_cpu=True) == "bf16"
 
 
+def test_padded_share_counts_the_padding_of_dynamic_batches():
+    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}], [{"input_ids": [0] * 3}]]) == pytest.approx(2 / 11)
+
+
 def test_length_grouped_batches_pad_less_and_keep_every_window():
-    features = [{"input_ids": [0] * length} for length in [256] * 12 + [40, 90, 130, 60]]
+    # 96 full windows and 32 short last windows of documents, as in a windowed corpus
+    features = [{"input_ids": [0] * length} for length in [256] * 96 + [64] * 32]
     shuffled, grouped = random_batches(features, 4, seed=3), grouped_batches(features, 4, seed=3)
     assert sorted(id(f) for b in grouped for f in b) == sorted(id(f) for f in features)
-    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}]]) == 0.25
-    # the four short windows share one batch, padded to 130: 200 of 12 * 256 + 4 * 130 positions
-    assert padded_share(grouped) == pytest.approx(200 / 3592)
-    assert padded_share(grouped) < padded_share(shuffled)
+    # sorted within megabatches of 32 windows: at most one mixed batch per megabatch
+    assert padded_share(grouped) <= 4 * 3 * 192 / (128 * 256 + 4 * 3 * 192)
+    assert padded_share(shuffled) > 2 * padded_share(grouped)
 
 
 def test_unknown_model_lists_the_known_names():

@@ -2,11 +2,13 @@
 
 A shared machine makes absolute seconds noisy, so each lever is timed against its baseline in
 interleaved rounds (baseline, lever, baseline, lever, ...) on the same batches of real windows with
-the real model, and the speed-up of every round is reported as median and min-max:
+the real model, and the speed-up of every round is reported as median and min-max (one JSON line
+per lever, printed as soon as it is measured):
 
+- padding: the share of padded positions in randomly drawn and in length-grouped batches (the
+  Trainer's `LengthGroupedSampler`), counted;
 - precision: optimisation steps in fp32 against bf16 autocast;
-- padding: steps on randomly drawn batches against length-grouped batches (the Trainer's
-  `LengthGroupedSampler`), with the share of padded positions of each;
+- grouping: bf16 steps on randomly drawn batches against length-grouped batches;
 - evaluation: a validation pass in fp32 at `eval_batch_size` against bf16 under `inference_mode`
   at twice that batch.
 """
@@ -18,7 +20,7 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pipeline.config import PROFILES, TrainConfig, build_config
@@ -74,8 +76,14 @@ def interleaved(baseline: Callable[[], None], lever: Callable[[], None], rounds:
     }
 
 
-def measure_levers(config: TrainConfig, rounds: int, steps: int) -> dict[str, Any]:
-    """Interleaved ratios of the three levers on the prepared data under `config.output_dir`."""
+LEVERS = ("padding", "precision", "grouping", "evaluation")
+
+
+def measure_levers(
+    config: TrainConfig, rounds: int, steps: int, levers: Sequence[str] = LEVERS
+) -> Iterator[tuple[str, Any]]:
+    """(lever, result) pairs, each as soon as it is measured, on the prepared data under
+    `config.output_dir`: the padded shares first (counted, not timed), then the interleaved ratios."""
     import torch
 
     if config.threads:
@@ -114,24 +122,28 @@ def measure_levers(config: TrainConfig, rounds: int, steps: int) -> dict[str, An
 
         return run
 
-    return {
-        "rounds": rounds,
-        "steps_per_round": steps,
-        "batch_size": config.batch_size,
-        "window_length": max_length,
-        "train_windows": len(train),
-        "validation_windows": len(validation),
-        "threads": torch.get_num_threads(),
-        "bf16_over_fp32_train": interleaved(train_steps(shuffled, False), train_steps(shuffled, True), rounds),
-        "grouped_over_random_batches_bf16": interleaved(
-            train_steps(shuffled, True), train_steps(grouped, True), rounds
-        ),
-        "padded_share_random": round(padded_share(shuffled), 4),
-        "padded_share_grouped": round(padded_share(grouped), 4),
-        "bf16_inference_over_fp32_eval": interleaved(
+    yield (
+        "setup",
+        {
+            "rounds": rounds,
+            "steps_per_round": steps,
+            "batch_size": config.batch_size,
+            "window_length": max_length,
+            "train_windows": len(train),
+            "validation_windows": len(validation),
+            "threads": torch.get_num_threads(),
+        },
+    )
+    arms = {
+        "padding": lambda: {"random": round(padded_share(shuffled), 4), "grouped": round(padded_share(grouped), 4)},
+        "precision": lambda: interleaved(train_steps(shuffled, False), train_steps(shuffled, True), rounds),
+        "grouping": lambda: interleaved(train_steps(shuffled, True), train_steps(grouped, True), rounds),
+        "evaluation": lambda: interleaved(
             evaluation(config.eval_batch_size, False), evaluation(2 * config.eval_batch_size, True), rounds
         ),
     }
+    for lever in levers:
+        yield lever, arms[lever]()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,10 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model measured (default: the profile's)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per lever")
     parser.add_argument("--steps", type=int, default=20, help="optimisation steps per round and arm")
+    parser.add_argument(
+        "--levers", default=",".join(LEVERS), help=f"comma-separated, measured in this order ({', '.join(LEVERS)})"
+    )
     args = parser.parse_args(argv)
+    levers = [lever for lever in args.levers.split(",") if lever]
+    unknown = sorted(set(levers) - set(LEVERS))
+    if unknown:
+        parser.error(f"unknown lever {', '.join(unknown)}; choose from {', '.join(LEVERS)}")
     overrides = {"output_dir": args.output_dir, **({"model": args.model} if args.model else {})}
     config = build_config(TrainConfig, profile=args.profile, **overrides)
-    print(json.dumps(measure_levers(config, args.rounds, args.steps), indent=2))
+    for lever, result in measure_levers(config, args.rounds, args.steps, levers):
+        print(json.dumps({lever: result}), flush=True)  # one line per lever: a noisy, slow run keeps what it measured
     return 0
 
 
