@@ -75,11 +75,12 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("cuda", "bf16_cpu", "expected"), [(True, False, "fp16"), (False, True, "bf16"), (False, False, "fp32")]
+    ("cuda", "bf16_cpu", "expected"), [(True, False, "fp16"), (False, True, "fp32"), (False, False, "fp32")]
 )
-def test_auto_precision_follows_the_device(cuda, bf16_cpu, expected):
+def test_auto_precision_is_fp16_on_cuda_and_fp32_on_any_cpu(cuda, bf16_cpu, expected):
+    # bf16 autocast trained slower than fp32 on a 2-core AVX-512 BF16 CPU: never chosen for the user there
     assert resolve_precision("auto", cuda=cuda, bf16_cpu=bf16_cpu) == expected
-    assert resolve_precision("fp32", cuda=cuda, bf16_cpu=bf16_cpu) == "fp32"  # the way to turn bf16 off
+    assert resolve_precision("fp32", cuda=cuda, bf16_cpu=bf16_cpu) == "fp32"
 
 
 def test_precisions_a_cpu_cannot_run_are_errors():
@@ -91,7 +92,9 @@ def test_precisions_a_cpu_cannot_run_are_errors():
 
 
 def test_padded_share_counts_the_padding_of_dynamic_batches():
-    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}], [{"input_ids": [0] * 3}]]) == pytest.approx(2 / 11)
+    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}], [{"input_ids": [0] * 3}]]) == pytest.approx(
+        2 / 11
+    )
 
 
 def test_length_grouped_batches_pad_less_and_keep_every_window():
@@ -135,7 +138,7 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     config = json.loads((run_dir / "config.json").read_text())
     assert config["run"] == run_dir.name and config["versions"]["transformers"]
     assert config["parameters"] > 0 and config["split_hash"]
-    assert config["train"]["precision"] == ("bf16" if cpu_supports_bf16() else "fp32")  # what auto became
+    assert config["train"]["precision"] == "fp32"  # what auto became on this CPU
     line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])
     assert set(line) == {"id", "words", "gold", "pred", "confidence", "spans"}
     assert len(line["words"]) == len(line["pred"]) == len(line["confidence"])
@@ -143,6 +146,13 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     assert span["confidence"] == min(line["confidence"][span["start_word"] : span["end_word"]])
     assert json.loads((run_dir / "model" / "tags.json").read_text())["tag2id"]["O"] == 0
     assert not list(run_dir.glob("trials/*/checkpoints"))
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16")
+def test_bf16_autocast_trains_on_a_cpu_with_native_bf16(prepared, tiny_model_dir):
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, precision="bf16"))
+    assert read_run_config(run_dir)["train"]["precision"] == "bf16"
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["micro"]["f1"] > 0.9
 
 
 def test_seeds_train_one_run_per_seed_each_recording_its_seed(prepared, tiny_model_dir):
