@@ -43,7 +43,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training.train import train_run
+    from pipeline.training.train import train_run, train_seeds
     from pipeline.training.train_crf import train_crf
 
     if args.model == "crf":
@@ -51,8 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir}")
         return 0
     config = build_config(TrainConfig, args, args.profile)
-    run_dir = train_run(config, resume=Path(args.resume) if args.resume else None)
-    print(f"run directory: {run_dir}")
+    run_dirs = [train_run(config, resume=Path(args.resume))] if args.resume else train_seeds(config)
+    for run_dir in run_dirs:
+        print(f"run directory: {run_dir}")
     return 0
 
 

@@ -153,9 +153,17 @@ class TrainConfig(TrackedRun):
         False, "train on every wordpiece of a word (B- becomes I- on continuations), not only on its first"
     )
     precision: str = option(
-        "auto", "auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16", ("auto", "fp32", "fp16", "bf16")
+        "auto",
+        "auto (fp16 on CUDA, else fp32; the run config records what it became) | fp32 | fp16 | bf16 (autocast; "
+        "on CPU only with AVX-512 BF16 or AMX, and measured slower than fp32 on 2 cores: README)",
+        ("auto", "fp32", "fp16", "bf16"),
     )
     seed: int = option(42, "seed of initialisation and data order")
+    seeds: list[int] = option(
+        [],
+        "train the recipe once per seed, as separate runs named <model>-seed<N>-<time> (e.g. 42,43,44); "
+        "`compare` summarises runs that differ only by seed; empty: one run with --seed",
+    )
     threads: int = option(0, "torch CPU threads; 0 = torch default")
     decoder: str = option(
         "viterbi",
@@ -346,7 +354,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "head_lr": 1e-3,
             "batch_size": 8,
             "epochs": 12,
-            "patience": 4,
+            "patience": 3,  # the best epoch was 8 of 12: stops after 11, same model (README, "Cheaper training")
             "max_length": 256,
             "stride": 64,
             "label_all_subwords": True,

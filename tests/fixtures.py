@@ -119,9 +119,15 @@ FIXTURE_EPOCHS = [
 
 
 def make_fixture_run(
-    path: Path, name: str = "minilm-20260101-000000", seed: int = 0, model: str = "minilm", long_docs: str = "window"
+    path: Path,
+    name: str = "minilm-20260101-000000",
+    seed: int = 0,
+    model: str = "minilm",
+    long_docs: str = "window",
+    train: dict | None = None,
 ) -> Path:
-    """Write a run directory `path/name` (config.json, metrics.json, predictions/) and return it."""
+    """Write a run directory `path/name` (config.json, metrics.json, predictions/) and return it;
+    `train` adds training settings to its config (e.g. the seed it was trained with)."""
     run_dir = Path(path) / name
     tag2id, _ = build_tag_maps(TYPES)
     parts = {"validation": fixture_part(seed, "validation", 8), "test": fixture_part(seed, "test", 10)}
@@ -136,7 +142,14 @@ def make_fixture_run(
             "split_strategy": "document",
             "tag2id": tag2id,
             "parameters": 22_000_000,
-            "train": {"max_length": 256, "stride": 64, "long_docs": long_docs, "epochs": 6, "patience": 2},
+            "train": {
+                "max_length": 256,
+                "stride": 64,
+                "long_docs": long_docs,
+                "epochs": 6,
+                "patience": 2,
+                **(train or {}),
+            },
             "types": {t: {"train_mentions": n, "tier": tier} for t, (tier, n) in TYPES.items()},
         },
     )

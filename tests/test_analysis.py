@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 from fixtures import make_fixture_run
 
 from pipeline.cli import main
 from pipeline.config import AnalysisConfig, CompareConfig
 from pipeline.core.files import read_json
-from pipeline.core.layout import read_predictions, write_predictions, write_record
+from pipeline.core.layout import read_predictions, read_record, write_predictions, write_record
 from pipeline.core.scoring import strict_scores
 from pipeline.evaluation.analyze import analyze_records, analyze_run, tier_scores
 from pipeline.evaluation.compare import compare_runs
 from pipeline.evaluation.figures import uncrowded
 from pipeline.evaluation.metrics import document_counts
+from pipeline.reporting.tables import seed_table
 
 FAST = CompareConfig(resamples=200, figures=False)
 
@@ -114,6 +117,51 @@ def test_compare_pairs_runs_on_the_same_documents_and_reads_bench(tmp_path):
     assert 0.0 <= pair["p_a_better"] <= 1.0 and pair["ci"][0] <= pair["mean_difference"] <= pair["ci"][1]
     assert comparison["best"]["overall"] in comparison["runs"]
     assert (tmp_path / "comparison" / comparison["figures"]["f1_by_model"]).exists()
+
+
+def seed_run(runs, seed: int, **train):
+    """A fixture run of `train --seeds 1,2,3` (its predictions drawn with `seed` too)."""
+    return make_fixture_run(
+        runs, f"minilm-seed{seed}-20260101-00000{seed}", seed, train={"seed": seed, "seeds": [1, 2, 3], **train}
+    )
+
+
+def test_compare_summarises_the_runs_of_one_recipe_that_differ_only_by_seed(tmp_path):
+    runs = tmp_path / "runs"
+    seeded = [seed_run(runs, seed) for seed in (1, 2, 3)]
+    other_recipe = seed_run(runs, 4, lr=[1e-3])  # alone with its learning rate: summarised with nothing
+    crf = make_fixture_run(runs, "crf-20260101-000000", seed=5, model="crf")
+    comparison = read_json(compare_runs([*seeded, other_recipe, crf], tmp_path, FAST))
+    assert comparison["seed_summary"] == "seeds.json"
+    (group,) = read_record(tmp_path / "comparison" / "seeds.json", "seeds")["groups"]
+    assert group["seeds"] == [1, 2, 3] and [r["run"] for r in group["runs"]] == [run.name for run in seeded]
+    rows = {m["run"]: m for m in comparison["models"]}
+    test_f1 = [rows[run.name]["micro"]["f1"] for run in seeded]
+    validation_f1 = [rows[run.name]["selection"]["micro"]["f1"] for run in seeded]
+    assert len(set(test_f1)) == 3  # the fixture seeds predict differently
+    assert group["test_f1"] == pytest.approx(
+        {"mean": statistics.mean(test_f1), "std": statistics.stdev(test_f1), "min": min(test_f1), "max": max(test_f1)}
+    )
+    assert group["validation_f1"]["mean"] == pytest.approx(statistics.mean(validation_f1))
+
+
+def test_seed_table_lists_each_seed_then_the_mean_and_range(tmp_path):
+    runs = tmp_path / "runs"
+    compare_runs([seed_run(runs, 1), seed_run(runs, 2)], tmp_path, FAST)
+    record = read_record(tmp_path / "comparison" / "seeds.json", "seeds")
+    table = seed_table(record)
+    f1 = record["groups"][0]["test_f1"]
+    assert list(table["seed"]) == ["1", "2", "mean (min-max) of 2 seeds"]
+    assert table["test micro-F1"].iloc[-1] == f"{f1['mean']:.3f} ({f1['min']:.3f}-{f1['max']:.3f})"
+
+
+def test_compare_without_seed_runs_removes_a_stale_seed_summary(tmp_path):
+    runs = tmp_path / "runs"
+    first, second = seed_run(runs, 1), seed_run(runs, 2)
+    compare_runs([first, second], tmp_path, FAST)
+    assert (tmp_path / "comparison" / "seeds.json").exists()
+    assert read_json(compare_runs([first], tmp_path, FAST))["seed_summary"] is None
+    assert not (tmp_path / "comparison" / "seeds.json").exists()
 
 
 def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):

@@ -11,10 +11,20 @@ from conftest import save_tiny_model, synthetic_brat_folder
 from wandb_reader import read_offline_run
 
 from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
+from pipeline.core.errors import ConfigError
+from pipeline.core.layout import read_predictions, read_run_config
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
-from pipeline.modeling.trainer import LabelSetMismatch, check_label_set, load_model, warmup_plan
-from pipeline.training.train import train_run
+from pipeline.modeling.trainer import (
+    LabelSetMismatch,
+    check_label_set,
+    cpu_supports_bf16,
+    load_model,
+    resolve_precision,
+    warmup_plan,
+)
+from pipeline.training.levers import grouped_batches, padded_share, random_batches
+from pipeline.training.train import train_run, train_seeds
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +65,48 @@ def test_warmup_falls_back_to_ten_percent_of_a_short_schedule():
     assert "would exceed 10% of the 220 optimisation steps" in note
 
 
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512bw avx512_bf16 amx_tile\n")
+    assert cpu_supports_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512bw avx512_vnni\n")
+    assert not cpu_supports_bf16(cpuinfo)
+    assert not cpu_supports_bf16(tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    ("cuda", "bf16_cpu", "expected"), [(True, False, "fp16"), (False, True, "fp32"), (False, False, "fp32")]
+)
+def test_auto_precision_is_fp16_on_cuda_and_fp32_on_any_cpu(cuda, bf16_cpu, expected):
+    # bf16 autocast trained slower than fp32 on a 2-core AVX-512 BF16 CPU: never chosen for the user there
+    assert resolve_precision("auto", cuda=cuda, bf16_cpu=bf16_cpu) == expected
+    assert resolve_precision("fp32", cuda=cuda, bf16_cpu=bf16_cpu) == "fp32"
+
+
+def test_precisions_a_cpu_cannot_run_are_errors():
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16", cuda=False, bf16_cpu=True)
+    with pytest.raises(ConfigError, match="bf16 on CPU needs native bf16"):
+        resolve_precision("bf16", cuda=False, bf16_cpu=False)
+    assert resolve_precision("bf16", cuda=False, bf16_cpu=True) == "bf16"
+
+
+def test_padded_share_counts_the_padding_of_dynamic_batches():
+    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}], [{"input_ids": [0] * 3}]]) == pytest.approx(
+        2 / 11
+    )
+
+
+def test_length_grouped_batches_pad_less_and_keep_every_window():
+    # 96 full windows and 32 short last windows of documents, as in a windowed corpus
+    features = [{"input_ids": [0] * length} for length in [256] * 96 + [64] * 32]
+    shuffled, grouped = random_batches(features, 4, seed=3), grouped_batches(features, 4, seed=3)
+    assert sorted(id(f) for b in grouped for f in b) == sorted(id(f) for f in features)
+    # sorted within megabatches of 32 windows: at most one mixed batch per megabatch
+    assert padded_share(grouped) <= 4 * 3 * 192 / (128 * 256 + 4 * 3 * 192)
+    assert padded_share(shuffled) > 2 * padded_share(grouped)
+
+
 def test_unknown_model_lists_the_known_names():
     with pytest.raises(
         UnknownModelError, match="known models: pubmedbert, biobert, bioformer16l, clinicalbert, minilm"
@@ -86,6 +138,7 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     config = json.loads((run_dir / "config.json").read_text())
     assert config["run"] == run_dir.name and config["versions"]["transformers"]
     assert config["parameters"] > 0 and config["split_hash"]
+    assert config["train"]["precision"] == "fp32"  # what auto became on this CPU
     line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])
     assert set(line) == {"id", "words", "gold", "pred", "confidence", "spans"}
     assert len(line["words"]) == len(line["pred"]) == len(line["confidence"])
@@ -93,6 +146,27 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     assert span["confidence"] == min(line["confidence"][span["start_word"] : span["end_word"]])
     assert json.loads((run_dir / "model" / "tags.json").read_text())["tag2id"]["O"] == 0
     assert not list(run_dir.glob("trials/*/checkpoints"))
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16")
+def test_bf16_autocast_trains_on_a_cpu_with_native_bf16(prepared, tiny_model_dir):
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, precision="bf16"))
+    assert read_run_config(run_dir)["train"]["precision"] == "bf16"
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["micro"]["f1"] > 0.9
+
+
+def test_seeds_train_one_run_per_seed_each_recording_its_seed(prepared, tiny_model_dir):
+    run_dirs = train_seeds(tiny_config(prepared, tiny_model_dir, seeds=[1, 2], epochs=2))
+    assert ["-seed1-" in run_dirs[0].name, "-seed2-" in run_dirs[1].name] == [True, True]
+    settings = [read_run_config(run_dir)["train"] for run_dir in run_dirs]
+    assert [s["seed"] for s in settings] == [1, 2] and all(s["seeds"] == [1, 2] for s in settings)
+    first, second = (read_predictions(run_dir, "test")[0]["confidence"] for run_dir in run_dirs)
+    assert first != second  # another initialisation and data order
+
+
+def test_a_repeated_seed_is_an_error(prepared, tiny_model_dir):
+    with pytest.raises(ConfigError, match="repeats a seed"):
+        train_seeds(tiny_config(prepared, tiny_model_dir, seeds=[1, 1]))
 
 
 def test_truncated_run_predicts_o_with_zero_confidence_beyond_the_cut(prepared, tiny_model_dir):

@@ -7,6 +7,7 @@
                     analysis/analysis.json + analysis/figures/                    (`analyze`)
                     bench.json + bench.png                                        (`bench`)
       comparison/   comparison.json, ablation.json + figures/                     (`compare`)
+                    seeds.json: runs of one recipe that differ only by seed       (`compare`)
       stages/       <stage>.json: what `all` ran, its key and outputs             (`all`)
       leak/         hub_rows.jsonl, data/, runs/ (the row split of a rebuilt Hugging Face set)
                     and leak.json: what that split reports against ours               (`all`)
@@ -45,6 +46,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "bench": (1, "python -m pipeline bench --run {run}"),
     "comparison": (2, "python -m pipeline compare <runs>"),
     "ablation": (1, "python -m pipeline compare <runs>"),
+    "seeds": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
     "quarto_build": (1, "quarto render (its pre-render step)"),
@@ -153,6 +155,16 @@ class ComparisonRecord(TypedDict, total=False):
     pairwise_selection: list[dict[str, Any]]
     unpaired: list[dict[str, Any]]
     figures: dict[str, str]
+    seed_summary: str | None
+
+
+class SeedSummaryRecord(TypedDict, total=False):
+    """`comparison/seeds.json` (fields documented in `pipeline.evaluation.compare.seed_summary`)."""
+
+    schema_version: int
+    part: str
+    selection_part: str
+    groups: list[dict[str, Any]]
 
 
 class AblationRecord(TypedDict, total=False):
@@ -209,6 +221,7 @@ class Outputs:
         self.comparison_dir = self.root / "comparison"
         self.comparison = self.comparison_dir / "comparison.json"
         self.ablation = self.comparison_dir / "ablation.json"
+        self.seeds = self.comparison_dir / "seeds.json"
         self.leak_dir = self.root / "leak"
         self.hub_rows, self.leak = self.leak_dir / "hub_rows.jsonl", self.leak_dir / "leak.json"
         self.quarto_build = self.report / ".quarto-build.json"  # the pre-render step's version and pages

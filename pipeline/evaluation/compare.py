@@ -28,14 +28,25 @@ recomputed from each run's predictions (so a run need not be analysed first). Sc
     pairwise_selection  the same on validation: what a "credibly better" choice reads
     unpaired    [{a, b, part, reason}]  pairs skipped because their documents differ
     figures     {name: path relative to the comparison folder}
+    seed_summary  "seeds.json" when some compared runs share a recipe and differ only by seed, else null
+
+`comparison/seeds.json` (written only then, see `seed_summary`):
+
+    part, selection_part
+    groups      [{model, recipe {training settings but the seed}, seeds [int],
+                  runs [{run, seed, validation_f1, test_f1, test_f1_ci [lo, hi], test_macro_f1}],
+                  validation_f1, test_f1, test_macro_f1: {mean, std (sample), min, max}}]
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.config import CRITERIA, AnalysisConfig, CompareConfig, parse_weights
 from pipeline.core.errors import ConfigError
@@ -256,6 +267,63 @@ def pairwise(
     return pairs, unpaired
 
 
+RUN_ONLY_SETTINGS = ("seed", "seeds", "output_dir", "wandb", "wandb_log_text", "threads")  # not the recipe
+
+
+def recipe_of(run_config: dict[str, Any]) -> str | None:
+    """What was trained, as a key: model, data split and every training setting but the seed and
+    where or how the run was logged; None for a run without a seed (the CRF)."""
+    settings = run_config.get("train") or {}
+    if "seed" not in settings:
+        return None
+    recipe = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS}
+    return json.dumps({"split_hash": run_config.get("split_hash"), "train": recipe}, sort_keys=True)
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)),
+        "min": float(min(values)),
+        "max": float(max(values)),
+    }
+
+
+def seed_summary(models: Sequence[dict[str, Any]], run_configs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of one recipe trained with at least two seeds: validation and test F1 per seed, their mean
+    and spread. A seed trained twice counts once, with its run compared last."""
+    groups: dict[str, dict[int, dict[str, Any]]] = {}
+    for model in models:
+        recipe = recipe_of(run_configs[model["run"]])
+        if recipe is not None:
+            groups.setdefault(recipe, {})[run_configs[model["run"]]["train"]["seed"]] = model
+    summary = []
+    for recipe, by_seed in groups.items():
+        if len(by_seed) < 2:
+            continue
+        runs = [
+            {
+                "run": m["run"],
+                "seed": seed,
+                "validation_f1": m["selection"]["micro"]["f1"],
+                "test_f1": m["micro"]["f1"],
+                "test_f1_ci": m["micro_f1_ci"],
+                "test_macro_f1": m["macro"]["f1"],
+            }
+            for seed, m in sorted(by_seed.items())
+        ]
+        summary.append(
+            {
+                "model": next(iter(by_seed.values()))["model"],
+                "recipe": json.loads(recipe)["train"],
+                "seeds": sorted(by_seed),
+                "runs": runs,
+                **{key: spread([r[key] for r in runs]) for key in ("validation_f1", "test_f1", "test_macro_f1")},
+            }
+        )
+    return summary
+
+
 def compare_runs(
     run_dirs: Sequence[str | Path], output_dir: str | Path = "outputs", config: CompareConfig | None = None
 ) -> Path:
@@ -263,9 +331,9 @@ def compare_runs(
     config = config or CompareConfig()
     if not run_dirs:
         raise ConfigError("compare needs at least one run")
-    counts, selection, models = {}, {}, []
+    counts, selection, models, run_configs = {}, {}, [], {}
     for run_dir in map(Path, run_dirs):
-        run_config = read_run_config(run_dir)
+        run_config = run_configs[run_dir.name] = read_run_config(run_dir)
         counts[run_dir.name] = part_counts(run_dir, run_config, config.part)
         selection[run_dir.name] = part_counts(run_dir, run_config, config.calibration_part)
         models.append(model_row(run_dir, counts[run_dir.name], selection[run_dir.name], config))
@@ -292,6 +360,13 @@ def compare_runs(
     }
     out = Outputs(output_dir)
     write_record(out.ablation, "ablation", ablation(list(map(Path, run_dirs)), counts, selection, config))
+    groups = seed_summary(models, run_configs)
+    if groups:
+        seeds = {"part": config.part, "selection_part": config.calibration_part, "groups": groups}
+        comparison["seed_summary"] = write_record(out.seeds, "seeds", seeds).name
+    else:
+        out.seeds.unlink(missing_ok=True)  # no stale summary of runs no longer compared
+        comparison["seed_summary"] = None
     drawn = figures.comparison_figures(comparison, out.comparison_dir / "figures")
     comparison["figures"] = {name: str(path.relative_to(out.comparison_dir)) for name, path in drawn.items()}
     return write_record(out.comparison, "comparison", comparison)

@@ -20,6 +20,7 @@ from pipeline.core.layout import (
     MetricsRecord,
     Outputs,
     RunFolder,
+    SeedSummaryRecord,
     read_metrics,
     read_optional_record,
     read_run_config,
@@ -52,6 +53,8 @@ class RunInputs:
             parts.append("truncate")
         if self.config.get("split_strategy") == "rows":
             parts.append("row-split")
+        if self.config.get("train", {}).get("seeds"):  # one of several runs of `train --seeds`
+            parts.append(f"seed{self.config['train']['seed']}")
         return "-".join(parts)
 
 
@@ -83,6 +86,11 @@ def load_comparison(output_dir: str | Path) -> ComparisonRecord | None:
 def load_ablation(output_dir: str | Path) -> AblationRecord | None:
     """ablation.json of `compare`; None before a comparison."""
     return read_optional_record(Outputs(output_dir).ablation, "ablation")
+
+
+def load_seed_summary(output_dir: str | Path) -> SeedSummaryRecord | None:
+    """seeds.json of `compare`; None when no compared runs differ only by seed."""
+    return read_optional_record(Outputs(output_dir).seeds, "seeds")
 
 
 def load_leak(output_dir: str | Path) -> LeakRecord | None:

@@ -455,6 +455,38 @@ def pairwise_table(comparison: dict[str, Any] | None, runs: Sequence[RunInputs])
     return pd.DataFrame(rows)
 
 
+def seed_table(seeds: dict[str, Any]) -> pd.DataFrame:
+    """Per recipe trained with several seeds (comparison/seeds.json): each seed's validation and test
+    F1, then their mean and range (is the reported run a lucky seed?)."""
+    rows = []
+    for group in seeds["groups"]:
+        for run in group["runs"]:
+            rows.append(
+                {
+                    "model": group["model"],
+                    "seed": str(run["seed"]),
+                    "validation micro-F1": f"{run['validation_f1']:.3f}",
+                    "test micro-F1": with_interval(run["test_f1"], run.get("test_f1_ci")),
+                    "test macro-F1": f"{run['test_macro_f1']:.3f}",
+                }
+            )
+        rows.append(
+            {
+                "model": group["model"],
+                "seed": f"mean (min-max) of {len(group['runs'])} seeds",
+                **{
+                    column: "{mean:.3f} ({min:.3f}-{max:.3f})".format(**group[key])
+                    for column, key in (
+                        ("validation micro-F1", "validation_f1"),
+                        ("test micro-F1", "test_f1"),
+                        ("test macro-F1", "test_macro_f1"),
+                    )
+                },
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def speed_table(run: RunInputs) -> pd.DataFrame:
     bench = run.bench or {}
     variants = bench.get("variants")

@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import TrainConfig, model_label, run_name
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import read_run_config, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.tagging import predict_documents
-from pipeline.modeling.trainer import FitResult, LabelSetMismatch, ensure_model_available, fit, model_max_length
+from pipeline.modeling.trainer import (
+    FitResult,
+    LabelSetMismatch,
+    ensure_model_available,
+    fit,
+    model_max_length,
+    resolve_precision,
+)
 from pipeline.training.recorder import OpenRun, close_run, open_run, prepared_with_test
 from pipeline.training.tracking import Tracker
 
@@ -100,12 +108,22 @@ def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
     tmp.rename(folder)
 
 
+def train_seeds(config: TrainConfig) -> list[Path]:
+    """One run per seed of `--seeds` (each recording its own `seed`), else the one run of `--seed`."""
+    if len(set(config.seeds)) != len(config.seeds):
+        raise ConfigError(f"--seeds {','.join(map(str, config.seeds))} repeats a seed; each seed is one run")
+    if not config.seeds:
+        return [train_run(config)]
+    return [train_run(dataclasses.replace(config, seed=seed)) for seed in config.seeds]
+
+
 def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
     """Train, predict, score and record one transformer run; return its directory."""
     saved = read_run_config(resume) if resume is not None else {}
     if resume is not None:
         config = TrainConfig(**saved["train"])
     ensure_model_available(config.model)  # first: an unreachable model leaves no run folder
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))  # recorded as run
     prepared = prepared_with_test(config.output_dir)
     if resume is not None:
         if saved["tag2id"] != prepared.tag2id:
@@ -115,10 +133,10 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             )
         name, wandb_id = resume.name, saved.get("wandb_id")
     else:
-        name, wandb_id = (
-            agree_on_name(run_name(config.model, "truncate" if config.long_docs == "truncate" else None)),
-            None,
+        variant = "-".join(
+            ["truncate"] * (config.long_docs == "truncate") + [f"seed{config.seed}"] * bool(config.seeds)
         )
+        name, wandb_id = agree_on_name(run_name(config.model, variant or None)), None
     main = is_main_process()
     run = open_run(
         config.output_dir,
