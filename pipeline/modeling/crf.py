@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.config import CRFConfig
 from pipeline.core.documents import Document
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.tags import repair_iob2
 
@@ -99,3 +100,10 @@ def crf_parameters(crf: Any) -> int:
 
 def save_crf(crf: Any, path: Path) -> None:
     atomic_write_bytes(path, pickle.dumps(crf))
+
+
+def load_crf(path: Path) -> Any:
+    """The CRF `save_crf` wrote (a pickle this project made itself, not an outside file)."""
+    if not path.exists():
+        raise MissingInputError(f"{path}: no CRF model here (is the run a finished CRF run?)")
+    return pickle.loads(path.read_bytes())
