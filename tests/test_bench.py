@@ -199,7 +199,7 @@ def test_a_workers_peak_memory_is_its_own_process_not_the_coordinators(tiny_run)
 def test_a_failing_worker_raises_with_its_subject_and_error(tiny_run):
     from pipeline.serving.bench import BenchError
 
-    with pytest.raises(BenchError, match="nope.*ConfigError: unknown inference variant"):
+    with pytest.raises(BenchError, match=r"nope.*ConfigError: unknown inference variant"):
         Worker(Subject("transformer", "nope", "cpu"), tiny_run, BenchConfig(), threads=1)
 
 

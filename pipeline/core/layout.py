@@ -103,6 +103,10 @@ class BenchRecord(TypedDict, total=False):
     reference: dict[str, Any] | None
     estimate: list[dict[str, Any]]
     summary: dict[str, Any]
+    kind: str
+    cpu: dict[str, Any]
+    peak: dict[str, float | None]
+    windows: list[dict[str, Any]]
 
 
 class LeakRecord(TypedDict, total=False):

@@ -646,7 +646,7 @@ def window_facts(subject: Subject, run_dir: Path) -> dict[str, Any]:
         return {}
     if subject.windows:
         return {"max_length": subject.windows[0], "overlap": subject.windows[1]}
-        settings = read_run_config(run_dir)["train"]
+    settings = read_run_config(run_dir)["train"]
     return {"max_length": int(settings["max_length"]), "overlap": int(settings["stride"])}
 
 
