@@ -357,7 +357,7 @@ def test_a_bench_json_of_an_older_schema_asks_for_a_new_bench(tmp_path):
     with pytest.raises(
         StaleOutputError,
         match=r"bench.json has schema version None but this pipeline reads "
-        r"version 1: rebuild it with `python -m pipeline bench --run "
+        r"version 2: rebuild it with `python -m pipeline bench --run "
         r"minilm-20260101-000000`",
     ):
         load_run(run_dir)

@@ -34,7 +34,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "run_config": (1, "python -m pipeline train"),
     "metrics": (1, "python -m pipeline train"),
     "analysis": (1, "python -m pipeline analyze --run {run}"),
-    "bench": (1, "python -m pipeline bench --run {run}"),
+    "bench": (2, "python -m pipeline bench --run {run}"),
     "comparison": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
     "leak": (1, "python -m pipeline all"),
