@@ -174,12 +174,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.modeling.backends import load_inference
     from pipeline.serving.notes import read_notes
-    from pipeline.serving.predict import ALL_FAILED_EXIT, predict_notes, variant_of
+    from pipeline.serving.predict import ALL_FAILED_EXIT, load_predictor_model, predict_notes
 
     config = build_config(PredictConfig, args, args.profile)
-    model = load_inference(resolve_run(args.run, args.output_dir), variant_of(config))
+    model = load_predictor_model(resolve_run(args.run, args.output_dir), config)
     summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
     if summary.renamed:
         log.warning(

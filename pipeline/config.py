@@ -294,18 +294,26 @@ class CompareConfig(AnalysisConfig):
 class BenchConfig:
     """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
 
-    variants: list[str] = option([], "variants to time; empty: fp32,int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU")
+    variants: list[str] = option(
+        [],
+        "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU",
+    )
     device: str = option("", "cpu | cuda; empty: cuda when available")
     sample_docs: int = option(20, "test documents timed (latency and batches)")
-    repeats: int = option(3, "timed repetitions; the median is reported")
-    batch_sizes: list[int] = option([8, 16, 32], "windows per forward pass")
-    f1_docs: int = option(0, "test documents scored per variant; 0 = all")
+    rounds: int = option(3, "interleaved timing rounds (reference, variant, reference, ...); median and range reported")
+    batch_sizes: list[int] = option([8, 16], "windows (reference: texts) per forward pass, besides 1")
+    windows: list[str] = option(
+        ["256/32", "512/32"],
+        "inference windows max_length/overlap tried against the run's own, chosen on validation F1 with fp32 "
+        "(those longer than the model's positions are skipped)",
+    )
     f1_batch_size: int = option(
         8, "windows per pass when scoring: predict's default (int8 quantizes activations per batch)"
     )
     reference: bool = option(True, "also time the plain transformers pipeline")
-    target_ratio: float = option(2.0, "docs/s over the reference, at test F1 within f1_tolerance points")
-    f1_tolerance: float = option(0.5, "test F1 points a variant may lose and still meet the target")
+    target_ratio: float = option(2.5, "median docs/s over the reference, at test F1 within f1_tolerance points")
+    target_min_ratio: float = option(2.0, "the lowest ratio over rounds the target allows")
+    f1_tolerance: float = option(0.5, "F1 points a choice may lose (validation) and the target allows (test)")
     notes: int = option(10000, "notes in the cost estimate")
     cpu_price_per_hour: float = option(0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance")
     gpu_price_per_hour: float = option(2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, on demand")
@@ -318,6 +326,11 @@ class PredictConfig:
     """`python -m pipeline predict`: inputs, variant and batching."""
 
     threshold: float = option(0.0, "spans whose confidence is below it are marked needs_review")
+    variant: str = option(
+        "",
+        "fp32 | fp16 | bf16 | int8 | onnx | onnx-int8; empty: the variant and windows the run's bench chose on "
+        "validation (bench.json summary.chosen), else --int8/--onnx",
+    )
     int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")
     onnx: bool = option(False, "ONNX Runtime")
     batch_docs: int = option(16, "notes predicted together (1 when streaming from stdin)")

@@ -575,7 +575,8 @@ def training_stages(trainings: list[tuple[str, Any]], needs: tuple[str, ...] = (
 def per_run_stages(
     trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig, progress: bool
 ) -> list[Stage]:
-    """analyze-* for every run, then bench-* for the transformer runs (compare reads their bench.json)."""
+    """analyze-* for every run, then bench-* for the transformer and CRF runs (compare reads their bench.json;
+    a combined run has no bench row yet)."""
 
     def of(train: Stage, command: str, config: Any, action: Callable[..., Any], *args: Any) -> Stage:
         """The stage `command` of one trained run: named after it, needing it, in a fresh process for bench."""
@@ -591,7 +592,9 @@ def per_run_stages(
 
     analyzed = [of(train, "analyze", analysis, analyze_stage) for train in trainings]
     benched = [
-        of(train, "bench", bench, bench_stage, progress) for train in trainings if isinstance(train.config, TrainConfig)
+        of(train, "bench", bench, bench_stage, progress)
+        for train in trainings
+        if isinstance(train.config, (TrainConfig, CRFConfig))
     ]
     return analyzed + benched
 

@@ -1,57 +1,152 @@
-"""bench: the JSON every later stage reads, the reference mapping, the estimate and the 2x verdict."""
+"""bench: fair ratios (interleaved rounds, same batch sizes), per-process memory, choices on validation,
+the CRF row, the reference mapping, the estimate, and predict running the chosen variant."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
+import psutil
 import pytest
 
-from pipeline.config import BenchConfig
+from pipeline.config import BenchConfig, PredictConfig
 from pipeline.core.files import read_json
-from pipeline.core.layout import read_predictions
+from pipeline.core.layout import read_predictions, write_record
 from pipeline.core.scoring import strict_scores
-from pipeline.modeling.backends import CPU_VARIANTS, load_inference
-from pipeline.serving.bench import bench_run, estimates, reference_tags, summarise
+from pipeline.modeling.backends import load_inference
+from pipeline.serving.bench import (
+    Subject,
+    Worker,
+    bench_run,
+    best_with_best,
+    choose_subject,
+    choose_windows,
+    default_subjects,
+    estimates,
+    round_ratios,
+    spread,
+    summarise,
+)
+from pipeline.serving.bench_worker import reference_tags
+from pipeline.serving.predict import chosen_inference
+
+# --- arithmetic, by hand ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bench(tiny_run, tmp_path_factory):
-    run_dir = shutil.copytree(tiny_run, tmp_path_factory.mktemp("bench") / tiny_run.name)
-    path = bench_run(run_dir)  # the defaults, called as pipeline.stages calls it
-    return run_dir, read_json(path)
+def test_a_rounds_ratio_is_the_reference_blocks_seconds_over_the_variants():
+    # the same 20 documents each round: 4 s / 2 s = 2.0, 5 / 2 = 2.5, 3 / 1.5 = 2.0
+    ratios = round_ratios([2.0, 2.0, 1.5], [4.0, 5.0, 3.0])
+    assert ratios == [2.0, 2.5, 2.0]
+    assert spread(ratios) == {"median": 2.0, "min": 2.0, "max": 2.5}
 
 
-def test_every_cpu_variant_is_timed_at_batch_1_8_16_32_with_its_test_f1(bench):
-    run_dir, result = bench
-    rows = {(row["variant"], row["batch_size"]): row for row in result["variants"]}
-    assert set(rows) == {(v, b) for v in CPU_VARIANTS for b in (1, 8, 16, 32)}
-    for (_, batch_size), row in rows.items():
-        assert row["docs_per_second"] > 0 and row["wordpieces_per_second"] > row["docs_per_second"]
-        assert (row["latency_ms_median"] is not None) == (batch_size == 1)
-        assert row["peak_memory_mb"] > 0 and 0 <= row["test_micro_f1"] <= 1
-    assert result["training_peak_memory_mb"] == 900.0  # from the fixture run's metrics.json
-    assert (run_dir / "bench.png").stat().st_size > 0
+def test_best_with_best_pairs_each_sides_own_fastest_batch_size_round_by_round():
+    variant = {1: [2.0, 2.2, 2.1], 8: [1.0, 1.2, 0.9]}  # best: batch 8 (median 1.0 s)
+    reference = {1: [3.0, 3.3, 2.7], 8: [3.6, 3.0, 3.9]}  # best: batch 1 (median 3.0 s against 3.6 s)
+    ratio = best_with_best(variant, reference)
+    # rounds: 3.0/1.0 = 3.0, 3.3/1.2 = 2.75, 2.7/0.9 = 3.0
+    assert (ratio["batch_size"], ratio["reference_batch_size"]) == (8, 1)
+    assert ratio["median"] == pytest.approx(3.0) and ratio["min"] == pytest.approx(2.75)
+    assert ratio["max"] == pytest.approx(3.0)
 
 
-def test_a_variants_f1_is_the_strict_score_of_its_own_predictions(bench):
-    run_dir, result = bench
-    test = read_predictions(run_dir, "test")
-    predicted = load_inference(run_dir, "onnx").predict([row["words"] for row in test])
-    expected = strict_scores([row["gold"] for row in test], [tags for tags, _ in predicted])["micro"]["f1"]
-    assert next(r["test_micro_f1"] for r in result["variants"] if r["variant"] == "onnx") == pytest.approx(
-        expected, abs=1e-4
+def test_a_ratio_needs_one_reference_block_per_variant_round():
+    with pytest.raises(ValueError, match="one reference time per variant round"):
+        round_ratios([1.0, 1.0], [2.0])
+
+
+def test_windows_are_the_cheapest_whose_validation_f1_stays_within_the_tolerance():
+    options = [
+        {"max_length": 256, "overlap": 64, "validation_micro_f1": 0.5725, "positions_per_wordpiece": 1.40},
+        {"max_length": 256, "overlap": 32, "validation_micro_f1": 0.5766, "positions_per_wordpiece": 1.23},
+        {"max_length": 512, "overlap": 32, "validation_micro_f1": 0.5600, "positions_per_wordpiece": 1.08},
+    ]
+    # 512/32 is cheapest but 1.25 points below 0.5725; 256/32 is within 0.5 points (above, even)
+    assert choose_windows(options, 0.5725, tolerance=0.5)["overlap"] == 32
+    assert choose_windows(options, 0.5725, tolerance=0.5)["max_length"] == 256
+    assert choose_windows(options, 0.5725, tolerance=2.0)["max_length"] == 512
+
+
+def test_the_chosen_subject_is_the_fastest_within_the_tolerance_on_validation():
+    rows = [
+        {"label": "fp32", "docs_per_second": 10.0, "validation_micro_f1": 0.580},
+        {"label": "int8", "docs_per_second": 30.0, "validation_micro_f1": 0.570},  # 1 point below
+        {"label": "onnx-int8", "docs_per_second": 25.0, "validation_micro_f1": 0.577},  # 0.3 below
+    ]
+    assert choose_subject(rows, 0.580, tolerance=0.5)["label"] == "onnx-int8"
+
+
+def row(label: str, batch: int, docs: float, test_f1: float, validation_f1: float) -> dict:
+    return {
+        "label": label,
+        "variant": label,
+        "max_length": 256,
+        "overlap": 32,
+        "device": "cpu",
+        "batch_size": batch,
+        "docs_per_second": docs,
+        "latency_ms_median": None,
+        "test_micro_f1": test_f1,
+        "validation_micro_f1": validation_f1,
+    }
+
+
+@pytest.mark.parametrize(
+    "ratio, met",
+    [
+        ({"median": 2.6, "min": 2.1, "max": 2.9}, True),
+        ({"median": 2.6, "min": 1.9, "max": 2.9}, False),  # one round under the 2.0 floor
+        ({"median": 2.4, "min": 2.1, "max": 2.9}, False),  # median under 2.5
+    ],
+)
+def test_the_target_needs_the_median_ratio_and_the_worst_round(ratio, met):
+    rows = [row("fp32", 8, 10.0, 0.59, 0.58), row("onnx-int8", 8, 30.0, 0.588, 0.578)]
+    best = {**ratio, "batch_size": 8, "reference_batch_size": 1}
+    summary = summarise(
+        rows, {"docs_per_second": 11.0, "test_micro_f1": 0.50}, {"onnx-int8": {"best": best}}, BenchConfig()
     )
+    assert summary["ratio_variant"] == "onnx-int8" and summary["target_met"] is met
+    assert summary["chosen"]["overlap"] == 32 and summary["cpu_vs_gpu"] is None  # no GPU rows
 
 
-def test_reference_and_summary_carry_the_keys_comparison_and_report_read(bench):
-    _, result = bench
-    reference = result["reference"]
-    assert reference["docs_per_second"] > 0 and reference["truncated_documents"] == 0  # fixture notes are short
-    summary = result["summary"]
-    fp32_best = max(r["docs_per_second"] for r in result["variants"] if r["variant"] == "fp32")
-    assert summary["docs_per_second"] == fp32_best
-    assert summary["reference_docs_per_second"] == reference["docs_per_second"]
-    assert {e["variant"] for e in result["estimate"]} == set(CPU_VARIANTS)
+def test_the_target_is_not_met_when_the_choice_loses_more_than_half_a_point_on_test():
+    # chosen on validation (0.578 against 0.58), but 0.6 points below fp32 on test: reported, not met
+    rows = [row("fp32", 8, 10.0, 0.590, 0.580), row("onnx-int8", 8, 30.0, 0.584, 0.578)]
+    best = {"median": 3.0, "min": 2.8, "max": 3.1, "batch_size": 8, "reference_batch_size": 8}
+    summary = summarise(
+        rows, {"docs_per_second": 10.0, "test_micro_f1": 0.5}, {"onnx-int8": {"best": best}}, BenchConfig()
+    )
+    assert (summary["ratio_variant"], summary["f1_kept"], summary["target_met"]) == ("onnx-int8", False, False)
+
+
+def test_gpu_rows_are_set_beside_each_cpu_rows_batch_1_latency():
+    rows = [
+        {**row("fp32", 1, 40.0, 0.59, 0.58), "device": "cuda", "latency_ms_median": 5.0},
+        {**row("fp16", 1, 60.0, 0.59, 0.58), "device": "cuda", "latency_ms_median": 4.0},
+        {**row("fp32 (CPU)", 1, 10.0, 0.59, 0.58), "latency_ms_median": 100.0},
+        {**row("onnx-int8 (CPU)", 1, 20.0, 0.588, 0.578), "latency_ms_median": 50.0},
+    ]
+    summary = summarise(rows, None, {}, BenchConfig())
+    assert [(r["variant"], r["gpu_variant"], r["slowdown"]) for r in summary["cpu_vs_gpu"]] == [
+        ("fp32 (CPU)", "fp16", 25.0),
+        ("onnx-int8 (CPU)", "fp16", 12.5),
+    ]
+
+
+def test_bf16_is_timed_on_a_cpu_only_where_it_has_amx():
+    assert "bf16" not in default_subjects("transformer", "cpu", BenchConfig(), ["avx512_bf16", "avx512_vnni"])
+    assert "bf16" in default_subjects("transformer", "cpu", BenchConfig(), ["avx512_bf16", "amx_bf16"])
+    assert default_subjects("crf", "cpu", BenchConfig(), []) == ["crf"]
+
+
+def test_ten_thousand_notes_take_notes_times_mean_length_over_words_per_second():
+    rows = [
+        {"label": "int8", "device": "cpu", "batch_size": 1, "words_per_second": 800.0},
+        {"label": "int8", "device": "cpu", "batch_size": 8, "words_per_second": 1000.0},
+    ]
+    (estimate,) = estimates(rows, mean_words=720.0, config=BenchConfig(cpu_price_per_hour=0.10))
+    # 10,000 x 720 / 1,000 = 7,200 s = 2 h at the faster batch size; 2 h x $0.10 = $0.20
+    assert (estimate["batch_size"], estimate["hours"], estimate["cost"]) == (8, 2.0, 0.2)
 
 
 def test_reference_entities_map_to_words_by_character_overlap():
@@ -71,29 +166,128 @@ def test_reference_entities_map_to_words_by_character_overlap():
     ]
 
 
-def test_ten_thousand_notes_take_notes_times_mean_length_over_wordpieces_per_second():
-    rows = [
-        {"variant": "int8", "device": "cpu", "batch_size": 1, "wordpieces_per_second": 800.0},
-        {"variant": "int8", "device": "cpu", "batch_size": 8, "wordpieces_per_second": 1000.0},
-    ]
-    (estimate,) = estimates(rows, mean_wordpieces=720.0, config=BenchConfig(cpu_price_per_hour=0.10))
-    # 10,000 x 720 / 1,000 = 7,200 s = 2 h at the faster batch size; 2 h x $0.10 = $0.20
-    assert (estimate["batch_size"], estimate["hours"], estimate["cost"]) == (8, 2.0, 0.2)
+# --- predict runs what bench chose ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("int8_f1, ratio_variant, met", [(0.516, "int8", True), (0.51, "fp32", False)])
-def test_the_2x_target_counts_only_variants_that_give_up_at_most_half_a_point(int8_f1, ratio_variant, met):
-    rows = [
-        {"variant": "fp32", "batch_size": 8, "docs_per_second": 15.0, "test_micro_f1": 0.52},
-        {"variant": "int8", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": int8_f1},
-    ]
-    summary = summarise(rows, {"docs_per_second": 10.0, "test_micro_f1": 0.50}, BenchConfig())
-    # both int8 F1s beat the reference's 0.50, but 0.51 is 1 point below fp32's 0.52: int8 counts
-    # (25/10 = 2.5x) only at 0.516, else fp32 decides: 15/10 = 1.5x
-    assert (summary["ratio_variant"], summary["target_met"]) == (ratio_variant, met)
+def test_predict_runs_the_variant_and_windows_bench_chose_unless_told_otherwise(tmp_path):
+    run_dir = tmp_path / "minilm-x"
+    chosen = {"label": "onnx-int8 512/32", "variant": "onnx-int8", "max_length": 512, "overlap": 32}
+    write_record(
+        run_dir / "bench.json", "bench", {"run": "minilm-x", "kind": "transformer", "summary": {"chosen": chosen}}
+    )
+    assert chosen_inference(run_dir, PredictConfig()) == ("onnx-int8", (512, 32))
+    assert chosen_inference(run_dir, PredictConfig(variant="fp32")) == ("fp32", None)
+    assert chosen_inference(run_dir, PredictConfig(int8=True)) == ("int8", None)
+    assert chosen_inference(tmp_path / "never-benched", PredictConfig()) == ("fp32", None)
 
 
-def test_the_2x_target_is_not_met_by_a_variant_below_the_reference():
-    rows = [{"variant": "fp32", "batch_size": 8, "docs_per_second": 25.0, "test_micro_f1": 0.45}]
-    summary = summarise(rows, {"docs_per_second": 10.0, "test_micro_f1": 0.50}, BenchConfig())
-    assert (summary["best_ratio_to_reference"], summary["target_met"]) == (2.5, False)
+# --- worker processes ------------------------------------------------------------------------------
+
+
+def test_a_workers_peak_memory_is_its_own_process_not_the_coordinators(tiny_run):
+    ballast = np.ones(1500 * 2**20 // 8)  # 1.5 GB held by this (the coordinator's) process
+    assert psutil.Process().memory_info().rss / 2**20 > 1500
+    worker = Worker(Subject("transformer", "fp32", "cpu"), tiny_run, BenchConfig(sample_docs=2), threads=1)
+    try:
+        peak = worker.call({"op": "memory"})["peak_memory_mb"]
+    finally:
+        worker.close()
+    assert 50 < peak < 1500, peak  # torch and a 2-layer model, none of the ballast
+    del ballast
+
+
+def test_a_failing_worker_raises_with_its_subject_and_error(tiny_run):
+    from pipeline.serving.bench import BenchError
+
+    with pytest.raises(BenchError, match=r"nope.*ConfigError: unknown inference variant"):
+        Worker(Subject("transformer", "nope", "cpu"), tiny_run, BenchConfig(), threads=1)
+
+
+@pytest.fixture(scope="module")
+def crf_run(tmp_path_factory):
+    """A fixture CRF run with a real CRF fitted on its own test documents."""
+    import sklearn_crfsuite
+    from fixtures import make_fixture_run
+
+    from pipeline.modeling.crf import document_features, save_crf
+
+    run_dir = make_fixture_run(tmp_path_factory.mktemp("crf"), "crf-20261129-000000", model="crf")
+    rows = read_predictions(run_dir, "test")
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", max_iterations=5)
+    crf.fit([document_features(r["words"]) for r in rows], [r["gold"] for r in rows])
+    save_crf(crf, run_dir / "model" / "crf.pkl")
+    return run_dir
+
+
+def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run):
+    result = read_json(bench_run(crf_run, BenchConfig(rounds=2, figure=False), progress=False))
+    (crf,) = result["variants"]
+    assert (result["kind"], crf["label"], crf["batch_size"], result["reference"]) == ("crf", "crf", 1, None)
+    assert crf["docs_per_second_min"] <= crf["docs_per_second"] <= crf["docs_per_second_max"]
+    assert crf["latency_ms_median"] > 0 and crf["peak_memory_mb"] > 0
+    assert crf["positions_per_wordpiece"] is None and crf["ratio_to_reference"] is None
+    test = read_predictions(crf_run, "test")
+    from pipeline.modeling.crf import load_crf, predict_crf
+
+    expected = strict_scores(
+        [r["gold"] for r in test],
+        [tags for tags, _ in predict_crf(load_crf(crf_run / "model" / "crf.pkl"), [r["words"] for r in test])],
+    )["micro"]["f1"]
+    assert crf["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
+    assert result["summary"]["chosen"]["variant"] == "crf"
+
+
+# --- end to end on a tiny model ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench(tiny_run, tmp_path_factory):
+    run_dir = shutil.copytree(tiny_run, tmp_path_factory.mktemp("bench") / tiny_run.name)
+    config = BenchConfig(rounds=2, sample_docs=4, windows=["32/4", "9999/4"])  # 9999: beyond the model
+    return run_dir, read_json(bench_run(run_dir, config, progress=False))
+
+
+@pytest.mark.slow
+def test_every_subject_is_timed_at_the_same_batch_sizes_as_the_reference(bench):
+    run_dir, result = bench
+    subjects = {(r["label"], r["batch_size"]) for r in result["variants"]}
+    reference = {r["batch_size"] for r in result["reference"]["rows"]}
+    assert reference == {1, 8, 16}
+    assert {b for _, b in subjects} == reference
+    for r in result["variants"]:
+        assert r["docs_per_second_min"] <= r["docs_per_second"] <= r["docs_per_second_max"]
+        ratio = r["ratio_to_reference"]
+        assert ratio["min"] <= ratio["median"] <= ratio["max"]
+        assert r["positions_per_wordpiece"] >= 1.0 and r["gflops_per_second"] > 0
+        assert (r["latency_ms_median"] is not None) == (r["batch_size"] == 1)
+    assert result["peak"]["fp32"] > 0 and (run_dir / "bench.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_windows_are_chosen_on_validation_among_those_the_model_allows(bench):
+    _, result = bench
+    options = [(o["max_length"], o["overlap"]) for o in result["windows"]]
+    assert options == [(24, 6), (32, 4)]  # the run's own first; 9999 exceeds 512 positions
+    (chosen,) = [o for o in result["windows"] if o["chosen"]]
+    assert result["summary"]["chosen"]["max_length"] == chosen["max_length"]
+
+
+@pytest.mark.slow
+def test_the_reference_counts_truncation_over_test_documents_only(bench):
+    run_dir, result = bench
+    reference = result["reference"]
+    assert reference["test_documents"] == len(read_predictions(run_dir, "test"))
+    assert reference["truncated_documents"] == 0  # fixture notes are short
+
+
+@pytest.mark.slow
+def test_a_variants_f1_is_the_strict_score_of_its_own_predictions(bench):
+    run_dir, result = bench
+    test = read_predictions(run_dir, "test")
+    predicted = load_inference(run_dir, "onnx").predict([r["words"] for r in test], 8)
+    expected = strict_scores([r["gold"] for r in test], [tags for tags, _ in predicted])["micro"]["f1"]
+    onnx = next(r for r in result["variants"] if r["variant"] == "onnx")
+    if onnx["max_length"] == 24:  # scored with the run's windows only when those were chosen
+        assert onnx["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
+    summary = result["summary"]
+    assert summary["ratio_best"]["min"] <= summary["best_ratio_to_reference"] <= summary["ratio_best"]["max"]

@@ -43,7 +43,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "run_config": (1, "python -m pipeline train"),
     "metrics": (1, "python -m pipeline train"),
     "analysis": (1, "python -m pipeline analyze --run {run}"),
-    "bench": (1, "python -m pipeline bench --run {run}"),
+    "bench": (2, "python -m pipeline bench --run {run}"),
     "comparison": (2, "python -m pipeline compare <runs>"),
     "ablation": (1, "python -m pipeline compare <runs>"),
     "seeds": (1, "python -m pipeline compare <runs>"),
@@ -125,6 +125,10 @@ class BenchRecord(TypedDict, total=False):
     reference: dict[str, Any] | None
     estimate: list[dict[str, Any]]
     summary: dict[str, Any]
+    kind: str
+    cpu: dict[str, Any]
+    peak: dict[str, float | None]
+    windows: list[dict[str, Any]]
 
 
 class LeakRecord(TypedDict, total=False):

@@ -77,16 +77,14 @@ def part_scores(counts: metrics.Counts, config: AnalysisConfig) -> dict[str, Any
 
 
 def bench_speed(bench: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The fastest benchmarked variant that keeps F1 (test F1 within the bench's `f1_tolerance` points of fp32):
-    the one reader of bench.json's speed and memory for choosing a model. None without a benchmark."""
-    if not bench or not bench.get("variants"):
+    """The subject `bench` chose on validation (the fastest within its F1 tolerance of fp32) at its best batch
+    size: the one reader of bench.json's speed and memory for choosing a model. None without a benchmark."""
+    chosen = ((bench or {}).get("summary") or {}).get("chosen")
+    rows = [row for row in (bench or {}).get("variants") or [] if chosen and row.get("label") == chosen["label"]]
+    if not rows:
         return None
-    rows, tolerance = bench["variants"], bench["config"]["f1_tolerance"]
-    kept = [row for row in rows if row.get("f1_delta_vs_fp32") is not None and row["f1_delta_vs_fp32"] >= -tolerance]
-    if not kept:
-        return None
-    best = max(kept, key=lambda row: row["docs_per_second"])
-    keys = ("variant", "batch_size", "device", "docs_per_second", "peak_memory_mb", "f1_delta_vs_fp32")
+    best = max(rows, key=lambda row: row["docs_per_second"])
+    keys = ("label", "variant", "batch_size", "device", "docs_per_second", "peak_memory_mb", "validation_micro_f1")
     return {key: best.get(key) for key in keys}
 
 

@@ -53,10 +53,37 @@ def speed_target(run: RunInputs) -> str:
         reference["docs_per_second"],
         reference["test_micro_f1"],
         reference["truncated_documents"],
-        bench["lengths"]["documents"],
+        reference.get("test_documents", bench["lengths"]["documents"]),  # older bench.json: no test count
         bench["config"]["f1_tolerance"],
         reads_every_word=run.long_docs != "truncate",
+        ratio_range=(
+            (
+                summary["ratio_best"]["min"],
+                summary["ratio_best"]["max"],
+                bench["config"]["rounds"],
+                summary["target_min_ratio"],
+            )
+            if summary.get("ratio_best")
+            else None
+        ),
     )
+
+
+def machine_sentence(run: RunInputs) -> str:
+    """This bench's machine: its measured matmul peak; empty without one (the CPU-against-GPU section says
+    whether GPU rows were measured)."""
+    bench = run.bench or {}
+    peak: dict[str, float | None] = bench.get("peak") or {}
+    if not bench.get("variants") or not peak:
+        return ""
+    measured = ", ".join(
+        f"{name} {value:.0f} {'GOP/s' if name == 'int8' else 'GFLOP/s'}" for name, value in peak.items() if value
+    )
+    sentence = (
+        f"Measured peak of this machine ({bench['threads']} threads, 1024x1024 matmuls): {measured}; "
+        "each row's share of peak is its encoder's useful GFLOP/s over the peak of its number format."
+    )
+    return sentence
 
 
 def p_better(

@@ -487,22 +487,46 @@ def seed_table(seeds: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SPEED_COLUMNS = {
+    "label": "subject",
+    "batch_size": "batch",
+    "docs_per_second": "docs/s (median)",
+    "docs_per_second_range": "docs/s range",
+    "ratio": "x pipeline (median, range)",
+    "latency_ms_median": "p50 ms",
+    "latency_ms_p95": "p95 ms",
+    "peak_memory_mb": "peak MB (own process)",
+    "positions_per_wordpiece": "positions / wordpiece",
+    "gflops_per_second": "GFLOP/s",
+    "peak_share": "share of peak",
+    "test_micro_f1": "test F1",
+    "validation_micro_f1": "validation F1",
+}
+
+
 def speed_table(run: RunInputs) -> pd.DataFrame:
+    """Every subject and batch size of bench.json with the spread over rounds and the efficiency columns;
+    the plain transformers pipeline's rows last (its name and word mapping stay in bench.json)."""
     bench = run.bench or {}
     variants = bench.get("variants")
     if not variants:
         return not_measured("inference speed", f"python -m pipeline bench --run {run.name}")
-    reference = bench.get("reference")
-    if reference:  # in the variants' columns; its name and word mapping stay in bench.json
-        variants = [
-            *variants,
-            {
-                **{column: reference.get(column) for column in variants[0]},
-                "variant": "transformers pipeline",
-                "ratio_to_reference": 1.0,
-            },
-        ]
-    return pd.DataFrame(variants)
+    reference = bench.get("reference") or {}
+    rows = [*variants, *(reference.get("rows") or [])]
+    if "docs_per_second_min" not in variants[0]:  # a bench.json from before interleaved rounds
+        return pd.DataFrame(rows)
+    table = []
+    for row in rows:
+        ratio = row.get("ratio_to_reference")
+        entry = {key: row.get(key) for key in SPEED_COLUMNS}
+        entry["docs_per_second_range"] = f"{row['docs_per_second_min']:.2f}-{row['docs_per_second_max']:.2f}"
+        entry["ratio"] = f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else None
+        if row.get("label") == "transformers pipeline":
+            entry.update(
+                test_micro_f1=reference.get("test_micro_f1"), validation_micro_f1=reference.get("validation_micro_f1")
+            )
+        table.append(entry)
+    return pd.DataFrame(table).rename(columns=SPEED_COLUMNS)
 
 
 def examples_html(run: RunInputs, limit: int = 30) -> str:

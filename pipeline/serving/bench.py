@@ -1,107 +1,207 @@
-"""`bench`: latency, throughput, memory and test F1 of every inference variant of a run, next to the
-plain transformers pipeline, and what 10,000 notes would take and cost.
+"""`bench`: latency, throughput, memory, efficiency and F1 of every inference variant of a run, next to
+the plain transformers pipeline, and what 10,000 notes would take and cost.
 
-Timing: the first document of the sample is predicted once per variant before any clock starts
-(warm-up); every measurement is repeated `repeats` times and the median kept. Documents are the
-run's own test predictions (`predictions/test.jsonl`: words and gold tags), so no data folder is needed.
+Fairness. Every subject (each variant, the reference pipeline) lives in its own worker process
+(`pipeline.serving.bench_worker`), so its peak memory is its own. Each is loaded, scores validation
+and test, then gets the same warm-up (one untimed pass over the sample at every batch size). Timing
+runs in `rounds` interleaved rounds: reference, variant 1, reference, variant 2, ...; a variant's ratio
+in a round is over the reference block just before it, so slow drifts of a shared machine cancel,
+and bench.json gives the median ratio with its min-max over rounds, at batch 1 against batch 1 and
+at each side's best batch size. The reference is timed at the same batch sizes (`pipeline(...,
+batch_size=n)`; it batches texts, the variants windows).
+
+Choices are made on validation: first the inference windows (`windows` candidates, with fp32: the
+fewest encoder positions per wordpiece whose validation F1 stays within `f1_tolerance` points of the
+run's own windows), then the variant `predict` uses by default (`summary.chosen`: the fastest at its
+best batch size whose validation F1 stays within `f1_tolerance` of fp32 with the run's windows). Test
+F1 is reported once, beside it.
+
+Efficiency: a short matmul probe (`peak`) measures this machine's fp32, bf16 and int8 throughput;
+each row gives the encoder's useful GFLOP/s (FLOPs of the real window widths, padding not counted)
+and that as a share of the peak of its number format.
 
 `<run>/bench.json` (read by comparison.py and the report: keep these keys):
-    run, created, device ("cpu" or the GPU name), threads, versions {package: version}, config {BenchConfig}
-    sample {documents, wordpieces, windows}          the timed sample (the first `sample_docs` test documents)
-    lengths {documents, wordpieces_per_document {mean, median, p95, max}}   all test+validation documents
+    run, kind ("transformer" | "crf"), created, device ("cpu" or the GPU name), threads, versions,
+    config {BenchConfig}, cpu {flags: the bf16/int8 instruction sets found}, peak {fp32, bf16, int8: GFLOP/s
+    (GOP/s for int8), null when not measurable}
+    sample {documents, words, wordpieces, wordpieces_read, windows, positions}   the first `sample_docs`
+                                                     test documents, with the run's windows
+    lengths {documents, words_per_document {mean, median, p95, max}}   all test+validation documents
     training_peak_memory_mb                          from metrics.json (null when absent)
-    variants: one row per (variant, batch_size), batch_size 1 = one document at a time:
-        {variant, device, batch_size, docs_per_second, wordpieces_per_second, seconds_per_batch,
-         latency_ms_median, latency_ms_p95 (batch 1 rows only, else null), peak_memory_mb (RSS on CPU,
-         torch.cuda.max_memory_allocated on GPU), test_micro_f1 (scored at f1_batch_size windows per pass:
-         dynamic int8 quantizes activations per batch, so its tags depend slightly on batching), f1_delta_vs_fp32 (points),
-         ratio_to_reference (docs/s over the reference's docs/s)}
-    reference: {name, batch_size 1, docs_per_second, wordpieces_per_second (those it reads: at most 510 per
-                document, it cuts the rest), latency_ms_median,
-                latency_ms_p95, peak_memory_mb, test_micro_f1, truncated_documents, mapping}  | null
-    estimate: [{variant, device, batch_size, notes, hours, price_per_hour, cost}]   best batch size per variant
-    summary: {variant "fp32", docs_per_second (fp32 at its best batch size), fastest_variant,
-              fastest_docs_per_second, reference_docs_per_second, best_ratio_to_reference,
-              ratio_variant, target_ratio, target_met, test_micro_f1 {variant: f1}}
-and the figure `<run>/bench.png` (documents/s per variant and batch size, F1 in the labels).
+    windows: [{max_length, overlap, validation_micro_f1, positions_per_wordpiece, chosen}]   the window choice
+    variants: one row per (subject, batch_size), batch_size 1 = one document at a time:
+        {label, variant, max_length, overlap (null for a CRF), device, batch_size, docs_per_second (median
+         over rounds), docs_per_second_min, docs_per_second_max, words_per_second, wordpieces_per_second
+         (wordpieces read), latency_ms_median, latency_ms_p95 (batch 1 only, else null), peak_memory_mb
+         (the worker process's peak: RSS on CPU, torch's allocator on GPU), positions_per_wordpiece,
+         gflops_per_second, peak_share (of the probe's peak for its number format), test_micro_f1,
+         validation_micro_f1, f1_delta_vs_fp32 (test points), ratio_to_reference {median, min, max} at the
+         same batch size | null}
+    reference: {name, mapping, batch_size (its best), docs_per_second (at it), rows [per batch size, the
+                variants' columns], test_micro_f1, validation_micro_f1, truncated_documents (of the test
+                documents), test_documents, peak_memory_mb} | null
+    estimate: [{variant, device, batch_size, notes, hours, price_per_hour, cost}]   best batch size per subject
+    summary: {variant "fp32", docs_per_second (fp32 with the run's windows at its best batch size),
+              fastest_variant, fastest_docs_per_second, chosen {label, variant, max_length, overlap,
+              batch_size, device}, ratio_variant (= chosen label), best_ratio_to_reference (median, best
+              with best), ratio_best {median, min, max, batch_size, reference_batch_size}, ratio_batch_1
+              {median, min, max}, reference_docs_per_second, target_ratio, target_min_ratio, target_met,
+              f1_kept, test_micro_f1 {label: f1}, cpu_vs_gpu [{variant, cpu_latency_ms, gpu_latency_ms,
+              slowdown}] | null (null on a CPU-only machine)}
+and the figure `<run>/bench.png` (documents/s per subject and batch size, the spread as error bars).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import json
 import logging
 import statistics
-import threading
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from pipeline.config import BenchConfig
 from pipeline.core.documents import DataError
-from pipeline.core.errors import ConfigError
-from pipeline.core.layout import RunFolder, has_predictions, read_optional_record, read_predictions, write_record
+from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
+from pipeline.core.layout import (
+    RunFolder,
+    has_predictions,
+    read_optional_record,
+    read_predictions,
+    read_run_config,
+    write_record,
+)
 from pipeline.core.provenance import package_versions
-from pipeline.core.scoring import strict_scores
-from pipeline.core.tags import OUTSIDE
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, InferenceModel, load_inference
+from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS
+from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
 log = logging.getLogger(__name__)
-REFERENCE_NAME = 'transformers pipeline("token-classification", aggregation_strategy="simple")'
+CPU_GPU_VARIANTS = ("fp32", "onnx-int8")  # on a GPU machine, the CPU rows set beside the GPU ones
+NUMBER_FORMAT = {"fp32": "fp32", "onnx": "fp32", "fp16": "bf16", "bf16": "bf16", "int8": "int8", "onnx-int8": "int8"}
 
 
-class PeakMemory:
-    """Peak resident memory (MB) of this process while the block runs, sampled every 10 ms."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self.process, self.peak, self.running = psutil.Process(), 0.0, False
-        self.thread: threading.Thread | None = None
-
-    def sample(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakMemory:
-        self.running = True
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.running = False
-        if self.thread:
-            self.thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
+class BenchError(PipelineError):
+    """A bench worker failed; the message carries the end of its log."""
 
 
-def median_seconds(action: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# --- the subjects -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Subject:
+    """One thing to time: a run kind's model in one variant and windowing, or the reference pipeline."""
+
+    kind: str
+    variant: str
+    device: str
+    windows: tuple[int, int] | None = None  # (max_length, overlap) at inference; None: the run's own
+    beside_gpu: bool = False  # one of the CPU rows of a GPU bench
+
+    @property
+    def label(self) -> str:
+        if self.kind == "reference":
+            return "transformers pipeline"
+        name = self.variant + (" (CPU)" if self.beside_gpu else "")
+        return name + (f" {self.windows[0]}/{self.windows[1]}" if self.windows else "")
+
+
+def run_kind(run_dir: Path) -> str:
+    """ "crf" or "transformer", from what the run saved (a new kind of run adds one branch here and one
+    runner in `pipeline.serving.bench_worker.RUNNERS`)."""
+    folder = RunFolder(run_dir)
+    if folder.crf_model.exists():
+        return "crf"
+    if (folder.model / "config.json").exists():
+        return "transformer"
+    raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
+
+
+class Worker:
+    """A subject loaded in its own Python process (`pipeline.serving.bench_worker`)."""
+
+    def __init__(self, subject: Subject, run_dir: Path, config: BenchConfig, threads: int) -> None:
+        self.subject = subject
+        self.last: dict[str, Any] = {}
+        self.log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.serving.bench_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.started = self.call(
+            {
+                "op": "start",
+                "kind": subject.kind,
+                "run": str(run_dir),
+                "variant": subject.variant,
+                "windows": list(subject.windows) if subject.windows else None,
+                "device": subject.device,
+                "threads": threads,
+                "sample_docs": config.sample_docs,
+            }
+        )
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes
+        try:
+            stdin.write(json.dumps(message) + "\n")
+            stdin.flush()
+            line = stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        reply = json.loads(line) if line else {"error": "the worker exited"}
+        self.last = reply
+        if "error" in reply:
+            self.log.seek(0)
+            tail = self.log.read()[-2000:]
+            self.close()
+            raise BenchError(f"bench worker for {self.subject.label}: {reply['error']}\n{tail}")
+        return reply
+
+    def close(self) -> None:
+        if self.process.poll() is None and self.process.stdin:
+            try:
+                self.process.stdin.write('{"op": "exit"}\n')
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+# --- arithmetic --------------------------------------------------------------------------------
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median and range of per-round values."""
+    return {"median": float(statistics.median(values)), "min": float(min(values)), "max": float(max(values))}
+
+
+def round_ratios(variant_seconds: Sequence[float], reference_seconds: Sequence[float]) -> list[float]:
+    """Speed ratio per round (the same documents in each, so docs/s over docs/s = seconds over seconds)."""
+    if len(variant_seconds) != len(reference_seconds):
+        raise ValueError("a ratio needs one reference time per variant round")
+    return [ref / var for var, ref in zip(variant_seconds, reference_seconds)]
+
+
+def best_batch(seconds: dict[int, list[float]]) -> int:
+    """The batch size with the lowest median time over rounds."""
+    return min(seconds, key=lambda batch: statistics.median(seconds[batch]))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
-
-
-def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
-    return round(strict_scores(gold, pred)["micro"]["f1"], 4)
-
-
-def doc_wordpieces(tokenizer: Any, documents: Sequence[Sequence[str]]) -> list[int]:
-    from pipeline.modeling.features import word_pieces
-
-    return [sum(len(p) for p in word_pieces(tokenizer, words)) for words in documents]
 
 
 def length_stats(counts: Sequence[int]) -> dict[str, float]:
@@ -113,147 +213,175 @@ def length_stats(counts: Sequence[int]) -> dict[str, float]:
     }
 
 
-def gpu_peak_reset(device: str) -> None:
+# --- the machine -----------------------------------------------------------------------------
+
+
+def cpu_flags() -> list[str]:
+    """The bf16 / int8 instruction sets this CPU reports (Linux /proc/cpuinfo; empty elsewhere)."""
+    wanted = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return [flag for flag in wanted if flag in flags]
+
+
+def default_subjects(kind: str, device: str, config: BenchConfig, flags: Sequence[str]) -> list[str]:
+    """Variants timed when none are asked for: bf16 on a CPU only with AMX (measured on an Intel CPU with
+    AVX-512 BF16 but no AMX, torch bf16 ran 3-5x slower than fp32)."""
+    if kind == "crf":
+        return ["crf"]
+    if config.variants:
+        return list(config.variants)
     if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-
-
-def gpu_peak_mb(device: str, rss_peak: float) -> float:
-    if device.startswith("cuda"):
-        import torch
-
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return round(rss_peak, 1)
+        return list(GPU_VARIANTS)
+    bf16 = ["bf16"] if "amx_bf16" in flags else []
+    return [CPU_VARIANTS[0], *bf16, *CPU_VARIANTS[1:]]
 
 
-def variant_rows(
-    model: InferenceModel, sample: list[list[str]], sample_wordpieces: int, sample_windows: int, config: BenchConfig
+def peak_probe(seconds: float = 0.3) -> dict[str, float | None]:
+    """This machine's matmul throughput (GFLOP/s; GOP/s for int8) with 1024x1024 operands, the best of
+    repeated products over about `seconds` per format; null where torch cannot run the format here."""
+    import torch
+
+    size = 1024
+    result: dict[str, float | None] = {}
+    for name in ("fp32", "bf16", "int8"):
+        try:
+            if name == "int8":
+                a = torch.randint(-64, 64, (size, size), dtype=torch.int8)
+
+                def product(a: Any = a) -> Any:
+                    return torch._int_mm(a, a)
+            else:
+                a = torch.randn(size, size).to(torch.float32 if name == "fp32" else torch.bfloat16)
+
+                def product(a: Any = a) -> Any:
+                    return a @ a
+
+            product()
+            best, deadline = float("inf"), time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                product()
+                best = min(best, time.perf_counter() - start)
+            result[name] = round(2 * size**3 / best / 1e9, 1)
+        except RuntimeError:  # e.g. no int8 matmul kernel on this CPU / torch build
+            result[name] = None
+    return result
+
+
+# --- choices on validation ---------------------------------------------------------------------
+
+
+def model_positions(run_dir: Path) -> int:
+    """The longest window the run's model takes (its position embeddings)."""
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(RunFolder(run_dir).model).max_position_embeddings)
+
+
+def window_candidates(config: BenchConfig, positions: int) -> list[tuple[int, int]]:
+    """`config.windows` as (max_length, overlap), those the model's `positions` allow."""
+    candidates = []
+    for text in config.windows:
+        try:
+            length, overlap = (int(part) for part in text.split("/"))
+        except ValueError as exc:
+            raise ConfigError(f"--windows {text!r}: expected max_length/overlap, e.g. 512/32") from exc
+        if not 0 <= overlap < length - 2:
+            raise ConfigError(f"--windows {text!r}: the overlap must be below the window's wordpieces")
+        if length <= positions:
+            candidates.append((length, overlap))
+    return candidates
+
+
+def choose_windows(options: list[dict[str, Any]], base_f1: float, tolerance: float) -> dict[str, Any]:
+    """The option with the fewest encoder positions per wordpiece whose validation F1 is within
+    `tolerance` points of `base_f1` (options: {max_length, overlap, validation_micro_f1,
+    positions_per_wordpiece}); the first option (the run's own windows) when none qualifies."""
+    kept = [o for o in options if o["validation_micro_f1"] >= base_f1 - tolerance / 100 - 1e-9]
+    return min(kept or options[:1], key=lambda o: o["positions_per_wordpiece"])
+
+
+def choose_subject(rows: list[dict[str, Any]], base_f1: float, tolerance: float) -> dict[str, Any]:
+    """The fastest row (best batch size) whose validation F1 is within `tolerance` points of `base_f1`."""
+    kept = [r for r in rows if (r.get("validation_micro_f1") or 0.0) >= base_f1 - tolerance / 100 - 1e-9]
+    return max(kept or rows, key=lambda r: r["docs_per_second"])
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+def subject_rows(
+    subject: Subject,
+    facts: dict[str, Any],
+    seconds: dict[int, list[float]],
+    latency: list[list[float]],
+    reference_seconds: dict[int, list[float]] | None,
+    peak: dict[str, float | None],
 ) -> list[dict[str, Any]]:
-    """Batch-1 latency row and one throughput row per batch size for one loaded variant."""
-    model.predict(sample[:1], 1)  # warm-up
+    """One row per batch size from a subject's per-round times (and the reference block before each)."""
     rows = []
-    gpu_peak_reset(model.device)
-    with PeakMemory() as memory:
-        per_doc = [median_seconds(functools.partial(model.predict, [doc], 1), config.repeats) for doc in sample]
-    total = sum(per_doc)
-    rows.append(
-        {
-            "batch_size": 1,
-            "docs_per_second": len(sample) / total,
-            "wordpieces_per_second": sample_wordpieces / total,
-            "seconds_per_batch": None,
-            "latency_ms_median": 1000 * statistics.median(per_doc),
-            "latency_ms_p95": 1000 * percentile(per_doc, 95),
-            "peak_memory_mb": gpu_peak_mb(model.device, memory.peak),
+    documents = facts["documents"]
+    for batch, times in sorted(seconds.items()):
+        middle = statistics.median(times)
+        row: dict[str, Any] = {
+            "label": subject.label,
+            "variant": subject.variant,
+            "max_length": facts.get("max_length"),
+            "overlap": facts.get("overlap"),
+            "device": subject.device,
+            "batch_size": batch,
+            "docs_per_second": documents / middle,
+            "docs_per_second_min": documents / max(times),
+            "docs_per_second_max": documents / min(times),
+            "words_per_second": facts["words"] / middle,
+            "wordpieces_per_second": facts["wordpieces_read"] / middle if "wordpieces_read" in facts else None,
+            "latency_ms_median": None,
+            "latency_ms_p95": None,
+            "positions_per_wordpiece": (
+                round(facts["positions"] / facts["wordpieces_read"], 3) if "positions" in facts else None
+            ),
+            "gflops_per_second": facts["flops"] / middle / 1e9 if "flops" in facts else None,
+            "peak_share": None,
+            "ratio_to_reference": None,
         }
-    )
-    for batch_size in config.batch_sizes:
-        gpu_peak_reset(model.device)
-        with PeakMemory() as memory:
-            seconds = median_seconds(functools.partial(model.predict, sample, batch_size), config.repeats)
-        rows.append(
-            {
-                "batch_size": batch_size,
-                "docs_per_second": len(sample) / seconds,
-                "wordpieces_per_second": sample_wordpieces / seconds,
-                "seconds_per_batch": seconds / -(-sample_windows // batch_size),
-                "latency_ms_median": None,
-                "latency_ms_p95": None,
-                "peak_memory_mb": gpu_peak_mb(model.device, memory.peak),
-            }
-        )
+        if batch == 1 and latency:
+            per_doc = [statistics.median(doc) for doc in zip(*latency)]  # each document's median over rounds
+            row.update(latency_ms_median=statistics.median(per_doc), latency_ms_p95=percentile(per_doc, 95))
+        number_format = NUMBER_FORMAT.get(subject.variant, "fp32")
+        if row["gflops_per_second"] is not None and peak.get(number_format):
+            row["peak_share"] = round(row["gflops_per_second"] / peak[number_format], 3)
+        if reference_seconds and batch in reference_seconds:
+            row["ratio_to_reference"] = rounded(spread(round_ratios(times, reference_seconds[batch])))
+        rows.append(row)
     return rows
 
 
-def reference_tags(entities: list[dict[str, Any]], offsets: list[tuple[int, int]]) -> list[str]:
-    """Word tags from the pipeline's character-offset entities.
-
-    A word takes the type of the first entity overlapping its characters; consecutive words of one
-    entity form one span (B- then I-); a word no entity overlaps is O.
-    """
-    tags = [OUTSIDE] * len(offsets)
-    owner: list[int | None] = [None] * len(offsets)
-    starts = [start for start, _ in offsets]
-    for number, entity in enumerate(entities):
-        first = max(0, int(np.searchsorted(starts, entity["start"], side="right")) - 1)
-        for word in range(first, len(offsets)):
-            start, end = offsets[word]
-            if start >= entity["end"]:
-                break
-            if end > entity["start"] and owner[word] is None:
-                owner[word] = number
-                continued = word > 0 and owner[word - 1] == number
-                tags[word] = ("I-" if continued else "B-") + entity["entity_group"]
-    return tags
-
-
-def joined_text(words: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """The words joined by single spaces, and each word's character range in that text."""
-    offsets, position = [], 0
-    for word in words:
-        offsets.append((position, position + len(word)))
-        position += len(word) + 1
-    return " ".join(words), offsets
-
-
-def reference_row(
-    run_dir: Path, device: str, sample: list[list[str]], test: list[dict[str, Any]], config: BenchConfig
-) -> dict[str, Any]:
-    """The plain transformers pipeline as a user would call it: one text at a time, 512-token cut."""
-    from transformers import pipeline
-
-    model_dir = str(RunFolder(run_dir).model)
-    recognizer = pipeline(
-        "token-classification",
-        model=model_dir,
-        tokenizer=model_dir,
-        aggregation_strategy="simple",
-        device=0 if device.startswith("cuda") else -1,
-    )
-    tokenizer = recognizer.tokenizer
-    if tokenizer is None:
-        raise ValueError(f"{model_dir}: the transformers pipeline loaded no tokenizer")
-    texts = [joined_text(words)[0] for words in sample]
-    limit = tokenizer.model_max_length
-    seen = sum(min(count, limit - 2) for count in doc_wordpieces(tokenizer, sample))  # it cuts at 512
-    recognizer(texts[0])  # warm-up
-    gpu_peak_reset(device)
-    with PeakMemory() as memory:
-        per_doc = [median_seconds(functools.partial(recognizer, text), config.repeats) for text in texts]
-    total = sum(per_doc)
-    gold, pred, truncated = [], [], 0
-    for row in test:
-        text, offsets = joined_text(row["words"])
-        truncated += len(tokenizer(text)["input_ids"]) > limit
-        pred.append(reference_tags(recognizer(text), offsets))
-        gold.append(row["gold"])
+def best_with_best(
+    seconds: dict[int, list[float]], reference_seconds: dict[int, list[float]]
+) -> dict[str, float | int]:
+    """Per-round ratio of the subject at its best batch size to the reference at its own best."""
+    mine, theirs = best_batch(seconds), best_batch(reference_seconds)
     return {
-        "name": REFERENCE_NAME,
-        "batch_size": 1,
-        "docs_per_second": len(sample) / total,
-        "wordpieces_per_second": seen / total,
-        "latency_ms_median": 1000 * statistics.median(per_doc),
-        "latency_ms_p95": 1000 * percentile(per_doc, 95),
-        "peak_memory_mb": gpu_peak_mb(device, memory.peak),
-        "test_micro_f1": micro_f1(gold, pred),
-        "truncated_documents": truncated,
-        "mapping": "text = words joined by one space; a word takes the type of the first entity overlapping "
-        "its characters; consecutive words of one entity are B- then I-; others O",
+        **spread(round_ratios(seconds[mine], reference_seconds[theirs])),
+        "batch_size": mine,
+        "reference_batch_size": theirs,
     }
 
 
-def estimates(rows: list[dict[str, Any]], mean_wordpieces: float, config: BenchConfig) -> list[dict[str, Any]]:
-    """Hours and cost of `config.notes` notes of the measured mean length, at each variant's best batch size."""
+def estimates(rows: list[dict[str, Any]], mean_words: float, config: BenchConfig) -> list[dict[str, Any]]:
+    """Hours and cost of `config.notes` notes of the measured mean length, at each subject's best batch size."""
     result = []
-    for variant in dict.fromkeys(row["variant"] for row in rows):
-        best = max((r for r in rows if r["variant"] == variant), key=lambda r: r["wordpieces_per_second"])
-        hours = config.notes * mean_wordpieces / best["wordpieces_per_second"] / 3600
+    for label in dict.fromkeys(row["label"] for row in rows):
+        best = max((r for r in rows if r["label"] == label), key=lambda r: r["words_per_second"])
+        hours = config.notes * mean_words / best["words_per_second"] / 3600
         price = config.gpu_price_per_hour if best["device"].startswith("cuda") else config.cpu_price_per_hour
         result.append(
             {
-                "variant": variant,
+                "variant": label,
                 "device": best["device"],
                 "batch_size": best["batch_size"],
                 "notes": config.notes,
@@ -265,135 +393,309 @@ def estimates(rows: list[dict[str, Any]], mean_wordpieces: float, config: BenchC
     return result
 
 
-def summarise(rows: list[dict[str, Any]], reference: dict[str, Any] | None, config: BenchConfig) -> dict[str, Any]:
+def cpu_vs_gpu(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Batch-1 latency of each CPU subject beside the fastest GPU subject's; None without GPU rows."""
+    gpu = [r for r in rows if r["device"].startswith("cuda") and r["latency_ms_median"] is not None]
+    if not gpu:
+        return None
+    fastest = min(gpu, key=lambda r: r["latency_ms_median"])
+    return [
+        {
+            "variant": r["label"],
+            "gpu_variant": fastest["label"],
+            "cpu_latency_ms": r["latency_ms_median"],
+            "gpu_latency_ms": fastest["latency_ms_median"],
+            "slowdown": round(r["latency_ms_median"] / fastest["latency_ms_median"], 2),
+        }
+        for r in rows
+        if r["device"] == "cpu" and r["latency_ms_median"] is not None
+    ]
+
+
+def summarise(
+    rows: list[dict[str, Any]],
+    reference: dict[str, Any] | None,
+    ratios: dict[str, dict[str, Any]],
+    config: BenchConfig,
+) -> dict[str, Any]:
+    """The headline: the subject chosen on validation, its ratios (median, min-max over rounds) and the
+    verdict on the target (on test F1, reported once). `ratios`: {label: {"best": ..., "batch_1": ...}}."""
     best: dict[str, dict[str, Any]] = {}
     for row in rows:
-        if row["variant"] not in best or row["docs_per_second"] > best[row["variant"]]["docs_per_second"]:
-            best[row["variant"]] = row
+        if row["label"] not in best or row["docs_per_second"] > best[row["label"]]["docs_per_second"]:
+            best[row["label"]] = row
+    base = best.get("fp32") or next(iter(best.values()))
+    chosen = choose_subject(list(best.values()), base.get("validation_micro_f1") or 0.0, config.f1_tolerance)
     fastest = max(best.values(), key=lambda r: r["docs_per_second"])
-    f1 = {variant: row["test_micro_f1"] for variant, row in best.items()}
+    test_f1 = {label: row["test_micro_f1"] for label, row in best.items()}
     summary: dict[str, Any] = {
-        "variant": "fp32",
-        "docs_per_second": best["fp32"]["docs_per_second"] if "fp32" in best else None,
-        "fastest_variant": fastest["variant"],
+        "variant": base["label"],
+        "docs_per_second": base["docs_per_second"],
+        "fastest_variant": fastest["label"],
         "fastest_docs_per_second": fastest["docs_per_second"],
-        "test_micro_f1": f1,
+        "chosen": {key: chosen[key] for key in ("label", "variant", "max_length", "overlap", "batch_size", "device")},
+        "ratio_variant": chosen["label"],
+        "test_micro_f1": test_f1,
         "target_ratio": config.target_ratio,
+        "target_min_ratio": config.target_min_ratio,
         "reference_docs_per_second": None,
         "best_ratio_to_reference": None,
-        "ratio_variant": None,
+        "ratio_best": None,
+        "ratio_batch_1": None,
         "f1_kept": None,
         "target_met": None,
+        "cpu_vs_gpu": cpu_vs_gpu(rows),
     }
-    if reference:
-        # "equal F1": no more than f1_tolerance points below the reference, nor below fp32 (what the
-        # faster variant is a faster form of)
-        floor = max(reference["test_micro_f1"], f1.get("fp32", 0.0)) - config.f1_tolerance / 100
-        equal = [r for r in best.values() if r["test_micro_f1"] >= floor - 1e-9]
-        pick = max(equal or best.values(), key=lambda r: r["docs_per_second"])
-        ratio = pick["docs_per_second"] / reference["docs_per_second"]
+    if reference and chosen["label"] in ratios:
+        # "equal F1" on test: no more than f1_tolerance points below fp32 nor below the reference
+        floor = max(reference["test_micro_f1"], base["test_micro_f1"]) - config.f1_tolerance / 100
+        kept = chosen["test_micro_f1"] >= floor - 1e-9
+        ratio = ratios[chosen["label"]]
         summary.update(
             reference_docs_per_second=reference["docs_per_second"],
-            best_ratio_to_reference=round(ratio, 2),
-            ratio_variant=pick["variant"],
-            f1_kept=bool(equal),
-            target_met=bool(equal) and ratio >= config.target_ratio,
+            best_ratio_to_reference=round(ratio["best"]["median"], 2),
+            ratio_best=rounded(ratio["best"]),
+            ratio_batch_1=rounded(ratio["batch_1"]) if ratio.get("batch_1") else None,
+            f1_kept=kept,
+            target_met=kept
+            and ratio["best"]["median"] >= config.target_ratio
+            and ratio["best"]["min"] >= config.target_min_ratio,
         )
     return summary
 
 
+# --- the run -----------------------------------------------------------------------------------
+
+
+def interleaved_rounds(
+    workers: list[Worker], reference: Worker | None, config: BenchConfig, progress: bool
+) -> tuple[dict[str, dict[int, list[float]]], dict[str, list[list[float]]], dict[str, dict[int, list[float]]]]:
+    """Per subject label: {batch: [seconds per round]}, [per-round batch-1 latencies], and the reference's
+    times from the block just before that subject in each round."""
+    from tqdm import tqdm
+
+    batch_sizes = sorted({1, *config.batch_sizes})
+    for worker in [*workers, *([reference] if reference else [])]:  # the same warm-up for every subject
+        worker.call({"op": "time", "batch_sizes": batch_sizes})
+    seconds: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}
+    latency: dict[str, list[list[float]]] = {w.subject.label: [] for w in workers}
+    paired: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}
+    blocks = tqdm(total=config.rounds * len(workers), desc="bench rounds", unit="block", disable=not progress)
+    for _ in range(config.rounds):
+        for worker in workers:
+            label = worker.subject.label
+            if reference:
+                for batch, value in reference.call({"op": "time", "batch_sizes": batch_sizes})["seconds"].items():
+                    paired[label].setdefault(int(batch), []).append(value)
+            timed = worker.call({"op": "time", "batch_sizes": batch_sizes})
+            for batch, value in timed["seconds"].items():
+                seconds[label].setdefault(int(batch), []).append(value)
+            if timed["latency_ms"]:
+                latency[label].append(timed["latency_ms"])
+            blocks.update()
+    blocks.close()
+    return seconds, latency, paired
+
+
+def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: bool = True) -> Path:
+    """Benchmark a finished run (transformer: every variant and the reference; CRF: its one row);
+    writes and returns `<run>/bench.json`."""
+    import torch
+
+    config = config or BenchConfig()
+    run_dir = Path(run_dir)
+    if config.rounds < 1:
+        raise ConfigError("--rounds must be at least 1")
+    kind = run_kind(run_dir)
+    test = read_predictions(run_dir, "test")
+    if not test[: config.sample_docs]:
+        raise DataError(f"{run_dir}/predictions/test.jsonl", "holds no documents to benchmark")
+    threads = config.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    flags = cpu_flags()
+    peak = peak_probe()
+    variants = default_subjects(kind, device, config, flags)
+    scored: dict[str, dict[str, Any]] = {}
+    facts: dict[str, dict[str, Any]] = {}
+    workers: list[Worker] = []
+    reference: Worker | None = None
+    windows_table: list[dict[str, Any]] = []
+    started: list[Worker] = []  # every worker, closed at the end whatever happens
+
+    def start(subject: Subject, parts: Sequence[str] = ("validation", "test")) -> Worker:
+        worker = Worker(subject, run_dir, config, threads)
+        started.append(worker)
+        worker.call({"op": "score", "parts": list(parts), "batch_size": config.f1_batch_size})
+        scored[subject.label] = worker.last
+        facts[subject.label] = {**worker.started["facts"], **window_facts(subject, run_dir)}
+        return worker
+
+    try:
+        base = Subject(kind, "crf", "cpu") if kind == "crf" else Subject(kind, "fp32", device)
+        workers.append(start(base))
+        if kind == "transformer":
+            windows_table = [window_option(base, facts, scored, own=True)]
+            probes = {}
+            for length, overlap in window_candidates(config, model_positions(run_dir)):
+                probes[length, overlap] = start(Subject(kind, "fp32", base.device, (length, overlap)), ["validation"])
+                windows_table.append(window_option(probes[length, overlap].subject, facts, scored))
+            pick = choose_windows(windows_table, scored[base.label]["f1"]["validation"], config.f1_tolerance)
+            chosen_windows = None if pick is windows_table[0] else (pick["max_length"], pick["overlap"])
+            pick["chosen"] = True
+            for windows, probe in probes.items():
+                if windows == chosen_windows:  # fp32 with the chosen windows is timed too
+                    probe.call({"op": "score", "parts": ["test"], "batch_size": config.f1_batch_size})
+                    scored[probe.subject.label]["f1"].update(probe.last["f1"])
+                    workers.append(probe)
+                else:
+                    probe.close()
+            subjects = [Subject(kind, v, device, chosen_windows) for v in variants if v != "fp32" or chosen_windows]
+            subjects = [s for s in subjects if s.label not in {w.subject.label for w in workers}]
+            if device.startswith("cuda"):  # the same run on this machine's CPU, beside the GPU rows
+                subjects += [Subject(kind, v, "cpu", chosen_windows, beside_gpu=True) for v in CPU_GPU_VARIANTS]
+            workers += [start(subject) for subject in subjects]
+            if config.reference:
+                reference = start(Subject("reference", "fp32", device))
+        seconds, latency, paired = interleaved_rounds(workers, reference, config, progress)
+        memory = {w.subject.label: w.call({"op": "memory"})["peak_memory_mb"] for w in workers}
+        reference_memory = reference.call({"op": "memory"})["peak_memory_mb"] if reference else None
+    finally:
+        for worker in started:
+            if worker.process.poll() is None:
+                worker.close()
+
+    reference_times: dict[int, list[float]] = {}
+    for times in paired.values():
+        for batch, values in times.items():
+            reference_times.setdefault(batch, []).extend(values)
+    rows: list[dict[str, Any]] = []
+    ratios: dict[str, dict[str, Any]] = {}
+    for worker in workers:
+        subject, label = worker.subject, worker.subject.label
+        for row in subject_rows(subject, facts[label], seconds[label], latency[label], paired[label] or None, peak):
+            row.update(
+                peak_memory_mb=memory[label],
+                test_micro_f1=scored[label]["f1"].get("test"),
+                validation_micro_f1=scored[label]["f1"].get("validation"),
+            )
+            rows.append(row)
+        if paired[label]:
+            ratios[label] = {"best": best_with_best(seconds[label], paired[label])}
+            if 1 in seconds[label] and 1 in paired[label]:
+                ratios[label]["batch_1"] = spread(round_ratios(seconds[label][1], paired[label][1]))
+    fp32_f1 = rows[0]["test_micro_f1"]
+    for row in rows:
+        row["f1_delta_vs_fp32"] = round(100 * (row["test_micro_f1"] - fp32_f1), 2)
+    reference_record = None
+    if reference:
+        label = reference.subject.label
+        reference_rows = subject_rows(reference.subject, facts[label], reference_times, [], None, peak)
+        best = max(reference_rows, key=lambda r: r["docs_per_second"])
+        reference_record = {
+            "name": REFERENCE_NAME,
+            "mapping": REFERENCE_MAPPING,
+            "batch_size": best["batch_size"],
+            "docs_per_second": best["docs_per_second"],
+            "wordpieces_per_second": best["wordpieces_per_second"],
+            "rows": [rounded({**r, "peak_memory_mb": reference_memory}) for r in reference_rows],
+            "test_micro_f1": scored[label]["f1"]["test"],
+            "validation_micro_f1": scored[label]["f1"].get("validation"),
+            "truncated_documents": scored[label]["truncated"]["test"],
+            "test_documents": scored[label]["documents"]["test"],
+            "peak_memory_mb": reference_memory,
+        }
+    words = [
+        len(row["words"])
+        for part in ("test", "validation")
+        for row in (read_predictions(run_dir, part) if has_predictions(run_dir, part) else [])
+    ]
+    metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
+    sample = facts[workers[0].subject.label]
+    bench: dict[str, Any] = {
+        "run": run_dir.name,
+        "kind": kind,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "threads": threads,
+        "versions": {**package_versions(), **onnx_versions()},
+        "config": dataclasses.asdict(config),
+        "cpu": {"flags": flags},
+        "peak": peak,
+        "sample": {
+            key: sample.get(key)
+            for key in ("documents", "words", "wordpieces", "wordpieces_read", "windows", "positions")
+        },
+        "lengths": {"documents": len(words), "words_per_document": length_stats(words)},
+        "training_peak_memory_mb": metrics.get("peak_memory_mb"),
+        "windows": windows_table,
+        "variants": [rounded(row) for row in rows],
+        "reference": rounded(reference_record) if reference_record else None,
+        "estimate": estimates(rows, float(np.mean(words)), config),
+    }
+    bench["summary"] = rounded(summarise(bench["variants"], bench["reference"], ratios, config))
+    path = write_record(RunFolder(run_dir).bench, "bench", bench)
+    if config.figure:
+        plot(bench, RunFolder(run_dir).bench_figure)
+    return path
+
+
+def window_facts(subject: Subject, run_dir: Path) -> dict[str, Any]:
+    """The max_length / overlap the subject predicts with (None for a CRF or the reference)."""
+    if subject.kind != "transformer":
+        return {}
+    if subject.windows:
+        return {"max_length": subject.windows[0], "overlap": subject.windows[1]}
+    settings = read_run_config(run_dir)["train"]
+    return {"max_length": int(settings["max_length"]), "overlap": int(settings["stride"])}
+
+
+def window_option(
+    subject: Subject, facts: dict[str, dict[str, Any]], scored: dict[str, dict[str, Any]], own: bool = False
+) -> dict[str, Any]:
+    """One row of the window choice: the windows, fp32's validation F1 with them, and their cost."""
+    mine = facts[subject.label]
+    return {
+        "max_length": mine["max_length"],
+        "overlap": mine["overlap"],
+        "run_windows": own,
+        "validation_micro_f1": scored[subject.label]["f1"].get("validation", 0.0),
+        "positions_per_wordpiece": round(mine["positions"] / mine["wordpieces_read"], 3),
+        "chosen": False,
+    }
+
+
 def plot(bench: dict[str, Any], path: Path) -> Path:
+    """Documents/s per subject and batch size (median over rounds, the range as an error bar)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = bench["variants"]
-    labels = [f"{r['variant']} b{r['batch_size']}\nF1 {r['test_micro_f1']:.3f}" for r in rows]
+    reference = bench.get("reference")
+    rows = (
+        bench["variants"] + [{**r, "test_micro_f1": reference["test_micro_f1"]} for r in reference["rows"]]
+        if reference
+        else bench["variants"]
+    )
+    labels = [f"{r['label']} b{r['batch_size']}\nF1 {r['test_micro_f1']:.3f}" for r in rows]
     values = [r["docs_per_second"] for r in rows]
-    if bench.get("reference"):
-        labels.append(f"transformers\npipeline b1\nF1 {bench['reference']['test_micro_f1']:.3f}")
-        values.append(bench["reference"]["docs_per_second"])
+    errors = [
+        [v - r["docs_per_second_min"] for v, r in zip(values, rows)],
+        [r["docs_per_second_max"] - v for v, r in zip(values, rows)],
+    ]
+    colours = ["#dd8452" if r["label"] == "transformers pipeline" else "#4c72b0" for r in rows]
     figure, axis = plt.subplots(figsize=(max(6, 0.7 * len(rows)), 4))
-    axis.bar(range(len(values)), values, color=["#4c72b0"] * len(rows) + ["#dd8452"] * (len(values) - len(rows)))
+    axis.bar(range(len(values)), values, yerr=errors, color=colours, capsize=2)
     axis.set_xticks(range(len(values)), labels, fontsize=6)
     axis.set_ylabel("documents per second")
-    axis.set_title(f"{bench['run']} on {bench['device']} ({bench['threads']} threads)")
+    axis.set_title(
+        f"{bench['run']} on {bench['device']} ({bench['threads']} threads, {bench['config']['rounds']} rounds)"
+    )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
     plt.close(figure)
-    return path
-
-
-def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: bool = True) -> Path:
-    """Benchmark every variant of a finished transformer run; writes and returns `<run>/bench.json`."""
-    import torch
-    from tqdm import tqdm
-
-    config = config or BenchConfig()
-    run_dir = Path(run_dir)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    variants = config.variants or list(GPU_VARIANTS if device.startswith("cuda") else CPU_VARIANTS)
-    test = read_predictions(run_dir, "test")
-    test = test[: config.f1_docs] if config.f1_docs else test
-    sample = [row["words"] for row in test[: config.sample_docs]]
-    if not sample:
-        raise DataError(f"{run_dir}/predictions/test.jsonl", "holds no documents to benchmark")
-    rows: list[dict[str, Any]] = []
-    lengths: dict[str, Any] | None = None  # measured with the first variant's tokenizer
-    sample_wordpieces = sample_windows = 0
-    for variant in tqdm(variants, desc="bench", unit="variant", disable=not progress):
-        model = load_inference(run_dir, variant, "cpu" if variant in ("int8", "onnx", "onnx-int8") else device)
-        if lengths is None:
-            from pipeline.modeling.features import encode_documents
-
-            everything = [
-                row["words"]
-                for part in ("test", "validation")
-                for row in (read_predictions(run_dir, part) if has_predictions(run_dir, part) else [])
-            ]
-            counts = doc_wordpieces(model.tokenizer, everything)
-            lengths = {"documents": len(counts), "wordpieces_per_document": length_stats(counts)}
-            sample_wordpieces = sum(doc_wordpieces(model.tokenizer, sample))
-            sample_windows = len(
-                encode_documents(model.tokenizer, sample, model.max_length, model.stride, model.truncate)
-            )
-        predicted = model.predict([row["words"] for row in test], config.f1_batch_size)
-        f1 = micro_f1([row["gold"] for row in test], [tags for tags, _ in predicted])
-        for row in variant_rows(model, sample, sample_wordpieces, sample_windows, config):
-            rows.append({"variant": variant, "device": model.device, **row, "test_micro_f1": f1})
-        del model
-    if lengths is None:
-        raise ConfigError("bench: no inference variant to measure")
-    fp32_f1 = next((r["test_micro_f1"] for r in rows if r["variant"] == "fp32"), None)
-    reference = reference_row(run_dir, device, sample, test, config) if config.reference else None
-    for row in rows:
-        row["f1_delta_vs_fp32"] = None if fp32_f1 is None else round(100 * (row["test_micro_f1"] - fp32_f1), 2)
-        row["ratio_to_reference"] = (
-            round(row["docs_per_second"] / reference["docs_per_second"], 2) if reference else None
-        )
-    metrics = read_optional_record(RunFolder(run_dir).metrics, "metrics", run_dir.name) or {}
-    bench: dict[str, Any] = {
-        "run": run_dir.name,
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
-        "threads": torch.get_num_threads(),
-        "versions": {**package_versions(), **onnx_versions()},
-        "config": dataclasses.asdict(config),
-        "sample": {"documents": len(sample), "wordpieces": sample_wordpieces, "windows": sample_windows},
-        "lengths": lengths,
-        "training_peak_memory_mb": metrics.get("peak_memory_mb"),
-        "variants": [rounded(row) for row in rows],
-        "reference": rounded(reference) if reference else None,
-        "estimate": estimates(rows, lengths["wordpieces_per_document"]["mean"], config),
-    }
-    bench["summary"] = rounded(summarise(bench["variants"], bench["reference"], config))
-    path = write_record(RunFolder(run_dir).bench, "bench", bench)
-    if config.figure:
-        plot(bench, RunFolder(run_dir).bench_figure)
     return path
 
 
@@ -408,19 +710,32 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_bench(bench: dict[str, Any]) -> str:
-    """The variants table as plain text, for the command line."""
+    """The subjects table as plain text, for the command line."""
     lines = [
-        f"{'variant':<10} {'batch':>5} {'docs/s':>8} {'wp/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'MB':>7} "
-        f"{'F1':>6} {'xref':>5}"
+        f"{'subject':<24} {'batch':>5} {'docs/s':>8} {'range':>13} {'p50 ms':>8} {'MB':>7} {'pos/wp':>6} "
+        f"{'GFLOP/s':>7} {'peak%':>5} {'F1':>6} {'x ref (range)':>18}"
     ]
-    rows = bench["variants"] + (
-        [{**bench["reference"], "variant": "reference", "ratio_to_reference": 1.0}] if bench.get("reference") else []
-    )
-    for r in rows:
+    reference = bench.get("reference")
+    for r in bench["variants"] + (reference["rows"] if reference else []):
+        ratio = r.get("ratio_to_reference")
         lines.append(
-            f"{r['variant']:<10} {r['batch_size']:>5} {r['docs_per_second']:>8.2f} "
-            f"{r['wordpieces_per_second']:>9.0f} {fmt(r.get('latency_ms_median'))} {fmt(r.get('latency_ms_p95'))} "
-            f"{r['peak_memory_mb']:>7.0f} {r['test_micro_f1']:>6.3f} {fmt(r.get('ratio_to_reference'), 5, 2)}"
+            f"{r['label']:<24} {r['batch_size']:>5} {r['docs_per_second']:>8.2f} "
+            f"{r['docs_per_second_min']:>6.2f}-{r['docs_per_second_max']:<6.2f} {fmt(r.get('latency_ms_median'))} "
+            f"{r['peak_memory_mb']:>7.0f} {fmt(r.get('positions_per_wordpiece'), 6, 2)} "
+            f"{fmt(r.get('gflops_per_second'), 7, 1)} {fmt(100 * r['peak_share'] if r.get('peak_share') else None, 5, 0)} "
+            f"{fmt(r.get('test_micro_f1'), 6, 3)} "
+            + (f"{ratio['median']:>6.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "")
+        )
+    summary = bench["summary"]
+    lines.append(f"peak of this machine: {bench['peak']} (GFLOP/s; GOP/s for int8)")
+    lines.append(f"chosen on validation: {summary['chosen']}")
+    if summary.get("ratio_best"):
+        best, one = summary["ratio_best"], summary.get("ratio_batch_1")
+        lines.append(
+            f"{summary['ratio_variant']} against the reference, best with best: {best['median']:.2f}x "
+            f"(range {best['min']:.2f}-{best['max']:.2f} over {bench['config']['rounds']} rounds)"
+            + (f"; batch 1 with batch 1: {one['median']:.2f}x ({one['min']:.2f}-{one['max']:.2f})" if one else "")
+            + f"; target met: {summary['target_met']}"
         )
     for e in bench["estimate"]:
         lines.append(

@@ -35,6 +35,7 @@ from pipeline.config import PredictConfig
 from pipeline.core.documents import DataError
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import atomic_write_text
+from pipeline.core.layout import RunFolder, read_optional_record
 from pipeline.core.tags import spans_from_tags
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
@@ -62,6 +63,30 @@ def variant_of(config: PredictConfig) -> str:
     if config.onnx:
         return "onnx-int8" if config.int8 else "onnx"
     return "int8" if config.int8 else "fp32"
+
+
+def chosen_inference(run_dir: str | Path, config: PredictConfig) -> tuple[str, tuple[int, int] | None]:
+    """(variant, (max_length, overlap) or None for the run's own windows) predict runs with: --variant or
+    --int8/--onnx when given, else what `bench` chose on validation (bench.json summary.chosen), else fp32."""
+    if config.variant or config.int8 or config.onnx:
+        return config.variant or variant_of(config), None
+    bench = read_optional_record(RunFolder(run_dir).bench, "bench", Path(run_dir).name) or {}
+    chosen = (bench.get("summary") or {}).get("chosen")
+    if bench.get("kind", "transformer") != "transformer" or not chosen:
+        return "fp32", None
+    windows = (int(chosen["max_length"]), int(chosen["overlap"])) if chosen.get("max_length") else None
+    return str(chosen["variant"]), windows
+
+
+def load_predictor_model(run_dir: str | Path, config: PredictConfig) -> InferenceModel:
+    """The run loaded as `chosen_inference` says."""
+    import dataclasses
+
+    from pipeline.modeling.backends import load_inference
+
+    variant, windows = chosen_inference(run_dir, config)
+    model = load_inference(run_dir, variant)
+    return dataclasses.replace(model, max_length=windows[0], stride=windows[1]) if windows else model
 
 
 def note_record(
