@@ -227,7 +227,10 @@ class AnalysisConfig(BootstrapConfig):
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
     target_precision: float = option(0.90, "recommended threshold: the lowest reaching this validation precision")
     high_value_types: list[str] = option(
-        list(HIGH_VALUE_TYPES), "entity types coded first in production, reported on their own"
+        [],
+        "entity types coded first in production, reported on their own; each must be a type of the corpus "
+        f"(empty: {', '.join(HIGH_VALUE_TYPES)} when the corpus has them all, else its three most frequent "
+        "training types)",
     )
     high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
     high_risk_min_predictions: int = option(

@@ -223,9 +223,9 @@ def brat_pairs(folder: Path) -> tuple[dict[str, tuple[Path | None, Path | None]]
         pair[path.suffix == ".ann"] = path
     parts: dict[str, list[str]] = defaultdict(list)
     for doc_id, (txt, ann) in pairs.items():
-        path = txt or ann
-        assert path is not None
-        part = next(filter(None, map(part_name, path.relative_to(folder).parent.parts)), None)
+        located = txt or ann
+        assert located is not None
+        part = next(filter(None, map(part_name, located.relative_to(folder).parent.parts)), None)
         parts[part or ""].append(doc_id)
     predefined = dict(parts) if "" not in parts and "train" in parts and len(parts) > 1 else None
     return {doc_id: (txt, ann) for doc_id, (txt, ann) in pairs.items()}, predefined

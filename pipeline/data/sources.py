@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from pipeline.core.documents import DataError, Document, DocumentError, LoadResult, normalised_text_key
 from pipeline.core.files import read_jsonl
 from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
-from pipeline.data.brat import read_brat_folder
+from pipeline.data.brat import brat_pairs, read_brat_folder
 from pipeline.data.conll import CONLL_SUFFIXES, is_conll_folder, read_conll
 from pipeline.data.split import part_name
 
@@ -158,6 +158,15 @@ def read_hub_rows(name: str, strict: bool, progress: bool, config: str = "", spl
 def is_saved_dataset(path: Path) -> bool:
     """A folder written by `datasets`' `save_to_disk`."""
     return (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
+
+
+def plain_brat_folder(source: str) -> bool:
+    """A brat folder without a split of its own (no train/dev/test subfolders): the sources for which
+    `all` rebuilds the Hugging Face set's structure to measure the leak of a row split."""
+    path = Path(source)
+    if not path.is_dir() or is_saved_dataset(path) or is_conll_folder(path):
+        return False
+    return brat_pairs(path)[1] is None
 
 
 def load_documents(

@@ -27,6 +27,7 @@ from pipeline.config import ReportConfig
 from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.layout import Outputs, RunFolder
 from pipeline.core.provenance import git_commit
+from pipeline.reporting.inputs import load_data_summary
 from pipeline.reporting.render import Page, RenderResult, render_report
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,8 @@ def build_report(config: ReportConfig, progress: bool = True, version: str | Non
         target = notebooks / f"{slug}.ipynb"
         execute_notebook(NOTEBOOKS / source, target, parameters, config.notebook_timeout)
         pages.append(Page(slug, title, target))
-    rendered = render_report(pages, building, version, config.renderer)
+    corpus = (load_data_summary(output_dir) or {}).get("corpus", "")
+    rendered = render_report(pages, building, version, config.renderer, corpus)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(building, final)
     point_latest(final)

@@ -109,8 +109,10 @@ def length_table(summary: dict[str, Any]) -> pd.DataFrame:
 def corpus_facts(summary: dict[str, Any]) -> pd.DataFrame:
     split = summary["split"]
     facts = [
+        ("corpus", summary.get("corpus", "")),
         ("source", summary["source"]),
         ("documents", summary["documents"]),
+        ("copies of another document's text (grouped)", summary.get("grouped_copies", 0)),
         (
             "split",
             f"{split['strategy']}: train {split['train']} / validation {split['validation']} / "
@@ -399,6 +401,12 @@ def high_risk_table(run: RunInputs) -> pd.DataFrame:
         chosen = {row["type"] for row in readiness["high_risk"]["types"]}
         table["high-risk (validation)"] = table["type"].isin(chosen)
     return table
+
+
+def high_value_table(run: RunInputs) -> pd.DataFrame:
+    """F1 on test of each high-value type, and precision and coverage of its spans at the reported threshold."""
+    scores = (analysis_section(run, "readiness") or {}).get("high_value")
+    return records_table([{"type": name, **row} for name, row in (scores or {}).items()], "high-value types", run)
 
 
 def pairwise_table(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> pd.DataFrame:
