@@ -48,10 +48,14 @@ def conll_files(path: Path) -> list[Path]:
 
 
 def is_conll_folder(path: Path) -> bool:
-    """A folder of token files and no brat pairs, e.g. `train.txt`/`dev.txt`/`test.txt`."""
+    """A folder of CoNLL files and no brat `.ann` file: `.conll`/`.tsv`/`.iob`/`.bio` files, or `.txt`
+    files named like parts (`train.txt`, `dev.txt`, `test.txt`; other `.txt` files are brat texts)."""
     if not path.is_dir() or any(path.rglob("*.ann")):
         return False
-    return any(p.is_file() and p.suffix in CONLL_SUFFIXES for p in path.iterdir())
+    return any(
+        p.is_file() and (p.suffix in CONLL_SUFFIXES[1:] or (p.suffix == ".txt" and part_name(p.stem)))
+        for p in path.iterdir()
+    )
 
 
 def sentences(path: Path) -> Iterator[tuple[int, list[tuple[int, list[str]]]]]:
@@ -117,7 +121,8 @@ def read_conll_file(
             start = first
         counts["sentences"] += 1
         for number, columns in block:
-            if len(columns) <= max(token_column, tag_column if tag_column >= 0 else -tag_column - 1):
+            tag_index = tag_column if tag_column >= 0 else len(columns) + tag_column
+            if not 0 <= tag_index < len(columns) or token_column >= len(columns) or tag_index == token_column:
                 bad = bad or DataError(
                     f"{path}:{number}",
                     f"{len(columns)} columns, but the token column is {token_column} and the tag column "
