@@ -79,8 +79,13 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> A
 
 
 DATA_HELP = (
-    f"a brat folder, a .jsonl or .parquet file in the Hugging Face schema, or a hub dataset id "
-    f"(${DATA_ENV} when set, else {DATASET})"
+    f"a brat folder (searched recursively; train/dev/test subfolders give its own split), CoNLL files or a "
+    f"folder of them (train.txt/dev.txt/test.txt, .conll, .tsv), a .jsonl or .parquet file in the Hugging Face "
+    f"schema, a saved Hugging Face dataset, or a hub dataset id (${DATA_ENV} when set, else {DATASET})"
+)
+CORPUS_NAME_HELP = (
+    "the corpus's name in the report's title and sentences, the W&B run config and the PDF file name "
+    "(default: the data folder's or dataset's name)"
 )
 OUTPUT_DIR_HELP = "root of every output (data/, runs/, comparison/, report/, stages/)"
 WANDB_HELP = "track the run with Weights & Biases (offline inside the run directory without a key)"
@@ -93,6 +98,14 @@ class DataConfig:
 
     data: str = option(default_data_source, DATA_HELP)
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    corpus_name: str = option("", CORPUS_NAME_HELP)
+    split: str = option(
+        "auto",
+        "predefined: the source's own train/validation/test (brat part folders, CoNLL part files, hub splits); "
+        "random: a stratified document split; auto: predefined when the source has one",
+        ("auto", "predefined", "random"),
+    )
+    split_file: str = option("", "reuse a split: a split.json as the data stage writes it (overrides --split)")
     split_by: str = option("document", "document (default) or rows (the plan's leaky row split)", ("document", "rows"))
     versions: str = option(
         "last", "which version of a repeated document to keep: first | last | all", ("first", "last", "all")
@@ -104,8 +117,16 @@ class DataConfig:
         "keep", "keep | drop (types below rare_min_mentions training mentions become O)", ("keep", "drop")
     )
     rare_min_mentions: int = option(50, "training mentions below which --rare-policy drop drops a type")
-    frequent_above: int = option(1000, "tier threshold: types with more training mentions are frequent")
-    rare_below: int = option(100, "tier threshold: types with fewer training mentions are rare")
+    frequent_above: float = option(
+        1000, "tier threshold: types with more training mentions are frequent (below 1: a share of all mentions)"
+    )
+    rare_below: float = option(
+        100, "tier threshold: types with fewer training mentions are rare (below 1: a share of all mentions)"
+    )
+    conll_token_column: int = option(0, "CoNLL sources: the column holding the token (0 = first)")
+    conll_tag_column: int = option(-1, "CoNLL sources: the column holding the tag (-1 = last)")
+    hf_config: str = option("", "Hugging Face sources: the dataset configuration")
+    hf_split: str = option("", "Hugging Face sources: read only this split (default: every split, kept as parts)")
     strict: bool = option(False, "repairable problems (orphan I- tags) become errors")
     tokenizer_model: str = option(OFFLINE_MODEL, "tokenizer for the wordpiece statistics")
     max_length: int = option(512, "wordpieces per window, special tokens included")
@@ -240,7 +261,10 @@ class AnalysisConfig(BootstrapConfig):
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
     target_precision: float = option(0.90, "recommended threshold: the lowest reaching this validation precision")
     high_value_types: list[str] = option(
-        list(HIGH_VALUE_TYPES), "entity types coded first in production, reported on their own"
+        [],
+        "entity types coded first in production, reported on their own; each must be a type of the corpus "
+        f"(empty: {', '.join(HIGH_VALUE_TYPES)} when the corpus has them all, else its three most frequent "
+        "training types)",
     )
     high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
     high_risk_min_predictions: int = option(
@@ -345,6 +369,7 @@ class PipelineConfig:
 
     data: str = option(default_data_source, DATA_HELP)
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
+    corpus_name: str = option("", CORPUS_NAME_HELP)
     models: list[str] = option([OFFLINE_MODEL], "models to train; the first also gets a truncate twin")
     truncate_twin: bool = option(True, "also train the first model with --long-docs truncate (the 512-cut recipe)")
     crf: bool = option(True, "also train the CRF baseline")

@@ -509,8 +509,11 @@ def leak_stages(
     progress: bool,
 ) -> list[Stage]:
     """leak-data, leak-train-<model>, leak: the row split of a rebuilt Hugging Face set against ours,
-    for brat sources (a hub or JSONL source holds its own copies: split it with --split-by rows)."""
-    if not config.leak or not Path(config.data).is_dir():
+    for brat sources without a split of their own (a hub or JSONL source holds its own copies: split it with
+    --split-by rows; a corpus's own split is kept as it is)."""
+    from pipeline.data.sources import plain_brat_folder
+
+    if not config.leak or not plain_brat_folder(config.data):
         return []
     document_stage = f"train-{model_label(config.leak_model)}"
     document = next((stage for stage in trainings if stage.name == document_stage), None)
@@ -623,7 +626,9 @@ def plan_stages(
     from pipeline.reporting.build import report_version
 
     out = config.output_dir
-    data_config = stage_config(DataConfig, profile, overrides, data=config.data, output_dir=out)
+    data_config = stage_config(
+        DataConfig, profile, overrides, data=config.data, output_dir=out, corpus_name=config.corpus_name
+    )
     analysis = stage_config(AnalysisConfig, profile, overrides)
     comparison = stage_config(CompareConfig, profile, overrides, **dataclasses.asdict(analysis))  # + weights
     trainings = training_stages(train_configs(config, profile, overrides))

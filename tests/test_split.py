@@ -63,6 +63,11 @@ def test_real_corpus_splits_140_30_30_with_no_document_in_two_parts(tmp_path, sh
     assert summary["documents"] == 200 and summary["window_word_coverage"] == 1.0
     assert summary["entities_dropped_share"] < 0.025
     assert summary["truncation_lost_entities"] > 0
+    # MACCROBAT's tiers are unchanged by count-or-share thresholds, and its name is found past `brat/2020`
+    tiers = [info["tier"] for info in summary["types"].values()]
+    assert [tiers.count(tier) for tier in ("frequent", "medium", "rare")] == [5, 14, 22]
+    assert (summary["tiers"]["frequent_above"], summary["tiers"]["rare_below"]) == (1000, 100)
+    assert summary["corpus"] == "MACCROBAT" and summary["split"]["strategy"] == "document"
     # every B- has an I-, and the tag maps load back
     assert all(f"I-{tag[2:]}" in prepared.tag2id for tag in prepared.tag2id if tag.startswith("B-"))
     assert len(prepared.tag2id) == 1 + 2 * 41

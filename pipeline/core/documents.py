@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,6 +58,14 @@ class Document:
         )
 
 
+def normalised_text_key(words: Iterable[str]) -> str:
+    """Hash of the text with case, Unicode form and all whitespace removed: the group of a document
+    in every source, so that copies of one text never straddle parts."""
+    text = unicodedata.normalize("NFKC", "".join(words)).lower()
+    text = "".join(char for char in text if not char.isspace())
+    return "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
 @dataclass
 class DocumentError:
     """A document that could not be read; batch work reports it and carries on."""
@@ -93,3 +104,6 @@ class LoadResult:
     source: str
     conversion: dict[str, Any] = field(default_factory=dict)
     errors: list[DocumentError] = field(default_factory=list)
+    # the source's own split (part -> document ids) when it has one: brat train/dev/test folders,
+    # CoNLL train/dev/test files, a Hugging Face dataset's splits
+    parts: dict[str, list[str]] | None = None

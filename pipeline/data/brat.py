@@ -33,8 +33,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
+from pipeline.core.documents import DataError, Document, DocumentError, LoadResult, normalised_text_key
 from pipeline.core.tags import Span, tags_from_spans
+from pipeline.data.split import part_name
 
 WORD_PATTERN = re.compile(r"[^\W_]+|\S")
 OTHER_ANNOTATION_KINDS = {
@@ -205,11 +206,12 @@ def convert_document(
     for _, reason in dropped:
         counts[f"dropped_{reason}"] += 1
     dropped_by_type = Counter(entity.type for entity, _ in dropped)
+    words = [text[start:end] for start, end in ranges]
     document = Document(
         id=doc_id,
-        words=[text[start:end] for start, end in ranges],
+        words=words,
         tags=tags_from_spans(len(ranges), spans),
-        group=doc_id,
+        group=normalised_text_key(words),
         source="brat",
         version=version,
         offsets=ranges,
@@ -218,28 +220,55 @@ def convert_document(
     return document, counts, dropped_by_type
 
 
+def brat_pairs(folder: Path) -> tuple[dict[str, tuple[Path | None, Path | None]], dict[str, list[str]] | None]:
+    """Every `.txt`/`.ann` file under `folder` (recursively) by document id, and the predefined split
+    when the files sit in part folders (`train/`, `dev/`, `devel/`, `validation/`, `test/`).
+
+    A document's id is its file stem; when two folders hold the same stem it is the path relative to
+    `folder` without the suffix, so ids stay unique."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".txt", ".ann") and p.is_file())
+    stems: dict[str, set[Path]] = defaultdict(set)
+    for path in files:
+        stems[path.stem].add(path.parent)
+    pairs: dict[str, list[Path | None]] = {}
+    for path in files:
+        relative = path.relative_to(folder).with_suffix("")
+        doc_id = path.stem if len(stems[path.stem]) == 1 else relative.as_posix()
+        pair = pairs.setdefault(doc_id, [None, None])
+        pair[path.suffix == ".ann"] = path
+    parts: dict[str, list[str]] = defaultdict(list)
+    for doc_id, (txt, ann) in pairs.items():
+        located = txt or ann
+        assert located is not None
+        part = next(filter(None, map(part_name, located.relative_to(folder).parent.parts)), None)
+        parts[part or ""].append(doc_id)
+    predefined = dict(parts) if "" not in parts and "train" in parts and len(parts) > 1 else None
+    return {doc_id: (txt, ann) for doc_id, (txt, ann) in pairs.items()}, predefined
+
+
 def read_brat_folder(folder: str | Path, progress: bool = True) -> LoadResult:
-    """Convert every `<id>.txt`/`<id>.ann` pair; a bad document becomes an error record."""
+    """Convert every `<id>.txt`/`<id>.ann` pair under `folder`; a bad document becomes an error record.
+    Documents are grouped by their normalised text, so copies under two names never straddle parts."""
     folder = Path(folder)
-    txt = {p.stem: p for p in folder.glob("*.txt")}
-    ann = {p.stem: p for p in folder.glob("*.ann")}
-    version = folder.name if re.fullmatch(r"(19|20)\d\d", folder.name) else None
+    pairs, parts = brat_pairs(folder)
     documents: list[Document] = []
     errors: list[DocumentError] = []
     totals: Counter = Counter()
     dropped_by_type: Counter = Counter()
-    for stem in sorted(set(txt) - set(ann)):
-        errors.append(DocumentError(stem, str(txt[stem]), "has no matching .ann file"))
-    for stem in sorted(set(ann) - set(txt)):
-        errors.append(DocumentError(stem, str(ann[stem]), "has no matching .txt file"))
-    paired = sorted(set(txt) & set(ann))
+    for doc_id, (txt, ann) in pairs.items():
+        if ann is None:
+            errors.append(DocumentError(doc_id, str(txt), "has no matching .ann file"))
+        elif txt is None:
+            errors.append(DocumentError(doc_id, str(ann), "has no matching .txt file"))
+    paired = sorted(doc_id for doc_id, (txt, ann) in pairs.items() if txt and ann)
     if not paired:
         raise DataError(str(folder), "no <id>.txt + <id>.ann pairs found (is this a brat folder?)")
-    for stem in tqdm(paired, desc="brat -> IOB2", unit="doc", disable=not progress):
+    for doc_id in tqdm(paired, desc="brat -> IOB2", unit="doc", disable=not progress):
+        txt, ann = pairs[doc_id]
+        assert txt is not None and ann is not None
+        version = txt.parent.name if re.fullmatch(r"(19|20)\d\d", txt.parent.name) else None
         try:
-            document, counts, dropped = convert_document(
-                stem, read_text(txt[stem]), read_text(ann[stem]), str(ann[stem]), version
-            )
+            document, counts, dropped = convert_document(doc_id, read_text(txt), read_text(ann), str(ann), version)
         except DataError as exc:
             errors.append(exc.record())
             continue
@@ -248,4 +277,7 @@ def read_brat_folder(folder: str | Path, progress: bool = True) -> LoadResult:
         dropped_by_type.update(dropped)
     conversion = dict(sorted(totals.items()))
     conversion["dropped_by_type"] = dict(dropped_by_type.most_common())
-    return LoadResult(documents, source=f"brat:{folder}", conversion=conversion, errors=errors)
+    read = {document.id for document in documents}
+    if parts is not None:
+        parts = {part: sorted(set(ids) & read) for part, ids in parts.items()}
+    return LoadResult(documents, source=f"brat:{folder}", conversion=conversion, errors=errors, parts=parts)

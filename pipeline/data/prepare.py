@@ -7,20 +7,31 @@ Writes `documents.jsonl` (every kept document with its part), `split.json`, `tag
 from __future__ import annotations
 
 import logging
+import re
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import DataConfig
-from pipeline.core.documents import Document
+from pipeline.config import DATASET, DataConfig
+from pipeline.core.documents import DataError, Document
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, read_jsonl, sha256_of, write_json, write_jsonl
 from pipeline.core.layout import Outputs, read_record, read_tags, write_record, write_tags
 from pipeline.core.tags import build_tag_maps
 from pipeline.data.sources import load_documents, select_versions
-from pipeline.data.split import PARTS, ROW_SPLIT_WARNING, assign_parts, leaked_groups, split_documents
-from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, types_below
+from pipeline.data.split import (
+    PARTS,
+    ROW_SPLIT_WARNING,
+    assign_parts,
+    leaked_groups,
+    part_name,
+    predefined_split,
+    split_documents,
+)
+from pipeline.data.tiers import assign_tiers, drop_types, mention_counts, mention_threshold, types_below
 
 log = logging.getLogger(__name__)
 # documents -> their wordpiece, window and truncation figures (`pipeline.modeling.features.length_measure`);
@@ -48,24 +59,95 @@ def describe(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def reuse_or_make_split(config: DataConfig, documents: list[Document], path: Path) -> dict[str, Any]:
-    """The saved split when it was made from the same documents and settings, else a new one."""
-    key = sha256_of(
+GENERIC_FOLDERS = {"brat", "conll", "data", "standoff", "corpus", "ann", "txt", "tsv", "rows"}
+
+
+def corpus_name(config: DataConfig) -> str:
+    """`--corpus-name`, else the data folder's or dataset's name: the first path part from the end that is
+    not a part name (`train`), a release year (`2020`) or a generic folder (`brat`, `conll`, `data`). A
+    short lowercase name without separators reads as an acronym (`bc2gm` -> `BC2GM`)."""
+    if config.corpus_name:
+        return config.corpus_name
+    if config.data == DATASET:
+        return "MACCROBAT"
+    path = Path(config.data)
+    names = [path.stem if path.suffix else path.name, *(parent.name for parent in path.resolve().parents)]
+    name = next(
+        (
+            n
+            for n in names
+            if n and not part_name(n) and not re.fullmatch(r"(19|20)\d\d", n) and n.lower() not in GENERIC_FOLDERS
+        ),
+        config.data,
+    )
+    return name.upper() if len(name) <= 10 and name.isalnum() and name.islower() else name
+
+
+def split_key(config: DataConfig, documents: list[Document], predefined: dict[str, list[str]] | None) -> str:
+    return sha256_of(
         {
             "ids": sorted(d.id for d in documents),
             "strategy": config.split_by,
             "seed": config.seed,
             "validation_size": config.validation_size,
             "test_size": config.test_size,
+            **({"predefined": predefined} if predefined is not None else {}),
         }
     )
+
+
+def split_mode(config: DataConfig, predefined: dict[str, list[str]] | None) -> str:
+    """predefined or random: `--split auto` takes the source's own split when it has one."""
+    if config.split == "predefined" and predefined is None:
+        raise ConfigError(
+            f"--split predefined: {config.data} has no split of its own (brat train/dev/test subfolders, CoNLL "
+            "train/dev/test files or Hugging Face splits); use --split random or --split-file"
+        )
+    if config.split == "random" or predefined is None or config.split_by == "rows":
+        return "random"
+    return "predefined"
+
+
+def read_split_file(path: str | Path, documents: list[Document]) -> dict[str, Any]:
+    """A split.json as the data stage writes it; every document in exactly one part, no unknown id."""
+    split = read_json(path)
+    missing_parts = [part for part in PARTS if not isinstance(split.get(part), list)]
+    if missing_parts:
+        raise DataError(str(path), f"a split file needs the lists {', '.join(PARTS)}; missing {missing_parts}")
+    known = {document.id for document in documents}
+    listed = [doc_id for part in PARTS for doc_id in split[part]]
+    unknown = sorted(set(listed) - known)
+    if unknown:
+        raise DataError(str(path), f"{len(unknown)} ids are not in the data, e.g. {unknown[:3]}")
+    twice = sorted(doc_id for doc_id, n in Counter(listed).items() if n > 1)
+    if twice:
+        raise DataError(str(path), f"{len(twice)} ids are in more than one part, e.g. {twice[:3]}")
+    unlisted = sorted(known - set(listed))
+    if unlisted:
+        raise DataError(str(path), f"{len(unlisted)} documents of the data are in no part, e.g. {unlisted[:3]}")
+    return {"strategy": "file", "seed": split.get("seed"), "file": str(path), **{p: split[p] for p in PARTS}}
+
+
+def reuse_or_make_split(
+    config: DataConfig, documents: list[Document], path: Path, predefined: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The split of `--split-file`; else the saved split when it was made from the same documents and
+    settings; else a new one (the source's own split, or a stratified one)."""
+    if config.split_file:
+        return read_split_file(config.split_file, documents)
+    mode = split_mode(config, predefined)
+    key = split_key(config, documents, predefined if mode == "predefined" else None)
     if path.exists():
         saved = read_json(path)
         if saved.get("key") == key:
             log.info("reusing the saved split %s", path)
             return saved
         log.warning("the saved split %s was made from other documents or settings; making a new one", path)
-    split = split_documents(documents, config.split_by, config.validation_size, config.test_size, config.seed)
+    if mode == "predefined":
+        assert predefined is not None
+        split = predefined_split(documents, predefined, config.validation_size, config.seed)
+    else:
+        split = split_documents(documents, config.split_by, config.validation_size, config.test_size, config.seed)
     split["key"] = key
     return split
 
@@ -73,17 +155,28 @@ def reuse_or_make_split(config: DataConfig, documents: list[Document], path: Pat
 def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) -> dict[str, Any]:
     """Run the data stage and return its summary (also written to `outputs/data/summary.json`)."""
     out = Outputs(config.output_dir)
-    loaded = load_documents(config.data, strict=config.strict, progress=progress)
+    loaded = load_documents(
+        config.data,
+        strict=config.strict,
+        progress=progress,
+        token_column=config.conll_token_column,
+        tag_column=config.conll_tag_column,
+        hf_config=config.hf_config,
+        hf_split=config.hf_split,
+    )
     for error in loaded.errors:
         log.error("skipped document: %s", error)
-    versions = "all" if config.split_by == "rows" else config.versions
+    # a given split (the source's own, a split file) is kept whole: no copy is removed from it
+    given = bool(config.split_file) or split_mode(config, loaded.parts) == "predefined"
+    versions = "all" if config.split_by == "rows" or given else config.versions
     documents, duplicates_removed = select_versions(loaded.documents, versions)
+    grouped_copies = len(loaded.documents) - len({document.group for document in loaded.documents})
     # a removed copy's entities are counted by the conversion but are in no written document
     removed_spans = sum(len(d.spans) for d in loaded.documents) - sum(len(d.spans) for d in documents)
     entities_total = loaded.conversion.get("spans_total", 0) - removed_spans
     entities_kept = loaded.conversion.get("spans_kept", 0) - removed_spans
 
-    split = reuse_or_make_split(config, documents, out.split)
+    split = reuse_or_make_split(config, documents, out.split, loaded.parts)
     parts = assign_parts(documents, split)
     all_types = sorted({span.type for document in documents for span in document.spans})
     train_counts = mention_counts(parts["train"])
@@ -101,15 +194,18 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
     kept_types = sorted({span.type for document in documents for span in document.spans})
     tag2id, _ = build_tag_maps(kept_types)
     tiers = assign_tiers(train_counts, all_types, config.frequent_above, config.rare_below)
+    train_total = sum(train_counts.values())
     all_counts = mention_counts(documents)
     part_counts = {part: mention_counts(parts[part]) for part in PARTS}
 
     lengths = measure(documents)
     leaks = leaked_groups(documents, split)
     summary: dict[str, Any] = {
+        "corpus": corpus_name(config),
         "source": loaded.source,
         "documents": len(documents),
         "documents_read": len(loaded.documents),
+        "grouped_copies": grouped_copies,
         "document_versions_removed": duplicates_removed,
         "versions_kept": versions,
         "split": {
@@ -124,7 +220,12 @@ def prepare_data(config: DataConfig, measure: Measure, progress: bool = True) ->
         "entities_dropped_share": (entities_total - entities_kept) / entities_total if entities_total else 0.0,
         "conversion": loaded.conversion,
         "rare_policy": rare_report,
-        "tiers": {"frequent_above": config.frequent_above, "rare_below": config.rare_below, "counted_on": "train"},
+        "tiers": {
+            "frequent_above": round(mention_threshold(config.frequent_above, train_total), 1),
+            "rare_below": round(mention_threshold(config.rare_below, train_total), 1),
+            "given_as": {"frequent_above": config.frequent_above, "rare_below": config.rare_below},
+            "counted_on": "train",
+        },
         "types": {
             t: {
                 "mentions": all_counts.get(t, 0),
@@ -159,6 +260,9 @@ def load_prepared(output_dir: str | Path) -> PreparedData:
     return PreparedData(parts, tag2id, id2tag, summary, read_json(out.split))
 
 
+SPLIT_LABELS = {"predefined": "predefined (the source's own)", "file": "from the split file"}
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The short table `python -m pipeline data` prints."""
     split = summary["split"]
@@ -167,11 +271,16 @@ def format_summary(summary: dict[str, Any]) -> str:
         tiers[info["tier"]] = tiers.get(info["tier"], 0) + 1
     words, pieces = summary["words_per_document"], summary["wordpieces_per_document"]
     rows = [
+        ("corpus", summary["corpus"]),
         ("source", summary["source"]),
-        ("documents", f"{summary['documents']} ({summary['document_versions_removed']} duplicate versions removed)"),
+        (
+            "documents",
+            f"{summary['documents']} ({summary['grouped_copies']} copies of another document's text, grouped; "
+            f"{summary['document_versions_removed']} duplicate versions removed)",
+        ),
         (
             "split",
-            f"{split['strategy']}: train {split['train']} / validation {split['validation']} / test "
+            f"{SPLIT_LABELS.get(split['strategy'], split['strategy'])}: train {split['train']} / validation {split['validation']} / test "
             f"{split['test']}; groups in two parts: {split['groups_in_two_parts']}",
         ),
         (

@@ -8,8 +8,6 @@ otherwise by a hash of their normalised text; `select_versions` then keeps one r
 
 from __future__ import annotations
 
-import hashlib
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,17 +15,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline.core.documents import DataError, Document, DocumentError, LoadResult
+from pipeline.core.documents import DataError, Document, DocumentError, LoadResult, normalised_text_key
 from pipeline.core.files import jsonl_lines
 from pipeline.core.tags import TagSchemeError, repair_iob2, spans_from_tags
-from pipeline.data.brat import read_brat_folder
-
-
-def normalised_text_key(words: Iterable[str]) -> str:
-    """Hash of the text with case, Unicode form and all whitespace removed."""
-    text = unicodedata.normalize("NFKC", "".join(words)).lower()
-    text = "".join(char for char in text if not char.isspace())
-    return "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+from pipeline.data.brat import brat_pairs, read_brat_folder
+from pipeline.data.conll import CONLL_SUFFIXES, is_conll_folder, read_conll
+from pipeline.data.split import part_name
 
 
 def document_from_row(row: Any, location: str, index: int, source: str, strict: bool) -> tuple[Document, int]:
@@ -120,7 +113,46 @@ def hub_problem(repo_id: str, repo_type: str) -> str | None:
     return None
 
 
-def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
+def dataset_rows(dataset: Any, part: str | None) -> Iterable[dict[str, Any]]:
+    """Rows of a `datasets.Dataset` in our schema: integer `ner_tags` (a ClassLabel) become tag names,
+    and rows without an id get `<part>-<n>` so that ids stay unique across a dataset's splits."""
+    features = dataset.features
+    key = "tags" if "tags" in features else "ner_tags"
+    names = getattr(getattr(features.get(key), "feature", None), "names", None)
+    for index, row in enumerate(dataset):
+        tags = row.get(key)
+        if names and isinstance(tags, list):
+            tags = [names[tag] for tag in tags]
+        ids = {"id": f"{part}-{index:05d}"} if part and not (row.get("id") or row.get("document_id")) else {}
+        yield {**row, **ids, "tags": tags}
+
+
+def read_dataset(loaded: Any, source: str, split: str, strict: bool, progress: bool) -> LoadResult:
+    """A `datasets` Dataset or DatasetDict. A DatasetDict's train/validation/test splits (any of the
+    names `part_name` knows) become the predefined split; `split` reads that one split only."""
+    if not hasattr(loaded, "keys"):
+        return read_table(list(dataset_rows(loaded, None)), source, strict, progress)
+    if split and split not in loaded:
+        raise DataError(source, f"no split {split!r}; the dataset has {', '.join(loaded)}")
+    named = {name: part_name(name) for name in ([split] if split else list(loaded))}
+    if not split and "train" in named.values():
+        named = {name: part for name, part in named.items() if part}
+    located = [
+        (f"{source}[{name}] row {i}", row, part)
+        for name, part in named.items()
+        for i, row in enumerate(dataset_rows(loaded[name], part if len(named) > 1 else None))
+    ]
+    rows = [(location, row) for location, row, _ in located]
+    result = read_rows(rows, source, strict, total=len(rows), progress=progress)
+    if len(named) > 1:
+        part_of = {str(row.get("id") or row.get("document_id")): part for _, row, part in located}
+        result.parts = {}
+        for document in result.documents:
+            result.parts.setdefault(part_of[document.id] or "", []).append(document.id)
+    return result
+
+
+def read_hub_rows(name: str, strict: bool, progress: bool, config: str = "", split: str = "") -> LoadResult:
     import datasets
     from huggingface_hub import constants
 
@@ -132,31 +164,63 @@ def read_hub_rows(name: str, strict: bool, progress: bool) -> LoadResult:
             "Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
         )
     try:
-        dataset = datasets.load_dataset(name, split="train")
+        loaded = datasets.load_dataset(name, config or None, split=split or None)
     except Exception as exc:  # the hub raises many kinds (connection, offline mode, missing)
         raise DataError(
             f"hf:{name}",
             f"could not load the Hugging Face dataset ({type(exc).__name__}: {exc}). "
-            "Offline? Pass --data PATH (a brat folder, .jsonl or .parquet) or set MACCROBAT_DATA.",
+            "Offline? Pass --data PATH (a brat folder, CoNLL files, .jsonl or .parquet) or set MACCROBAT_DATA.",
         ) from exc
-    return read_table(dataset, f"hf:{name}", strict, progress)
+    return read_dataset(loaded, f"hf:{name}", "", strict, progress)
 
 
-def load_documents(source: str, strict: bool = False, progress: bool = True) -> LoadResult:
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by `datasets`' `save_to_disk`."""
+    return (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
+
+
+def plain_brat_folder(source: str) -> bool:
+    """A brat folder without a split of its own (no train/dev/test subfolders): the sources for which
+    `all` rebuilds the Hugging Face set's structure to measure the leak of a row split."""
+    path = Path(source)
+    if not path.is_dir() or is_saved_dataset(path) or is_conll_folder(path):
+        return False
+    return brat_pairs(path)[1] is None
+
+
+def load_documents(
+    source: str,
+    strict: bool = False,
+    progress: bool = True,
+    token_column: int = 0,
+    tag_column: int = -1,
+    hf_config: str = "",
+    hf_split: str = "",
+) -> LoadResult:
     """Read any supported source into Documents; a bad document is recorded and the rest load."""
     path = Path(source)
-    if path.is_dir():
+    if path.is_dir() and is_saved_dataset(path):
+        import datasets
+
+        result = read_dataset(datasets.load_from_disk(str(path)), f"hf:{path}", hf_split, strict, progress)
+    elif is_conll_folder(path) or (path.is_file() and path.suffix in CONLL_SUFFIXES):
+        result = read_conll(path, token_column, tag_column)
+    elif path.is_dir():
         result = read_brat_folder(path, progress=progress)
     elif path.suffix in (".jsonl", ".json") and path.is_file():
         result = read_jsonl_rows(path, strict, progress)
     elif path.suffix == ".parquet" and path.is_file():
         result = read_parquet_rows(path, strict, progress)
     elif path.exists():
-        raise DataError(source, "unsupported data source: expected a brat folder, a .jsonl or a .parquet file")
+        raise DataError(
+            source,
+            "unsupported data source: expected a brat folder, CoNLL files "
+            f"({', '.join(CONLL_SUFFIXES)}), a .jsonl or a .parquet file, or a saved Hugging Face dataset",
+        )
     elif path.parent.is_dir() and path.parent != Path("."):
         raise DataError(source, f"no such file or folder (the folder {path.parent} exists; a typo?)")
     elif source.count("/") == 1 and not source.startswith((".", "/")):
-        result = read_hub_rows(source, strict, progress)
+        result = read_hub_rows(source, strict, progress, hf_config, hf_split)
     else:
         raise DataError(source, "no such file or folder")
     if strict and result.errors:

@@ -17,6 +17,19 @@ from pipeline.core.documents import DataError, Document
 from pipeline.core.errors import ConfigError
 
 PARTS = ("train", "validation", "test")
+# folder and file names that mean a part of a corpus's own split (brat folders, CoNLL files, hub splits)
+PART_NAMES = {
+    "train": "train",
+    "training": "train",
+    "dev": "validation",
+    "devel": "validation",
+    "development": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "val": "validation",
+    "test": "test",
+    "testing": "test",
+}
 log = logging.getLogger(__name__)
 
 ROW_SPLIT_WARNING = (
@@ -24,6 +37,11 @@ ROW_SPLIT_WARNING = (
     "document twice (2018 and 2020 releases), so copies of test documents land in train and test "
     "scores are inflated. Use it only to measure that leak."
 )
+
+
+def part_name(name: str) -> str | None:
+    """The part a folder, file or hub split name stands for (`devel` -> validation), else None."""
+    return PART_NAMES.get(name.lower())
 
 
 def part_size(size: float, total: int) -> int:
@@ -39,7 +57,10 @@ def _stratified_take(labels: np.ndarray, pool: np.ndarray, count: int, seed: int
     if count >= len(pool):
         raise ConfigError(f"cannot take {count} of {len(pool)} units and leave a training part")
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=count, random_state=seed)
-    rest, taken = next(splitter.split(np.zeros((len(pool), 1)), labels[pool]))
+    targets = labels[pool]
+    if targets.shape[1] == 1:  # one type: iterstrat needs >= 2 label columns, so stratify on presence/absence
+        targets = np.hstack([targets, 1 - targets])
+    rest, taken = next(splitter.split(np.zeros((len(pool), 1)), targets))
     rest, taken = list(pool[rest]), list(pool[taken])
     # Iterative stratification only approximates the requested size; move the units that carry
     # the least rare-type information until the part has exactly `count` units.
@@ -51,6 +72,21 @@ def _stratified_take(labels: np.ndarray, pool: np.ndarray, count: int, seed: int
         source.remove(unit)
         target.append(unit)
     return np.array(sorted(rest)), np.array(sorted(taken))
+
+
+def _units(documents: list[Document], strategy: str) -> tuple[dict[str, list[Document]], np.ndarray]:
+    """Documents per unit (group, or row) and each unit's entity-type presence vector."""
+    units: dict[str, list[Document]] = defaultdict(list)
+    for document in documents:
+        units[document.group if strategy == "document" else document.id].append(document)
+    types = sorted({span.type for document in documents for span in document.spans})
+    column = {entity_type: i for i, entity_type in enumerate(types)}
+    labels = np.zeros((len(units), max(len(types), 1)), dtype=int)
+    for row, members in enumerate(units.values()):
+        for document in members:
+            for span in document.spans:
+                labels[row, column[span.type]] = 1
+    return units, labels
 
 
 def split_documents(
@@ -65,17 +101,8 @@ def split_documents(
         raise ConfigError(f"unknown split strategy {strategy!r} (document | rows)")
     if strategy == "rows":
         log.warning(ROW_SPLIT_WARNING)
-    units: dict[str, list[Document]] = defaultdict(list)
-    for document in documents:
-        units[document.group if strategy == "document" else document.id].append(document)
+    units, labels = _units(documents, strategy)
     keys = list(units)
-    types = sorted({span.type for document in documents for span in document.spans})
-    column = {entity_type: i for i, entity_type in enumerate(types)}
-    labels = np.zeros((len(keys), max(len(types), 1)), dtype=int)
-    for row, key in enumerate(keys):
-        for document in units[key]:
-            for span in document.spans:
-                labels[row, column[span.type]] = 1
     pool = np.arange(len(keys))
     pool, test = _stratified_take(labels, pool, part_size(test_size, len(keys)), seed)
     train, validation = _stratified_take(labels, pool, part_size(validation_size, len(keys)), seed)
@@ -84,6 +111,25 @@ def split_documents(
     for part in PARTS:
         split[part] = sorted(document.id for index in parts[part] for document in units[keys[index]])
     return split
+
+
+def predefined_split(
+    documents: list[Document], parts: dict[str, list[str]], validation_size: float = 30, seed: int = 42
+) -> dict:
+    """The source's own split; without a validation part one is drawn from train (stratified, by group)."""
+    if "train" not in parts or "test" not in parts:
+        raise ConfigError(
+            f"--split predefined needs train and test parts; the source has {', '.join(sorted(parts)) or 'none'}"
+        )
+    split: dict = {"strategy": "predefined", "seed": seed, **{part: sorted(ids) for part, ids in parts.items()}}
+    if "validation" not in parts:
+        train_ids = set(parts["train"])
+        units, labels = _units([d for d in documents if d.id in train_ids], "document")
+        keys = list(units)
+        train, validation = _stratified_take(labels, np.arange(len(keys)), part_size(validation_size, len(keys)), seed)
+        for part, indices in (("train", train), ("validation", validation)):
+            split[part] = sorted(document.id for index in indices for document in units[keys[index]])
+    return {key: split[key] for key in ("strategy", "seed", *PARTS)}
 
 
 def assign_parts(documents: list[Document], split: dict) -> dict[str, list[Document]]:

@@ -19,7 +19,12 @@ def mention_counts(documents: list[Document]) -> Counter:
     return Counter(span.type for document in documents for span in document.spans)
 
 
-def tier_of(count: int, frequent_above: int = 1000, rare_below: int = 100) -> str:
+def mention_threshold(value: float, total: int) -> float:
+    """A tier threshold as a mention count: a count as given, or a share (below 1) of `total` mentions."""
+    return value * total if 0 < value < 1 else value
+
+
+def tier_of(count: int, frequent_above: float = 1000, rare_below: float = 100) -> str:
     if count > frequent_above:
         return "frequent"
     if count < rare_below:
@@ -28,10 +33,14 @@ def tier_of(count: int, frequent_above: int = 1000, rare_below: int = 100) -> st
 
 
 def assign_tiers(
-    train_counts: Counter, all_types: list[str], frequent_above: int = 1000, rare_below: int = 100
+    train_counts: Counter, all_types: list[str], frequent_above: float = 1000, rare_below: float = 100
 ) -> dict[str, str]:
-    """Tier of every type; a type never seen in training is rare."""
-    return {t: tier_of(train_counts.get(t, 0), frequent_above, rare_below) for t in sorted(all_types)}
+    """Tier of every type; a type never seen in training is rare. Thresholds below 1 are shares of all
+    training mentions (0.1: a type with over a tenth of the mentions is frequent), so one setting fits
+    corpora of any size."""
+    total = sum(train_counts.values())
+    above, below = mention_threshold(frequent_above, total), mention_threshold(rare_below, total)
+    return {t: tier_of(train_counts.get(t, 0), above, below) for t in sorted(all_types)}
 
 
 def types_below(train_counts: Counter, all_types: list[str], min_mentions: int) -> list[str]:

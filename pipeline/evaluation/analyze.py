@@ -131,6 +131,8 @@ def analyze_records(
     matches = taxonomy.match_records(test)
     errors = taxonomy.error_analysis(matches, types)
     check_invariants(counts, errors, test)
+    train_mentions = {name: info.get("train_mentions", 0) for name, info in type_info.items()}
+    high_value, high_value_chosen = readiness.choose_high_value_types(config.high_value_types, types, train_mentions)
     test_spans = confidence.scored_spans(test, config.span_confidence)
     validation_spans = confidence.scored_spans(validation, config.span_confidence)
     return {
@@ -148,9 +150,10 @@ def analyze_records(
             scores["per_type"],
             config.thresholds,
             config.target_precision,
-            config.high_value_types,
+            high_value,
             config.high_value_threshold,
             config.high_risk_min_predictions,
+            high_value_chosen,
         ),
     }
 

@@ -31,8 +31,7 @@ from pipeline.evaluation.analyze import run_types
 
 NOTE = (
     "The brat source holds one version of each document, so the rebuilt set holds two identical copies; real "
-    "releases can differ (MACCROBAT's 2018 and 2020 releases share their texts but their labels differ in "
-    "about 16 of 200 documents), so this slightly overstates the leak."
+    "releases can share their texts but differ in some labels, so this slightly overstates the leak."
 )
 
 

@@ -15,8 +15,33 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import HIGH_VALUE_TYPES, THRESHOLDS
+from pipeline.core.errors import ConfigError
 from pipeline.evaluation.confidence import ScoredSpans
 from pipeline.evaluation.metrics import prf
+
+
+def choose_high_value_types(
+    given: Sequence[str], types: Sequence[str], train_mentions: dict[str, int], count: int = 3
+) -> tuple[list[str], str]:
+    """The high-value types and a sentence saying how they were chosen: the types given (each must be
+    one of the corpus's), else the production defaults when the corpus has them all, else the corpus's
+    `count` most frequent types in training (never types the corpus does not have, scored as 0)."""
+    if given:
+        unknown = [name for name in given if name not in types]
+        if unknown:
+            raise ConfigError(
+                f"--high-value-types {', '.join(unknown)}: not an entity type of this corpus; its types are "
+                f"{', '.join(sorted(types))}"
+            )
+        return list(given), f"High-value types given with --high-value-types: {', '.join(given)}."
+    if all(name in types for name in HIGH_VALUE_TYPES):
+        return list(HIGH_VALUE_TYPES), f"High-value types (coded first in production): {', '.join(HIGH_VALUE_TYPES)}."
+    ranked = sorted(types, key=lambda name: (-train_mentions.get(name, 0), name))[:count]
+    which = "type" if len(ranked) == 1 else f"{len(ranked)} types"
+    return ranked, (
+        f"High-value types: the most frequent {which} in training ({', '.join(ranked)}), as no "
+        "--high-value-types were given."
+    )
 
 
 def automation_rows(spans: ScoredSpans, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, Any]]:
@@ -138,6 +163,7 @@ def readiness_analysis(
     high_value: Sequence[str] = HIGH_VALUE_TYPES,
     high_value_threshold: float = 0.85,
     high_risk_min_predictions: int = 10,
+    high_value_chosen: str = "",
 ) -> dict[str, Any]:
     """The `readiness` section of analysis.json: tables on test; the recommended threshold and the
     high-risk types (always reviewed) chosen on validation."""
@@ -146,6 +172,7 @@ def readiness_analysis(
         "thresholds": test_rows,
         "recommended": recommend_threshold(automation_rows(validation, thresholds), test_rows, target_precision),
         "high_value": high_value_scores(test, per_type, high_value, high_value_threshold),
+        "high_value_chosen": high_value_chosen,
         "fp_rate_by_type": false_positive_rates(test, high_value),
         "high_risk": {
             "chosen_on": "validation",

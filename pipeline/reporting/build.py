@@ -31,6 +31,7 @@ from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.files import atomic_write_text
 from pipeline.core.layout import Outputs, RunFolder, read_record, write_record
 from pipeline.core.provenance import git_commit
+from pipeline.reporting.inputs import load_data_summary
 from pipeline.reporting.render import Page, RenderResult, pdf_name, quarto_chapters, render_report
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,11 @@ def execute_pages(
     return pages
 
 
+def corpus_name(output_dir: Path) -> str:
+    """The corpus the prepared data names (title and PDF name); empty before `data` recorded one."""
+    return str((load_data_summary(output_dir) or {}).get("corpus", ""))
+
+
 def file_build(building: Path, final: Path) -> None:
     """Replace `<version>/` by the finished build and point `latest` at it; earlier versions stay."""
     shutil.rmtree(final, ignore_errors=True)
@@ -163,7 +169,7 @@ def build_report(config: ReportConfig, progress: bool = True, version: str | Non
     building = Outputs(output_dir).report / f".{version}.building"
     shutil.rmtree(building, ignore_errors=True)
     pages = execute_pages(output_dir, runs, version, building / "notebooks", config.notebook_timeout, progress)
-    rendered = render_report(pages, building, version, config.renderer)
+    rendered = render_report(pages, building, version, config.renderer, corpus_name(output_dir))
     file_build(building, final)
     return ReportBuild(version, final, relocated(rendered, building, final))
 
@@ -196,14 +202,18 @@ def quarto_pre_render(config: ReportConfig, progress: bool = True, version: str 
     pages = execute_pages(
         output_dir, analysed_runs(output_dir, config.runs), version, root, config.notebook_timeout, progress
     )
+    corpus = corpus_name(output_dir)
     write_record(
         Outputs(output_dir).quarto_build,
         "quarto_build",
-        {"version": version, "pages": [{"slug": p.slug, "title": p.title, "notebook": p.notebook.name} for p in pages]},
+        {
+            "version": version,
+            "corpus": corpus,
+            "pages": [{"slug": p.slug, "title": p.title, "notebook": p.notebook.name} for p in pages],
+        },
     )
-    return atomic_write_text(
-        root / QUARTO_CHAPTERS, yaml.safe_dump(quarto_chapters(pages, version), sort_keys=False, allow_unicode=True)
-    )
+    chapters = quarto_chapters(pages, version, corpus)
+    return atomic_write_text(root / QUARTO_CHAPTERS, yaml.safe_dump(chapters, sort_keys=False, allow_unicode=True))
 
 
 def quarto_post_render(config: ReportConfig) -> Path | None:
@@ -224,9 +234,9 @@ def quarto_post_render(config: ReportConfig) -> Path | None:
     for page in pending["pages"]:
         shutil.copy2(root / page["notebook"], building / "notebooks" / page["notebook"])
     shutil.copytree(site, building / "site")
-    pdf = site / pdf_name(version)
+    pdf = site / pdf_name(version, pending.get("corpus", ""))
     if pdf.exists():
-        shutil.copy2(pdf, building / pdf_name(version))
+        shutil.copy2(pdf, building / pdf.name)
     final = Outputs(output_dir).report / version
     file_build(building, final)
     return final

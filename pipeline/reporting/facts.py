@@ -253,6 +253,33 @@ def high_risk_types(run: RunInputs) -> list[str]:
     return [row["type"] for row in run.analysis["readiness"]["high_risk"]["types"]] if run.analysis else []
 
 
+SPLIT_WORDING = {
+    "document": "a random split by document",
+    "predefined": "the corpus's own train/validation/test split",
+    "file": "a split read from a split file",
+    "rows": "a split by rows",
+}
+
+
+def report_scope(summary: dict[str, Any] | None, version: str, runs: int) -> str:
+    """The executive summary's first sentence: version, corpus, runs and which split they share."""
+    if summary is None:
+        return f"Report version **{version}**, {runs} runs (no data summary: run `python -m pipeline data`)."
+    strategy = summary["split"]["strategy"]
+    return (
+        f"Report version **{version}** on {summary.get('corpus') or summary['source']}: {runs} runs on "
+        f"{SPLIT_WORDING.get(strategy, strategy)}, {summary['documents']} documents and {len(summary['types'])} "
+        "entity types. Every choice (model, threshold, high-risk types) is made on the validation set; test "
+        "numbers are reported once, for what was chosen, and labelled."
+    )
+
+
+def high_value_choice(run: RunInputs) -> str:
+    """How the high-value types were chosen (given, the production defaults, or the most frequent)."""
+    readiness = (run.analysis or {}).get("readiness") or {}
+    return readiness.get("high_value_chosen") or f"Run `python -m pipeline analyze --run {run.name}` to score them."
+
+
 def deployment_strategy(run: RunInputs) -> str:
     recommended = recommended_threshold(run)
     if not recommended:

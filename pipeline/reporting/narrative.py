@@ -220,7 +220,7 @@ def leak_sentence(leak: dict[str, Any] | None) -> str:
     if leak is None:
         return (
             "The leak of a row split was not measured: `python -m pipeline all` measures it when the data is a "
-            "brat folder (its leak-* stages)."
+            "brat folder without a split of its own (its leak-* stages)."
         )
     rows, document, inflation = leak["rows"], leak["document"], leak["inflation"]
     return (

@@ -29,7 +29,14 @@ from pipeline.core.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 QUARTO_TEMPLATE = Path(__file__).resolve().parents[2] / "_quarto.yml"
-REPORT_TITLE = "MACCROBAT clinical NER: Phase 1 report"
+
+
+def report_title(corpus: str = "") -> str:
+    """The report's title, naming the corpus it was built on (the data summary's `corpus`)."""
+    return (
+        f"{corpus} named-entity recognition: Phase 1 report" if corpus else "Named-entity recognition: Phase 1 report"
+    )
+
 
 SORTABLE_SCRIPT = """<script>
 // Click a column header of a table.sortable to sort its rows (numbers numerically).
@@ -96,19 +103,23 @@ def quarto_available() -> bool:
     return shutil.which("quarto") is not None
 
 
-def render_report(pages: Sequence[Page], out_dir: Path, version: str, renderer: str = "auto") -> RenderResult:
+def render_report(
+    pages: Sequence[Page], out_dir: Path, version: str, renderer: str = "auto", corpus: str = ""
+) -> RenderResult:
     """Render with Quarto when asked for or available (`auto`), otherwise offline."""
     if renderer not in ("auto", "quarto", "offline"):
         raise ConfigError(f"unknown renderer {renderer!r}; choose auto, quarto or offline")
     if renderer == "quarto" and not quarto_available():
         raise MissingInputError("renderer 'quarto' asked for, but `quarto` is not on PATH")
     if renderer == "quarto" or (renderer == "auto" and quarto_available()):
-        return render_quarto(pages, out_dir, version)
-    return render_offline(pages, out_dir, version)
+        return render_quarto(pages, out_dir, version, corpus)
+    return render_offline(pages, out_dir, version, corpus)
 
 
-def pdf_name(version: str) -> str:
-    return f"report-{version}.pdf"
+def pdf_name(version: str, corpus: str = "") -> str:
+    """`report-<corpus>-<version>.pdf`, the corpus name reduced to letters, digits and dashes."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", corpus).strip("-")
+    return f"report-{slug}-{version}.pdf" if slug else f"report-{version}.pdf"
 
 
 # --- offline: nbconvert HTML site ---------------------------------------------------------------
@@ -124,11 +135,11 @@ def navigation(pages: Sequence[Page], current: str) -> str:
     return '<nav class="report-nav">' + "".join(links) + "</nav>"
 
 
-def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version: str) -> str:
+def decorate_page(page_html: str, pages: Sequence[Page], current: Page, version: str, corpus: str = "") -> str:
     """Add the title, the navigation bar, the version string and the table-sorting script."""
     header = (
         navigation(pages, current.slug)
-        + f'<div class="report-version">{html.escape(REPORT_TITLE)} · version {html.escape(version)}</div>'
+        + f'<div class="report-version">{html.escape(report_title(corpus))} · version {html.escape(version)}</div>'
     )
     page_html = re.sub(
         r"<title>.*?</title>",
@@ -192,10 +203,10 @@ def with_alt_text(body: str, node: Any, name: str) -> str:
     return str(soup)
 
 
-def render_site(pages: Sequence[Page], site_dir: Path, version: str) -> list[Path]:
+def render_site(pages: Sequence[Page], site_dir: Path, version: str, corpus: str = "") -> list[Path]:
     written = []
     for page in pages:
-        page_html = decorate_page(notebook_html(page.notebook, "lab"), pages, page, version)
+        page_html = decorate_page(notebook_html(page.notebook, "lab"), pages, page, version, corpus)
         path = atomic_write_text(site_dir / f"{page.slug}.html", page_html)
         path.chmod(0o644)  # a site to publish: world-readable, unlike the private temporary file it came from
         written.append(path)
@@ -205,7 +216,7 @@ def render_site(pages: Sequence[Page], site_dir: Path, version: str) -> list[Pat
 # --- offline: pandoc -> Typst -> PDF ------------------------------------------------------------
 
 
-def typst_source(pages: Sequence[Page], build_dir: Path, version: str) -> Path:
+def typst_source(pages: Sequence[Page], build_dir: Path, version: str, corpus: str = "") -> Path:
     """One Typst document: a title page, an outline, then each page from a new sheet."""
     import pypandoc
 
@@ -217,51 +228,54 @@ def typst_source(pages: Sequence[Page], build_dir: Path, version: str) -> Path:
         body, "typst", format="html-native_divs", extra_args=[f"--extract-media={media}"]
     )
     typst_body = typst_body.replace(f'"{media}/', '"media/')
-    preamble = TYPST_PREAMBLE.format(title=REPORT_TITLE, version=version)
+    preamble = TYPST_PREAMBLE.format(title=report_title(corpus), version=version)
     return atomic_write_text(build_dir / "report.typ", preamble + typst_body)
 
 
-def render_pdf(pages: Sequence[Page], pdf_path: Path, build_dir: Path, version: str) -> Path:
+def render_pdf(pages: Sequence[Page], pdf_path: Path, build_dir: Path, version: str, corpus: str = "") -> Path:
     import typst
 
-    source = typst_source(pages, build_dir, version)
+    source = typst_source(pages, build_dir, version, corpus)
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     typst.compile(str(source), output=str(pdf_path), root=str(build_dir))
     return pdf_path
 
 
-def render_offline(pages: Sequence[Page], out_dir: Path, version: str) -> RenderResult:
+def render_offline(pages: Sequence[Page], out_dir: Path, version: str, corpus: str = "") -> RenderResult:
     site_dir = out_dir / "site"
-    written = render_site(pages, site_dir, version)
-    pdf = render_pdf(pages, out_dir / pdf_name(version), out_dir / "_build", version)
+    written = render_site(pages, site_dir, version, corpus)
+    pdf = render_pdf(pages, out_dir / pdf_name(version, corpus), out_dir / "_build", version, corpus)
     return RenderResult("offline (nbconvert + pandoc + typst)", site_dir, pdf, tuple(written))
 
 
 # --- Quarto -------------------------------------------------------------------------------------
 
 
-def quarto_chapters(pages: Sequence[Page], version: str) -> dict:
+def quarto_chapters(pages: Sequence[Page], version: str, corpus: str = "") -> dict:
     """What one build adds to the top-level `_quarto.yml`: its chapters (notebook paths relative to the
-    project), the PDF name and the version in the subtitle and the footers. The pre-render step of a bare
-    `quarto render` writes it as the project's metadata file; `render_quarto` merges it into a copy."""
+    project), the title naming the corpus, the PDF name and the version in the subtitle and the footers. The
+    pre-render step of a bare `quarto render` writes it as the project's metadata file; `render_quarto` merges
+    it into a copy."""
+    title = report_title(corpus)
     return {
         "book": {
+            "title": title,
             "chapters": [page.notebook.name for page in pages],
-            "output-file": Path(pdf_name(version)).stem,
-            "page-footer": f"{REPORT_TITLE} · version {version}",
+            "output-file": Path(pdf_name(version, corpus)).stem,
+            "page-footer": f"{title} · version {version}",
             "subtitle": f"version {version}",
         },
         "format": {
             "typst": {
                 "include-before-body": {
-                    "text": f"#set page(footer: align(center, text(size: 8pt)[{REPORT_TITLE} · version {version}]))"
+                    "text": f"#set page(footer: align(center, text(size: 8pt)[{title} · version {version}]))"
                 }
             }
         },
     }
 
 
-def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
+def quarto_project(pages: Sequence[Page], version: str, site_dir: Path, corpus: str = "") -> dict:
     """The top-level `_quarto.yml` with this build's chapters, version and output folder filled in, without
     the pre- and post-render steps of a bare `quarto render` (the notebooks are executed already)."""
     import yaml
@@ -271,13 +285,13 @@ def quarto_project(pages: Sequence[Page], version: str, site_dir: Path) -> dict:
         project["project"].pop(key, None)
     project.pop("metadata-files", None)
     project["project"]["output-dir"] = str(site_dir)
-    chapters = quarto_chapters(pages, version)
+    chapters = quarto_chapters(pages, version, corpus)
     project["book"].update(chapters["book"])
     project["format"]["typst"].update(chapters["format"]["typst"])
     return project
 
 
-def render_quarto(pages: Sequence[Page], out_dir: Path, version: str) -> RenderResult:
+def render_quarto(pages: Sequence[Page], out_dir: Path, version: str, corpus: str = "") -> RenderResult:
     import yaml
 
     notebooks_dir = pages[0].notebook.parent
@@ -285,11 +299,11 @@ def render_quarto(pages: Sequence[Page], out_dir: Path, version: str) -> RenderR
         raise ValueError("Quarto renders one project folder: every executed notebook must share a folder")
     site_dir = out_dir / "site"
     atomic_write_text(
-        notebooks_dir / "_quarto.yml", yaml.safe_dump(quarto_project(pages, version, site_dir), sort_keys=False)
+        notebooks_dir / "_quarto.yml", yaml.safe_dump(quarto_project(pages, version, site_dir, corpus), sort_keys=False)
     )
     subprocess.run(["quarto", "render", str(notebooks_dir)], check=True)
-    produced = site_dir / pdf_name(version)
-    pdf = out_dir / pdf_name(version)
+    produced = site_dir / pdf_name(version, corpus)
+    pdf = out_dir / pdf_name(version, corpus)
     if produced.exists():
         shutil.copy2(produced, pdf)
     return RenderResult("quarto", site_dir, pdf, tuple(site_dir / f"{page.slug}.html" for page in pages))

@@ -112,8 +112,10 @@ def length_table(summary: dict[str, Any]) -> pd.DataFrame:
 def corpus_facts(summary: dict[str, Any]) -> pd.DataFrame:
     split = summary["split"]
     facts = [
+        ("corpus", summary.get("corpus", "")),
         ("source", summary["source"]),
         ("documents", summary["documents"]),
+        ("copies of another document's text (grouped)", summary.get("grouped_copies", 0)),
         (
             "split",
             f"{split['strategy']}: train {split['train']} / validation {split['validation']} / "

@@ -59,6 +59,7 @@ def run_config(
         "created": datetime.now().isoformat(timespec="seconds"),
         "train": settings,
         "data": data_summary.get("config", {}),
+        "corpus": data_summary.get("corpus"),
         "data_source": data_summary.get("source"),
         "split_hash": split_hash(split),
         "split_strategy": split.get("strategy"),
