@@ -578,8 +578,7 @@ def training_stages(trainings: list[tuple[str, Any]], needs: tuple[str, ...] = (
 def per_run_stages(
     trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig, progress: bool
 ) -> list[Stage]:
-    """analyze-* for every run, then bench-* for the transformer and CRF runs (compare reads their bench.json;
-    a combined run has no bench row yet)."""
+    """analyze-* for every run, then bench-* for every run (compare reads their bench.json)."""
 
     def of(train: Stage, command: str, config: Any, action: Callable[..., Any], *args: Any) -> Stage:
         """The stage `command` of one trained run: named after it, needing it, in a fresh process for bench."""
@@ -594,11 +593,7 @@ def per_run_stages(
         )
 
     analyzed = [of(train, "analyze", analysis, analyze_stage) for train in trainings]
-    benched = [
-        of(train, "bench", bench, bench_stage, progress)
-        for train in trainings
-        if isinstance(train.config, (TrainConfig, CRFConfig))
-    ]
+    benched = [of(train, "bench", bench, bench_stage, progress) for train in trainings]
     return analyzed + benched
 
 

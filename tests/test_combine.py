@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import synthetic_brat_folder
 
-from pipeline.config import AnalysisConfig, CombineConfig, CRFConfig, DataConfig, TrainConfig
+from pipeline.config import AnalysisConfig, CombineConfig, CompareConfig, CRFConfig, DataConfig, TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import (
     Outputs,
@@ -153,7 +153,7 @@ def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_abl
 ):
     analysis = analyze_run(combined_run, AnalysisConfig(resamples=50, figures=False))
     assert read_record(analysis, "analysis")["model"] == "combined"
-    compare_runs([transformer_run, crf_run, combined_run], prepared, AnalysisConfig(resamples=50))
+    compare_runs([transformer_run, crf_run, combined_run], prepared, CompareConfig(resamples=50))
     ablation = read_record(Outputs(prepared).ablation, "ablation")
     levers = {(row["run"], row["source"], row["lever"]) for row in ablation["rows"]}
     weight = read_metrics(combined_run)["selected_weight"]
@@ -190,3 +190,18 @@ def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combine
     kept = weights.loc[weights["kept"], "transformer weight"].tolist()
     assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0]
     assert kept == [read_metrics(combined_run)["selected_weight"]]
+
+
+def test_the_benchmark_times_the_combined_run_with_both_parts_beside_the_pipeline_of_its_transformer(combined_run):
+    from pipeline.config import BenchConfig
+    from pipeline.core.files import read_json
+    from pipeline.serving.bench import bench_run
+    from pipeline.serving.bench_worker import REFERENCE_NAME
+
+    config = BenchConfig(variants=["fp32"], windows=[], batch_sizes=[2], rounds=1, sample_docs=2, figure=False)
+    result = read_json(bench_run(combined_run, config, progress=False))
+    fp32 = next(row for row in result["variants"] if row["batch_size"] == 1)
+    assert {row["label"] for row in result["variants"]} == {"fp32"}
+    assert (result["kind"], fp32["label"], result["reference"]["name"]) == ("transformer", "fp32", REFERENCE_NAME)
+    # the timed model is the combination: its test F1 is the combined run's, not its transformer part's
+    assert fp32["test_micro_f1"] == pytest.approx(read_metrics(combined_run)["test"]["micro"]["f1"], abs=1e-4)

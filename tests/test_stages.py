@@ -171,6 +171,7 @@ CPU_STAGES = [
     "bench-minilm",
     "bench-minilm-truncate",
     "bench-crf",
+    "bench-combined",
     "compare",
     "report",
 ]
@@ -188,6 +189,7 @@ def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fre
         "bench-minilm",
         "bench-minilm-truncate",
         "bench-crf",
+        "bench-combined",
     )
     assert [(stage.name, stage.command, stage.needs, stage.fresh_process) for stage in table] == [
         ("data", "data", (), False),
@@ -202,6 +204,7 @@ def test_the_table_lists_the_cpu_stages_in_run_order_with_commands_needs_and_fre
         ("bench-minilm", "bench", ("train-minilm",), True),
         ("bench-minilm-truncate", "bench", ("train-minilm-truncate",), True),
         ("bench-crf", "bench", ("train-crf",), True),
+        ("bench-combined", "bench", ("train-combined",), True),
         ("compare", "compare", per_run, False),
         ("report", "report", (*per_run, "compare"), False),
     ]
@@ -285,7 +288,7 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
     records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
-    assert lines[-1] == "[17/17] report (report): would run: code changed (pipeline/reporting/tables.py)"
+    assert lines[-1] == "[18/18] report (report): would run: code changed (pipeline/reporting/tables.py)"
     assert all(": reuse (finished " in line for line in lines[:-1])
     assert {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()} == records
     calls: list[str] = []
@@ -308,7 +311,10 @@ def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_cop
                 "report",
             ],
         ),
-        ("serving/bench.py", ["bench-minilm", "bench-minilm-truncate", "bench-crf", "compare", "report"]),
+        (
+            "serving/bench.py",
+            ["bench-minilm", "bench-minilm-truncate", "bench-crf", "bench-combined", "compare", "report"],
+        ),
         ("core/files.py", BRAT_STAGES),
     ],
 )
@@ -332,7 +338,7 @@ def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upst
         "upstream train-crf reruns",
     )
     assert reasons["compare"] == (
-        "upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, analyze-combined, bench-minilm, bench-minilm-truncate, bench-crf rerun"
+        "upstream analyze-minilm, analyze-minilm-truncate, analyze-crf, analyze-combined, bench-minilm, bench-minilm-truncate, bench-crf, bench-combined rerun"
     )
 
 
@@ -344,10 +350,10 @@ def test_dry_run_on_a_fresh_output_dir_lists_every_stage_as_new_and_writes_nothi
     table = plan_stages(PipelineConfig(data=str(data), output_dir=str(out)), "cpu", progress=False)
     assert capsys.readouterr().out.splitlines() == [
         *(
-            f"[{number}/17] {stage.name} ({stage.command}): would run: no record yet"
+            f"[{number}/18] {stage.name} ({stage.command}): would run: no record yet"
             for number, stage in enumerate(table, start=1)
         ),
-        "all --dry-run: 17 of 17 stages would run; nothing was run",
+        "all --dry-run: 18 of 18 stages would run; nothing was run",
     ]
     assert [stage.name for stage in table] == BRAT_STAGES
     assert not out.exists()

@@ -269,6 +269,13 @@ def load_inference(
     )
 
 
+def encoder_run(run_dir: str | Path) -> Path:
+    """The run whose transformer `run_dir` predicts with: a combined run's transformer part, else itself
+    (what the benchmark reads the encoder's shape and windows from, and what the reference pipeline loads)."""
+    parts = read_combined_parts(run_dir)
+    return Path(parts["transformer_dir"]) if parts else Path(run_dir)
+
+
 def read_combined_parts(run_dir: str | Path) -> dict[str, Any] | None:
     """A combined run's `model/combined.json` with its parts' folders found (None for other runs). A part
     is looked up first beside the combined run (outputs moved as a whole), then where it was recorded."""

@@ -80,7 +80,7 @@ from pipeline.core.layout import (
     write_record,
 )
 from pipeline.core.provenance import package_versions
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS
+from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, encoder_run
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,13 @@ class Subject:
 
 
 def run_kind(run_dir: Path) -> str:
-    """ "crf" or "transformer", from what the run saved (a new kind of run adds one branch here and one
-    runner in `pipeline.serving.bench_worker.RUNNERS`)."""
+    """ "crf" or "transformer", from what the run saved; a combined run is timed as a transformer whose
+    predictions average in its CRF part (a new kind of run adds one branch here and one runner in
+    `pipeline.serving.bench_worker.RUNNERS`)."""
     folder = RunFolder(run_dir)
     if folder.crf_model.exists():
         return "crf"
-    if (folder.model / "config.json").exists():
+    if (RunFolder(encoder_run(run_dir)).model / "config.json").exists():
         return "transformer"
     raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
 
@@ -279,7 +280,7 @@ def model_positions(run_dir: Path) -> int:
     """The longest window the run's model takes (its position embeddings)."""
     from transformers import AutoConfig
 
-    return int(AutoConfig.from_pretrained(RunFolder(run_dir).model).max_position_embeddings)
+    return int(AutoConfig.from_pretrained(RunFolder(encoder_run(run_dir)).model).max_position_embeddings)
 
 
 def window_candidates(config: BenchConfig, positions: int) -> list[tuple[int, int]]:
@@ -646,7 +647,7 @@ def window_facts(subject: Subject, run_dir: Path) -> dict[str, Any]:
         return {}
     if subject.windows:
         return {"max_length": subject.windows[0], "overlap": subject.windows[1]}
-    settings = read_run_config(run_dir)["train"]
+    settings = read_run_config(encoder_run(run_dir))["train"]
     return {"max_length": int(settings["max_length"]), "overlap": int(settings["stride"])}
 
 

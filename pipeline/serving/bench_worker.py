@@ -74,7 +74,7 @@ def encoder_flops(config: Any, n_labels: int) -> Callable[[int], float]:
 def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, device: str) -> Runner:
     import dataclasses
 
-    from pipeline.modeling.backends import load_inference
+    from pipeline.modeling.backends import encoder_run, load_inference
     from pipeline.modeling.features import encode_documents, word_pieces
 
     model = load_inference(run_dir, variant, device)
@@ -96,7 +96,9 @@ def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, d
         device=model.device,
         wordpieces=wordpieces,
         windows=lambda documents: [len(window) for window in encoded(documents)],
-        flops_per_window=encoder_flops(AutoConfig.from_pretrained(RunFolder(run_dir).model), len(model.id2tag)),
+        flops_per_window=encoder_flops(
+            AutoConfig.from_pretrained(RunFolder(encoder_run(run_dir)).model), len(model.id2tag)
+        ),
     )
 
 
@@ -116,9 +118,10 @@ def reference_runner(run_dir: Path, variant: str, windows: list[int] | None, dev
     per forward pass."""
     from transformers import AutoConfig, pipeline
 
+    from pipeline.modeling.backends import encoder_run
     from pipeline.modeling.features import word_pieces
 
-    model_dir = str(RunFolder(run_dir).model)
+    model_dir = str(RunFolder(encoder_run(run_dir)).model)  # a combined run: its transformer part
     recognizer = pipeline(
         "token-classification",
         model=model_dir,
