@@ -59,7 +59,7 @@ def test_bc2gm_runs_end_to_end_on_its_own_split_and_types(tmp_path, kind):
         "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
         "CRFConfig": {"wandb": False, "max_iterations": 20},
         "AnalysisConfig": {"resamples": 50},
-        "BenchConfig": {"variants": ["fp32"], "sample_docs": 4, "repeats": 1, "batch_sizes": [8], "f1_docs": 8},
+        "BenchConfig": {"variants": ["fp32"], "sample_docs": 4, "rounds": 1, "batch_sizes": [8], "windows": []},
     }
     records = run_all(config, "cpu", progress=False, echo=lambda _: None, overrides=overrides)
     assert [record.name for record in records] == [

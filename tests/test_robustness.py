@@ -389,7 +389,12 @@ def test_all_killed_mid_training_then_rerun_reuses_finished_stages_and_writes_ea
     finished = sorted(
         run.name.rsplit("-", 2)[0] for run in Outputs(out).runs.iterdir() if (run / "metrics.json").exists()
     )
-    assert finished == ["crf", "tiny", "tiny-truncate"]  # each run finished once; a killed one has no metrics
+    assert finished == [
+        "combined",
+        "crf",
+        "tiny",
+        "tiny-truncate",
+    ]  # each run finished once; a killed one has no metrics
     analysed = [read_json(Outputs(out).stage(f"analyze-{name}"))["outputs"] for name in finished]
     assert all(Path(next(iter(outputs.values()))).exists() for outputs in analysed)
 

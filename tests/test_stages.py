@@ -399,9 +399,11 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
         "train-tiny",
         "train-tiny-truncate",
         "train-crf",
+        "train-combined",
         "analyze-tiny",
         "analyze-tiny-truncate",
         "analyze-crf",
+        "analyze-combined",
         *benches,
         "compare",
         "leak-data",
@@ -414,9 +416,13 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
     changed = run(CRFConfig={"max_iterations": 6})
     assert [name for name, cached in changed.items() if not cached] == [
         "train-crf",
+        "train-combined",  # the combination reads the CRF
         "analyze-crf",
+        "analyze-combined",
+        "bench-crf",
+        "bench-combined",
         "compare",
-        "leak-train-crf",  # the leak trains the same recipe
+        "leak-train-crf",  # the leak trains the same recipe, with the c1/c2 the CRF chose
         "leak",
         "report",
     ]
