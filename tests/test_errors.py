@@ -318,6 +318,12 @@ def test_wilson_interval_of_one_and_six_in_ten():
     assert wilson(0, 0) == [0.0, 1.0]
 
 
+def test_wilson_interval_ends_exactly_at_a_rate_of_zero_or_one():
+    # the closed form gives centre - half = 0 only up to rounding; the interval must hold its rate
+    assert wilson(0, 7)[0] == 0.0 and wilson(7, 7)[1] == 1.0
+    assert wilson(0, 7)[1] == pytest.approx(0.3543, abs=1e-4)
+
+
 def length_matches(length: int, gold: int, boundary: int) -> list[Match]:
     """`gold` gold spans of `length` words, the first `boundary` of them predicted one word short."""
     spans = [Span(0, length, "Age") for _ in range(gold)]

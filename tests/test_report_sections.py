@@ -69,6 +69,13 @@ def test_length_figure_draws_f1_per_length_and_boundary_rates_of_the_measured_le
     assert [label.get_text() for label in rate.get_xticklabels()] == ["1", "5+"]
 
 
+def test_length_figure_draws_a_bucket_without_boundary_errors_whose_rounded_interval_starts_above_zero():
+    # BC2GM's brat sample: no 5+-word entity got a boundary error; rounding put the interval's end past 0
+    zero = [*BUCKETS[:3], {"length": "5+", "gold": 7, "boundary_errors": 0, "rate": 0.0, "ci": [1e-17, 0.3543]}]
+    rate = length_figure(BY_LENGTH, zero, "crf").axes[1]
+    assert [bar.get_height() for bar in rate.patches] == [0.1, 0.0]
+
+
 def test_boundary_length_table_shows_counts_and_intervals(tmp_path):
     run = run_inputs(tmp_path, analysis={"errors": {"boundary_by_length": {"buckets": BUCKETS}}})
     table = tables.boundary_length_table(run)

@@ -158,7 +158,9 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> list[float]:
     rate = successes / trials
     centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends: rounding must not cross the rate
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return [low, high]
 
 
 def resampled_sums(counts: Counts, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -155,8 +155,9 @@ def length_figure(by_length: Sequence[dict[str, Any]], buckets: Sequence[dict[st
     f1.set_title(f"{label}: F1 and boundary-error rate by entity length")
     shown = [row for row in buckets if row["gold"]]
     values = np.array([row["rate"] for row in shown])
-    low = values - np.array([row["ci"][0] for row in shown])
-    high = np.array([row["ci"][1] for row in shown]) - values
+    # rounded JSON can put an interval's end a hair past its rate: bars never get a negative error
+    low = np.clip(values - np.array([row["ci"][0] for row in shown]), 0, None)
+    high = np.clip(np.array([row["ci"][1] for row in shown]) - values, 0, None)
     rate.bar([row["length"] for row in shown], values, yerr=[low, high], capsize=4, color="#f59e0b")
     rate.set_xlabel("gold entity length (words)")
     rate.set_ylabel("share with a boundary error")
