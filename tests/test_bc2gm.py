@@ -66,9 +66,13 @@ def test_bc2gm_runs_end_to_end_on_its_own_split_and_types(tmp_path, kind):
         "data",
         "train-tiny",
         "train-crf",
+        "train-combined",
         "analyze-tiny",
         "analyze-crf",
+        "analyze-combined",
         "bench-tiny",
+        "bench-crf",
+        "bench-combined",
         "compare",
         "report",
     ]  # its own split: no leak experiment
