@@ -201,7 +201,10 @@ def production_verdict(run: RunInputs) -> str:
 
 def speed_verdict(run: RunInputs) -> str:
     """The bench's verdict against the transformers pipeline, or why there is none."""
-    return speed_target(run) or narrative.no_speed_sentence(run.label, "transformer runs")
+    speed = bench_speed(run.bench) or {}
+    return speed_target(run) or narrative.no_speed_sentence(
+        run.label, speed.get("docs_per_second"), speed.get("peak_memory_mb")
+    )
 
 
 def training_device(run: RunInputs) -> str:
