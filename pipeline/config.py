@@ -221,6 +221,16 @@ class CombineConfig(TrackedRun):
         "the transformer's weight candidates (the CRF gets 1 - weight); the best on validation is kept",
     )
     decoder: str = option("viterbi", "decoder of the averaged distributions: viterbi | argmax", ("viterbi", "argmax"))
+    prior_taus: list[float] = option(
+        [0.0, 0.25, 0.5, 0.75, 1.0],
+        "prior correction strengths searched with the weights: each word's distribution is divided by the "
+        "training tag prior to the power tau and renormalised (0 = none, 1 = as if all tags were equally frequent)",
+    )
+    objective: str = option(
+        "micro",
+        "what the validation search maximises: micro | macro | mean (of micro- and macro-F1, strict seqeval)",
+        ("micro", "macro", "mean"),
+    )
 
 
 @dataclass

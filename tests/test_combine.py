@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def crf_run(prepared) -> Path:
 
 @pytest.fixture(scope="module")
 def combined_run(prepared, transformer_run, crf_run) -> Path:
-    config = CombineConfig(output_dir=str(prepared), wandb=False, weights=[0.0, 0.5, 1.0])
+    config = CombineConfig(output_dir=str(prepared), wandb=False, weights=[0.0, 0.5, 1.0], prior_taus=[0.0, 1.0])
     return combine_runs(config, transformer_run, crf_run)
 
 
@@ -103,20 +104,67 @@ def test_a_single_point_grid_is_fitted_once_with_the_full_iterations(prepared, t
     assert found["grid_seconds"] == 0.0
 
 
-def test_the_combined_run_keeps_the_weight_best_on_validation_and_records_its_levers(prepared, combined_run):
+def test_the_combined_run_keeps_the_weight_and_tau_best_on_validation_and_records_its_levers(prepared, combined_run):
     found = read_metrics(combined_run)
-    search = {point["weight"]: point["validation_f1"] for point in found["weight_search"]}
-    assert set(search) == {0.0, 0.5, 1.0}
-    assert found["selected_weight"] == max(search, key=search.get)
-    assert found["validation"]["micro"]["f1"] == pytest.approx(search[found["selected_weight"]])
+    search = {(point["weight"], point["tau"]): point["validation_f1"] for point in found["weight_search"]}
+    assert list(search) == [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 1.0), (0.5, 1.0), (1.0, 1.0)]  # tau 0 first
+    assert (found["selected_weight"], found["selected_tau"]) == max(search, key=search.get)
+    assert found["objective"] == "micro"
+    assert found["validation"]["micro"]["f1"] == pytest.approx(search[found["selected_weight"], found["selected_tau"]])
     # weight 0 is the CRF's marginals alone and weight 1 the transformer alone, both under Viterbi
     for lever, weight in (("crf-viterbi", 0.0), ("transformer-viterbi", 1.0)):
         records = read_lever_predictions(combined_run, lever, "validation")
         scored = strict_scores([r["gold"] for r in records], [r["pred"] for r in records])["micro"]["f1"]
-        assert scored == pytest.approx(search[weight])
-    assert RunFolder(combined_run).levers() == ["crf-viterbi", "transformer-argmax", "transformer-viterbi"]
+        assert scored == pytest.approx(search[weight, 0.0])
+    for lever, tau in (("combined-no-prior", 0.0), ("combined-prior", 1.0)):
+        setting = found["prior_levers"][lever]
+        assert setting["tau"] == tau and search[setting["weight"], tau] == max(
+            v for k, v in search.items() if k[1] == tau
+        )
+        records = read_lever_predictions(combined_run, lever, "validation")
+        scored = strict_scores([r["gold"] for r in records], [r["pred"] for r in records])["micro"]["f1"]
+        assert scored == pytest.approx(search[setting["weight"], tau])
+    assert RunFolder(combined_run).levers() == [
+        "combined-no-prior",
+        "combined-prior",
+        "crf-viterbi",
+        "transformer-argmax",
+        "transformer-viterbi",
+    ]
     config = read_run_config(combined_run)
     assert config["model"] == "combined" and config["train"]["decoder"] == "viterbi"
+
+
+def test_the_search_chooses_by_the_validation_objective_asked_for(prepared, transformer_run, crf_run, tmp_path):
+    shutil.copytree(prepared / "data", tmp_path / "data")  # its own outputs: run names have one-second resolution
+    config = CombineConfig(
+        output_dir=str(tmp_path), wandb=False, weights=[0.0, 0.5, 1.0], prior_taus=[0.0, 1.0], objective="macro"
+    )
+    found = read_metrics(combine_runs(config, transformer_run, crf_run))
+    macro = {(point["weight"], point["tau"]): point["validation_macro_f1"] for point in found["weight_search"]}
+    assert all(point["objective"] == point["validation_macro_f1"] for point in found["weight_search"])
+    assert (found["selected_weight"], found["selected_tau"]) == max(macro, key=macro.get)
+    assert found["validation"]["macro"]["f1"] == pytest.approx(max(macro.values()))
+
+
+def test_a_negative_prior_tau_is_refused(prepared, transformer_run, crf_run):
+    with pytest.raises(ConfigError, match="--prior-taus"):
+        combine_runs(CombineConfig(output_dir=str(prepared), wandb=False, prior_taus=[-0.5]), transformer_run, crf_run)
+
+
+def test_predict_applies_the_stored_prior_correction(prepared, transformer_run, crf_run, tmp_path):
+    shutil.copytree(prepared / "data", tmp_path / "data")
+    config = CombineConfig(output_dir=str(tmp_path), wandb=False, weights=[0.5], prior_taus=[1.0])
+    run = combine_runs(config, transformer_run, crf_run)
+    model = load_inference(run, "fp32", "cpu")
+    assert model.prior_tau == 1.0 and model.prior is not None and model.prior.sum() == pytest.approx(1.0)
+    records = read_predictions(run, "test")
+    words = [r["words"] for r in records]
+    predicted = model.predict(words)
+    assert [tags for tags, _ in predicted] == [r["pred"] for r in records]
+    assert [confidence for _, confidence in predicted] == [pytest.approx(r["confidence"], abs=1e-5) for r in records]
+    uncorrected = dataclasses.replace(model, prior_tau=0.0).predict(words)
+    assert [confidence for _, confidence in uncorrected] != [pytest.approx(r["confidence"], abs=1e-5) for r in records]
 
 
 def test_the_combined_run_costs_both_parts_training_and_counts_both_parameters(transformer_run, crf_run, combined_run):
@@ -129,7 +177,9 @@ def test_the_combined_run_costs_both_parts_training_and_counts_both_parameters(t
 
 def test_predict_loads_both_parts_and_reproduces_the_recorded_test_predictions(combined_run):
     model = load_inference(combined_run, "fp32", "cpu")
-    assert model.crf is not None and model.transformer_weight == read_metrics(combined_run)["selected_weight"]
+    found = read_metrics(combined_run)
+    assert model.crf is not None and model.transformer_weight == found["selected_weight"]
+    assert model.prior_tau == found["selected_tau"]
     records = read_predictions(combined_run, "test")
     predicted = model.predict([r["words"] for r in records])
     assert [tags for tags, _ in predicted] == [r["pred"] for r in records]
@@ -156,14 +206,22 @@ def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_abl
     compare_runs([transformer_run, crf_run, combined_run], prepared, CompareConfig(resamples=50))
     ablation = read_record(Outputs(prepared).ablation, "ablation")
     levers = {(row["run"], row["source"], row["lever"]) for row in ablation["rows"]}
-    weight = read_metrics(combined_run)["selected_weight"]
+    found = read_metrics(combined_run)
+    chosen = (found["selected_weight"], found["selected_tau"])
+    other = next(s for s in found["prior_levers"].values() if (s["weight"], s["tau"]) != chosen)
+
+    def label(weight: float, tau: float) -> str:
+        prior = "no prior correction" if tau == 0 else f"prior correction tau={tau:g}"
+        return f"combined: transformer weight {weight:g} + CRF, constrained Viterbi, {prior}"
+
     assert levers == {
         (transformer_run.name, "run", f"{read_run_config(transformer_run)['model']} (window), constrained Viterbi"),
         (crf_run.name, "run", "CRF tuned on validation (c1=0.01, c2=0.01; 2 grid points)"),
-        (combined_run.name, "run", f"combined: transformer weight {weight:g} + CRF, constrained Viterbi"),
+        (combined_run.name, "run", label(*chosen)),
+        (combined_run.name, "lever", label(other["weight"], other["tau"])),
         (combined_run.name, "lever", f"{transformer_run.name} alone, argmax then repair"),
         (combined_run.name, "lever", f"{crf_run.name} marginals, constrained Viterbi"),
-    }  # the transformer alone under Viterbi is its own run: not repeated as a lever
+    }  # the transformer alone under Viterbi is its own run, and the prior lever the run chose is itself
     assert [row["validation_f1"] for row in ablation["rows"]] == sorted(
         row["validation_f1"] for row in ablation["rows"]
     )
@@ -173,7 +231,7 @@ def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_abl
     assert (versus["combined"], versus["crf"]) == (combined_run.name, crf_run.name)
     assert 0.0 <= versus["p_combined_better"] + versus["p_crf_better"] <= 1.0
     shown = tables.ablation_table(ablation)
-    assert len(shown) == 5 and shown["lever"].iloc[-1] == ablation["rows"][-1]["lever"]
+    assert len(shown) == 6 and shown["lever"].iloc[-1] == ablation["rows"][-1]["lever"]
     assert tables.combined_versus_crf_table(ablation)["P(combined better)"].iloc[0] == versus["p_combined_better"]
 
 
@@ -187,9 +245,10 @@ def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combine
     grid = tables.validation_search_table(load_run(crf_run))
     assert grid[["c1", "kept"]].values.tolist() == [[0.01, True], [100.0, False]]
     weights = tables.validation_search_table(load_run(combined_run))
-    kept = weights.loc[weights["kept"], "transformer weight"].tolist()
-    assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0]
-    assert kept == [read_metrics(combined_run)["selected_weight"]]
+    kept = weights.loc[weights["kept"], ["transformer weight", "prior tau"]].values.tolist()
+    assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0] * 2
+    found = read_metrics(combined_run)
+    assert kept == [[found["selected_weight"], found["selected_tau"]]]
 
 
 def test_the_benchmark_times_the_combined_run_with_both_parts_beside_the_pipeline_of_its_transformer(combined_run):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import ConfigError
-from pipeline.modeling.combine import combine_probabilities
+from pipeline.modeling.combine import combine_probabilities, prior_correct, tag_prior
 from pipeline.modeling.decode import UNSEEN_CONFIDENCE, allowed_transitions, decode_words
 
 ID2TAG = {0: "O", 1: "B-A", 2: "I-A", 3: "B-B", 4: "I-B"}
+PRIOR = np.array([0.64, 0.09, 0.09, 0.09, 0.09])  # O frequent, the entity tags rare
 
 
 def rows(*probabilities: list[float]) -> np.ndarray:
@@ -95,3 +96,30 @@ def test_the_combination_averages_the_two_distributions_and_falls_back_to_the_cr
     assert combine_probabilities(transformer, crf, 1.0)[0] == pytest.approx(transformer[0])
     with pytest.raises(ValueError, match="disagree on the shape"):
         combine_probabilities(transformer, crf[:1], 0.5)
+
+
+def test_the_training_prior_is_each_tags_add_one_smoothed_share_of_the_words() -> None:
+    # counts O 4, B-A 1, I-A 1, B-B 0, I-B 0; plus one each: 5, 2, 2, 1, 1 over 11
+    prior = tag_prior([["O", "O", "O", "B-A"], ["O", "I-A"]], {tag: index for index, tag in ID2TAG.items()})
+    assert prior == pytest.approx([5 / 11, 2 / 11, 2 / 11, 1 / 11, 1 / 11])
+
+
+def test_the_prior_correction_at_tau_zero_leaves_the_distributions_as_they_are() -> None:
+    probabilities = rows([0.6, 0.4, 0, 0, 0], [0.1, 0.1, 0.8, 0, 0])
+    assert np.array_equal(prior_correct(probabilities, PRIOR, 0.0), probabilities)
+
+
+def test_the_prior_correction_lifts_a_rare_tag_by_the_inverse_prior_to_the_power_tau() -> None:
+    # tau .5: O .6 / sqrt(.64) = .75, B-A .4 / sqrt(.09) = 4/3; renormalised by 25/12: .36 and .64
+    probabilities = rows([0.6, 0.4, 0, 0, 0])
+    assert prior_correct(probabilities, PRIOR, 0.5)[0] == pytest.approx([0.36, 0.64, 0, 0, 0])
+    # tau 1: .6 / .64 = .9375, .4 / .09 = 4.444; shares .174 and .826
+    assert prior_correct(probabilities, PRIOR, 1.0)[0] == pytest.approx(
+        [0.9375 / 5.381944, 4.444444 / 5.381944, 0, 0, 0]
+    )
+    assert decode_words(prior_correct(probabilities, PRIOR, 0.5), ID2TAG)[0] == ["B-A"]  # was O
+
+
+def test_the_prior_correction_leaves_words_no_window_covered_unseen() -> None:
+    corrected = prior_correct(rows([np.nan] * 5, [0.6, 0.4, 0, 0, 0]), PRIOR, 1.0)
+    assert np.isnan(corrected[0]).all() and corrected[1].sum() == pytest.approx(1.0)

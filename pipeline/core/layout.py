@@ -83,6 +83,9 @@ class MetricsRecord(TypedDict, total=False):
     grid_seconds: float
     weight_search: list[dict[str, Any]]  # a combined run (pipeline.training.combine)
     selected_weight: float
+    selected_tau: float  # its prior correction (pipeline.modeling.combine.prior_correct)
+    objective: str
+    prior_levers: dict[str, dict[str, float]]
     decoder: str
     parts: dict[str, str]
     combine_seconds: float

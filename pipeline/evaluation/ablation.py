@@ -2,10 +2,12 @@
 
 A row is a compared run (a transformer with the decoder it was recorded with, a CRF with its own or
 tuned c1/c2, a combined run) or a lever a combined run scored on the side (`levers/<lever>/`: its
-transformer alone under argmax and under Viterbi, its CRF's marginals under Viterbi), so one
+transformer alone under argmax and under Viterbi, its CRF's marginals under Viterbi, itself without
+and with the prior correction), so one
 `compare` of the transformer, the CRFs and the combined run lays out every lever. A lever whose
 predictions are those of a compared run (its transformer, recorded with the same decoder) is not
-repeated, nor is a lever of the same part shown by an earlier combined run. Rows are ordered by
+repeated, nor is a lever of the same part shown by an earlier combined run, nor the prior lever the
+combined run itself chose. Rows are ordered by
 validation micro-F1 (the ladder a reader climbs); test is reported.
 
 Record (`comparison/ablation.json`, written by `compare_runs`):
@@ -35,6 +37,7 @@ LEVERS = {
     "transformer-viterbi": ("transformer", "viterbi"),
     "crf-viterbi": ("crf", "viterbi"),
 }
+PRIOR_LEVERS = ("combined-no-prior", "combined-prior")  # the combined run at another (weight, tau)
 
 
 def run_kind(run_config: dict[str, Any]) -> str:
@@ -56,12 +59,17 @@ def run_label(run_config: dict[str, Any], run_metrics: dict[str, Any]) -> str:
         c1, c2 = (value[0] if isinstance(value, list) else value for value in (settings["c1"], settings["c2"]))
         return f"CRF c1={c1:g}, c2={c2:g}"
     if kind == "combined":
-        return (
-            f"combined: transformer weight {run_metrics['selected_weight']:g} + CRF, "
-            f"{DECODER_NAMES[run_metrics['decoder']]}"
-        )
+        return combined_label(run_metrics["selected_weight"], run_metrics.get("selected_tau"), run_metrics["decoder"])
     decoder = settings.get("decoder", LEGACY_DECODER)
     return f"{run_config.get('model')} ({settings.get('long_docs', 'window')}), {DECODER_NAMES[decoder]}"
+
+
+def combined_label(weight: float, tau: float | None, decoder: str) -> str:
+    """A combination by its weight, decoder and prior correction (None: recorded before the correction)."""
+    label = f"combined: transformer weight {weight:g} + CRF, {DECODER_NAMES[decoder]}"
+    if tau is None:
+        return label
+    return f"{label}, " + ("no prior correction" if tau == 0 else f"prior correction tau={tau:g}")
 
 
 def counts_of(records: Sequence[dict[str, Any]], run_config: dict[str, Any], source: str) -> metrics.Counts:
@@ -110,6 +118,9 @@ def lever_rows(
     run with the same part already shows (`shown`: (lever, part run), updated)."""
     rows = []
     for lever in RunFolder(run_dir).levers():
+        if lever in PRIOR_LEVERS:
+            rows += prior_lever_rows(run_dir, lever, run_config, run_metrics, config)
+            continue
         part_kind, decoder = LEVERS[lever]
         part_run = run_metrics["parts"][part_kind]
         if (lever, part_run) in shown:
@@ -143,6 +154,32 @@ def lever_rows(
             )
         )
     return rows
+
+
+def prior_lever_rows(
+    run_dir: Path, lever: str, run_config: dict[str, Any], run_metrics: dict[str, Any], config: AnalysisConfig
+) -> list[dict[str, Any]]:
+    """The combined run without (or with) the prior correction, unless that is what the run chose."""
+    setting = run_metrics["prior_levers"][lever]
+    if (setting["weight"], setting["tau"]) == (run_metrics["selected_weight"], run_metrics["selected_tau"]):
+        return []
+    counts = {
+        part: counts_of(read_lever_predictions(run_dir, lever, part), run_config, f"{run_dir.name}/levers/{lever}")
+        for part in (config.part, config.calibration_part)
+    }
+    return [
+        row(
+            combined_label(setting["weight"], setting["tau"], run_metrics["decoder"]),
+            run_dir.name,
+            "lever",
+            "combined",
+            counts[config.part],
+            counts[config.calibration_part],
+            run_config,
+            run_metrics.get("train_seconds"),
+            config,
+        )
+    ]
 
 
 def ablation(

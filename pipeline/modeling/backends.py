@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.core.errors import ConfigError, MissingInputError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder
@@ -69,10 +71,13 @@ class InferenceModel:
     decoder: str = "viterbi"
     crf: Any = None  # a combined run's CRF part, averaged with the transformer per word
     transformer_weight: float = 1.0
+    prior: np.ndarray | None = None  # a combined run's training tag prior, by tag id, and its correction
+    prior_tau: float = 0.0
 
     def predict(self, documents: list[list[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
         """(tags, confidences) per document given as words: windows merged per word
-        (pipeline.modeling.tagging), averaged with the CRF's marginals for a combined run, decoded."""
+        (pipeline.modeling.tagging), averaged with the CRF's marginals for a combined run (and
+        prior-corrected with its tau, `pipeline.modeling.combine`), decoded."""
         from pipeline.modeling.combine import combine_documents
         from pipeline.modeling.crf import crf_probabilities
         from pipeline.modeling.tagging import word_probabilities
@@ -83,7 +88,9 @@ class InferenceModel:
         if self.crf is not None:
             tag2id = {tag: index for index, tag in self.id2tag.items()}
             marginals = crf_probabilities(self.crf, documents, tag2id)
-            probabilities = combine_documents(probabilities, marginals, self.transformer_weight)
+            probabilities = combine_documents(
+                probabilities, marginals, self.transformer_weight, self.prior, self.prior_tau
+            )
         return [decode_words(rows, self.id2tag, self.decoder) for rows in probabilities]
 
 
@@ -214,7 +221,6 @@ def quiet_onnx_tools() -> Iterator[None]:
 
 
 def onnx_forward(path: Path, threads: int) -> Forward:
-    import numpy as np
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -245,6 +251,12 @@ def load_inference(
             decoder=parts["decoder"],
             crf=load_crf(RunFolder(parts["crf_dir"]).crf_model),
             transformer_weight=float(parts["weight"]),
+            prior=(
+                np.array([parts["prior"][transformer.id2tag[index]] for index in range(len(transformer.id2tag))])
+                if "prior" in parts
+                else None
+            ),
+            prior_tau=float(parts.get("prior_tau", 0.0)),  # runs combined before the correction: none
         )
     device = device or ("cpu" if variant in ("int8", "onnx", "onnx-int8") else default_device())
     check_variant(variant, device)

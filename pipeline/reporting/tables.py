@@ -728,7 +728,8 @@ def combined_versus_crf_table(ablation: dict[str, Any] | None) -> pd.DataFrame:
 
 
 def validation_search_table(run: RunInputs) -> pd.DataFrame:
-    """What the run chose on validation: learning rates, the CRF's c1/c2 grid or the combination weight."""
+    """What the run chose on validation: learning rates, the CRF's c1/c2 grid or the combination weight
+    (and prior correction)."""
     found = run.metrics
     if found.get("grid"):
         rows = [
@@ -743,12 +744,15 @@ def validation_search_table(run: RunInputs) -> pd.DataFrame:
             for point in found["grid"]
         ]
     elif found.get("weight_search"):
+        chosen = (found["selected_weight"], found.get("selected_tau"))
         rows = [
             {
                 "transformer weight": point["weight"],
                 "CRF weight": round(1 - point["weight"], 6),
+                **({"prior tau": point["tau"]} if "tau" in point else {}),  # runs since the prior correction
                 "validation micro-F1": point["validation_f1"],
-                "kept": point["weight"] == found["selected_weight"],
+                **({"validation macro-F1": point["validation_macro_f1"]} if "tau" in point else {}),
+                "kept": (point["weight"], point.get("tau")) == chosen,
             }
             for point in found["weight_search"]
         ]

@@ -1,8 +1,12 @@
 """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, recorded as a run.
 
 The transformer's softmax and the CRF's marginals of every validation and test word are computed
-once; each candidate weight is scored on validation (strict micro-F1 after `config.decoder`), the best
-is kept (the first of equals, in the order given) and test is scored once with it. The run folder
+once; each candidate (weight, prior correction tau) is scored on validation (strict seqeval after
+`config.decoder`; `config.objective` picks micro-F1, macro-F1 or their mean), the best is kept (the
+first of equals in grid order: every weight at the first tau, then the next tau, so with the default
+taus a correction is kept only if it beats none) and test is scored once with it. The prior
+correction (`pipeline.modeling.combine.prior_correct`) divides by the tag prior of the training words,
+recorded with the chosen tau in `model/combined.json` so that `predict` applies the same. The run folder
 is a run like any other (`open_run`/`close_run`: config.json, metrics.json, predictions), with
 `model/combined.json` naming its parts for `predict`, and `levers/<lever>/<part>.jsonl` holding what
 each ingredient scores alone on the same documents, for the ablation of `compare`:
@@ -10,17 +14,20 @@ each ingredient scores alone on the same documents, for the ablation of `compare
     transformer-argmax    the transformer alone, argmax then repair (the old decoder)
     transformer-viterbi   the transformer alone, constrained Viterbi
     crf-viterbi           the CRF's marginals alone, constrained Viterbi (the CRF itself is its own run)
+    combined-no-prior     the combination without prior correction (best weight at tau 0 on validation)
+    combined-prior        the best prior-corrected combination (tau > 0) on validation
 
-metrics.json adds `weight_search` [{weight, validation_f1}], `selected_weight`, `parts` {transformer,
-crf}, `combine_seconds` (the search) and `train_seconds` (both parts' training plus the search: what it
-costs to build from nothing).
+metrics.json adds `weight_search` [{weight, tau, validation_f1 (micro), validation_macro_f1,
+objective}] (the whole grid), `selected_weight`, `selected_tau`, `objective` (its name),
+`prior_levers` {lever: {weight, tau}}, `parts` {transformer, crf}, `combine_seconds` (the search) and
+`train_seconds` (both parts' training plus the search: what it costs to build from nothing).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +48,18 @@ from pipeline.core.layout import (
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.backends import load_inference
-from pipeline.modeling.combine import combine_documents
+from pipeline.modeling.combine import combine_documents, tag_prior
 from pipeline.modeling.crf import crf_probabilities, load_crf
 from pipeline.modeling.decode import decode_words
 from pipeline.modeling.tagging import word_probabilities
 from pipeline.training.recorder import close_run, open_run, prepared_with_test, split_hash
 
 MODEL_NAME = "combined"
+OBJECTIVES: dict[str, Callable[[float, float], float]] = {
+    "micro": lambda micro, macro: micro,
+    "macro": lambda micro, macro: macro,
+    "mean": lambda micro, macro: (micro + macro) / 2,
+}
 
 
 def check_part(run_dir: Path, prepared: PreparedData) -> dict[str, Any]:
@@ -66,14 +78,39 @@ def decoded(
     return [decode_words(rows, id2tag, decoder) for rows in probabilities]
 
 
-def micro_f1(gold: Sequence[Sequence[str]], results: Sequence[tuple[list[str], list[float]]]) -> float:
-    return float(strict_scores(gold, [tags for tags, _ in results])["micro"]["f1"])
+def search_point(
+    weight: float,
+    tau: float,
+    gold: Sequence[Sequence[str]],
+    results: Sequence[tuple[list[str], list[float]]],
+    objective: str,
+) -> dict[str, float]:
+    """One grid point's validation scores and the value the search maximises."""
+    scores = strict_scores(gold, [tags for tags, _ in results])
+    micro, macro = float(scores["micro"]["f1"]), float(scores["macro"]["f1"])
+    return {
+        "weight": weight,
+        "tau": tau,
+        "validation_f1": micro,
+        "validation_macro_f1": macro,
+        "objective": OBJECTIVES[objective](micro, macro),
+    }
+
+
+def best(points: Sequence[dict[str, float]]) -> dict[str, float] | None:
+    """The point of highest objective, the first of equals; None for no points."""
+    return max(points, key=lambda point: point["objective"], default=None)
 
 
 def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) -> Path:
-    """Choose the weight on validation, record the combined run and its levers; return its directory."""
+    """Choose the weight and prior correction on validation, record the combined run and its levers;
+    return its directory."""
     if not config.weights or any(not 0.0 <= w <= 1.0 for w in config.weights):
         raise ConfigError(f"--weights must be values in [0, 1], got {config.weights}")
+    if not config.prior_taus or any(tau < 0.0 for tau in config.prior_taus):
+        raise ConfigError(f"--prior-taus must be values >= 0, got {config.prior_taus}")
+    if config.objective not in OBJECTIVES:
+        raise ConfigError(f"unknown --objective {config.objective!r}; choose one of {', '.join(OBJECTIVES)}")
     prepared = prepared_with_test(config.output_dir)
     transformer_config = check_part(transformer_dir, prepared)
     check_part(crf_dir, prepared)
@@ -99,21 +136,28 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
         for part in EVAL_PARTS
     }
     marginals = {part: crf_probabilities(crf, words[part], prepared.tag2id) for part in EVAL_PARTS}
+    prior = tag_prior((d.tags for d in prepared.parts["train"]), prepared.tag2id)
+
+    def combined(part: str, weight: float, tau: float) -> list[tuple[list[str], list[float]]]:
+        return decoded(
+            combine_documents(soft[part], marginals[part], weight, prior, tau), prepared.id2tag, config.decoder
+        )
+
     search = [
-        {
-            "weight": weight,
-            "validation_f1": micro_f1(
-                gold["validation"],
-                decoded(
-                    combine_documents(soft["validation"], marginals["validation"], weight),
-                    prepared.id2tag,
-                    config.decoder,
-                ),
-            ),
-        }
+        search_point(weight, tau, gold["validation"], combined("validation", weight, tau), config.objective)
+        for tau in config.prior_taus
         for weight in config.weights
     ]
-    chosen = max(search, key=lambda point: point["validation_f1"])["weight"]
+    chosen = best(search)
+    assert chosen is not None  # both grids checked non-empty above
+    prior_levers = {
+        lever: {"weight": point["weight"], "tau": point["tau"]}
+        for lever, point in (
+            ("combined-no-prior", best([p for p in search if p["tau"] == 0.0])),
+            ("combined-prior", best([p for p in search if p["tau"] > 0.0])),
+        )
+        if point is not None
+    }
     seconds = time.perf_counter() - started
     run = open_run(
         config.output_dir, run_name(MODEL_NAME), MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb
@@ -126,14 +170,20 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             "transformer_dir": str(transformer_dir.resolve()),
             "crf_run": crf_dir.name,
             "crf_dir": str(crf_dir.resolve()),
-            "weight": chosen,
+            "weight": chosen["weight"],
             "decoder": config.decoder,
+            "prior_tau": chosen["tau"],
+            "prior": {prepared.id2tag[index]: float(share) for index, share in enumerate(prior)},
         },
     )
     levers = {
         "transformer-argmax": lambda part: decoded(soft[part], prepared.id2tag, "argmax"),
         "transformer-viterbi": lambda part: decoded(soft[part], prepared.id2tag, "viterbi"),
         "crf-viterbi": lambda part: decoded(marginals[part], prepared.id2tag, "viterbi"),
+        **{
+            lever: lambda part, point=point: combined(part, point["weight"], point["tau"])
+            for lever, point in prior_levers.items()
+        },
     }
     for lever, predict_part in levers.items():
         for part in EVAL_PARTS:
@@ -147,13 +197,16 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
     def predict(documents: Sequence[Sequence[str]]) -> Any:
         """close_run asks for each part in turn: the distributions computed above, not a second pass."""
         part = next(p for p in EVAL_PARTS if [list(w) for w in documents] == words[p])
-        return decoded(combine_documents(soft[part], marginals[part], chosen), prepared.id2tag, config.decoder)
+        return combined(part, chosen["weight"], chosen["tau"])
 
     def details() -> dict[str, Any]:
         return {
             "epochs": [],
             "weight_search": search,
-            "selected_weight": chosen,
+            "selected_weight": chosen["weight"],
+            "selected_tau": chosen["tau"],
+            "objective": config.objective,
+            "prior_levers": prior_levers,
             "decoder": config.decoder,
             "parts": {"transformer": transformer_dir.name, "crf": crf_dir.name},
             "combine_seconds": seconds,
