@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     combine = stage(
         "combine",
         cmd_combine,
-        "average a transformer run and a CRF run per word (weight chosen on validation) into "
+        "average a transformer run and a CRF run per word, optionally prior-corrected for rare types (weight "
+        "and tau chosen on validation) into "
         "outputs/runs/combined-<date-time>/",
     )
     add_config_arguments(combine, CombineConfig)

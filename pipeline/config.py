@@ -212,7 +212,8 @@ class CRFConfig(TrackedRun):
 
 @dataclass
 class CombineConfig(TrackedRun):
-    """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, weight chosen on validation."""
+    """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, prior-corrected; weight and
+    tau chosen on validation."""
 
     run: str = option(OFFLINE_MODEL, "the transformer run: a directory, a run name or a name prefix (newest)")
     crf_run: str = option("crf", "the CRF run: a directory, a run name or a name prefix (newest)")

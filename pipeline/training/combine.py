@@ -26,6 +26,7 @@ objective}] (the whole grid), `selected_weight`, `selected_tau`, `objective` (it
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -176,12 +177,12 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             "prior": {prepared.id2tag[index]: float(share) for index, share in enumerate(prior)},
         },
     )
-    levers = {
+    levers: dict[str, Callable[[str], list[tuple[list[str], list[float]]]]] = {
         "transformer-argmax": lambda part: decoded(soft[part], prepared.id2tag, "argmax"),
         "transformer-viterbi": lambda part: decoded(soft[part], prepared.id2tag, "viterbi"),
         "crf-viterbi": lambda part: decoded(marginals[part], prepared.id2tag, "viterbi"),
         **{
-            lever: lambda part, point=point: combined(part, point["weight"], point["tau"])
+            lever: functools.partial(combined, weight=point["weight"], tau=point["tau"])
             for lever, point in prior_levers.items()
         },
     }
