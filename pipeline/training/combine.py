@@ -12,8 +12,9 @@ each ingredient scores alone on the same documents, for the ablation of `compare
     crf-viterbi           the CRF's marginals alone, constrained Viterbi (the CRF itself is its own run)
 
 metrics.json adds `weight_search` [{weight, validation_f1}], `selected_weight`, `parts` {transformer,
-crf}, `combine_seconds` (the search) and `train_seconds` (both parts' training plus the search: what it
-costs to build from nothing).
+crf}, `combine_seconds` (the search), `train_seconds` (both parts' training plus the search: what it
+costs to build from nothing) and `transformer_seed` (the seed of a transformer part trained by
+`train --seeds`, which also names the run `combined-seed<N>-<time>`; else null).
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def check_part(run_dir: Path, prepared: PreparedData) -> dict[str, Any]:
     if config.get("split_hash") != split_hash(prepared.split):
         raise ConfigError(f"{run_dir}: trained on another split than the prepared data's (split_hash differs)")
     return config
+
+
+def seed_of_part(transformer_config: dict[str, Any]) -> int | None:
+    """The seed of a transformer part trained as one of several runs of `train --seeds`, else None: the
+    combined run is then named `combined-seed<N>-<time>`, so `--run combined` keeps meaning the
+    combination of the plain run and a seed's combination is never taken for it."""
+    settings = transformer_config["train"]
+    return int(settings["seed"]) if settings.get("seeds") else None
 
 
 def decoded(
@@ -115,9 +124,9 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
     ]
     chosen = max(search, key=lambda point: point["validation_f1"])["weight"]
     seconds = time.perf_counter() - started
-    run = open_run(
-        config.output_dir, run_name(MODEL_NAME), MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb
-    )
+    seed = seed_of_part(transformer_config)
+    name = run_name(MODEL_NAME, f"seed{seed}" if seed is not None else None)
+    run = open_run(config.output_dir, name, MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb)
     write_tags(run.folder.model_tags, prepared.tag2id)
     write_json(
         run.folder.combined,
@@ -162,6 +171,7 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             "peak_memory_kind": parts_metrics["transformer"].get("peak_memory_kind"),
             "parameters": sum(int(m.get("parameters") or 0) for m in parts_metrics.values()),
             "long_docs": transformer_config["train"].get("long_docs"),
+            "transformer_seed": seed,
         }
 
     return close_run(run, MODEL_NAME, prepared, predict, details, config.wandb_log_text)
