@@ -371,6 +371,24 @@ def read_metrics(run_dir: str | Path) -> MetricsRecord:
     return read_record(folder.metrics, "metrics", folder.name)
 
 
+def read_combined_parts(run_dir: str | Path) -> dict[str, Any] | None:
+    """A combined run's `model/combined.json` with its parts' folders found (None for other runs). A part
+    is looked up first beside the combined run (outputs moved as a whole), then where it was recorded."""
+    folder = RunFolder(run_dir)
+    if not folder.combined.exists():
+        return None
+    parts = read_json(folder.combined)
+    for part in ("transformer", "crf"):
+        beside = folder.path.parent / parts[f"{part}_run"]
+        recorded = Path(parts[f"{part}_dir"])
+        if not beside.is_dir() and not recorded.is_dir():
+            raise MissingInputError(
+                f"{folder.combined}: its {part} part {parts[f'{part}_run']} is neither beside it nor at {recorded}"
+            )
+        parts[f"{part}_dir"] = str(beside if beside.is_dir() else recorded)
+    return parts
+
+
 def finished_runs(output_dir: str | Path) -> list[Path]:
     """Every completed run (with metrics.json) under `<output_dir>/runs`, sorted by name."""
     runs = Outputs(output_dir).runs

@@ -53,11 +53,17 @@ import numpy as np
 
 from pipeline.config import CRITERIA, AnalysisConfig, CompareConfig, parse_weights
 from pipeline.core.errors import ConfigError, MissingInputError
-from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
+from pipeline.core.layout import (
+    Outputs,
+    RunFolder,
+    read_combined_parts,
+    read_optional_record,
+    read_run_config,
+    write_record,
+)
 from pipeline.evaluation import figures, metrics
 from pipeline.evaluation.ablation import ablation
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
-from pipeline.modeling.backends import read_combined_parts
 
 log = logging.getLogger(__name__)
 
