@@ -111,9 +111,10 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 
 def resolve_run(run: str, output_dir: str) -> Path:
-    """A run directory path, an exact run name under `<output_dir>/runs`, or the newest run whose name
-    starts with `run` (e.g. `minilm`)."""
-    from pipeline.core.layout import Outputs, latest_run
+    """A run directory path, an exact run name under `<output_dir>/runs`, or the newest run named
+    `<run>-<date-time>` (`minilm`: not `minilm-truncate-...` nor `minilm-seed43-...`); else an error that
+    lists the finished runs there."""
+    from pipeline.core.layout import Outputs, finished_runs, latest_run
 
     named = Outputs(output_dir).run(run).path
     for candidate in (Path(run), named):
@@ -121,8 +122,16 @@ def resolve_run(run: str, output_dir: str) -> Path:
             return candidate
     found = latest_run(output_dir, run)
     if found is None:
+        names = [path.name for path in finished_runs(output_dir)]
+        near = [name for name in names if name.startswith(run)]
+        listed = (
+            f"finished runs starting with {run!r}: {', '.join(near)}"
+            if near
+            else (f"finished runs there: {', '.join(names)}" if names else "no finished run there")
+        )
         raise MissingInputError(
-            f"no run directory {run!r} and no finished run named {run}-<date-time> under {output_dir}/runs"
+            f"no run directory {run!r} and no finished run named {run}-<date-time> under {output_dir}/runs "
+            f"(a prefix is every name part before the date-time); {listed}"
         )
     return found
 
@@ -175,10 +184,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.serving.notes import read_notes
-    from pipeline.serving.predict import ALL_FAILED_EXIT, load_predictor_model, predict_notes
+    from pipeline.serving.predict import ALL_FAILED_EXIT, chosen_inference, describe, load_predictor, predict_notes
 
     config = build_config(PredictConfig, args, args.profile)
-    model = load_predictor_model(resolve_run(args.run, args.output_dir), config)
+    run_dir = resolve_run(args.run, args.output_dir)
+    chosen = chosen_inference(run_dir, config)
+    model = load_predictor(run_dir, chosen)
+    print(describe(run_dir, model, chosen, config), file=sys.stderr)
+    config = dataclasses.replace(config, batch_size=chosen.batch_size)
     summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
     if summary.renamed:
         log.warning(
@@ -199,13 +212,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_HELP = (
+    "run directory, run name, or the name's part before its date-time: minilm is the newest "
+    "minilm-<date-time>, never minilm-truncate-... or minilm-seed43-..."
+)
+
+
 def add_output_dir(command: argparse.ArgumentParser, what: str = "where run-name prefixes are looked up") -> None:
     command.add_argument("--output-dir", default="outputs", help=f"{what} (default: outputs)")
 
 
 def add_run_arguments(command: argparse.ArgumentParser) -> None:
     """--run and --output-dir of the commands that read one run."""
-    command.add_argument("--run", required=True, help="run directory, or a run-name prefix such as minilm (newest)")
+    command.add_argument("--run", required=True, help=RUN_HELP)
     add_output_dir(command)
 
 
@@ -306,8 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir",
         dest="run",
         required=True,
-        help="run directory, or a run-name prefix such as minilm (newest); under torchrun spell it "
-        "--run-dir (torchrun's own parser claims --run as an abbreviation)",
+        help=RUN_HELP + "; under torchrun spell it --run-dir (torchrun's own parser claims --run as an abbreviation)",
     )
     predict.add_argument("--input", required=True, help=".txt file, folder of .txt, .jsonl of {id, text}, or -")
     predict.add_argument("--output", default="-", help="output .jsonl (appended to and resumed); - = stdout")

@@ -215,8 +215,12 @@ class CombineConfig(TrackedRun):
     """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, prior-corrected; weight and
     tau chosen on validation."""
 
-    run: str = option(OFFLINE_MODEL, "the transformer run: a directory, a run name or a name prefix (newest)")
-    crf_run: str = option("crf", "the CRF run: a directory, a run name or a name prefix (newest)")
+    run: str = option(
+        OFFLINE_MODEL,
+        "the transformer run: a directory, a run name or its part before the date-time (newest; "
+        "minilm is never minilm-seed43-...)",
+    )
+    crf_run: str = option("crf", "the CRF run: a directory, a run name or its part before the date-time (newest)")
     weights: list[float] = option(
         [round(0.1 * step, 1) for step in range(11)],
         "the transformer's weight candidates (the CRF gets 1 - weight); the best on validation is kept",
@@ -369,7 +373,11 @@ class PredictConfig:
     int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")
     onnx: bool = option(False, "ONNX Runtime")
     batch_docs: int = option(16, "notes predicted together (1 when streaming from stdin)")
-    batch_size: int = option(8, "windows per forward pass (8 was fastest on 2 CPU cores, see bench)")
+    batch_size: int = option(
+        0,
+        "windows per forward pass; 0: the batch size bench chose with its variant (bench.json summary.chosen) "
+        "when predict runs that variant, else 8; a value given here always applies",
+    )
     segment_words: int = option(20000, "longer notes are predicted in segments of this many words")
     segment_context: int = option(200, "words of context either side of a segment")
 

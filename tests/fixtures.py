@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.core.layout import prediction_record, write_predictions, write_record
+from pipeline.core.files import write_json
+from pipeline.core.layout import prediction_record, read_record, write_predictions, write_record
 from pipeline.core.scoring import strict_scores
 from pipeline.core.tags import Span, build_tag_maps, tags_from_spans
 
@@ -168,6 +169,47 @@ def make_fixture_run(
             "train_seconds": 120.0 + seed,
             "peak_memory_mb": 900.0,
             "parameters": 22_000_000,
+        },
+    )
+    return run_dir
+
+
+def make_fixture_combined_run(
+    path: Path,
+    name: str,
+    transformer: Path,
+    crf: Path,
+    seed: int,
+    weights: tuple[float, ...] = (0.0, 0.5, 1.0),
+    decoder: str = "viterbi",
+) -> Path:
+    """A combined run of `transformer` and `crf` as `combine` records it: config.json's `train` is the
+    CombineConfig (its parts as typed on the command line: prefixes), model/combined.json names the
+    parts resolved; its predictions drawn with `seed`."""
+    run_dir = make_fixture_run(path, name, seed, model="combined")
+    config = read_record(run_dir / "config.json", "run_config")
+    config["train"] = {
+        "output_dir": str(Path(path).parent),
+        "wandb": False,
+        "wandb_log_text": False,
+        "run": "minilm",
+        "crf_run": "crf",
+        "weights": list(weights),
+        "decoder": decoder,
+    }
+    write_record(run_dir / "config.json", "run_config", config)
+    parts = {"transformer": transformer.name, "crf": crf.name}
+    metrics = read_record(run_dir / "metrics.json", "metrics")
+    write_record(
+        run_dir / "metrics.json", "metrics", {**metrics, "selected_weight": 0.5, "decoder": decoder, "parts": parts}
+    )
+    write_json(
+        run_dir / "model" / "combined.json",
+        {
+            **{f"{part}_run": run.name for part, run in (("transformer", transformer), ("crf", crf))},
+            **{f"{part}_dir": str(run.resolve()) for part, run in (("transformer", transformer), ("crf", crf))},
+            "weight": 0.5,
+            "decoder": decoder,
         },
     )
     return run_dir

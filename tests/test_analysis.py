@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 
 import pytest
-from fixtures import make_fixture_run
+from fixtures import make_fixture_combined_run, make_fixture_run
 
-from pipeline.cli import main
+from pipeline.cli import main, resolve_run
 from pipeline.config import AnalysisConfig, CompareConfig
+from pipeline.core.errors import MissingInputError
 from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, read_record, write_predictions, write_record
 from pipeline.core.scoring import strict_scores
@@ -145,6 +147,71 @@ def test_compare_summarises_the_runs_of_one_recipe_that_differ_only_by_seed(tmp_
     assert group["validation_f1"]["mean"] == pytest.approx(statistics.mean(validation_f1))
 
 
+def combined_seed_runs(runs, seeds=(1, 2, 3), crf=None, **train):
+    """Seed runs of one recipe, a CRF, and each seed run combined with that CRF (`combined-seed<N>-...`)."""
+    crf = crf or make_fixture_run(runs, "crf-20260101-000000", seed=9, model="crf")
+    seeded = [seed_run(runs, seed, **train) for seed in seeds]
+    combined = [
+        make_fixture_combined_run(runs, f"combined-seed{seed}-20260102-00000{seed}", run, crf, seed + 10)
+        for seed, run in zip(seeds, seeded)
+    ]
+    return seeded, crf, combined
+
+
+def test_the_combinations_of_one_recipes_seed_runs_with_one_crf_form_a_seed_group_of_their_own(tmp_path):
+    seeded, crf, combined = combined_seed_runs(tmp_path / "runs")
+    comparison = read_json(compare_runs([*seeded, crf, *combined], tmp_path, FAST))
+    transformer_group, combined_group = read_record(tmp_path / "comparison" / "seeds.json", "seeds")["groups"]
+    assert transformer_group["model"] == "minilm" and [r["run"] for r in transformer_group["runs"]] == [
+        run.name for run in seeded
+    ]
+    assert combined_group["model"] == "combined" and combined_group["seeds"] == [1, 2, 3]  # its transformer parts'
+    assert [r["run"] for r in combined_group["runs"]] == [run.name for run in combined]
+    test_f1 = [m["micro"]["f1"] for m in comparison["models"] if m["model"] == "combined"]
+    assert len(set(test_f1)) == 3
+    assert combined_group["test_f1"] == pytest.approx(
+        {"mean": statistics.mean(test_f1), "std": statistics.stdev(test_f1), "min": min(test_f1), "max": max(test_f1)}
+    )
+    recipe = combined_group["recipe"]
+    assert (recipe["crf_run"], recipe["weights"], recipe["decoder"]) == (crf.name, [0.0, 0.5, 1.0], "viterbi")
+    assert recipe["transformer"] == transformer_group["recipe"] and "run" not in recipe  # "minilm" as typed
+
+
+@pytest.mark.parametrize(
+    "differs",
+    [{"crf": "crf-20260101-000001"}, {"weights": (0.0, 1.0)}, {"decoder": "argmax"}],
+    ids=["another CRF run", "other weight candidates", "another decoder"],
+)
+def test_combinations_that_differ_in_more_than_the_seed_are_not_a_seed_group(tmp_path, differs):
+    runs, differs = tmp_path / "runs", dict(differs)
+    seeded, crf, (first, _) = combined_seed_runs(runs, seeds=(1, 2))
+    other_crf = make_fixture_run(runs, differs.pop("crf"), seed=8, model="crf") if "crf" in differs else crf
+    second = make_fixture_combined_run(runs, "combined-seed2-20260103-000000", seeded[1], other_crf, 12, **differs)
+    compare_runs([*seeded, crf, first, second], tmp_path, FAST)
+    (group,) = read_record(tmp_path / "comparison" / "seeds.json", "seeds")["groups"]
+    assert group["model"] == "minilm"  # the transformer seeds still are one
+
+
+def test_combinations_of_seed_runs_of_different_recipes_are_not_a_seed_group(tmp_path):
+    runs = tmp_path / "runs"
+    crf = make_fixture_run(runs, "crf-20260101-000000", seed=9, model="crf")
+    first, second = seed_run(runs, 1), seed_run(runs, 2, lr=[1e-3])
+    combined = [
+        make_fixture_combined_run(runs, f"combined-seed{n}-20260102-000000", run, crf, n + 10)
+        for n, run in ((1, first), (2, second))
+    ]
+    assert read_json(compare_runs([first, second, crf, *combined], tmp_path, FAST))["seed_summary"] is None
+
+
+def test_a_combined_run_whose_transformer_part_is_gone_is_left_out_of_the_seed_summary_with_a_warning(tmp_path, caplog):
+    seeded, crf, combined = combined_seed_runs(tmp_path / "runs", seeds=(1, 2))
+    shutil.rmtree(seeded[0])
+    compare_runs([seeded[1], crf, *combined], tmp_path, FAST)
+    assert not (tmp_path / "comparison" / "seeds.json").exists()
+    assert f"its transformer part {seeded[0].name} is neither beside it" in caplog.text
+    assert "left out of the seed summary" in caplog.text
+
+
 def test_seed_table_lists_each_seed_then_the_mean_and_range(tmp_path):
     runs = tmp_path / "runs"
     compare_runs([seed_run(runs, 1), seed_run(runs, 2)], tmp_path, FAST)
@@ -171,6 +238,28 @@ def test_cli_resolves_a_run_prefix_and_reports_a_missing_run(tmp_path, caplog):
     assert (newest / "analysis" / "analysis.json").exists()
     assert main(["compare", "minilm", "nothing", "--output-dir", str(tmp_path)]) == 2
     assert "no run directory 'nothing'" in caplog.text
+
+
+def test_a_run_prefix_is_every_name_part_before_the_date_time(tmp_path):
+    runs = tmp_path / "runs"
+    plain = make_fixture_run(runs, "minilm-20261129-195220")
+    make_fixture_run(runs, "minilm-truncate-20261129-201950")
+    seed43 = make_fixture_run(runs, "minilm-seed43-20261129-215351")  # newer than the plain run
+    assert resolve_run("minilm", str(tmp_path)) == plain  # never the truncate or seed variant
+    assert resolve_run("minilm-seed43", str(tmp_path)) == seed43
+
+
+def test_a_prefix_that_names_no_run_lists_the_runs_it_starts(tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("minilm-seed43-20261129-215351", "minilm-seed44-20261129-225351", "crf-20261129-204511"):
+        make_fixture_run(runs, name)
+    with pytest.raises(MissingInputError) as caught:
+        resolve_run("minilm-seed", str(tmp_path))  # a part of a name part matches nothing
+    assert str(caught.value).endswith(
+        "finished runs starting with 'minilm-seed': minilm-seed43-20261129-215351, minilm-seed44-20261129-225351"
+    )
+    with pytest.raises(MissingInputError, match=r"finished runs there: crf-20261129-204511, minilm-seed43-"):
+        resolve_run("bert", str(tmp_path))
 
 
 def test_cli_resolves_an_exact_run_name_that_is_not_the_newest(tmp_path):

@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from pipeline.config import BenchConfig, PredictConfig
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, write_record
 from pipeline.core.scoring import strict_scores
@@ -171,14 +172,25 @@ def test_reference_entities_map_to_words_by_character_overlap():
 
 def test_predict_runs_the_variant_and_windows_bench_chose_unless_told_otherwise(tmp_path):
     run_dir = tmp_path / "minilm-x"
-    chosen = {"label": "onnx-int8 512/32", "variant": "onnx-int8", "max_length": 512, "overlap": 32}
+    chosen = {"label": "onnx-int8 512/32", "variant": "onnx-int8", "max_length": 512, "overlap": 32, "batch_size": 16}
     write_record(
         run_dir / "bench.json", "bench", {"run": "minilm-x", "kind": "transformer", "summary": {"chosen": chosen}}
     )
-    assert chosen_inference(run_dir, PredictConfig()) == ("onnx-int8", (512, 32))
-    assert chosen_inference(run_dir, PredictConfig(variant="fp32")) == ("fp32", None)
-    assert chosen_inference(run_dir, PredictConfig(int8=True)) == ("int8", None)
-    assert chosen_inference(tmp_path / "never-benched", PredictConfig()) == ("fp32", None)
+    assert chosen_inference(run_dir, PredictConfig()) == ("onnx-int8", (512, 32), 16, True)
+    assert chosen_inference(run_dir, PredictConfig(variant="fp32")) == ("fp32", None, 8, False)
+    assert chosen_inference(run_dir, PredictConfig(int8=True)) == ("int8", None, 8, False)
+    assert chosen_inference(tmp_path / "never-benched", PredictConfig()) == ("fp32", None, 8, False)
+
+
+def test_predict_takes_the_batch_size_bench_chose_with_its_variant_unless_one_is_given(tmp_path):
+    run_dir = tmp_path / "minilm-x"
+    chosen = {"label": "int8", "variant": "int8", "max_length": None, "overlap": None, "batch_size": 32}
+    write_record(run_dir / "bench.json", "bench", {"kind": "transformer", "summary": {"chosen": chosen}})
+    assert chosen_inference(run_dir, PredictConfig()).batch_size == 32  # bench's, with bench's variant
+    assert chosen_inference(run_dir, PredictConfig(batch_size=4)).batch_size == 4  # the flag wins
+    assert chosen_inference(run_dir, PredictConfig(variant="int8")).batch_size == 8  # not bench's choice: default
+    with pytest.raises(ConfigError, match="--batch-size must be positive"):
+        chosen_inference(run_dir, PredictConfig(batch_size=-1))
 
 
 # --- worker processes ------------------------------------------------------------------------------

@@ -264,3 +264,27 @@ def test_the_benchmark_times_the_combined_run_with_both_parts_beside_the_pipelin
     assert (result["kind"], fp32["label"], result["reference"]["name"]) == ("transformer", "fp32", REFERENCE_NAME)
     # the timed model is the combination: its test F1 is the combined run's, not its transformer part's
     assert fp32["test_micro_f1"] == pytest.approx(read_metrics(combined_run)["test"]["micro"]["f1"], abs=1e-4)
+
+
+def test_the_combinations_of_two_seed_runs_with_one_crf_are_a_seed_group_named_by_seed(
+    prepared, transformer_run, crf_run, tiny_model_dir, tmp_path
+):
+    from pipeline.reporting.inputs import load_run
+    from pipeline.training.train import train_seeds
+
+    out = tmp_path / "out"  # its own outputs: the other tests' runs stay as they are
+    shutil.copytree(prepared / "data", out / "data")
+    parts = [shutil.copytree(run, out / "runs" / run.name) for run in (transformer_run, crf_run)]
+    settings = {k: v for k, v in read_run_config(transformer_run)["train"].items() if k != "output_dir"}
+    (seed43,) = train_seeds(TrainConfig(**{**settings, "output_dir": str(out), "seed": 43, "seeds": [43]}))
+    config = CombineConfig(output_dir=str(out), wandb=False, weights=[0.0, 0.5, 1.0])
+    plain, seeded = (combine_runs(config, run, parts[1]) for run in (parts[0], seed43))
+    assert plain.name.startswith("combined-2") and seeded.name.startswith("combined-seed43-")  # --run combined: plain
+    assert (load_run(plain).label, load_run(seeded).label) == ("combined", "combined-seed43")
+    compare_runs([parts[0], seed43, parts[1], plain, seeded], out, CompareConfig(resamples=50, figures=False))
+    transformers, combined = read_record(Outputs(out).seeds, "seeds")["groups"]
+    assert transformers["seeds"] == combined["seeds"] == [42, 43]
+    assert [run["run"] for run in combined["runs"]] == [plain.name, seeded.name]
+    test_f1 = [read_metrics(run)["test"]["micro"]["f1"] for run in (plain, seeded)]
+    assert combined["test_f1"]["mean"] == pytest.approx(sum(test_f1) / 2)
+    assert combined["recipe"]["transformer"] == transformers["recipe"] and combined["recipe"]["crf_run"] == crf_run.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from conftest import REPO
 
 from pipeline.cli import main
+from pipeline.core.layout import write_record
 from pipeline.serving.predict import segments
 
 NOTE = "A 45-year-old woman had fever and chest pain. Aspirin 5 mg was given."
@@ -77,6 +79,26 @@ def test_threshold_marks_spans_below_it_for_review(tiny_run, notes_jsonl, tmp_pa
     spans_none = [s for r in read_lines(tmp_path / "none.jsonl") for s in r["spans"]]
     assert spans_all and all(s["needs_review"] for s in spans_all)
     assert not any(s["needs_review"] for s in spans_none)
+
+
+def test_predict_runs_at_the_batch_size_bench_chose_and_an_explicit_batch_size_wins(
+    tiny_run, notes_jsonl, tmp_path, capsys
+):
+    run_dir = tmp_path / "minilm-20260101-000000"
+    shutil.copytree(tiny_run, run_dir)
+    chosen = {"label": "fp32 24/4", "variant": "fp32", "max_length": 24, "overlap": 4, "batch_size": 2}
+    write_record(run_dir / "bench.json", "bench", {"kind": "transformer", "summary": {"chosen": chosen}})
+    assert predict(run_dir, notes_jsonl, tmp_path / "bench.jsonl") == 0
+    assert (
+        "predict: minilm-20260101-000000 as fp32 (bench's choice, bench.json summary.chosen), windows 24/4, "
+        + ("2 windows per forward pass (bench's choice)")
+        in capsys.readouterr().err
+    )
+    assert predict(run_dir, notes_jsonl, tmp_path / "flag.jsonl", "--batch-size", "5") == 0
+    assert "windows 24/4, 5 windows per forward pass (--batch-size)" in capsys.readouterr().err
+    assert predict(run_dir, notes_jsonl, tmp_path / "int8.jsonl", "--variant", "int8") == 0
+    assert "as int8 (given or default), windows 24/6, 8 windows per forward pass (default)" in capsys.readouterr().err
+    assert read_lines(tmp_path / "flag.jsonl") == read_lines(tmp_path / "bench.jsonl")  # batching changes no span
 
 
 def test_restart_skips_done_notes_and_drops_a_half_written_line(tiny_run, notes_jsonl, tmp_path):

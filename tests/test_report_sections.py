@@ -11,6 +11,7 @@ from fixtures import FIXTURE_EPOCHS
 from pipeline.reporting import facts, tables
 from pipeline.reporting.figures import all_training_curves, best_epoch, length_figure, training_curves
 from pipeline.reporting.inputs import RunInputs
+from pipeline.serving.bench import cpu_vs_gpu
 
 
 def run_inputs(folder: Path, bench: dict | None = None, analysis: dict | None = None) -> RunInputs:
@@ -108,28 +109,37 @@ def test_memory_table_sets_training_memory_and_model_size_beside_inference_memor
     assert table["inference peak memory, int8 on cpu (MB, largest batch)"] == "400.0"
 
 
-def latency_row(variant: str, device: str, latency: float) -> dict:
-    return {
-        "variant": variant,
-        "device": device,
-        "batch_size": 1,
-        "latency_ms_median": latency,
-        "docs_per_second": 1000 / latency,
-    }
+def latency_row(label: str, device: str, latency: float) -> dict:
+    """A batch-1 bench.json row (the fields `cpu_vs_gpu` reads)."""
+    return {"label": label, "variant": label, "device": device, "batch_size": 1, "latency_ms_median": latency}
 
 
-def test_cpu_latency_is_set_against_gpu_fp32_with_the_slowdown(tmp_path):
+def test_the_cpu_against_gpu_table_shows_the_slowdown_bench_computed(tmp_path):
     rows = [latency_row("fp32", "cuda:0", 10.0), latency_row("fp16", "cuda:0", 6.0)]
-    rows += [latency_row("fp32", "cpu", 90.0), latency_row("int8", "cpu", 45.0)]
-    run = run_inputs(tmp_path, bench={"device": "NVIDIA H200", "variants": rows})
-    slowdown = {(row["variant"], row["device"]): row["slowdown vs GPU fp32"] for row in facts.latency_rows(run)}
-    assert slowdown == {("fp32", "cuda:0"): 1.0, ("fp16", "cuda:0"): 0.6, ("fp32", "cpu"): 9.0, ("int8", "cpu"): 4.5}
-    assert facts.cpu_gpu(run).endswith("over that of fp32 on the GPU (2 CPU rows).")
+    rows += [latency_row("fp32 (CPU)", "cpu", 90.0), latency_row("int8 (CPU)", "cpu", 45.0)]
+    bench = {"device": "NVIDIA H200", "variants": rows, "summary": {"cpu_vs_gpu": cpu_vs_gpu(rows)}}
+    run = run_inputs(tmp_path, bench=bench)
+    slowdown = {(row["CPU variant"], row["GPU variant"]): row["slowdown"] for row in facts.latency_rows(run)}
+    assert slowdown == {("fp32 (CPU)", "fp16"): 15.0, ("int8 (CPU)", "fp16"): 7.5}  # over the fastest GPU row
+    assert facts.cpu_gpu(run).endswith("over that of fp16 on the GPU (2 CPU rows).")
 
 
-def test_a_cpu_only_bench_has_no_latency_pairs_and_says_the_gpu_rows_need_a_gpu(tmp_path):
-    run = run_inputs(tmp_path, bench={"device": "cpu", "variants": [latency_row("fp32", "cpu", 90.0)]})
-    assert facts.latency_rows(run) == []
+def test_the_report_takes_the_slowdown_from_bench_json_not_from_the_rows(tmp_path):
+    rows = [latency_row("fp32", "cuda:0", 10.0), latency_row("fp32 (CPU)", "cpu", 90.0)]
+    pair = {"variant": "fp32 (CPU)", "gpu_variant": "fp32", "cpu_latency_ms": 90.0, "gpu_latency_ms": 10.0}
+    run = run_inputs(
+        tmp_path,
+        bench={"device": "NVIDIA H200", "variants": rows, "summary": {"cpu_vs_gpu": [{**pair, "slowdown": 8.5}]}},
+    )
+    assert [row["slowdown"] for row in facts.latency_rows(run)] == [8.5]  # bench's value, whatever the rows say
+
+
+@pytest.mark.parametrize("summary", [{"cpu_vs_gpu": None}, {}], ids=["null", "absent"])
+def test_a_cpu_only_bench_has_no_latency_pairs_and_says_the_gpu_rows_need_a_gpu(tmp_path, summary):
+    rows = [latency_row("fp32", "cpu", 90.0)]
+    assert cpu_vs_gpu(rows) is None  # what bench writes on a CPU-only machine
+    run = run_inputs(tmp_path, bench={"device": "cpu", "variants": rows, "summary": summary})
+    assert facts.latency_rows(run) == [] and tables.latency_table(run).empty
     assert facts.cpu_gpu(run).startswith("This benchmark ran on cpu only: the GPU rows")
 
 

@@ -89,6 +89,7 @@ class MetricsRecord(TypedDict, total=False):
     decoder: str
     parts: dict[str, str]
     combine_seconds: float
+    transformer_seed: int | None  # the seed of a transformer part trained by `train --seeds`
 
 
 class AnalysisRecord(TypedDict, total=False):
@@ -373,12 +374,33 @@ def read_metrics(run_dir: str | Path) -> MetricsRecord:
     return read_record(folder.metrics, "metrics", folder.name)
 
 
+def read_combined_parts(run_dir: str | Path) -> dict[str, Any] | None:
+    """A combined run's `model/combined.json` with its parts' folders found (None for other runs). A part
+    is looked up first beside the combined run (outputs moved as a whole), then where it was recorded."""
+    folder = RunFolder(run_dir)
+    if not folder.combined.exists():
+        return None
+    parts = read_json(folder.combined)
+    for part in ("transformer", "crf"):
+        beside = folder.path.parent / parts[f"{part}_run"]
+        recorded = Path(parts[f"{part}_dir"])
+        if not beside.is_dir() and not recorded.is_dir():
+            raise MissingInputError(
+                f"{folder.combined}: its {part} part {parts[f'{part}_run']} is neither beside it nor at {recorded}"
+            )
+        parts[f"{part}_dir"] = str(beside if beside.is_dir() else recorded)
+    return parts
+
+
+def finished_runs(output_dir: str | Path) -> list[Path]:
+    """Every completed run (with metrics.json) under `<output_dir>/runs`, sorted by name."""
+    runs = Outputs(output_dir).runs
+    return sorted(p for p in runs.iterdir() if RunFolder(p).metrics.exists()) if runs.is_dir() else []
+
+
 def latest_run(output_dir: str | Path, prefix: str) -> Path | None:
-    """The newest completed run (with metrics.json) whose name starts with `prefix-`."""
+    """The newest completed run named `<prefix>-<YYYYmmdd-HHMMSS>`: the prefix is every name part before
+    the date-time, so `minilm` never picks `minilm-truncate-...` or `minilm-seed43-...`."""
     pattern = re.compile(re.escape(prefix) + r"-\d{8}-\d{6}")
-    candidates = sorted(
-        p
-        for p in Outputs(output_dir).runs.glob(f"{prefix}-*")
-        if pattern.fullmatch(p.name) and RunFolder(p).metrics.exists()
-    )
+    candidates = [p for p in finished_runs(output_dir) if pattern.fullmatch(p.name)]
     return candidates[-1] if candidates else None

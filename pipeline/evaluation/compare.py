@@ -33,14 +33,17 @@ recomputed from each run's predictions (so a run need not be analysed first). Sc
 `comparison/seeds.json` (written only then, see `seed_summary`):
 
     part, selection_part
-    groups      [{model, recipe {training settings but the seed}, seeds [int],
-                  runs [{run, seed, validation_f1, test_f1, test_f1_ci [lo, hi], test_macro_f1}],
+    groups      [{model, recipe {training settings but the seed; a combined run's: its weights, decoder,
+                  crf_run and transformer {its transformer part's recipe}}, seeds [int] (a combined
+                  run's: its transformer part's), runs [{run, seed, validation_f1, test_f1,
+                  test_f1_ci [lo, hi], test_macro_f1}],
                   validation_f1, test_f1, test_macro_f1: {mean, std (sample), min, max}}]
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
@@ -49,11 +52,20 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import CRITERIA, AnalysisConfig, CompareConfig, parse_weights
-from pipeline.core.errors import ConfigError
-from pipeline.core.layout import Outputs, RunFolder, read_optional_record, read_run_config, write_record
+from pipeline.core.errors import ConfigError, MissingInputError
+from pipeline.core.layout import (
+    Outputs,
+    RunFolder,
+    read_combined_parts,
+    read_optional_record,
+    read_run_config,
+    write_record,
+)
 from pipeline.evaluation import figures, metrics
 from pipeline.evaluation.ablation import ablation
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
+
+log = logging.getLogger(__name__)
 
 
 def part_counts(run_dir: Path, run_config: dict[str, Any], part: str) -> metrics.Counts:
@@ -266,16 +278,33 @@ def pairwise(
 
 
 RUN_ONLY_SETTINGS = ("seed", "seeds", "output_dir", "wandb", "wandb_log_text", "threads")  # not the recipe
+PART_SETTINGS = ("run", "crf_run")  # a combined run's parts as typed; combined.json names them resolved
 
 
-def recipe_of(run_config: dict[str, Any]) -> str | None:
-    """What was trained, as a key: model, data split and every training setting but the seed and
-    where or how the run was logged; None for a run without a seed (the CRF)."""
+def recipe_of(run_dir: Path, run_config: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
+    """What was trained and with which seed: model, data split and every training setting but the seed
+    and where or how the run was logged. A combined run's recipe is its transformer part's recipe with
+    its CRF run and its own settings (weights, decoder), and its seed is its transformer part's, so the
+    combinations of one recipe's seed runs with one CRF form a seed group too. None for a run without a
+    seed (the CRF) and for a combined run whose parts are gone (with a warning)."""
+    try:
+        parts = read_combined_parts(run_dir)
+    except MissingInputError as exc:
+        log.warning("%s; left out of the seed summary", exc)
+        return None
     settings = run_config.get("train") or {}
+    if parts is not None:
+        transformer_dir = Path(parts["transformer_dir"])
+        transformer = recipe_of(transformer_dir, read_run_config(transformer_dir))
+        if transformer is None:
+            return None
+        own = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS + PART_SETTINGS}
+        combined = {**own, "crf_run": parts["crf_run"], "transformer": transformer[0]["train"]}
+        return {"split_hash": run_config.get("split_hash"), "train": combined}, transformer[1]
     if "seed" not in settings:
         return None
     recipe = {k: v for k, v in settings.items() if k not in RUN_ONLY_SETTINGS}
-    return json.dumps({"split_hash": run_config.get("split_hash"), "train": recipe}, sort_keys=True)
+    return {"split_hash": run_config.get("split_hash"), "train": recipe}, int(settings["seed"])
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -287,14 +316,16 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def seed_summary(models: Sequence[dict[str, Any]], run_configs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Runs of one recipe trained with at least two seeds: validation and test F1 per seed, their mean
-    and spread. A seed trained twice counts once, with its run compared last."""
+def seed_summary(
+    models: Sequence[dict[str, Any]], recipes: dict[str, tuple[dict[str, Any], int] | None]
+) -> list[dict[str, Any]]:
+    """Runs of one recipe (`recipe_of`, by run name) trained with at least two seeds: validation and test
+    F1 per seed, their mean and spread. A seed trained twice counts once, with its run compared last."""
     groups: dict[str, dict[int, dict[str, Any]]] = {}
     for model in models:
-        recipe = recipe_of(run_configs[model["run"]])
-        if recipe is not None:
-            groups.setdefault(recipe, {})[run_configs[model["run"]]["train"]["seed"]] = model
+        found = recipes[model["run"]]
+        if found is not None:
+            groups.setdefault(json.dumps(found[0], sort_keys=True), {})[found[1]] = model
     summary = []
     for recipe, by_seed in groups.items():
         if len(by_seed) < 2:
@@ -329,9 +360,10 @@ def compare_runs(
     config = config or CompareConfig()
     if not run_dirs:
         raise ConfigError("compare needs at least one run")
-    counts, selection, models, run_configs = {}, {}, [], {}
+    counts, selection, models, recipes = {}, {}, [], {}
     for run_dir in map(Path, run_dirs):
-        run_config = run_configs[run_dir.name] = read_run_config(run_dir)
+        run_config = read_run_config(run_dir)
+        recipes[run_dir.name] = recipe_of(run_dir, run_config)
         counts[run_dir.name] = part_counts(run_dir, run_config, config.part)
         selection[run_dir.name] = part_counts(run_dir, run_config, config.calibration_part)
         models.append(model_row(run_dir, counts[run_dir.name], selection[run_dir.name], config))
@@ -358,7 +390,7 @@ def compare_runs(
     }
     out = Outputs(output_dir)
     write_record(out.ablation, "ablation", ablation(list(map(Path, run_dirs)), counts, selection, config))
-    groups = seed_summary(models, run_configs)
+    groups = seed_summary(models, recipes)
     if groups:
         seeds = {"part": config.part, "selection_part": config.calibration_part, "groups": groups}
         comparison["seed_summary"] = write_record(out.seeds, "seeds", seeds).name

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.errors import ConfigError, MissingInputError
+from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
-from pipeline.core.layout import RunFolder
+from pipeline.core.layout import RunFolder, read_combined_parts
 from pipeline.modeling.decode import decode_words
 from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
 
@@ -286,21 +286,3 @@ def encoder_run(run_dir: str | Path) -> Path:
     (what the benchmark reads the encoder's shape and windows from, and what the reference pipeline loads)."""
     parts = read_combined_parts(run_dir)
     return Path(parts["transformer_dir"]) if parts else Path(run_dir)
-
-
-def read_combined_parts(run_dir: str | Path) -> dict[str, Any] | None:
-    """A combined run's `model/combined.json` with its parts' folders found (None for other runs). A part
-    is looked up first beside the combined run (outputs moved as a whole), then where it was recorded."""
-    folder = RunFolder(run_dir)
-    if not folder.combined.exists():
-        return None
-    parts = read_json(folder.combined)
-    for part in ("transformer", "crf"):
-        beside = folder.path.parent / parts[f"{part}_run"]
-        recorded = Path(parts[f"{part}_dir"])
-        if not beside.is_dir() and not recorded.is_dir():
-            raise MissingInputError(
-                f"{folder.combined}: its {part} part {parts[f'{part}_run']} is neither beside it nor at {recorded}"
-            )
-        parts[f"{part}_dir"] = str(beside if beside.is_dir() else recorded)
-    return parts

@@ -362,32 +362,23 @@ def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
     return list(bench.get(section) or [])
 
 
-def is_gpu(row: dict[str, Any]) -> bool:
-    return str(row.get("device", "cpu")).startswith("cuda")
-
-
-def gpu_baseline(run: RunInputs) -> dict[str, Any] | None:
-    """The GPU row CPU latency is set against: fp32 at batch 1 on the GPU, else the GPU's fastest batch-1 row."""
-    rows = [row for row in bench_rows(run, "variants") if is_gpu(row) and row.get("latency_ms_median")]
-    fp32 = [row for row in rows if row["variant"] == "fp32"]
-    return min(fp32 or rows, key=lambda row: row["latency_ms_median"], default=None)
+def cpu_vs_gpu(run: RunInputs) -> list[dict[str, Any]]:
+    """bench.json's summary.cpu_vs_gpu: each CPU subject's batch-1 latency beside the fastest GPU
+    subject's, with the slowdown bench computed; empty on a CPU-only bench or without one."""
+    return list(((run.bench or {}).get("summary") or {}).get("cpu_vs_gpu") or [])
 
 
 def latency_rows(run: RunInputs) -> list[dict[str, Any]]:
-    """Batch-1 latency of every variant on each device; with GPU and CPU rows, the CPU slowdown factor."""
-    baseline = gpu_baseline(run)
-    rows = [row for row in bench_rows(run, "variants") if row.get("latency_ms_median")]
-    if baseline is None or all(is_gpu(row) for row in rows):
-        return []
+    """The CPU-against-GPU table: bench's pairs as they are, under readable column names."""
     return [
         {
-            "variant": row["variant"],
-            "device": row["device"],
-            "latency ms (median)": row["latency_ms_median"],
-            "documents/s": row.get("docs_per_second"),
-            "slowdown vs GPU " + baseline["variant"]: row["latency_ms_median"] / baseline["latency_ms_median"],
+            "CPU variant": row["variant"],
+            "CPU latency ms (median)": row["cpu_latency_ms"],
+            "GPU variant": row["gpu_variant"],
+            "GPU latency ms (median)": row["gpu_latency_ms"],
+            "slowdown": row["slowdown"],
         }
-        for row in rows
+        for row in cpu_vs_gpu(run)
     ]
 
 
@@ -398,7 +389,6 @@ def length_hypothesis(run: RunInputs) -> str:
 
 def cpu_gpu(run: RunInputs) -> str:
     """The sentence over the CPU-against-GPU table, or the one that says the GPU rows need a GPU."""
-    cpu_rows = [row for row in latency_rows(run) if not is_gpu(row)]
-    baseline = gpu_baseline(run)
+    pairs = cpu_vs_gpu(run)
     device = (run.bench or {}).get("device", "cpu")
-    return narrative.cpu_gpu_sentence(len(cpu_rows), device, baseline["variant"] if baseline else "fp32")
+    return narrative.cpu_gpu_sentence(len(pairs), device, pairs[0]["gpu_variant"] if pairs else "fp32")

@@ -55,6 +55,8 @@ class RunInputs:
             parts.append("row-split")
         if self.config.get("train", {}).get("seeds"):  # one of several runs of `train --seeds`
             parts.append(f"seed{self.config['train']['seed']}")
+        elif self.metrics.get("transformer_seed") is not None:  # a combined run of one of them
+            parts.append(f"seed{self.metrics['transformer_seed']}")
         return "-".join(parts)
 
 

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from pipeline.config import PredictConfig
 from pipeline.core.documents import DataError
@@ -65,28 +65,53 @@ def variant_of(config: PredictConfig) -> str:
     return "int8" if config.int8 else "fp32"
 
 
-def chosen_inference(run_dir: str | Path, config: PredictConfig) -> tuple[str, tuple[int, int] | None]:
-    """(variant, (max_length, overlap) or None for the run's own windows) predict runs with: --variant or
-    --int8/--onnx when given, else what `bench` chose on validation (bench.json summary.chosen), else fp32."""
+DEFAULT_BATCH_SIZE = 8  # windows per forward pass without bench's choice (fastest fp32 batch on 2 CPU cores)
+
+
+class Inference(NamedTuple):
+    """What predict runs with, and whether it is bench's choice."""
+
+    variant: str
+    windows: tuple[int, int] | None  # (max_length, overlap); None: the run's own windows
+    batch_size: int
+    from_bench: bool
+
+
+def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
+    """What predict runs with: --variant or --int8/--onnx when given, else what `bench` chose on validation
+    (bench.json summary.chosen: variant, windows and the batch size it was fastest at), else fp32. The
+    batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`."""
+    if config.batch_size < 0:
+        raise ConfigError(f"--batch-size must be positive (0: bench's choice), got {config.batch_size}")
+    own = config.batch_size or DEFAULT_BATCH_SIZE
     if config.variant or config.int8 or config.onnx:
-        return config.variant or variant_of(config), None
+        return Inference(config.variant or variant_of(config), None, own, False)
     bench = read_optional_record(RunFolder(run_dir).bench, "bench", Path(run_dir).name) or {}
     chosen = (bench.get("summary") or {}).get("chosen")
     if bench.get("kind", "transformer") != "transformer" or not chosen:
-        return "fp32", None
+        return Inference("fp32", None, own, False)
     windows = (int(chosen["max_length"]), int(chosen["overlap"])) if chosen.get("max_length") else None
-    return str(chosen["variant"]), windows
+    return Inference(str(chosen["variant"]), windows, config.batch_size or int(chosen["batch_size"]), True)
 
 
-def load_predictor_model(run_dir: str | Path, config: PredictConfig) -> InferenceModel:
-    """The run loaded as `chosen_inference` says."""
-    import dataclasses
-
+def load_predictor(run_dir: str | Path, chosen: Inference) -> InferenceModel:
+    """The run loaded in the chosen variant, with the chosen windows."""
     from pipeline.modeling.backends import load_inference
 
-    variant, windows = chosen_inference(run_dir, config)
-    model = load_inference(run_dir, variant)
-    return dataclasses.replace(model, max_length=windows[0], stride=windows[1]) if windows else model
+    model = load_inference(run_dir, chosen.variant)
+    if chosen.windows:
+        return dataclasses.replace(model, max_length=chosen.windows[0], stride=chosen.windows[1])
+    return model
+
+
+def describe(run_dir: str | Path, model: InferenceModel, chosen: Inference, config: PredictConfig) -> str:
+    """One line that says what predict runs with and where each setting came from."""
+    variant = "bench's choice, bench.json summary.chosen" if chosen.from_bench else "given or default"
+    batch = "--batch-size" if config.batch_size else ("bench's choice" if chosen.from_bench else "default")
+    return (
+        f"predict: {Path(run_dir).name} as {chosen.variant} ({variant}), windows {model.max_length}/{model.stride}, "
+        f"{chosen.batch_size} windows per forward pass ({batch})"
+    )
 
 
 def note_record(
@@ -237,8 +262,14 @@ def predict_notes(
     progress: bool = True,
     stdout: IO[str] | None = None,
 ) -> PredictSummary:
-    """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped."""
+    """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped;
+    `config.batch_size` as `chosen_inference` resolved it."""
     from tqdm import tqdm
+
+    if config.batch_size < 1:
+        raise ConfigError(
+            f"predict needs a batch size of at least 1 (chosen_inference resolves 0), got {config.batch_size}"
+        )
 
     summary = PredictSummary()
     streaming = str(output) == "-"

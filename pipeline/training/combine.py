@@ -19,8 +19,10 @@ each ingredient scores alone on the same documents, for the ablation of `compare
 
 metrics.json adds `weight_search` [{weight, tau, validation_f1 (micro), validation_macro_f1,
 objective}] (the whole grid), `selected_weight`, `selected_tau`, `objective` (its name),
-`prior_levers` {lever: {weight, tau}}, `parts` {transformer, crf}, `combine_seconds` (the search) and
-`train_seconds` (both parts' training plus the search: what it costs to build from nothing).
+`prior_levers` {lever: {weight, tau}}, `parts` {transformer, crf}, `combine_seconds` (the search),
+`train_seconds` (both parts' training plus the search: what it costs to build from nothing) and
+`transformer_seed` (the seed of a transformer part trained by `train --seeds`, which also names the
+run `combined-seed<N>-<time>`; else null).
 """
 
 from __future__ import annotations
@@ -71,6 +73,14 @@ def check_part(run_dir: Path, prepared: PreparedData) -> dict[str, Any]:
     if config.get("split_hash") != split_hash(prepared.split):
         raise ConfigError(f"{run_dir}: trained on another split than the prepared data's (split_hash differs)")
     return config
+
+
+def seed_of_part(transformer_config: dict[str, Any]) -> int | None:
+    """The seed of a transformer part trained as one of several runs of `train --seeds`, else None: the
+    combined run is then named `combined-seed<N>-<time>`, so `--run combined` keeps meaning the
+    combination of the plain run and a seed's combination is never taken for it."""
+    settings = transformer_config["train"]
+    return int(settings["seed"]) if settings.get("seeds") else None
 
 
 def decoded(
@@ -160,9 +170,9 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
         if point is not None
     }
     seconds = time.perf_counter() - started
-    run = open_run(
-        config.output_dir, run_name(MODEL_NAME), MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb
-    )
+    seed = seed_of_part(transformer_config)
+    name = run_name(MODEL_NAME, f"seed{seed}" if seed is not None else None)
+    run = open_run(config.output_dir, name, MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb)
     write_tags(run.folder.model_tags, prepared.tag2id)
     write_json(
         run.folder.combined,
@@ -216,6 +226,7 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             "peak_memory_kind": parts_metrics["transformer"].get("peak_memory_kind"),
             "parameters": sum(int(m.get("parameters") or 0) for m in parts_metrics.values()),
             "long_docs": transformer_config["train"].get("long_docs"),
+            "transformer_seed": seed,
         }
 
     return close_run(run, MODEL_NAME, prepared, predict, details, config.wandb_log_text)
