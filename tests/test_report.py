@@ -15,6 +15,7 @@ from bs4 import BeautifulSoup
 from report_fixtures import make_report_outputs
 
 from pipeline.config import ReportConfig
+from pipeline.core.errors import PipelineError
 from pipeline.reporting.build import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
 from pipeline.reporting.inputs import load_run
 from pipeline.reporting.render import Page, quarto_available, quarto_project
@@ -362,6 +363,14 @@ def test_quarto_project_lists_every_page_and_never_executes(tmp_path):
 def test_report_version_joins_package_commit_and_date():
     assert report_version(datetime(2026, 11, 28), "ab12cd3ef") == "0.1.0+ab12cd3.20261128"
     assert report_version(datetime(2026, 1, 2), "ab12cd3ef-dirty") == "0.1.0+ab12cd3.dirty.20260102"
+
+
+def test_report_version_takes_its_date_from_source_date_epoch_when_set(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795996800")  # 2026-11-30 00:00:00 UTC
+    assert report_version(commit="ab12cd3ef") == "0.1.0+ab12cd3.20261130"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(PipelineError, match="SOURCE_DATE_EPOCH='yesterday'"):
+        report_version(commit="ab12cd3ef")
 
 
 def test_latest_points_to_the_newest_version_and_keeps_the_older(tmp_path):

@@ -21,7 +21,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,23 @@ class ReportBuild:
 
 
 def report_version(now: datetime | None = None, commit: str | None = None) -> str:
-    """`0.1.0+ab12cd3.20261128`: package version, git short commit (or `nogit`), build date."""
+    """`0.1.0+ab12cd3.20261128`: package version, git short commit (or `nogit`), build date (UTC). The
+    date is `SOURCE_DATE_EPOCH` when set (the reproducible-builds convention), so a rebuild of the
+    same commit can keep its version across midnight."""
     commit = commit if commit is not None else (git_commit() or "nogit")
     short = commit.removesuffix("-dirty")[:7] + (".dirty" if commit.endswith("-dirty") else "")
-    return f"{__version__}+{short}.{(now or datetime.now()):%Y%m%d}"
+    return f"{__version__}+{short}.{(now or build_date()):%Y%m%d}"
+
+
+def build_date() -> datetime:
+    """`SOURCE_DATE_EPOCH` (seconds since 1970, UTC) when set, else now; a bad value names the variable."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return datetime.now()
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except ValueError as exc:
+        raise PipelineError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds since 1970") from exc
 
 
 def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Path]:
