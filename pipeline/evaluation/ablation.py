@@ -136,24 +136,35 @@ def lever_rows(
             if part_kind == "transformer"
             else f"{part_run} marginals, {DECODER_NAMES[decoder]}"
         )
-        counts = {
-            part: counts_of(read_lever_predictions(run_dir, lever, part), run_config, f"{run_dir.name}/levers/{lever}")
-            for part in (config.part, config.calibration_part)
-        }
-        rows.append(
-            row(
-                label,
-                run_dir.name,
-                "lever",
-                part_kind,
-                counts[config.part],
-                counts[config.calibration_part],
-                run_config,
-                part_metrics.get("train_seconds"),
-                config,
-            )
-        )
+        rows.append(lever_row(run_dir, lever, label, part_kind, run_config, part_metrics.get("train_seconds"), config))
     return rows
+
+
+def lever_row(
+    run_dir: Path,
+    lever: str,
+    label: str,
+    kind: str,
+    run_config: dict[str, Any],
+    train_seconds: float | None,
+    config: AnalysisConfig,
+) -> dict[str, Any]:
+    """One row from a combined run's `levers/<lever>/` predictions of the scored and the selection part."""
+    counts = {
+        part: counts_of(read_lever_predictions(run_dir, lever, part), run_config, f"{run_dir.name}/levers/{lever}")
+        for part in (config.part, config.calibration_part)
+    }
+    return row(
+        label,
+        run_dir.name,
+        "lever",
+        kind,
+        counts[config.part],
+        counts[config.calibration_part],
+        run_config,
+        train_seconds,
+        config,
+    )
 
 
 def prior_lever_rows(
@@ -163,23 +174,8 @@ def prior_lever_rows(
     setting = run_metrics["prior_levers"][lever]
     if (setting["weight"], setting["tau"]) == (run_metrics["selected_weight"], run_metrics["selected_tau"]):
         return []
-    counts = {
-        part: counts_of(read_lever_predictions(run_dir, lever, part), run_config, f"{run_dir.name}/levers/{lever}")
-        for part in (config.part, config.calibration_part)
-    }
-    return [
-        row(
-            combined_label(setting["weight"], setting["tau"], run_metrics["decoder"]),
-            run_dir.name,
-            "lever",
-            "combined",
-            counts[config.part],
-            counts[config.calibration_part],
-            run_config,
-            run_metrics.get("train_seconds"),
-            config,
-        )
-    ]
+    label = combined_label(setting["weight"], setting["tau"], run_metrics["decoder"])
+    return [lever_row(run_dir, lever, label, "combined", run_config, run_metrics.get("train_seconds"), config)]
 
 
 def ablation(

@@ -67,10 +67,11 @@ def report_version(now: datetime | None = None, commit: str | None = None) -> st
 
 
 def build_date() -> datetime:
-    """`SOURCE_DATE_EPOCH` (seconds since 1970, UTC) when set, else now; a bad value names the variable."""
+    """`SOURCE_DATE_EPOCH` (seconds since 1970) when set, else now; in UTC either way (one clock for the
+    version); a bad value names the variable."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
-        return datetime.now()
+        return datetime.now(timezone.utc)
     try:
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
     except ValueError as exc:
