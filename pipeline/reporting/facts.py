@@ -70,20 +70,25 @@ def speed_target(run: RunInputs) -> str:
 
 
 def machine_sentence(run: RunInputs) -> str:
-    """This bench's machine: its measured matmul peak; empty without one (the CPU-against-GPU section says
-    whether GPU rows were measured)."""
+    """This bench's machine: its measured matmul peak (the CPU's, and the GPU's beside it on a GPU machine);
+    empty without one (the CPU-against-GPU section says whether GPU rows were measured)."""
     bench = run.bench or {}
     peak: dict[str, float | None] = bench.get("peak") or {}
     if not bench.get("variants") or not peak:
         return ""
-    measured = ", ".join(
+    sentence = f"Measured peak of this machine's CPU ({bench['threads']} threads, 1024x1024 matmuls): {peak_list(peak)}"
+    if bench.get("gpu_peak"):
+        sentence += f"; of its GPU ({bench['device']}, 8192x8192 matmuls): {peak_list(bench['gpu_peak'])}"
+    return sentence + (
+        "; each row's share of peak is its encoder's useful GFLOP/s over the peak of its number format "
+        "on its own device."
+    )
+
+
+def peak_list(peak: dict[str, float | None]) -> str:
+    return ", ".join(
         f"{name} {value:.0f} {'GOP/s' if name == 'int8' else 'GFLOP/s'}" for name, value in peak.items() if value
     )
-    sentence = (
-        f"Measured peak of this machine ({bench['threads']} threads, 1024x1024 matmuls): {measured}; "
-        "each row's share of peak is its encoder's useful GFLOP/s over the peak of its number format."
-    )
-    return sentence
 
 
 def p_better(

@@ -23,7 +23,8 @@ and that as a share of the peak of its number format.
 `<run>/bench.json` (read by comparison.py and the report: keep these keys):
     run, kind ("transformer" | "crf"), created, device ("cpu" or the GPU name), threads, versions,
     config {BenchConfig}, cpu {flags: the bf16/int8 instruction sets found}, peak {fp32, bf16, int8: GFLOP/s
-    (GOP/s for int8), null when not measurable}
+    (GOP/s for int8) of the CPU, null when not measurable}, gpu_peak {fp32, fp16, bf16, int8} of the GPU | null
+    (a GPU row's peak_share is of gpu_peak, a CPU row's of peak)
     sample {documents, words, wordpieces, wordpieces_read, windows, positions}   the first `sample_docs`
                                                      test documents, with the run's windows
     lengths {documents, words_per_document {mean, median, p95, max}}   all test+validation documents
@@ -85,7 +86,8 @@ from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
 log = logging.getLogger(__name__)
 CPU_GPU_VARIANTS = ("fp32", "onnx-int8")  # on a GPU machine, the CPU rows set beside the GPU ones
-NUMBER_FORMAT = {"fp32": "fp32", "onnx": "fp32", "fp16": "bf16", "bf16": "bf16", "int8": "int8", "onnx-int8": "int8"}
+NUMBER_FORMAT = {"fp32": "fp32", "onnx": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "onnx-int8": "int8"}
+NUMBER_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 class BenchError(PipelineError):
@@ -241,31 +243,37 @@ def default_subjects(kind: str, device: str, config: BenchConfig, flags: Sequenc
     return [CPU_VARIANTS[0], *bf16, *CPU_VARIANTS[1:]]
 
 
-def peak_probe(seconds: float = 0.3) -> dict[str, float | None]:
-    """This machine's matmul throughput (GFLOP/s; GOP/s for int8) with 1024x1024 operands, the best of
-    repeated products over about `seconds` per format; null where torch cannot run the format here."""
+def peak_probe(seconds: float = 0.3, device: str = "cpu") -> dict[str, float | None]:
+    """The matmul throughput of this machine's CPU, or of its GPU (GFLOP/s; GOP/s for int8): the best of
+    repeated products over about `seconds` per format, with 1024x1024 operands on a CPU and 8192x8192 on
+    a GPU (smaller ones leave a data-centre GPU idle); null where torch cannot run the format there."""
     import torch
 
-    size = 1024
+    gpu = device.startswith("cuda")
+    size = 8192 if gpu else 1024
+    formats = ("fp32", "fp16", "bf16", "int8") if gpu else ("fp32", "bf16", "int8")
+    finish = torch.cuda.synchronize if gpu else (lambda: None)
     result: dict[str, float | None] = {}
-    for name in ("fp32", "bf16", "int8"):
+    for name in formats:
         try:
             if name == "int8":
-                a = torch.randint(-64, 64, (size, size), dtype=torch.int8)
+                a = torch.randint(-64, 64, (size, size), dtype=torch.int8, device=device)
 
                 def product(a: Any = a) -> Any:
                     return torch._int_mm(a, a)
             else:
-                a = torch.randn(size, size).to(torch.float32 if name == "fp32" else torch.bfloat16)
+                a = torch.randn(size, size, device=device).to(getattr(torch, NUMBER_DTYPES[name]))
 
                 def product(a: Any = a) -> Any:
                     return a @ a
 
             product()
+            finish()
             best, deadline = float("inf"), time.perf_counter() + seconds
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
                 product()
+                finish()
                 best = min(best, time.perf_counter() - start)
             result[name] = round(2 * size**3 / best / 1e9, 1)
         except RuntimeError:  # e.g. no int8 matmul kernel on this CPU / torch build
@@ -515,7 +523,9 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     torch.set_num_threads(threads)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     flags = cpu_flags()
-    peak = peak_probe()
+    peaks = {"cpu": peak_probe()}
+    if device.startswith("cuda"):
+        peaks[device] = peak_probe(device=device)
     variants = default_subjects(kind, device, config, flags)
     scored: dict[str, dict[str, Any]] = {}
     facts: dict[str, dict[str, Any]] = {}
@@ -574,7 +584,9 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     ratios: dict[str, dict[str, Any]] = {}
     for worker in workers:
         subject, label = worker.subject, worker.subject.label
-        for row in subject_rows(subject, facts[label], seconds[label], latency[label], paired[label] or None, peak):
+        for row in subject_rows(
+            subject, facts[label], seconds[label], latency[label], paired[label] or None, peaks[subject.device]
+        ):
             row.update(
                 peak_memory_mb=memory[label],
                 test_micro_f1=scored[label]["f1"].get("test"),
@@ -591,7 +603,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     reference_record = None
     if reference:
         label = reference.subject.label
-        reference_rows = subject_rows(reference.subject, facts[label], reference_times, [], None, peak)
+        reference_rows = subject_rows(reference.subject, facts[label], reference_times, [], None, peaks[device])
         best = max(reference_rows, key=lambda r: r["docs_per_second"])
         reference_record = {
             "name": REFERENCE_NAME,
@@ -622,7 +634,8 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "versions": {**package_versions(), **onnx_versions()},
         "config": dataclasses.asdict(config),
         "cpu": {"flags": flags},
-        "peak": peak,
+        "peak": peaks["cpu"],
+        "gpu_peak": peaks.get(device) if device.startswith("cuda") else None,
         "sample": {
             key: sample.get(key)
             for key in ("documents", "words", "wordpieces", "wordpieces_read", "windows", "positions")
@@ -729,6 +742,8 @@ def format_bench(bench: dict[str, Any]) -> str:
         )
     summary = bench["summary"]
     lines.append(f"peak of this machine: {bench['peak']} (GFLOP/s; GOP/s for int8)")
+    if bench.get("gpu_peak"):
+        lines.append(f"peak of its GPU: {bench['gpu_peak']}")
     lines.append(f"chosen on validation: {summary['chosen']}")
     if summary.get("ratio_best"):
         best, one = summary["ratio_best"], summary.get("ratio_batch_1")
