@@ -24,8 +24,10 @@ from pipeline.serving.bench import (
     choose_windows,
     default_subjects,
     estimates,
+    peak_probe,
     round_ratios,
     spread,
+    subject_rows,
     summarise,
 )
 from pipeline.serving.bench_worker import reference_tags
@@ -132,6 +134,20 @@ def test_gpu_rows_are_set_beside_each_cpu_rows_batch_1_latency():
         ("fp32 (CPU)", "fp16", 25.0),
         ("onnx-int8 (CPU)", "fp16", 12.5),
     ]
+
+
+def test_a_cpu_probe_measures_fp32_bf16_and_int8_matmuls():
+    peak = peak_probe(seconds=0.05)
+    assert list(peak) == ["fp32", "bf16", "int8"] and peak["fp32"] > 0
+
+
+def test_a_gpu_rows_share_of_peak_is_of_its_own_number_format_on_the_peak_it_is_given():
+    facts = {"documents": 10, "words": 1000, "flops": 2e12}  # 2 TFLOP in 2 s: 1,000 GFLOP/s
+    gpu_peak = {"fp32": 50_000.0, "fp16": 500_000.0, "bf16": 500_000.0}
+    (fp16,) = subject_rows(Subject("transformer", "fp16", "cuda"), facts, {8: [2.0]}, [], None, gpu_peak)
+    (bf16,) = subject_rows(Subject("transformer", "bf16", "cuda"), facts, {8: [2.0]}, [], None, {"fp32": 1.0})
+    assert (fp16["gflops_per_second"], fp16["peak_share"]) == (1000.0, 0.002)
+    assert bf16["peak_share"] is None  # no bf16 peak measured there: no share, never another format's
 
 
 def test_bf16_is_timed_on_a_cpu_only_where_it_has_amx():

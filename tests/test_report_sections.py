@@ -147,3 +147,11 @@ def test_estimate_and_high_value_tables_say_which_command_fills_them(tmp_path):
     run = run_inputs(tmp_path)
     assert tables.estimate_table(run)["to add it, run"][0] == f"python -m pipeline bench --run {tmp_path.name}"
     assert tables.high_value_table(run)["not measured"][0] == "high-value types"
+
+
+def test_the_machine_sentence_gives_the_cpus_peak_and_on_a_gpu_machine_the_gpus_beside_it(tmp_path):
+    bench = {"variants": [{}], "threads": 16, "device": "NVIDIA H200", "peak": {"fp32": 1049.1, "int8": 8855.1}}
+    cpu_only = facts.machine_sentence(run_inputs(tmp_path, bench))
+    assert "fp32 1049 GFLOP/s, int8 8855 GOP/s" in cpu_only and "GPU" not in cpu_only
+    gpu = facts.machine_sentence(run_inputs(tmp_path, {**bench, "gpu_peak": {"fp32": 50725.0, "fp16": 746940.7}}))
+    assert "of its GPU (NVIDIA H200, 8192x8192 matmuls): fp32 50725 GFLOP/s, fp16 746941 GFLOP/s" in gpu
