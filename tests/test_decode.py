@@ -5,12 +5,20 @@ Tags: 0 O, 1 B-A, 2 I-A, 3 B-B, 4 I-B. A path's score is the product of its word
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from pipeline.core.errors import ConfigError
 from pipeline.modeling.combine import combine_probabilities, prior_correct, tag_prior
-from pipeline.modeling.decode import UNSEEN_CONFIDENCE, allowed_transitions, decode_words
+from pipeline.modeling.decode import (
+    UNSEEN_CONFIDENCE,
+    allowed_transitions,
+    decode_documents,
+    decode_words,
+    padded_groups,
+)
 
 ID2TAG = {0: "O", 1: "B-A", 2: "I-A", 3: "B-B", 4: "I-B"}
 PRIOR = np.array([0.64, 0.09, 0.09, 0.09, 0.09])  # O frequent, the entity tags rare
@@ -85,6 +93,40 @@ def test_an_empty_document_decodes_to_nothing_and_an_unknown_decoder_is_refused(
     assert decode_words(np.zeros((0, 5)), ID2TAG, "viterbi") == ([], [])
     with pytest.raises(ConfigError, match="unknown decoder 'beam'"):
         decode_words(rows([1, 0, 0, 0, 0]), ID2TAG, "beam")
+
+
+def valid(path: tuple[int, ...]) -> bool:
+    allowed, first = allowed_transitions(ID2TAG)
+    return bool(first[path[0]]) and all(allowed[a, b] for a, b in itertools.pairwise(path))
+
+
+def test_viterbi_finds_the_most_probable_valid_sequence_of_all_3125() -> None:
+    paths = [p for p in itertools.product(range(5), repeat=5) if valid(p)]
+    assert len(paths) == 571  # 3, 11, 41, 153, 571 valid prefixes: I-X only after B-X or I-X, never first
+    rng = np.random.default_rng(7)
+    for _ in range(20):  # sharp and flat distributions: entities of 1 to 5 words, continued or not
+        probabilities = rng.dirichlet(np.ones(5) * rng.choice([0.2, 1.0]), size=5)
+        best = max(paths, key=lambda p: np.prod(probabilities[np.arange(5), p]))
+        assert decode_words(probabilities, ID2TAG, "viterbi")[0] == [ID2TAG[t] for t in best]
+
+
+def test_decoding_documents_together_gives_each_what_it_gets_alone() -> None:
+    rng = np.random.default_rng(3)
+    documents = [rng.dirichlet(np.ones(5) * 0.3, size=n) for n in (9, 0, 1, 3, 14)]
+    documents[0][[2, 5]] = np.nan  # unseen words in the longest but one
+    together = decode_documents(documents, ID2TAG, "viterbi")
+    assert together == [decode_words(rows, ID2TAG, "viterbi") for rows in documents]
+    assert [len(tags) for tags, _ in together] == [9, 0, 1, 3, 14]
+
+
+def test_ties_go_to_the_lower_tag_id_so_uniform_words_stay_outside() -> None:
+    assert decode_words(np.full((6, 5), 0.2), ID2TAG, "viterbi")[0] == ["O"] * 6
+
+
+def test_documents_are_decoded_in_groups_whose_padded_size_stays_bounded() -> None:
+    lengths = [3, 4, 10, 2, 2, 30]
+    groups = padded_groups([np.zeros((n, 5)) for n in lengths], positions=12)
+    assert [[len(rows) for rows in group] for group in groups] == [[3, 4], [10], [2, 2], [30]]
 
 
 def test_the_combination_averages_the_two_distributions_and_falls_back_to_the_crf_where_unseen() -> None:

@@ -36,7 +36,7 @@ import numpy as np
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder, read_combined_parts
-from pipeline.modeling.decode import decode_words
+from pipeline.modeling.decode import decode_documents
 from pipeline.modeling.tagging import Forward, load_run_model, torch_forward
 
 DEFAULT_DECODER = "viterbi"  # runs recorded before the decoder was an option are decoded the new way
@@ -91,7 +91,7 @@ class InferenceModel:
             probabilities = combine_documents(
                 probabilities, marginals, self.transformer_weight, self.prior, self.prior_tau
             )
-        return [decode_words(rows, self.id2tag, self.decoder) for rows in probabilities]
+        return decode_documents(probabilities, self.id2tag, self.decoder)
 
 
 def default_device() -> str:

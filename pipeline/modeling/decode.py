@@ -28,6 +28,7 @@ from pipeline.modeling.features import Window, best_window_positions
 UNSEEN_CONFIDENCE = 0.0  # words a truncated model never saw: predicted O with no confidence
 DECODERS = ("viterbi", "argmax")
 LOG_FLOOR = 1e-30  # probabilities that underflowed to 0 stay comparable in log space
+VITERBI_POSITIONS = 1 << 16  # words x documents decoded together: ~12 bytes x tags each
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -54,11 +55,34 @@ def decode_words(
 ) -> tuple[list[str], list[float]]:
     """Valid IOB2 tags and per-word confidences from (n_words, n_labels) probabilities; NaN rows
     (words no window covered) are `O` with confidence `UNSEEN_CONFIDENCE`."""
+    return decode_documents([probabilities], id2tag, decoder)[0]
+
+
+def decode_documents(
+    probabilities: Sequence[np.ndarray], id2tag: dict[int, str], decoder: str = "viterbi"
+) -> list[tuple[list[str], list[float]]]:
+    """`decode_words` of each document; Viterbi steps through all documents together (one pass over
+    the longest), which is what makes decoding cheap beside the encoder."""
     if decoder == "viterbi":
-        return viterbi_decode(probabilities, id2tag)
+        return [decoded for group in padded_groups(probabilities) for decoded in viterbi_decode(group, id2tag)]
     if decoder == "argmax":
-        return argmax_decode(probabilities, id2tag)
+        return [argmax_decode(rows, id2tag) for rows in probabilities]
     raise ConfigError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+
+
+def padded_groups(documents: Sequence[np.ndarray], positions: int = VITERBI_POSITIONS) -> list[list[np.ndarray]]:
+    """Consecutive documents in groups whose padded size (documents x longest) stays within `positions`
+    (a document longer than that is a group of its own), so decoding many long notes stays in bounded memory."""
+    groups: list[list[np.ndarray]] = []
+    longest = 0
+    for rows in documents:
+        if groups and (len(groups[-1]) + 1) * max(longest, len(rows)) <= positions:
+            groups[-1].append(rows)
+            longest = max(longest, len(rows))
+        else:
+            groups.append([rows])
+            longest = len(rows)
+    return groups
 
 
 def argmax_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
@@ -87,32 +111,67 @@ def allowed_transitions(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray]
     return allowed, first
 
 
-def viterbi_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
-    """The valid IOB2 sequence of highest probability (product over words), by Viterbi in log space."""
-    n_words = len(probabilities)
-    if n_words == 0:
-        return [], []
-    unseen = np.isnan(probabilities).any(axis=1)
+def inside_predecessors(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inside, first, second): each `I-X` tag id and the two tags that may precede it, the lower id
+    first (`B-X` and `I-X`; `I-X` twice when the tag set has no `B-X`). Every other tag may follow any."""
+    allowed, _ = allowed_transitions(id2tag)
+    inside = [tag for tag in range(len(id2tag)) if not allowed[:, tag].all()]
+    previous = [np.flatnonzero(allowed[:, tag]) for tag in inside]
+    first = np.array([p[0] for p in previous], dtype=np.int64)
+    second = np.array([p[-1] for p in previous], dtype=np.int64)
+    return np.array(inside, dtype=np.int64), first, second
+
+
+def viterbi_decode(documents: Sequence[np.ndarray], id2tag: dict[int, str]) -> list[tuple[list[str], list[float]]]:
+    """The valid IOB2 sequence of highest probability (product over words) of each document, by Viterbi
+    in log space. IOB2 lets every tag but `I-X` follow anything, so a step needs only the best previous
+    tag overall and, for each `I-X`, the better of `B-X` and `I-X` (ties go to the lower tag id, as a
+    full argmax over the transition matrix would): O(tags) per word instead of O(tags^2)."""
+    if not documents:
+        return []
+    n_tags, lengths = len(id2tag), [len(rows) for rows in documents]
+    longest, count = max(lengths), len(documents)
+    if longest == 0:
+        return [([], []) for _ in documents]
     outside = {tag: index for index, tag in id2tag.items()}[OUTSIDE]
-    emissions = np.log(np.maximum(np.nan_to_num(probabilities, nan=0.0), LOG_FLOOR))
+    emissions = np.zeros((count, longest, n_tags))  # path scores add up in float64
+    unseen = np.zeros((count, longest), dtype=bool)
+    for index, rows in enumerate(documents):
+        if len(rows):
+            unseen[index, : len(rows)] = np.isnan(rows).any(axis=1)
+            emissions[index, : len(rows)] = np.log(np.maximum(np.nan_to_num(rows, nan=0.0), LOG_FLOOR))
     emissions[unseen] = -np.inf
     emissions[unseen, outside] = 0.0  # unseen words are forced to O
-    allowed, first = allowed_transitions(id2tag)
-    penalty = np.where(allowed, 0.0, -np.inf)
-    score = np.where(first, emissions[0], -np.inf)
-    back = np.zeros((n_words, len(id2tag)), dtype=np.int64)
-    for word in range(1, n_words):
-        candidates = score[:, None] + penalty  # (previous, current)
-        back[word] = candidates.argmax(axis=0)
-        score = candidates[back[word], np.arange(len(id2tag))] + emissions[word]
-    path = [int(score.argmax())]
-    for word in range(n_words - 1, 0, -1):
-        path.append(int(back[word, path[-1]]))
-    path.reverse()
-    confidence = [
-        UNSEEN_CONFIDENCE if unseen[word] else float(probabilities[word, tag]) for word, tag in enumerate(path)
-    ]
-    return [id2tag[tag] for tag in path], confidence
+    _, may_start = allowed_transitions(id2tag)
+    inside, first, second = inside_predecessors(id2tag)
+    score = np.where(may_start, emissions[:, 0], -np.inf)
+    back = np.zeros((count, longest, n_tags), dtype=np.int32)
+    rows_ = np.arange(count)
+    active = np.array(lengths)[:, None] > np.arange(longest)[None, :]
+    for word in range(1, longest):
+        best = score.argmax(axis=1)
+        step = score[rows_, best][:, None] + emissions[:, word]
+        from_first, from_second = score[:, first], score[:, second]
+        take_second = from_second > from_first
+        step[:, inside] = np.where(take_second, from_second, from_first) + emissions[:, word, inside]
+        back[:, word] = best[:, None]
+        back[:, word, inside] = np.where(take_second, second, first)
+        score = np.where(active[:, word, None], step, score)  # a finished document keeps its last scores
+    decoded: list[tuple[list[str], list[float]]] = []
+    for index, rows in enumerate(documents):
+        n_words = lengths[index]
+        if n_words == 0:
+            decoded.append(([], []))
+            continue
+        path = [int(score[index].argmax())]
+        trail = back[index]
+        for word in range(n_words - 1, 0, -1):
+            path.append(int(trail[word, path[-1]]))
+        path.reverse()
+        chosen = rows[np.arange(n_words), path]
+        confidence = np.where(unseen[index, :n_words], UNSEEN_CONFIDENCE, chosen).astype(float).tolist()
+        decoded.append(([id2tag[tag] for tag in path], confidence))
+    return decoded
 
 
 def group_by_document(

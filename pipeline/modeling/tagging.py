@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.core.errors import MissingInputError
 from pipeline.core.layout import RunFolder, read_run_config, read_tags
-from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input ids, attention mask) -> logits
@@ -101,9 +101,9 @@ def predict_documents(
     decoder: str = "viterbi",
 ) -> list[tuple[list[str], list[float]]]:
     """(tags, confidences) per document, each given as its list of words (`word_probabilities`, then
-    `pipeline.modeling.decode.decode_words` with `decoder`)."""
+    `pipeline.modeling.decode.decode_documents` with `decoder`)."""
     probabilities = word_probabilities(model, tokenizer, documents, max_length, stride, truncate, batch_size, forward)
-    return [decode_words(rows, id2tag, decoder) for rows in probabilities]
+    return decode_documents(probabilities, id2tag, decoder)
 
 
 def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[int, str], dict[str, Any]]:

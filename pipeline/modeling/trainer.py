@@ -29,7 +29,7 @@ from pipeline.core.errors import (
 from pipeline.core.files import read_json
 from pipeline.core.scoring import strict_scores
 from pipeline.data.sources import hub_problem
-from pipeline.modeling.decode import decode_words, group_by_document, merge_window_scores, softmax
+from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
 
 log = logging.getLogger(__name__)
@@ -198,14 +198,12 @@ def document_f1(
     """Strict seqeval on whole documents from the window logits of an evaluation pass."""
     outputs = [softmax(logits[i, : len(window)]) for i, window in enumerate(windows)]
     grouped = group_by_document(windows, outputs)
-    gold, pred = [], []
-    for index, document in enumerate(documents):
-        doc_windows, doc_outputs = grouped[index]
-        merged = merge_window_scores(doc_windows, doc_outputs, len(document.words), allow_uncovered=truncate)
-        tags, _ = decode_words(merged, id2tag, decoder)
-        gold.append(document.tags)
-        pred.append(tags)
-    return strict_scores(gold, pred)
+    merged = [
+        merge_window_scores(*grouped[index], len(document.words), allow_uncovered=truncate)
+        for index, document in enumerate(documents)
+    ]
+    pred = [tags for tags, _ in decode_documents(merged, id2tag, decoder)]
+    return strict_scores([document.tags for document in documents], pred)
 
 
 def build_features(

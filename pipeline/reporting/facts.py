@@ -77,8 +77,9 @@ def machine_sentence(run: RunInputs) -> str:
     if not bench.get("variants") or not peak:
         return ""
     sentence = f"Measured peak of this machine's CPU ({bench['threads']} threads, 1024x1024 matmuls): {peak_list(peak)}"
-    if bench.get("gpu_peak"):
-        sentence += f"; of its GPU ({bench['device']}, 8192x8192 matmuls): {peak_list(bench['gpu_peak'])}"
+    gpu_peak = bench.get("gpu_peak")
+    if gpu_peak:
+        sentence += f"; of its GPU ({bench['device']}, 8192x8192 matmuls): {peak_list(gpu_peak)}"
     return sentence + (
         "; each row's share of peak is its encoder's useful GFLOP/s over the peak of its number format "
         "on its own device."

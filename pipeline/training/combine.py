@@ -34,8 +34,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.config import CombineConfig, run_name
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import write_json
@@ -53,7 +51,7 @@ from pipeline.data.prepare import PreparedData
 from pipeline.modeling.backends import load_inference
 from pipeline.modeling.combine import combine_documents, tag_prior
 from pipeline.modeling.crf import crf_probabilities, load_crf
-from pipeline.modeling.decode import decode_words
+from pipeline.modeling.decode import decode_documents
 from pipeline.modeling.tagging import word_probabilities
 from pipeline.training.recorder import close_run, open_run, prepared_with_test, split_hash
 
@@ -81,12 +79,6 @@ def seed_of_part(transformer_config: dict[str, Any]) -> int | None:
     combination of the plain run and a seed's combination is never taken for it."""
     settings = transformer_config["train"]
     return int(settings["seed"]) if settings.get("seeds") else None
-
-
-def decoded(
-    probabilities: Sequence[np.ndarray], id2tag: dict[int, str], decoder: str
-) -> list[tuple[list[str], list[float]]]:
-    return [decode_words(rows, id2tag, decoder) for rows in probabilities]
 
 
 def search_point(
@@ -150,7 +142,7 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
     prior = tag_prior((d.tags for d in prepared.parts["train"]), prepared.tag2id)
 
     def combined(part: str, weight: float, tau: float) -> list[tuple[list[str], list[float]]]:
-        return decoded(
+        return decode_documents(
             combine_documents(soft[part], marginals[part], weight, prior, tau), prepared.id2tag, config.decoder
         )
 
@@ -188,9 +180,9 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
         },
     )
     levers: dict[str, Callable[[str], list[tuple[list[str], list[float]]]]] = {
-        "transformer-argmax": lambda part: decoded(soft[part], prepared.id2tag, "argmax"),
-        "transformer-viterbi": lambda part: decoded(soft[part], prepared.id2tag, "viterbi"),
-        "crf-viterbi": lambda part: decoded(marginals[part], prepared.id2tag, "viterbi"),
+        "transformer-argmax": lambda part: decode_documents(soft[part], prepared.id2tag, "argmax"),
+        "transformer-viterbi": lambda part: decode_documents(soft[part], prepared.id2tag, "viterbi"),
+        "crf-viterbi": lambda part: decode_documents(marginals[part], prepared.id2tag, "viterbi"),
         **{
             lever: functools.partial(combined, weight=point["weight"], tau=point["tau"])
             for lever, point in prior_levers.items()
