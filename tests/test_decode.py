@@ -71,6 +71,24 @@ def test_viterbi_keeps_the_argmax_sequence_when_it_is_already_valid() -> None:
     assert decode_words(peaked, ID2TAG, "viterbi")[0] == [ID2TAG[t] for t in pattern * 2]
 
 
+def test_viterbi_finds_the_best_valid_sequence_of_exhaustive_search() -> None:
+    # 6 words, 5 tags: all 15,625 sequences scored; the O(tags) step must pick the same best valid one
+    import itertools
+
+    allowed, first = allowed_transitions(ID2TAG)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        probabilities = rng.dirichlet(np.ones(5) * 0.5, size=6)
+        best = max(
+            (path for path in itertools.product(range(5), repeat=6) if first[path[0]]),
+            key=lambda path: (
+                all(allowed[a, b] for a, b in zip(path, path[1:]))
+                * np.prod([probabilities[word, tag] for word, tag in enumerate(path)])
+            ),
+        )
+        assert decode_words(probabilities, ID2TAG, "viterbi")[0] == [ID2TAG[tag] for tag in best]
+
+
 def test_words_no_window_covered_stay_outside_with_no_confidence() -> None:
     # word 1 is unseen (NaN): O with confidence 0, and word 2's I-A cannot continue across it
     probabilities = rows([0.1, 0.8, 0.1, 0, 0], [np.nan] * 5, [0.2, 0.3, 0.5, 0, 0])

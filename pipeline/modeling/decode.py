@@ -17,6 +17,7 @@ overrode the word's own best tag), so a confidence threshold still flags the wor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,8 +88,27 @@ def allowed_transitions(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray]
     return allowed, first
 
 
+@functools.lru_cache(maxsize=8)
+def transition_plan(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IOB2 transitions of `tags` (by id) in the form Viterbi steps through quickly: (allowed_first,
+    restricted, predecessors). Most tags may follow any tag, so their best predecessor is the best tag
+    overall; only the `restricted` ones (I-X) need their own maximum, over `predecessors[r]` (B-X and
+    I-X, ascending, padded by repeating the last so that ties still go to the lowest id)."""
+    allowed, first = allowed_transitions(dict(enumerate(tags)))
+    restricted = np.flatnonzero(~allowed.all(axis=0))
+    lists = [np.flatnonzero(allowed[:, tag]) for tag in restricted]
+    width = max((len(found) for found in lists), default=1)
+    predecessors = np.array(
+        [np.concatenate([found, np.repeat(found[-1:], width - len(found))]) for found in lists], dtype=np.int64
+    ).reshape(len(restricted), width)
+    return first, restricted, predecessors
+
+
 def viterbi_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[list[str], list[float]]:
-    """The valid IOB2 sequence of highest probability (product over words), by Viterbi in log space."""
+    """The valid IOB2 sequence of highest probability (product over words), by Viterbi in log space.
+
+    Each step costs O(tags), not O(tags^2) (`transition_plan`): decoding took 13% of int8 prediction
+    time with the dense step."""
     n_words = len(probabilities)
     if n_words == 0:
         return [], []
@@ -97,14 +117,16 @@ def viterbi_decode(probabilities: np.ndarray, id2tag: dict[int, str]) -> tuple[l
     emissions = np.log(np.maximum(np.nan_to_num(probabilities, nan=0.0), LOG_FLOOR))
     emissions[unseen] = -np.inf
     emissions[unseen, outside] = 0.0  # unseen words are forced to O
-    allowed, first = allowed_transitions(id2tag)
-    penalty = np.where(allowed, 0.0, -np.inf)
+    first, restricted, predecessors = transition_plan(tuple(id2tag[index] for index in range(len(id2tag))))
+    rows = np.arange(len(restricted))
     score = np.where(first, emissions[0], -np.inf)
     back = np.zeros((n_words, len(id2tag)), dtype=np.int64)
     for word in range(1, n_words):
-        candidates = score[:, None] + penalty  # (previous, current)
-        back[word] = candidates.argmax(axis=0)
-        score = candidates[back[word], np.arange(len(id2tag))] + emissions[word]
+        step = back[word]
+        step[:] = score.argmax()
+        if len(restricted):
+            step[restricted] = predecessors[rows, score[predecessors].argmax(axis=1)]
+        score = score[step] + emissions[word]
     path = [int(score.argmax())]
     for word in range(n_words - 1, 0, -1):
         path.append(int(back[word, path[-1]]))
