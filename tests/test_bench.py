@@ -140,6 +140,17 @@ def test_bf16_is_timed_on_a_cpu_only_where_it_has_amx():
     assert default_subjects("crf", "cpu", BenchConfig(), []) == ["crf"]
 
 
+def test_openvino_int8_is_timed_by_default_only_where_openvino_is_installed(monkeypatch, caplog):
+    import sys
+
+    pytest.importorskip("openvino")
+    assert default_subjects("transformer", "cpu", BenchConfig(), [])[-1] == "openvino-int8"
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
+    with caplog.at_level("INFO", logger="pipeline.serving.bench"):
+        assert default_subjects("transformer", "cpu", BenchConfig(), []) == ["fp32", "int8", "onnx", "onnx-int8"]
+    assert "openvino-int8 skipped (the openvino package is not installed)" in caplog.text
+
+
 def test_ten_thousand_notes_take_notes_times_mean_length_over_words_per_second():
     rows = [
         {"label": "int8", "device": "cpu", "batch_size": 1, "words_per_second": 800.0},

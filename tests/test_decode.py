@@ -82,7 +82,7 @@ def test_viterbi_finds_the_best_valid_sequence_of_exhaustive_search() -> None:
         best = max(
             (path for path in itertools.product(range(5), repeat=6) if first[path[0]]),
             key=lambda path: (
-                all(allowed[a, b] for a, b in zip(path, path[1:]))
+                all(allowed[a, b] for a, b in itertools.pairwise(path))
                 * np.prod([probabilities[word, tag] for word, tag in enumerate(path)])
             ),
         )

@@ -38,8 +38,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
-import random
 import os
+import random
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -135,7 +135,9 @@ def check_variant(variant: str, device: str) -> None:
         raise ConfigError(f"variant {variant} runs on CPU only (asked for {device})")
     package = OPTIONAL_PACKAGES.get(variant)
     if package and importlib.util.find_spec(package) is None:
-        raise ConfigError(f"variant {variant} needs the {package} package, which is not installed (pip install {package})")
+        raise ConfigError(
+            f"variant {variant} needs the {package} package, which is not installed (pip install {package})"
+        )
 
 
 def variant_available(variant: str) -> bool:
