@@ -132,6 +132,7 @@ class BenchRecord(TypedDict, total=False):
     kind: str
     cpu: dict[str, Any]
     peak: dict[str, float | None]
+    gpu_peak: dict[str, float | None] | None
     windows: list[dict[str, Any]]
 
 

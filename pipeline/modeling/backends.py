@@ -42,7 +42,7 @@ import os
 import random
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,9 +273,10 @@ def onnx_forward(path: Path, threads: int) -> Forward:
     return forward
 
 
-def export_static_int8(model: Any, calibration: list[Any], folder: Path) -> Path:
+def export_static_int8(model: Any, calibration: Callable[[], list[Any]], folder: Path) -> Path:
     """`folder/model.static-int8.onnx` made by `STATIC_INT8_RECIPE` from the exported graph, calibrated on
-    `calibration` (windows, `calibration_windows`); once, recorded in `folder/static-int8.json`."""
+    the windows `calibration` returns (`calibration_windows`, called only when the graph is made); once,
+    recorded in `folder/static-int8.json`."""
     folder.mkdir(parents=True, exist_ok=True)
     path, manifest = folder / "model.static-int8.onnx", folder / "static-int8.json"
     if path.exists() and manifest.exists() and read_json(manifest) == STATIC_INT8_RECIPE:
@@ -285,7 +286,7 @@ def export_static_int8(model: Any, calibration: list[Any], folder: Path) -> Path
 
     class Windows(CalibrationDataReader):
         def __init__(self) -> None:
-            self.rows = iter(calibration)
+            self.rows = iter(calibration())
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             window = next(self.rows, None)
@@ -391,9 +392,11 @@ def load_inference(
     check_variant(variant, device)
     model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
     if variant == "openvino-int8":
-        calibration = calibration_windows(
-            tokenizer, training_documents(run_dir), int(settings["max_length"]), int(settings["stride"])
-        )
+
+        def calibration() -> list[Any]:
+            documents = training_documents(run_dir)
+            return calibration_windows(tokenizer, documents, int(settings["max_length"]), int(settings["stride"]))
+
         folder = Path(onnx_dir) if onnx_dir else RunFolder(run_dir).onnx
         forward = openvino_forward(export_static_int8(model, calibration, folder), torch.get_num_threads())
     elif variant.startswith("onnx"):
