@@ -132,7 +132,7 @@ class BenchRecord(TypedDict, total=False):
     kind: str
     cpu: dict[str, Any]
     peak: dict[str, float | None]
-    gpu_peak: dict[str, float | None] | None
+    gpu_peak: dict[str, float | None]
     windows: list[dict[str, Any]]
 
 
