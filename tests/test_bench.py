@@ -3,8 +3,6 @@ the CRF row, the reference mapping, the estimate, and predict running the chosen
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import psutil
 import pytest
@@ -265,7 +263,9 @@ def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run)
 
 @pytest.fixture(scope="module")
 def bench(tiny_run, tmp_path_factory):
-    run_dir = shutil.copytree(tiny_run, tmp_path_factory.mktemp("bench") / tiny_run.name)
+    from conftest import run_in_outputs
+
+    run_dir = run_in_outputs(tmp_path_factory.mktemp("bench"), tiny_run)  # openvino-int8 calibrates on its data
     config = BenchConfig(rounds=2, sample_docs=4, windows=["32/4", "9999/4"])  # 9999: beyond the model
     return run_dir, read_json(bench_run(run_dir, config, progress=False))
 

@@ -110,22 +110,9 @@ def test_unknown_variant_or_cpu_only_variant_on_gpu_is_refused(tiny_run, variant
 
 @pytest.fixture(scope="module")
 def outputs_run(tmp_path_factory, tiny_run):
-    """The tiny run inside an outputs folder whose prepared data it reads its calibration from: a
-    synthetic brat corpus, 8 training, 2 validation and 2 test documents that differ in their numbers."""
-    import shutil
+    from conftest import run_in_outputs
 
-    from conftest import synthetic_brat_folder
-
-    from pipeline.config import DataConfig
-    from pipeline.data.prepare import prepare_data
-    from pipeline.modeling.features import length_measure
-
-    root = tmp_path_factory.mktemp("openvino")
-    config = DataConfig(
-        data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"), validation_size=2, test_size=2
-    )
-    prepare_data(config, length_measure(config), progress=False)
-    return shutil.copytree(tiny_run, root / "out" / "runs" / tiny_run.name, ignore=shutil.ignore_patterns("onnx"))
+    return run_in_outputs(tmp_path_factory.mktemp("openvino"), tiny_run)
 
 
 def test_openvino_int8_predicts_mostly_the_same_tags_as_fp32(outputs_run, documents):
