@@ -335,7 +335,7 @@ class BenchConfig:
 
     variants: list[str] = option(
         [],
-        "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8 on CPU; fp32,fp16,bf16 on GPU",
+        "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8,openvino-int8 (when installed) on CPU; fp32,fp16,bf16 on GPU",
     )
     device: str = option("", "cpu | cuda; empty: cuda when available")
     sample_docs: int = option(20, "test documents timed (latency and batches)")
@@ -367,7 +367,7 @@ class PredictConfig:
     threshold: float = option(0.0, "spans whose confidence is below it are marked needs_review")
     variant: str = option(
         "",
-        "fp32 | fp16 | bf16 | int8 | onnx | onnx-int8; empty: the variant and windows the run's bench chose on "
+        "fp32 | fp16 | bf16 | int8 | onnx | onnx-int8 | openvino-int8; empty: the variant and windows the run's bench chose on "
         "validation (bench.json summary.chosen), else --int8/--onnx",
     )
     int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")

@@ -96,6 +96,23 @@ def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
     return run_dir
 
 
+def run_in_outputs(root: Path, run_dir: Path) -> Path:
+    """A copy of `run_dir` (without ONNX exports) inside an outputs folder under `root` whose prepared data
+    is a synthetic brat corpus: 8 training, 2 validation and 2 test documents that differ in their numbers
+    (what openvino-int8 calibrates on)."""
+    import shutil
+
+    from pipeline.config import DataConfig
+    from pipeline.data.prepare import prepare_data
+    from pipeline.modeling.features import length_measure
+
+    config = DataConfig(
+        data=str(synthetic_brat_folder(root / "brat")), output_dir=str(root / "out"), validation_size=2, test_size=2
+    )
+    prepare_data(config, length_measure(config), progress=False)
+    return Path(shutil.copytree(run_dir, root / "out" / "runs" / run_dir.name, ignore=shutil.ignore_patterns("onnx")))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A run directory with a tiny random model and the fixture test predictions (words, gold tags)."""

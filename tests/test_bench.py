@@ -3,8 +3,6 @@ the CRF row, the reference mapping, the estimate, and predict running the chosen
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import psutil
 import pytest
@@ -156,6 +154,17 @@ def test_bf16_is_timed_on_a_cpu_only_where_it_has_amx():
     assert default_subjects("crf", "cpu", BenchConfig(), []) == ["crf"]
 
 
+def test_openvino_int8_is_timed_by_default_only_where_openvino_is_installed(monkeypatch, caplog):
+    import sys
+
+    pytest.importorskip("openvino")
+    assert default_subjects("transformer", "cpu", BenchConfig(), [])[-1] == "openvino-int8"
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
+    with caplog.at_level("INFO", logger="pipeline.serving.bench"):
+        assert default_subjects("transformer", "cpu", BenchConfig(), []) == ["fp32", "int8", "onnx", "onnx-int8"]
+    assert "openvino-int8 skipped (the openvino package is not installed)" in caplog.text
+
+
 def test_ten_thousand_notes_take_notes_times_mean_length_over_words_per_second():
     rows = [
         {"label": "int8", "device": "cpu", "batch_size": 1, "words_per_second": 800.0},
@@ -270,7 +279,9 @@ def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run)
 
 @pytest.fixture(scope="module")
 def bench(tiny_run, tmp_path_factory):
-    run_dir = shutil.copytree(tiny_run, tmp_path_factory.mktemp("bench") / tiny_run.name)
+    from conftest import run_in_outputs
+
+    run_dir = run_in_outputs(tmp_path_factory.mktemp("bench"), tiny_run)  # openvino-int8 calibrates on its data
     config = BenchConfig(rounds=2, sample_docs=4, windows=["32/4", "9999/4"])  # 9999: beyond the model
     return run_dir, read_json(bench_run(run_dir, config, progress=False))
 

@@ -103,3 +103,83 @@ def test_predict_decodes_every_word_with_any_variant(tiny_run, documents):
 def test_unknown_variant_or_cpu_only_variant_on_gpu_is_refused(tiny_run, variant, device):
     with pytest.raises(ValueError, match=variant):
         load_inference(tiny_run, variant, device)
+
+
+# --- openvino-int8: OpenVINO on a static int8 graph calibrated on training windows ----------------
+
+
+@pytest.fixture(scope="module")
+def outputs_run(tmp_path_factory, tiny_run):
+    from conftest import run_in_outputs
+
+    return run_in_outputs(tmp_path_factory.mktemp("openvino"), tiny_run)
+
+
+def test_openvino_int8_predicts_mostly_the_same_tags_as_fp32(outputs_run, documents):
+    pytest.importorskip("openvino")
+    reference = probabilities(load_inference(outputs_run, "fp32", "cpu"), documents)
+    static = probabilities(load_inference(outputs_run, "openvino-int8"), documents)
+    same = np.concatenate([a.argmax(-1) == b.argmax(-1) for a, b in zip(reference, static)])
+    largest = max(float(np.abs(a - b).max()) for a, b in zip(reference, static))
+    assert same.mean() >= 0.9
+    assert 0 < largest < 0.1  # int8 changed the numbers, slightly
+
+
+def test_static_int8_graph_quantizes_only_the_inputs_of_weight_products(outputs_run):
+    pytest.importorskip("openvino")
+    import onnx
+
+    load_inference(outputs_run, "openvino-int8")
+    graph = onnx.load(outputs_run / "model" / "onnx" / "model.static-int8.onnx").graph
+    produced_by = {output: node for node in graph.node for output in node.output}
+    matmuls = [node for node in graph.node if node.op_type == "MatMul"]
+    quantized = [m for m in matmuls if all(produced_by[i].op_type == "DequantizeLinear" for i in m.input)]
+    assert len(quantized) == 6 * 2 + 1  # tiny BERT, 2 layers: q, k, v, attention output, 2 feed-forward; the classifier
+    assert len(matmuls) - len(quantized) == 2 * 2  # query x key and softmax x value per layer stay fp32
+    scales = {init.name: list(init.dims) for init in graph.initializer}
+    for matmul in quantized:  # weights: one scale per output channel
+        weight = produced_by[matmul.input[1]]
+        assert len(scales[weight.input[1]]) == 1 and scales[weight.input[1]][0] > 1
+    quantize_inputs = {node.input[0] for node in graph.node if node.op_type == "QuantizeLinear"}
+    assert not quantize_inputs & {m.output[0] for m in matmuls}  # no product's output goes through int8
+
+
+def test_static_int8_graph_is_made_once_and_again_for_another_recipe(outputs_run):
+    pytest.importorskip("openvino")
+    from pipeline.core.files import write_json
+
+    folder = outputs_run / "model" / "onnx"
+    load_inference(outputs_run, "openvino-int8")
+    stamp = (folder / "model.static-int8.onnx").stat().st_mtime_ns
+    load_inference(outputs_run, "openvino-int8")
+    assert (folder / "model.static-int8.onnx").stat().st_mtime_ns == stamp
+    write_json(folder / "static-int8.json", {"calibration": "an older recipe"})
+    load_inference(outputs_run, "openvino-int8")
+    assert (folder / "model.static-int8.onnx").stat().st_mtime_ns != stamp
+
+
+def test_calibration_reads_only_training_documents(outputs_run):
+    from pipeline.data.prepare import load_prepared
+    from pipeline.modeling.backends import CALIBRATION_WINDOWS, calibration_windows, training_documents
+
+    model = load_inference(outputs_run, "fp32", "cpu")
+    prepared = load_prepared(outputs_run.parents[1])
+
+    def window_ids(documents):
+        windows = encode_documents(model.tokenizer, documents, model.max_length, model.stride)
+        return [tuple(window.input_ids) for window in windows]
+
+    windows = calibration_windows(model.tokenizer, training_documents(outputs_run), model.max_length, model.stride)
+    calibration = [tuple(window.input_ids) for window in windows]
+    train = window_ids([d.words for d in prepared.parts["train"]])
+    held_out = window_ids([d.words for part in ("validation", "test") for d in prepared.parts[part]])
+    assert len(train) < CALIBRATION_WINDOWS and sorted(calibration) == sorted(train)  # all 8, in a shuffled order
+    assert not set(calibration) & set(held_out)
+
+
+def test_a_variant_whose_package_is_missing_is_refused_by_name(outputs_run, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
+    with pytest.raises(ValueError, match="openvino-int8 needs the openvino package"):
+        load_inference(outputs_run, "openvino-int8")

@@ -243,6 +243,11 @@ class Outputs:
         return self.stages / f"{name}.json"
 
 
+def run_outputs(run_dir: str | Path) -> Outputs:
+    """The outputs folder a run sits in (`<outputs>/runs/<run>`), whose prepared data it was trained on."""
+    return Outputs(Path(run_dir).resolve().parents[1])
+
+
 @contextlib.contextmanager
 def locked_outputs(root: str | Path, command: str) -> Iterator[None]:
     """Hold `<root>/.lock` while `command` writes under `root`; a second writer is refused with the

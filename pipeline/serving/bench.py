@@ -81,12 +81,20 @@ from pipeline.core.layout import (
     write_record,
 )
 from pipeline.core.provenance import package_versions
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, encoder_run
+from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, OPTIONAL_PACKAGES, encoder_run, variant_available
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
 log = logging.getLogger(__name__)
 CPU_GPU_VARIANTS = ("fp32", "onnx-int8")  # on a GPU machine, the CPU rows set beside the GPU ones
-NUMBER_FORMAT = {"fp32": "fp32", "onnx": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "onnx-int8": "int8"}
+NUMBER_FORMAT = {
+    "fp32": "fp32",
+    "onnx": "fp32",
+    "fp16": "fp16",
+    "bf16": "bf16",
+    "int8": "int8",
+    "onnx-int8": "int8",
+    "openvino-int8": "int8",
+}
 NUMBER_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
@@ -240,7 +248,10 @@ def default_subjects(kind: str, device: str, config: BenchConfig, flags: Sequenc
     if device.startswith("cuda"):
         return list(GPU_VARIANTS)
     bf16 = ["bf16"] if "amx_bf16" in flags else []
-    return [CPU_VARIANTS[0], *bf16, *CPU_VARIANTS[1:]]
+    missing = [variant for variant in CPU_VARIANTS if not variant_available(variant)]
+    for variant in missing:
+        log.info("bench: %s skipped (the %s package is not installed)", variant, OPTIONAL_PACKAGES[variant])
+    return [CPU_VARIANTS[0], *bf16, *(v for v in CPU_VARIANTS[1:] if v not in missing)]
 
 
 def peak_probe(seconds: float = 0.3, device: str = "cpu") -> dict[str, float | None]:
@@ -715,8 +726,10 @@ def plot(bench: dict[str, Any], path: Path) -> Path:
 
 def onnx_versions() -> dict[str, str]:
     import importlib.metadata
+    import importlib.util
 
-    return {name: importlib.metadata.version(name) for name in ("onnx", "onnxruntime")}
+    names = ("onnx", "onnxruntime", *(p for p in OPTIONAL_PACKAGES.values() if importlib.util.find_spec(p)))
+    return {name: importlib.metadata.version(name) for name in names}
 
 
 def rounded(row: dict[str, Any]) -> dict[str, Any]:
