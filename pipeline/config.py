@@ -342,9 +342,9 @@ class BenchConfig:
     rounds: int = option(3, "interleaved timing rounds (reference, variant, reference, ...); median and range reported")
     batch_sizes: list[int] = option([8, 16], "windows (reference: texts) per forward pass, besides 1")
     windows: list[str] = option(
-        ["256/32", "512/32"],
-        "inference windows max_length/overlap tried against the run's own, chosen on validation F1 with fp32 "
-        "(those longer than the model's positions are skipped)",
+        ["256/32", "256/16", "192/16", "128/16", "512/32"],
+        "inference windows max_length/overlap tried against the run's own: the fewest encoder FLOPs per wordpiece "
+        "whose fp32 validation F1 stays within f1_tolerance (those longer than the model's positions are skipped)",
     )
     f1_batch_size: int = option(
         8, "windows per pass when scoring: predict's default (int8 quantizes activations per batch)"

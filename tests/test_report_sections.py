@@ -155,3 +155,28 @@ def test_the_machine_sentence_gives_the_cpus_peak_and_on_a_gpu_machine_the_gpus_
     assert "fp32 1049 GFLOP/s, int8 8855 GOP/s" in cpu_only and "GPU" not in cpu_only
     gpu = facts.machine_sentence(run_inputs(tmp_path, {**bench, "gpu_peak": {"fp32": 50725.0, "fp16": 746940.7}}))
     assert "of its GPU (NVIDIA H200, 8192x8192 matmuls): fp32 50725 GFLOP/s, fp16 746941 GFLOP/s" in gpu
+
+
+def test_the_windows_table_shows_each_candidates_validation_f1_and_cost_and_the_choice(tmp_path):
+    from report_fixtures import bench_json
+
+    table = tables.windows_table(run_inputs(tmp_path, bench_json(10.0)))
+    assert table.to_dict("records") == [
+        {
+            "windows (length/overlap)": "256/64",
+            "the run's own": "yes",
+            "validation F1 (fp32)": 0.5884,
+            "positions / wordpiece": 1.259,
+            "MFLOP / wordpiece": 27.3,
+            "chosen": "",
+        },
+        {
+            "windows (length/overlap)": "192/16",
+            "the run's own": "",
+            "validation F1 (fp32)": 0.5877,
+            "positions / wordpiece": 1.092,
+            "MFLOP / wordpiece": 22.9,
+            "chosen": "yes",
+        },
+    ]
+    assert "python -m pipeline bench" in tables.windows_table(run_inputs(tmp_path)).iloc[0, 1]

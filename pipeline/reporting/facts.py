@@ -363,7 +363,7 @@ def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None
 
 
 def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
-    """A list section of bench.json ("variants", "estimate"); empty when the run was not benchmarked."""
+    """A list section of bench.json ("variants", "estimate", "windows"); empty when the run was not benchmarked."""
     bench: dict[str, Any] = dict(run.bench or {})
     return list(bench.get(section) or [])
 

@@ -635,6 +635,27 @@ def high_value_table(run: RunInputs) -> pd.DataFrame:
     )
 
 
+def windows_table(run: RunInputs) -> pd.DataFrame:
+    """The inference windows bench tried with fp32 on validation and their cost; the chosen one is the
+    fewest encoder FLOPs per wordpiece within the F1 tolerance of the run's own windows."""
+    rows = facts.bench_rows(run, "windows")
+    if not rows:
+        return not_measured("the choice of inference windows", f"python -m pipeline bench --run {run.name}")
+    return pd.DataFrame(
+        [
+            {
+                "windows (length/overlap)": f"{row['max_length']}/{row['overlap']}",
+                "the run's own": "yes" if row["run_windows"] else "",
+                "validation F1 (fp32)": row["validation_micro_f1"],
+                "positions / wordpiece": row["positions_per_wordpiece"],
+                "MFLOP / wordpiece": row.get("mflop_per_wordpiece"),  # absent from an older bench.json
+                "chosen": "yes" if row["chosen"] else "",
+            }
+            for row in rows
+        ]
+    )
+
+
 def estimate_table(run: RunInputs) -> pd.DataFrame:
     """Time and cost of coding the configured number of notes with each variant at its best batch size (Task 1.7.3)."""
     rows = facts.bench_rows(run, "estimate")

@@ -11,8 +11,9 @@ at each side's best batch size. The reference is timed at the same batch sizes (
 batch_size=n)`; it batches texts, the variants windows).
 
 Choices are made on validation: first the inference windows (`windows` candidates, with fp32: the
-fewest encoder positions per wordpiece whose validation F1 stays within `f1_tolerance` points of the
-run's own windows), then the variant `predict` uses by default (`summary.chosen`: the fastest at its
+fewest encoder FLOPs per wordpiece, which counts both the positions that overlapping windows read
+twice and the attention that grows with the window's width, whose validation F1 stays within
+`f1_tolerance` points of the run's own windows), then the variant `predict` uses by default (`summary.chosen`: the fastest at its
 best batch size whose validation F1 stays within `f1_tolerance` of fp32 with the run's windows). Test
 F1 is reported once, beside it.
 
@@ -29,7 +30,8 @@ and that as a share of the peak of its number format.
                                                      test documents, with the run's windows
     lengths {documents, words_per_document {mean, median, p95, max}}   all test+validation documents
     training_peak_memory_mb                          from metrics.json (null when absent)
-    windows: [{max_length, overlap, validation_micro_f1, positions_per_wordpiece, chosen}]   the window choice
+    windows: [{max_length, overlap, validation_micro_f1, positions_per_wordpiece, mflop_per_wordpiece, chosen}]
+                                                     the window choice
     variants: one row per (subject, batch_size), batch_size 1 = one document at a time:
         {label, variant, max_length, overlap (null for a CRF), device, batch_size, docs_per_second (median
          over rounds), docs_per_second_min, docs_per_second_max, words_per_second, wordpieces_per_second
@@ -318,11 +320,11 @@ def window_candidates(config: BenchConfig, positions: int) -> list[tuple[int, in
 
 
 def choose_windows(options: list[dict[str, Any]], base_f1: float, tolerance: float) -> dict[str, Any]:
-    """The option with the fewest encoder positions per wordpiece whose validation F1 is within
-    `tolerance` points of `base_f1` (options: {max_length, overlap, validation_micro_f1,
-    positions_per_wordpiece}); the first option (the run's own windows) when none qualifies."""
+    """The option with the fewest encoder FLOPs per wordpiece whose validation F1 is within `tolerance`
+    points of `base_f1` (options: {max_length, overlap, validation_micro_f1, mflop_per_wordpiece}); the
+    first option (the run's own windows) when none qualifies."""
     kept = [o for o in options if o["validation_micro_f1"] >= base_f1 - tolerance / 100 - 1e-9]
-    return min(kept or options[:1], key=lambda o: o["positions_per_wordpiece"])
+    return min(kept or options[:1], key=lambda o: o["mflop_per_wordpiece"])
 
 
 def choose_subject(rows: list[dict[str, Any]], base_f1: float, tolerance: float) -> dict[str, Any]:
@@ -686,6 +688,7 @@ def window_option(
         "run_windows": own,
         "validation_micro_f1": scored[subject.label]["f1"].get("validation", 0.0),
         "positions_per_wordpiece": round(mine["positions"] / mine["wordpieces_read"], 3),
+        "mflop_per_wordpiece": round(mine["flops"] / mine["wordpieces_read"] / 1e6, 3),
         "chosen": False,
     }
 
