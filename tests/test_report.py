@@ -94,6 +94,7 @@ def test_site_has_every_page_table_and_figure(built):
         ids = {table.get("id") for table in page.find_all("table")}
         assert set(TABLES[kind]) <= ids, f"{path.name} lacks tables {set(TABLES[kind]) - ids}"
         benched = "crf" not in path.stem  # the fixture benchmarks the transformer runs only
+        assert kind != "model" or ("windows" in ids) == benched, f"{path.name}: the windows table goes with a bench"
         figures = FIGURES[kind] - (2 if kind == "model" and not benched else 0)
         figures += 1 if kind == "production" and production_benched else 0
         assert len(page.find_all("img")) == figures, path.name

@@ -637,10 +637,8 @@ def high_value_table(run: RunInputs) -> pd.DataFrame:
 
 def windows_table(run: RunInputs) -> pd.DataFrame:
     """The inference windows bench tried with fp32 on validation and their cost; the chosen one is the
-    fewest encoder FLOPs per wordpiece within the F1 tolerance of the run's own windows."""
-    rows = facts.bench_rows(run, "windows")
-    if not rows:
-        return not_measured("the choice of inference windows", f"python -m pipeline bench --run {run.name}")
+    fewest encoder FLOPs per wordpiece within the F1 tolerance of the run's own windows. Empty for a run
+    that reads no windows (a CRF) or was not benchmarked (the speed table says how to measure it)."""
     return pd.DataFrame(
         [
             {
@@ -651,7 +649,7 @@ def windows_table(run: RunInputs) -> pd.DataFrame:
                 "MFLOP / wordpiece": row.get("mflop_per_wordpiece"),  # absent from an older bench.json
                 "chosen": "yes" if row["chosen"] else "",
             }
-            for row in rows
+            for row in facts.bench_rows(run, "windows")
         ]
     )
 
