@@ -43,11 +43,10 @@ import importlib.util
 import logging
 import os
 import random
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,7 +300,7 @@ def export_static_int8(model: Callable[[], Any], calibration: Callable[[], list[
         return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
 
     windows = calibration()
-    with tempfile.TemporaryDirectory(dir=folder) as scratch, nncf_on_stderr():
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
         graph = openvino.convert_model(export_graph(model(), Path(scratch) / "exported.onnx"))
         quantized = nncf.quantize(
             graph,
@@ -317,17 +316,6 @@ def export_static_int8(model: Callable[[], Any], calibration: Callable[[], list[
     (folder / "model.static-int8.onnx").unlink(missing_ok=True)  # the graph of the ONNX Runtime recipe before it
     write_json(manifest, STATIC_INT8_RECIPE)
     return path
-
-
-@contextmanager
-def nncf_on_stderr() -> Iterator[None]:
-    """NNCF logs and draws its progress bars on stdout, which carries the bench worker's replies
-    (`pipeline.serving.bench_worker`): both go to stderr."""
-    for handler in logging.getLogger("nncf").handlers:  # made when nncf was imported, on that stdout
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
-    with redirect_stdout(sys.stderr):
-        yield
 
 
 def calibration_windows(tokenizer: Any, documents: list[list[str]], max_length: int, stride: int) -> list[Any]:
