@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -125,23 +127,39 @@ def test_openvino_int8_predicts_mostly_the_same_tags_as_fp32(outputs_run, docume
     assert 0 < largest < 0.1  # int8 changed the numbers, slightly
 
 
-def test_static_int8_graph_quantizes_only_the_inputs_of_weight_products(outputs_run):
+def test_static_int8_graph_quantizes_the_inputs_of_every_product_and_nothing_else(outputs_run):
     pytest.importorskip("openvino")
-    import onnx
+    import openvino
 
     load_inference(outputs_run, "openvino-int8")
-    graph = onnx.load(outputs_run / "model" / "onnx" / "model.static-int8.onnx").graph
-    produced_by = {output: node for node in graph.node for output in node.output}
-    matmuls = [node for node in graph.node if node.op_type == "MatMul"]
-    quantized = [m for m in matmuls if all(produced_by[i].op_type == "DequantizeLinear" for i in m.input)]
-    assert len(quantized) == 6 * 2 + 1  # tiny BERT, 2 layers: q, k, v, attention output, 2 feed-forward; the classifier
-    assert len(matmuls) - len(quantized) == 2 * 2  # query x key and softmax x value per layer stay fp32
-    scales = {init.name: list(init.dims) for init in graph.initializer}
-    for matmul in quantized:  # weights: one scale per output channel
-        weight = produced_by[matmul.input[1]]
-        assert len(scales[weight.input[1]]) == 1 and scales[weight.input[1]][0] > 1
-    quantize_inputs = {node.input[0] for node in graph.node if node.op_type == "QuantizeLinear"}
-    assert not quantize_inputs & {m.output[0] for m in matmuls}  # no product's output goes through int8
+    graph = openvino.Core().read_model(outputs_run / "model" / "onnx" / "model.static-int8.xml")
+    nodes = graph.get_ordered_ops()
+
+    def source(node, index=0):
+        return node.input_value(index).get_node()
+
+    def skip_layout(node):  # the head split between a projection and the attention
+        while node.get_type_name() in ("Reshape", "Transpose"):
+            node = source(node)
+        return node
+
+    matmuls = [node for node in nodes if node.get_type_name() == "MatMul"]
+    assert len(matmuls) == 6 * 2 + 1  # tiny BERT, 2 layers: q, k, v, attention output, 2 feed-forward; the classifier
+    for matmul in matmuls:  # activations through int8, weights stored as int8
+        assert source(matmul, 0).get_type_name() == "FakeQuantize"
+        weight = source(source(source(matmul, 1)))  # Multiply (scale) <- Convert <- Constant
+        assert weight.get_type_name() == "Constant" and weight.get_element_type().get_type_name() == "i8"
+    attention = [node for node in nodes if node.get_type_name() == "ScaledDotProductAttention"]
+    assert len(attention) == 2
+    for node in attention:  # query x key in int8
+        assert [skip_layout(source(node, index)).get_type_name() for index in (0, 1)] == ["FakeQuantize"] * 2
+    readers = {
+        target.get_node().get_type_name()
+        for node in nodes
+        if node.get_type_name() == "FakeQuantize"
+        for target in node.output(0).get_target_inputs()
+    }
+    assert readers <= {"MatMul", "Reshape"}  # the residual stream, layer norms and softmax stay fp32
 
 
 def test_static_int8_graph_is_made_once_and_again_for_another_recipe(outputs_run):
@@ -150,12 +168,26 @@ def test_static_int8_graph_is_made_once_and_again_for_another_recipe(outputs_run
 
     folder = outputs_run / "model" / "onnx"
     load_inference(outputs_run, "openvino-int8")
-    stamp = (folder / "model.static-int8.onnx").stat().st_mtime_ns
+    stamp = (folder / "model.static-int8.bin").stat().st_mtime_ns
     load_inference(outputs_run, "openvino-int8")
-    assert (folder / "model.static-int8.onnx").stat().st_mtime_ns == stamp
+    assert (folder / "model.static-int8.bin").stat().st_mtime_ns == stamp
     write_json(folder / "static-int8.json", {"calibration": "an older recipe"})
+    (folder / "model.static-int8.onnx").write_bytes(b"the ONNX Runtime recipe's graph")
     load_inference(outputs_run, "openvino-int8")
-    assert (folder / "model.static-int8.onnx").stat().st_mtime_ns != stamp
+    assert (folder / "model.static-int8.bin").stat().st_mtime_ns != stamp
+    assert not (folder / "model.static-int8.onnx").exists()
+
+
+def test_a_made_static_int8_graph_predicts_without_the_torch_weights(outputs_run, documents, tmp_path):
+    pytest.importorskip("openvino")
+    import shutil
+
+    expected = probabilities(load_inference(outputs_run, "openvino-int8"), documents)
+    run = Path(shutil.copytree(outputs_run, tmp_path / "run"))
+    (run / "model" / "model.safetensors").unlink()
+    found = probabilities(load_inference(run, "openvino-int8"), documents)
+    for a, b in zip(expected, found):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_calibration_reads_only_training_documents(outputs_run):
@@ -177,9 +209,10 @@ def test_calibration_reads_only_training_documents(outputs_run):
     assert not set(calibration) & set(held_out)
 
 
-def test_a_variant_whose_package_is_missing_is_refused_by_name(outputs_run, monkeypatch):
+@pytest.mark.parametrize("package", ["openvino", "nncf"])
+def test_a_variant_whose_package_is_missing_is_refused_by_name(outputs_run, monkeypatch, package):
     import sys
 
-    monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
-    with pytest.raises(ValueError, match="openvino-int8 needs the openvino package"):
+    monkeypatch.setitem(sys.modules, package, None)  # what importlib sees when it is not installed
+    with pytest.raises(ValueError, match=f"openvino-int8 needs the {package} package"):
         load_inference(outputs_run, "openvino-int8")

@@ -109,14 +109,21 @@ def predict_documents(
 def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[int, str], dict[str, Any]]:
     """(model, tokenizer, id2tag, train settings) of a finished transformer run."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
+
+    tokenizer, id2tag, settings = load_run_tokenizer(run_dir)
+    model = AutoModelForTokenClassification.from_pretrained(RunFolder(run_dir).model)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return model, tokenizer, id2tag, settings
+
+
+def load_run_tokenizer(run_dir: str | Path) -> tuple[Any, dict[int, str], dict[str, Any]]:
+    """(tokenizer, id2tag, train settings) of a finished transformer run: what a backend that does not run
+    the torch model (a cached OpenVINO graph) needs of it."""
+    from transformers import AutoTokenizer
 
     folder = RunFolder(run_dir)
     if not (folder.model / "config.json").exists():
         raise MissingInputError(f"{folder.model} holds no transformer model (is {run_dir} a finished training run?)")
-    settings = read_run_config(folder.path)["train"]
     _, id2tag = read_tags(folder.model_tags)
-    model = AutoModelForTokenClassification.from_pretrained(folder.model)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tokenizer = AutoTokenizer.from_pretrained(folder.model)
-    return model, tokenizer, id2tag, settings
+    return AutoTokenizer.from_pretrained(folder.model), id2tag, read_run_config(folder.path)["train"]

@@ -83,7 +83,14 @@ from pipeline.core.layout import (
     write_record,
 )
 from pipeline.core.provenance import package_versions
-from pipeline.modeling.backends import CPU_VARIANTS, GPU_VARIANTS, OPTIONAL_PACKAGES, encoder_run, variant_available
+from pipeline.modeling.backends import (
+    CPU_VARIANTS,
+    GPU_VARIANTS,
+    OPTIONAL_PACKAGES,
+    encoder_run,
+    missing_packages,
+    variant_available,
+)
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
 log = logging.getLogger(__name__)
@@ -252,7 +259,9 @@ def default_subjects(kind: str, device: str, config: BenchConfig, flags: Sequenc
     bf16 = ["bf16"] if "amx_bf16" in flags else []
     missing = [variant for variant in CPU_VARIANTS if not variant_available(variant)]
     for variant in missing:
-        log.info("bench: %s skipped (the %s package is not installed)", variant, OPTIONAL_PACKAGES[variant])
+        log.info(
+            "bench: %s skipped (the %s package is not installed)", variant, " and ".join(missing_packages(variant))
+        )
     return [CPU_VARIANTS[0], *bf16, *(v for v in CPU_VARIANTS[1:] if v not in missing)]
 
 
@@ -731,7 +740,8 @@ def onnx_versions() -> dict[str, str]:
     import importlib.metadata
     import importlib.util
 
-    names = ("onnx", "onnxruntime", *(p for p in OPTIONAL_PACKAGES.values() if importlib.util.find_spec(p)))
+    optional = (package for packages in OPTIONAL_PACKAGES.values() for package in packages)
+    names = ("onnx", "onnxruntime", *(p for p in optional if importlib.util.find_spec(p)))
     return {name: importlib.metadata.version(name) for name in names}
 
 
