@@ -69,6 +69,7 @@ VARIANTS = ("fp32", "fp16", "bf16", "int8", "onnx", "onnx-int8", "openvino-int8"
 GPU_VARIANTS = ("fp32", "fp16", "bf16")
 CPU_VARIANTS = ("fp32", "int8", "onnx", "onnx-int8", "openvino-int8")
 CPU_ONLY = ("int8", "onnx", "onnx-int8", "openvino-int8")
+GRAPH_VARIANTS = ("onnx", "onnx-int8", "openvino-int8")  # their graph is made once into <run>/model/onnx, then reused
 OPTIONAL_PACKAGES = {"openvino-int8": ("openvino", "nncf")}  # variant -> packages it needs beyond the core ones
 CALIBRATION_WINDOWS = 64
 WIDTH_STEP = 32  # openvino-int8 compiles one graph per window width rounded up to a multiple of this
