@@ -154,10 +154,6 @@ def missing_packages(variant: str) -> list[str]:
     return [package for package in OPTIONAL_PACKAGES.get(variant, ()) if importlib.util.find_spec(package) is None]
 
 
-def variant_available(variant: str) -> bool:
-    return not missing_packages(variant)
-
-
 def torch_variant(model: Any, variant: str) -> Any:
     """The model converted in place (half precision) or copied (dynamic int8)."""
     import torch
@@ -316,7 +312,6 @@ def export_static_int8(model: Callable[[], Any], calibration: Callable[[], list[
         openvino.save_model(quantized, str(partial))
         os.replace(partial.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(partial, path)
-    (folder / "model.static-int8.onnx").unlink(missing_ok=True)  # the graph of the ONNX Runtime recipe before it
     write_json(manifest, STATIC_INT8_RECIPE)
     return path
 

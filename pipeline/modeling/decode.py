@@ -111,11 +111,11 @@ def allowed_transitions(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray]
     return allowed, first
 
 
-def inside_predecessors(id2tag: dict[int, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inside, first, second): each `I-X` tag id and the two tags that may precede it, the lower id
-    first (`B-X` and `I-X`; `I-X` twice when the tag set has no `B-X`). Every other tag may follow any."""
-    allowed, _ = allowed_transitions(id2tag)
-    inside = [tag for tag in range(len(id2tag)) if not allowed[:, tag].all()]
+def inside_predecessors(allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inside, first, second) from `allowed_transitions`: each `I-X` tag id and the two tags that may
+    precede it, the lower id first (`B-X` and `I-X`; `I-X` twice when the tag set has no `B-X`). Every
+    other tag may follow any."""
+    inside = [tag for tag in range(len(allowed)) if not allowed[:, tag].all()]
     previous = [np.flatnonzero(allowed[:, tag]) for tag in inside]
     first = np.array([p[0] for p in previous], dtype=np.int64)
     second = np.array([p[-1] for p in previous], dtype=np.int64)
@@ -137,13 +137,12 @@ def viterbi_decode(documents: Sequence[np.ndarray], id2tag: dict[int, str]) -> l
     emissions = np.zeros((count, longest, n_tags))  # path scores add up in float64
     unseen = np.zeros((count, longest), dtype=bool)
     for index, rows in enumerate(documents):
-        if len(rows):
-            unseen[index, : len(rows)] = np.isnan(rows).any(axis=1)
-            emissions[index, : len(rows)] = np.log(np.maximum(np.nan_to_num(rows, nan=0.0), LOG_FLOOR))
+        unseen[index, : len(rows)] = np.isnan(rows).any(axis=1)
+        emissions[index, : len(rows)] = np.log(np.maximum(np.nan_to_num(rows, nan=0.0), LOG_FLOOR))
     emissions[unseen] = -np.inf
     emissions[unseen, outside] = 0.0  # unseen words are forced to O
-    _, may_start = allowed_transitions(id2tag)
-    inside, first, second = inside_predecessors(id2tag)
+    allowed, may_start = allowed_transitions(id2tag)
+    inside, first, second = inside_predecessors(allowed)
     score = np.where(may_start, emissions[:, 0], -np.inf)
     back = np.zeros((count, longest, n_tags), dtype=np.int32)
     rows_ = np.arange(count)

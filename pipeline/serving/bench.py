@@ -90,7 +90,6 @@ from pipeline.modeling.backends import (
     OPTIONAL_PACKAGES,
     encoder_run,
     missing_packages,
-    variant_available,
 )
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
 
@@ -258,7 +257,7 @@ def default_subjects(kind: str, device: str, config: BenchConfig, flags: Sequenc
     if device.startswith("cuda"):
         return list(GPU_VARIANTS)
     bf16 = ["bf16"] if "amx_bf16" in flags else []
-    missing = [variant for variant in CPU_VARIANTS if not variant_available(variant)]
+    missing = [variant for variant in CPU_VARIANTS if missing_packages(variant)]
     for variant in missing:
         log.info(
             "bench: %s skipped (the %s package is not installed)", variant, " and ".join(missing_packages(variant))
