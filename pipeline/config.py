@@ -302,31 +302,62 @@ def parse_weights(text: str) -> dict[str, float]:
         name, _, value = item.partition("=")
         name = name.strip()
         if name not in weights:
-            raise ConfigError(f"--weights: unknown criterion {name!r} in {text!r}; criteria: {', '.join(CRITERIA)}")
+            raise ConfigError(
+                f"--criteria-weights: unknown criterion {name!r} in {text!r}; criteria: {', '.join(CRITERIA)}"
+            )
         try:
             weights[name] = float(value)
         except ValueError:
-            raise ConfigError(f"--weights: {item!r} is not <criterion>=<number>") from None
+            raise ConfigError(f"--criteria-weights: {item!r} is not <criterion>=<number>") from None
         if weights[name] < 0 or weights[name] != weights[name]:
-            raise ConfigError(f"--weights: the weight of {name} is {value.strip()}; weights are 0 or more")
+            raise ConfigError(f"--criteria-weights: the weight of {name} is {value.strip()}; weights are 0 or more")
     if not sum(weights.values()) > 0:
-        raise ConfigError(f"--weights {text!r}: at least one criterion needs a weight above 0")
+        raise ConfigError(f"--criteria-weights {text!r}: at least one criterion needs a weight above 0")
     return weights
 
 
 @dataclass
 class CompareConfig(AnalysisConfig):
-    """`compare`: the bootstrap settings of `analyze` and the decision matrix's weights (a stated preference,
-    not fitted: every criterion is read on validation or from the benchmark)."""
+    """`compare`: the bootstrap settings of `analyze`, the deployment requirements the chosen model must meet
+    (stated by the team that deploys it, not fitted), the credibility rule between the most accurate and the
+    rest, and the decision matrix's weights (a sensitivity view, not the rule)."""
 
-    weights: str = option(
+    throughput_notes: int = option(
+        10000,
+        "throughput requirement: notes the chosen model must code within --throughput-hours on the machine "
+        "that ran bench, read from the variant bench chose (0: no throughput requirement)",
+    )
+    throughput_hours: float = option(8.0, "hours allowed for --throughput-notes notes")
+    max_memory_mb: float = option(
+        4096.0, "memory requirement: peak inference memory (MB) of the variant bench chose (0: no memory requirement)"
+    )
+    min_precision: float = option(
+        0.0, "precision requirement: the least validation micro precision of the chosen model (0: none)"
+    )
+    credible: float = option(
+        0.95,
+        "P(better) on validation (paired bootstrap over documents) from which the most accurate candidate is "
+        "credibly better than another; below it the two are not credibly different and the faster (docs/s) wins",
+    )
+    criteria_weights: str = option(
         DEFAULT_WEIGHTS,
-        f"weights of the decision matrix's criteria ({', '.join(CRITERIA)}), e.g. f1=1 for F1 only; "
-        "unnamed criteria weigh 0",
+        f"weights of the decision matrix's criteria ({', '.join(CRITERIA)}), shown as a sensitivity view of the "
+        "choice (which weights would choose another model), e.g. f1=1 for F1 only; unnamed criteria weigh 0",
     )
 
     def __post_init__(self) -> None:
-        parse_weights(self.weights)
+        parse_weights(self.criteria_weights)
+        if self.throughput_notes < 0 or (self.throughput_notes > 0 and not self.throughput_hours > 0):
+            raise ConfigError(
+                f"--throughput-notes {self.throughput_notes} within --throughput-hours {self.throughput_hours}: "
+                "notes are 0 (no throughput requirement) or more, within more than 0 hours"
+            )
+        if not self.max_memory_mb >= 0:
+            raise ConfigError(f"--max-memory-mb is {self.max_memory_mb}; 0 (no memory requirement) or more")
+        if not 0 <= self.min_precision <= 1:
+            raise ConfigError(f"--min-precision is {self.min_precision}; a precision from 0 (none) to 1")
+        if not 0.5 <= self.credible <= 1:
+            raise ConfigError(f"--credible is {self.credible}; a probability from 0.5 to 1")
 
 
 @dataclass

@@ -625,7 +625,7 @@ def plan_stages(
         DataConfig, profile, overrides, data=config.data, output_dir=out, corpus_name=config.corpus_name
     )
     analysis = stage_config(AnalysisConfig, profile, overrides)
-    comparison = stage_config(CompareConfig, profile, overrides, **dataclasses.asdict(analysis))  # + weights
+    comparison = stage_config(CompareConfig, profile, overrides, **dataclasses.asdict(analysis))  # + requirements
     trainings = training_stages(train_configs(config, profile, overrides))
     trainings += combination_stages(config, profile, overrides)
     per_run = per_run_stages(trainings, out, analysis, stage_config(BenchConfig, profile, overrides), progress)

@@ -9,10 +9,11 @@ import pytest
 from pipeline.reporting.narrative import (
     ModelFacts,
     automation_sentence,
+    choice_sentence,
     confusion_sentence,
     cpu_gpu_sentence,
-    decision_sentence,
     document_automation_sentence,
+    failures_sentence,
     leak_sentence,
     length_hypothesis_sentence,
     limits_sentence,
@@ -20,6 +21,8 @@ from pipeline.reporting.narrative import (
     no_curves_sentence,
     no_speed_sentence,
     production_sentence,
+    requirements_sentence,
+    sensitivity_sentence,
     speed_target_sentence,
     threshold_sentence,
     tier_gap_sentence,
@@ -27,7 +30,6 @@ from pipeline.reporting.narrative import (
     tradeoff_sentences,
     truncation_paragraph,
     truncation_sentence,
-    weighting_sentence,
 )
 
 BIG = ModelFacts("pubmedbert", f1=0.62, f1_low=0.60, f1_high=0.64, docs_per_second=2.0, rare_f1=0.30)
@@ -176,65 +178,149 @@ def validation_runs():
     return [run("steady", 0.70, 0.55), run("lucky", 0.60, 0.65)]
 
 
-def comparison_of(weights: str) -> dict:
-    from pipeline.config import parse_weights
+def comparison_of(weights: str, p_steady_better: float = 0.97) -> dict:
+    """compare's selection and decision matrix for two runs: steady (validation 0.70, 3 docs/s, 800 MB) and
+    lucky (0.60, 6 docs/s, 600 MB), with the paired bootstrap's P(steady > lucky) on validation."""
+    from pipeline.config import CompareConfig, parse_weights
     from pipeline.evaluation.compare import decision_matrix
+    from pipeline.evaluation.selection import against_choice, requirements, select
 
-    models = [
-        {"run": "steady", "selection": {"micro": {"f1": 0.70}, "micro_f1_ci": [0.66, 0.74], "rare_f1": 0.20}},
-        {"run": "lucky", "selection": {"micro": {"f1": 0.60}, "micro_f1_ci": [0.55, 0.65], "rare_f1": 0.40}},
-    ]
-    return {"models": models, "decision": decision_matrix(models, parse_weights(weights), "validation")}
+    def row(run: str, f1: float, bounds: list[float], rare: float, speed: float, memory: float) -> dict:
+        bench = {"label": "int8", "batch_size": 8, "docs_per_second": speed, "peak_memory_mb": memory}
+        return {
+            "run": run,
+            "selection": {"micro": {"f1": f1, "precision": f1}, "micro_f1_ci": bounds, "rare_f1": rare},
+            "speed": bench,
+        }
+
+    models = [row("steady", 0.70, [0.66, 0.74], 0.20, 3.0, 800.0), row("lucky", 0.60, [0.55, 0.65], 0.40, 6.0, 600.0)]
+    pairs = [{"a": "steady", "b": "lucky", "p_a_better": p_steady_better, "p_b_better": 1 - p_steady_better}]
+    chosen = select(models, pairs, requirements(CompareConfig()), 0.95)
+    matrix = against_choice(decision_matrix(models, parse_weights(weights), "validation"), chosen)
+    return {"models": models, "selection": chosen, "decision": matrix}
 
 
 def test_the_model_chosen_on_validation_stays_chosen_when_another_scores_higher_on_test():
-    from pipeline.reporting.facts import recommend, weighting
+    from pipeline.reporting.facts import recommend
 
     runs = validation_runs()
     best, reason, chosen = recommend(runs, comparison_of("f1=0.8,rare=0.2"))
-    # steady: 0.8 * 1 + 0.2 * (0.20 / 0.40) = 0.9; lucky: 0.8 * (0.60 / 0.70) + 0.2 * 1 = 0.8857
     assert (best.name, chosen.name) == ("steady", "steady")
     assert reason == (
-        "steady has the highest weighted total of the decision matrix, 0.900 against 0.886 for lucky, the next "
-        "(weights F1 0.8, rare-tier F1 0.2; each criterion read on validation or from the benchmark, as a share of "
-        "the best run). Not measured, so scored 0: speed and memory of steady; speed and memory of lucky. On the "
-        "test set, held out from every choice, steady scores micro-F1 0.550: the final, unbiased estimate."
-    )
-    assert weighting(runs, comparison_of("f1=0.8,rare=0.2")) == (
-        # an equal weighting: lucky (0.857 + 0 + 1 + 0) / 4 = 0.464 against steady (1 + 0 + 0.5 + 0) / 4 = 0.375;
-        # speed and memory alone are not tried: neither run measured them
-        "The weights matter: rare-tier F1 only chooses lucky and an equal weighting chooses lucky; F1 only chooses "
-        "steady too."
+        "steady is chosen: it has the highest validation micro-F1 of the candidates that meet every requirement, "
+        "0.700 [0.660, 0.740], credibly above lucky (0.600, P(steady>lucky)=0.97) on validation (credible from "
+        "0.95). On the test set, held out from every choice, steady scores micro-F1 0.550: the final, unbiased "
+        "estimate."
     )
 
 
-def test_without_a_decision_matrix_the_recommendation_names_the_command():
+def test_the_executive_summary_gives_the_choice_its_test_estimate_and_the_weights_that_would_change_it():
+    from pipeline.reporting.facts import executive_summary
+
+    # speed 0.5: lucky 0.5 * 0.6/0.7 + 0.5 * 1 = 0.929 against steady 0.5 + 0.5 * 3/6 = 0.75
+    summary = executive_summary(validation_runs(), comparison_of("f1=0.5,speed=0.5", p_steady_better=0.8))
+    assert summary == [
+        "lucky is chosen: steady has the highest validation micro-F1 of the candidates that meet every requirement, "
+        "0.700 [0.660, 0.740], but it is not credibly above lucky (0.600, P(steady>lucky)=0.80) at the 0.95 level "
+        "on validation, so the cheaper wins: lucky reads 6.0 documents/s against steady 3.0 documents/s.",
+        "On the test set, held out from every choice, lucky scores micro-F1 0.650: the final, unbiased estimate.",
+        # F1 only and rare-tier F1 only: steady has the higher F1, lucky the higher rare-tier F1
+        "Sensitivity: the choice differs from the weighted decision matrix's where F1 only would choose steady; "
+        "the stated weights (F1 0.5, speed 0.5), speed only, rare-tier F1 only, memory only and an equal weighting "
+        "choose lucky too.",
+    ]
+
+
+def test_without_a_selection_the_recommendation_names_the_command():
     from pipeline.core.errors import MissingInputError
     from pipeline.reporting.facts import recommend
 
-    with pytest.raises(MissingInputError, match="python -m pipeline compare steady lucky"):
+    with pytest.raises(MissingInputError, match=r"no model selection .*python -m pipeline compare steady lucky"):
         recommend(validation_runs(), {"models": []})
 
 
-def test_decision_sentence_of_a_single_candidate():
-    assert decision_sentence("crf", {"crf": 0.6}, {"f1": 1.0, "speed": 0.0, "rare": 0.0, "memory": 0.0}, {}) == (
-        "crf has the highest weighted total of the decision matrix, 0.600, the only candidate (weights F1 1; each "
-        "criterion read on validation or from the benchmark, as a share of the best run)."
+def test_when_no_run_meets_the_requirements_the_report_says_what_each_failed():
+    from pipeline.core.errors import MissingInputError
+    from pipeline.reporting.facts import recommend
+
+    comparison = comparison_of("f1=1")
+    comparison["selection"] |= {"chosen": None, "basis": "none_eligible", "not_benchmarked": ["crf"]}
+    comparison["selection"]["failed"] = [
+        {"run": "steady", "requirement": "memory", "value": 5000.0, "limit": 4096.0, "note": None},
+        {"run": "crf", "requirement": "throughput", "value": None, "limit": 0.35, "note": "not benchmarked"},
+    ]
+    with pytest.raises(MissingInputError) as error:
+        recommend(validation_runs(), comparison)
+    assert str(error.value).startswith(
+        "no compared run meets every deployment requirement, so no model is chosen (steady: peak inference memory "
+        "5,000 MB, over the 4,096 MB allowed); not benchmarked: crf (`python -m pipeline bench --run <run>`)"
     )
 
 
-def test_a_weighting_that_never_changes_the_winner_says_so():
-    assert weighting_sentence("minilm", [("F1 only", "minilm"), ("speed only", "minilm")]) == (
-        "Every other weighting tried (F1 only and speed only) also chooses minilm: the recommendation does not hang "
-        "on the weights."
+def test_the_only_eligible_candidate_is_chosen_as_such():
+    assert choice_sentence("crf", "only_eligible", CRF, [], 0.95) == (
+        "crf is chosen: it is the only candidate that meets every requirement (validation micro-F1 0.450)."
     )
 
 
-def test_matrix_note_states_normalisation_weights_and_the_flag():
+def test_the_most_accurate_not_credibly_better_but_also_the_fastest_is_chosen_and_the_page_says_both():
+    assert choice_sentence("crf", "fastest_of_tied", CRF, [(SMALL, None, False)], 0.95) == (
+        "crf is chosen: it has the highest validation micro-F1 of the candidates that meet every requirement, "
+        "0.450, not credibly above biobert (0.600, no paired test: their validation documents differ) at the 0.95 "
+        "level on validation, and none of them is faster (50.0 documents/s against biobert 3.0 documents/s)."
+    )
+
+
+def test_failures_name_the_requirement_the_value_and_the_limit_and_the_bench_a_run_lacks():
+    failures = [
+        ("pubmedbert", "pubmedbert-1", [{"requirement": "memory", "value": 6144.0, "limit": 4096.0, "note": None}]),
+        (
+            "crf",
+            "crf-1",
+            [
+                {"requirement": "throughput", "value": None, "limit": 0.347, "note": "not benchmarked"},
+                {"requirement": "memory", "value": None, "limit": 4096.0, "note": "not benchmarked"},
+                {"requirement": "precision", "value": 0.8, "limit": 0.9, "note": None},
+            ],
+        ),
+    ]
+    assert failures_sentence(failures) == (
+        "Not eligible: pubmedbert (peak inference memory 6,144 MB, over the 4,096 MB allowed); crf (not "
+        "benchmarked, so it cannot show it meets the throughput and memory requirements: `python -m pipeline bench "
+        "--run crf-1` measures them; validation micro precision 0.800, under the 0.90 required)."
+    )
+    assert failures_sentence([]) == ""
+
+
+def test_requirements_are_stated_with_their_limits_and_flags():
+    from pipeline.config import CompareConfig
+    from pipeline.evaluation.selection import requirements
+
+    assert requirements_sentence(requirements(CompareConfig(min_precision=0.9))) == (
+        "Requirements: at least 0.347 documents/s (10,000 notes within 8 hours on the machine that ran bench, with "
+        "the variant bench chose), peak inference memory of that variant at most 4,096 MB and validation micro "
+        "precision at least 0.90 (stated with `python -m pipeline compare --throughput-notes N --throughput-hours H "
+        "--max-memory-mb MB --min-precision P`, 0 turning one off)."
+    )
+    assert requirements_sentence([]).startswith("No deployment requirement is stated")
+
+
+def test_a_weighting_that_never_changes_the_choice_says_so():
+    assert sensitivity_sentence("minilm", [("F1 only", "minilm", True), ("speed only", "minilm", True)]) == (
+        "Sensitivity: every weighting of the decision matrix tried (F1 only and speed only) also chooses minilm: the "
+        "choice does not hang on how the criteria are weighed."
+    )
+    assert sensitivity_sentence("minilm", [("speed only", "crf", False)]) == (
+        "Sensitivity: the choice differs from the weighted decision matrix's where speed only would choose crf "
+        "(which fails a requirement)."
+    )
+
+
+def test_matrix_note_states_that_it_is_a_sensitivity_view_with_normalisation_weights_and_the_flag():
     assert matrix_note("share of the best", {"f1": 0.4, "speed": 0.3, "rare": 0.2, "memory": 0.1}) == (
-        "Scores: share of the best; the total is the weighted mean of the scores. Weights: F1 0.4, speed 0.3, "
-        "rare-tier F1 0.2, memory 0.1 (set them with `python -m pipeline compare --weights "
-        "f1=..,speed=..,rare=..,memory=..`)."
+        "A sensitivity view, not the rule: scores are share of the best; the total is the weighted mean of the "
+        "scores. Weights: F1 0.4, speed 0.3, rare-tier F1 0.2, memory 0.1 (set them with `python -m pipeline "
+        "compare --criteria-weights f1=..,speed=..,rare=..,memory=..`)."
     )
 
 

@@ -180,3 +180,50 @@ def test_the_windows_table_shows_each_candidates_validation_f1_and_cost_and_the_
         },
     ]
     assert tables.windows_table(run_inputs(tmp_path)).empty  # no bench: the page shows no windows table
+
+
+def candidate_row(run: str, f1: float, docs_per_second: float | None, memory: float | None, split: str = "document"):
+    """compare's model row as the selection reads it: validation scores and the variant bench chose."""
+    bench = {"label": "int8", "batch_size": 8, "docs_per_second": docs_per_second, "peak_memory_mb": memory}
+    speed = None if docs_per_second is None else bench
+    scores = {"micro": {"f1": f1, "precision": f1}, "micro_f1_ci": [f1 - 0.03, f1 + 0.03]}
+    return {"run": run, "split_strategy": split, "selection": scores, "speed": speed}
+
+
+def test_the_selection_table_shows_each_requirement_value_and_verdict_the_credibility_and_the_choice(tmp_path):
+    from pipeline.config import CompareConfig
+    from pipeline.evaluation.selection import requirements, select
+
+    models = [
+        candidate_row("large", 0.80, 3.0, 6144.0),  # the most accurate, over the 4,096 MB allowed
+        candidate_row("crf", 0.70, None, None),  # no bench.json
+        candidate_row("minilm", 0.62, 9.0, 400.0),
+        candidate_row("tiny", 0.60, 12.0, 300.0),
+        candidate_row("leaky", 0.90, 20.0, 300.0, split="rows"),
+    ]
+    pairs = [{"a": "minilm", "b": "tiny", "p_a_better": 0.97, "p_b_better": 0.02}]
+    chosen = select(models, pairs, requirements(CompareConfig()), 0.95)
+    runs = [run_inputs(tmp_path / "minilm")]  # labelled by its model; the others by their run names
+    table = tables.selection_table(chosen, runs)
+    assert list(table.columns) == [
+        "model",
+        "validation micro-F1 [95% CI]",
+        "throughput, docs/s (at least 0.347)",
+        "peak memory, MB (at most 4,096)",
+        "variant (bench's choice)",
+        "meets every requirement",
+        "P(most accurate better), validation",
+        "chosen",
+    ]
+    records = {row["model"]: row for row in table.to_dict("records")}
+    assert records["large"]["peak memory, MB (at most 4,096)"] == "6144.0 (fails)"
+    assert records["large"]["throughput, docs/s (at least 0.347)"] == "3.0 (meets)"
+    assert records["large"]["meets every requirement"] == "no" and records["large"]["chosen"] == ""
+    assert records["crf"]["throughput, docs/s (at least 0.347)"] == "not benchmarked"
+    assert records["crf"]["variant (bench's choice)"] == "–" and records["crf"]["meets every requirement"] == "no"
+    assert records["minilm"]["validation micro-F1 [95% CI]"] == "0.620 [0.590, 0.650]"
+    assert records["minilm"]["P(most accurate better), validation"] == "most accurate"
+    assert records["minilm"]["variant (bench's choice)"] == "int8, batch 8" and records["minilm"]["chosen"] == "yes"
+    assert records["tiny"]["P(most accurate better), validation"] == "0.97 (credible)"
+    assert records["leaky"]["meets every requirement"].startswith("not a candidate (row split")
+    assert list(records) == ["large", "crf", "minilm", "tiny", "leaky"]  # validation F1 order, then the excluded

@@ -44,7 +44,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "metrics": (1, "python -m pipeline train"),
     "analysis": (1, "python -m pipeline analyze --run {run}"),
     "bench": (2, "python -m pipeline bench --run {run}"),
-    "comparison": (2, "python -m pipeline compare <runs>"),
+    "comparison": (3, "python -m pipeline compare <runs>"),
     "ablation": (1, "python -m pipeline compare <runs>"),
     "seeds": (1, "python -m pipeline compare <runs>"),
     "stage": (1, "python -m pipeline all"),
@@ -158,6 +158,7 @@ class ComparisonRecord(TypedDict, total=False):
     resamples: int
     seed: int
     models: list[dict[str, Any]]
+    selection: dict[str, Any]
     decision: dict[str, Any]
     best: dict[str, Any]
     pairwise: list[dict[str, Any]]

@@ -1,8 +1,10 @@
 """`python -m pipeline compare RUN [RUN ...]`: runs side by side on the same documents (Task 1.3.3).
 
 Every choice is made on the selection part (validation) and the test part is reported once, for
-what was chosen and side by side for all: `best` and `pairwise_selection` come from validation
-predictions, `models` and `pairwise` hold the test numbers. Writes
+what was chosen and side by side for all: `selection`, `best` and `pairwise_selection` come from validation
+predictions (and bench.json), `models` and `pairwise` hold the test numbers. The model to deploy is chosen
+by the deployment requirements, then the credibly most accurate (`pipeline.evaluation.selection`); the
+weighted decision matrix is kept as a sensitivity view of that choice. Writes
 `<output_dir>/comparison/comparison.json`, `comparison/ablation.json` (`pipeline.evaluation.ablation`)
 and `comparison/figures/f1_by_model.{png,svg}`. Scores are
 recomputed from each run's predictions (so a run need not be analysed first). Schema:
@@ -16,12 +18,29 @@ recomputed from each run's predictions (so a run need not be analysed first). Sc
                   speed {variant, batch_size, device, docs_per_second, peak_memory_mb, f1_delta_vs_fp32} | null
                   (`bench_speed`), model_size_mb,
                   selection {documents, micro, micro_f1_ci, macro, per_type, tiers, rare_f1}}]  (selection: validation)
-    decision    the decision matrix (`decision_matrix`): {chosen_on, weights, normalisation, rows [{run,
-                 candidate, values {criterion: raw}, scores {criterion: 0..1}, total, missing [criterion],
-                 speed_variant, train_seconds, model_size_mb, parameters}], winner, runner_up,
-                 alternatives [{name, weights, winner}], excluded [{run, reason}]}
-    best        {chosen_on: "validation", overall: the decision matrix's winner,
-                 per_type [{type, run, selection_f1, f1 (test, of that run), support (test)}]}
+    selection   the choice (`selection.select`): {chosen_on: "validation", rule (text), credible (the P(better)
+                 from which a lead counts), requirements [{name: throughput | memory | precision, limit,
+                 at_most, unit ("docs/s", "MB", ""), and for throughput notes, hours (limit = notes / hours
+                 in docs/s)}] (those set; 0 turns one off),
+                 candidates [{run, validation_f1, validation_f1_ci, validation_precision, benchmarked,
+                 variant, batch_size, docs_per_second, peak_memory_mb (the variant bench chose, null
+                 without a benchmark), checks [{requirement, value, limit, met, note ("not benchmarked",
+                 "not measured by bench" or null)}], eligible (meets every requirement)}] (validation F1, best
+                 first), failed [{run, requirement, value, limit, note}] (every requirement not met),
+                 not_benchmarked [run], excluded [{run, reason}] (row split), most_accurate (the eligible
+                 run with the highest validation F1, or null), versus [{run, p_better (P(most accurate > run)
+                 on validation; null: not paired), paired, credible}] (every other eligible run), tied [run]
+                 (the most accurate and those it is not credibly better than), chosen (the fastest of the
+                 tied; null when no candidate meets every requirement), basis: only_eligible |
+                 credibly_most_accurate | fastest_of_tied | none_eligible}
+    decision    the decision matrix (`decision_matrix`), a sensitivity view of the choice: {chosen_on, weights,
+                 normalisation, rows [{run, candidate, values {criterion: raw}, scores {criterion: 0..1}, total,
+                 missing [criterion], speed_variant, train_seconds, model_size_mb, parameters}], winner,
+                 runner_up, differs (the winner is not selection.chosen), winner_meets_requirements,
+                 alternatives [{name, weights, winner, differs, winner_meets_requirements}], excluded [{run,
+                 reason}]}
+    best        {chosen_on: "validation", overall: selection.chosen (null when no candidate meets every
+                 requirement), per_type [{type, run, selection_f1, f1 (test, of that run), support (test)}]}
     pairwise    [{a, b, mean_difference, ci [lo, hi], p_a_better, p_b_better, p_tie}]  test micro-F1 A - B
                  over the same resampled documents; a has the higher F1; P(tie) counts resamples where
                  the two are equal, which count for neither model
@@ -64,6 +83,7 @@ from pipeline.core.layout import (
 from pipeline.evaluation import figures, metrics
 from pipeline.evaluation.ablation import ablation
 from pipeline.evaluation.analyze import load_part, run_types, tier_scores
+from pipeline.evaluation.selection import ROW_SPLIT, against_choice, requirements, select
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +218,8 @@ def total(scores: dict[str, float], weights: dict[str, float]) -> float:
 
 def decision_matrix(models: Sequence[dict[str, Any]], weights: dict[str, float], part: str) -> dict[str, Any]:
     """Score every document-split run on the criteria, weight them, and read the winner from the totals
-    (Task 1.9.1); also the winner under other weightings, so the page can say whether the choice hangs on them.
+    (Task 1.9.1); also the winner under other weightings. Not the rule that chooses (`selection.select` is):
+    `against_choice` sets it beside the choice as a sensitivity view.
     Row-split runs are listed but never candidates: their test documents leak into training."""
     candidates = [m for m in models if m.get("split_strategy", "document") != "rows"]
     if not candidates:
@@ -235,11 +256,7 @@ def decision_matrix(models: Sequence[dict[str, Any]], weights: dict[str, float],
             {"name": name, "weights": parse_weights(text), "winner": weighted_winner(scores, parse_weights(text), f1)}
             for name, text in alternatives(values).items()
         ],
-        "excluded": [
-            {"run": m["run"], "reason": "row split: copies of its test rows are in its training set"}
-            for m in models
-            if m["run"] not in scores
-        ],
+        "excluded": [{"run": m["run"], "reason": ROW_SPLIT} for m in models if m["run"] not in scores],
     }
 
 
@@ -370,7 +387,13 @@ def compare_runs(
     pairs, unpaired = pairwise(counts, {m["run"]: m["micro"]["f1"] for m in models}, config.part, config)
     selection_f1 = {m["run"]: m["selection"]["micro"]["f1"] for m in models}
     selection_pairs, selection_unpaired = pairwise(selection, selection_f1, config.calibration_part, config)
-    decision = decision_matrix(models, parse_weights(config.weights), config.calibration_part)
+    chosen = select(models, selection_pairs, requirements(config), config.credible, config.calibration_part)
+    if chosen["chosen"] is None:
+        failed = "; ".join(
+            f"{row['run']}: {row['requirement']} ({row['note'] or row['value']})" for row in chosen["failed"]
+        )
+        log.warning("no run meets every deployment requirement, so none is chosen (%s)", failed)
+    matrix = decision_matrix(models, parse_weights(config.criteria_weights), config.calibration_part)
     comparison = {
         "runs": [m["run"] for m in models],
         "part": config.part,
@@ -378,10 +401,11 @@ def compare_runs(
         "resamples": config.resamples,
         "seed": config.seed,
         "models": models,
-        "decision": decision,
+        "selection": chosen,
+        "decision": against_choice(matrix, chosen),
         "best": {
             "chosen_on": config.calibration_part,
-            "overall": decision["winner"],
+            "overall": chosen["chosen"],
             "per_type": best_per_type(models),
         },
         "pairwise": pairs,

@@ -147,10 +147,39 @@ def test_facts(run: RunInputs) -> ModelFacts:
     )
 
 
+def compare_command(runs: Sequence[RunInputs]) -> str:
+    return "python -m pipeline compare " + " ".join(run.name for run in runs)
+
+
+def selection(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
+    """comparison.json's choice by requirements, then accuracy; an error naming the command when it is missing,
+    was computed for other runs than the report's, or chose none (with what each candidate failed)."""
+    command = compare_command(runs)
+    chosen = (comparison or {}).get("selection")
+    if not chosen:
+        raise MissingInputError(f"no model selection in outputs/comparison/comparison.json: run `{command}`")
+    if chosen["chosen"] is None:
+        failed = "; ".join(
+            f"{row['run']}: {narrative.failure_text(row)}"
+            for row in chosen["failed"]
+            if row["note"] != "not benchmarked"
+        )
+        unbenched = ", ".join(chosen["not_benchmarked"])
+        raise MissingInputError(
+            "no compared run meets every deployment requirement, so no model is chosen"
+            + (f" ({failed})" if failed else "")
+            + (f"; not benchmarked: {unbenched} (`python -m pipeline bench --run <run>`)" if unbenched else "")
+            + f"; or state other requirements: `{command} --throughput-notes .. --max-memory-mb ..`"
+        )
+    if chosen["chosen"] not in {run.name for run in runs}:
+        raise MissingInputError(f"the chosen model {chosen['chosen']} is not among the report's runs: run `{command}`")
+    return chosen
+
+
 def decision(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
-    """comparison.json's decision matrix; an error naming the command when it is missing or was computed for
-    other runs than the report's."""
-    command = "python -m pipeline compare " + " ".join(run.name for run in runs)
+    """comparison.json's decision matrix (the sensitivity view); an error naming the command when it is missing
+    or was computed for other runs than the report's."""
+    command = compare_command(runs)
     matrix = (comparison or {}).get("decision")
     if not matrix:
         raise MissingInputError(f"no decision matrix in outputs/comparison/comparison.json: run `{command}`")
@@ -161,29 +190,94 @@ def decision(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> di
     return matrix
 
 
-def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
-    """The recommended model: the decision matrix's winner (chosen on validation, row-split runs never
-    candidates), the reason with its test estimate, and its run."""
-    matrix = decision(comparison, runs)
-    labels = {run.name: run.label for run in runs}
-    chosen = next(run for run in runs if run.name == matrix["winner"])
-    rows = [row for row in matrix["rows"] if row["candidate"] and row["run"] in labels]
-    reason = narrative.decision_sentence(
-        chosen.label,
-        {labels[row["run"]]: row["total"] for row in rows},
-        matrix["weights"],
-        {labels[row["run"]]: row["missing"] for row in rows},
+def candidate_facts(row: dict[str, Any], label: str) -> ModelFacts:
+    """A selection candidate's validation micro-F1 with its interval and the docs/s of the variant bench chose."""
+    bounds = row["validation_f1_ci"]
+    return ModelFacts(
+        label,
+        row["validation_f1"],
+        bounds[0] if bounds else None,
+        bounds[1] if bounds else None,
+        row["docs_per_second"],
     )
-    best = next(facts for facts in model_facts([chosen], comparison))
-    return best, f"{reason} {narrative.test_estimate_sentence(test_facts(chosen))}", chosen
 
 
-def weighting(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
-    """Whether another weighting of the decision matrix chooses another model."""
-    matrix = decision(comparison, runs)
+def choice_sentences(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[str]:
+    """Why the chosen model (requirements met, validation accuracy, credibility), then the candidates that fail
+    a requirement (none: no sentence)."""
+    chosen = selection(comparison, runs)
     labels = {run.name: run.label for run in runs}
-    alternatives = [(row["name"], labels.get(row["winner"], row["winner"])) for row in matrix["alternatives"]]
-    return narrative.weighting_sentence(labels[matrix["winner"]], alternatives)
+
+    def label(name: str) -> str:
+        return labels.get(name, name)
+
+    rows = {row["run"]: row for row in chosen["candidates"]}
+    others = [
+        (candidate_facts(rows[v["run"]], label(v["run"])), v["p_better"], v["credible"]) for v in chosen["versus"]
+    ]
+    sentences = [
+        narrative.choice_sentence(
+            label(chosen["chosen"]),
+            chosen["basis"],
+            candidate_facts(rows[chosen["most_accurate"]], label(chosen["most_accurate"])),
+            others,
+            chosen["credible"],
+        )
+    ]
+    failures = [
+        (label(row["run"]), row["run"], [check for check in row["checks"] if not check["met"]])
+        for row in chosen["candidates"]
+        if not row["eligible"]
+    ]
+    failed = narrative.failures_sentence(failures)
+    return sentences + ([failed] if failed else [])
+
+
+def requirements(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    """The requirements stated for the choice and the rule that chooses among the candidates meeting them."""
+    chosen = selection(comparison, runs)
+    return (
+        f"{narrative.requirements_sentence(chosen['requirements'])} "
+        f"{narrative.rule_sentence(chosen['rule'], chosen['credible'])}"
+    )
+
+
+def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> tuple[ModelFacts, str, RunInputs]:
+    """The chosen model (requirements first, then the credibly most accurate on validation; row-split runs
+    never candidates), the reason with its test estimate, and its run."""
+    chosen_name = selection(comparison, runs)["chosen"]
+    chosen = next(run for run in runs if run.name == chosen_name)
+    reason = " ".join([*choice_sentences(runs, comparison), narrative.test_estimate_sentence(test_facts(chosen))])
+    best = next(facts for facts in model_facts([chosen], comparison))
+    return best, reason, chosen
+
+
+def sensitivity(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    """Which weightings of the decision matrix (the stated weights first) would choose another model."""
+    matrix, chosen = decision(comparison, runs), selection(comparison, runs)
+    labels = {run.name: run.label for run in runs}
+    weightings = [
+        (
+            f"the stated weights ({narrative.weights_text(matrix['weights'])})",
+            matrix["winner"],
+            matrix["winner_meets_requirements"],
+        ),
+        *((row["name"], row["winner"], row["winner_meets_requirements"]) for row in matrix["alternatives"]),
+    ]
+    return narrative.sensitivity_sentence(
+        labels[chosen["chosen"]], [(name, labels.get(winner, winner), meets) for name, winner, meets in weightings]
+    )
+
+
+def executive_summary(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[str]:
+    """The executive summary's sentences: the model chosen and why, its test estimate (reported once), and
+    which weighting of the criteria would choose another."""
+    _, _, chosen = recommend(runs, comparison)
+    return [
+        *choice_sentences(runs, comparison),
+        narrative.test_estimate_sentence(test_facts(chosen)),
+        sensitivity(runs, comparison),
+    ]
 
 
 def production_verdict(run: RunInputs) -> str:

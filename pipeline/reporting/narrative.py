@@ -72,10 +72,12 @@ def weights_text(weights: dict[str, float]) -> str:
 
 
 def matrix_note(normalisation: str, weights: dict[str, float]) -> str:
-    """How the decision matrix scores: the normalisation and the weights, with the flag that changes them."""
+    """How the decision matrix scores: the normalisation and the weights, with the flag that changes them;
+    a sensitivity view of the choice, not the rule that makes it."""
     return (
-        f"Scores: {normalisation}; the total is the weighted mean of the scores. Weights: {weights_text(weights)} "
-        "(set them with `python -m pipeline compare --weights f1=..,speed=..,rare=..,memory=..`)."
+        f"A sensitivity view, not the rule: scores are {normalisation}; the total is the weighted mean of the "
+        f"scores. Weights: {weights_text(weights)} (set them with `python -m pipeline compare --criteria-weights "
+        "f1=..,speed=..,rare=..,memory=..`)."
     )
 
 
@@ -84,37 +86,134 @@ def joined(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def decision_sentence(
-    winner: str, totals: dict[str, float], weights: dict[str, float], missing: dict[str, list[str]]
-) -> str:
-    """Why the decision matrix recommends `winner`: its total against the next run's, the weights, and the
-    criteria that were not measured (they score 0)."""
-    others = sorted(((t, name) for name, t in totals.items() if name != winner), reverse=True)
-    against = f" against {others[0][0]:.3f} for {others[0][1]}, the next" if others else ", the only candidate"
-    sentence = (
-        f"{winner} has the highest weighted total of the decision matrix, {totals[winner]:.3f}{against} "
-        f"(weights {weights_text(weights)}; each criterion read on validation or from the benchmark, as a "
-        "share of the best run)."
+def requirement_text(requirement: dict[str, Any]) -> str:
+    """One requirement of comparison.json's selection, in words with its limit."""
+    name, limit = requirement["name"], requirement["limit"]
+    if name == "throughput":
+        return (
+            f"at least {limit:.3f} documents/s ({requirement['notes']:,} notes within {requirement['hours']:g} hours "
+            "on the machine that ran bench, with the variant bench chose)"
+        )
+    if name == "memory":
+        return f"peak inference memory of that variant at most {limit:,.0f} MB"
+    return f"validation micro precision at least {limit:.2f}"
+
+
+def requirements_sentence(requirements: Sequence[dict[str, Any]]) -> str:
+    """The deployment requirements a model must meet to be chosen, and the flags that state them."""
+    flags = (
+        "`python -m pipeline compare --throughput-notes N --throughput-hours H --max-memory-mb MB --min-precision P`"
+        ", 0 turning one off"
     )
-    gaps = [
-        f"{joined([CRITERION_NAMES[c] for c in criteria])} of {name}" for name, criteria in missing.items() if criteria
+    if not requirements:
+        return f"No deployment requirement is stated ({flags}): every candidate is eligible."
+    return f"Requirements: {joined([requirement_text(r) for r in requirements])} (stated with {flags})."
+
+
+def rule_sentence(rule: str, credible: float) -> str:
+    """The selection rule as comparison.json states it, with its credible level; test never enters."""
+    return (
+        f"Rule: {rule}; credible means P(better) of at least {credible:.2f}. Test numbers never enter the choice: "
+        "they are reported once, for the chosen model."
+    )
+
+
+def speed_text(facts: ModelFacts) -> str:
+    return "not benchmarked" if facts.docs_per_second is None else f"{facts.docs_per_second:.1f} documents/s"
+
+
+def versus_text(leader: str, other: ModelFacts, p_better: float | None) -> str:
+    """'minilm (0.600, P(combined>minilm)=0.80)', or that the two were not paired."""
+    if p_better is None:
+        return f"{other.name} ({other.f1:.3f}, no paired test: their validation documents differ)"
+    return f"{other.name} ({other.f1:.3f}, P({leader}>{other.name})={p_better:.2f})"
+
+
+def choice_sentence(
+    chosen: str,
+    basis: str,
+    leader: ModelFacts,
+    others: Sequence[tuple[ModelFacts, float | None, bool]],
+    credible: float,
+) -> str:
+    """Why `chosen` was chosen: it meets every requirement, then accuracy on validation and its credibility.
+    `leader` is the eligible candidate with the highest validation F1; `others` each other eligible one with
+    P(leader better) on validation (None: not paired) and whether that lead is credible; `basis` is
+    comparison.json's selection.basis."""
+    best = f"the highest validation micro-F1 of the candidates that meet every requirement, {interval(leader)}"
+    if basis == "only_eligible":
+        return (
+            f"{chosen} is chosen: it is the only candidate that meets every requirement (validation micro-F1 "
+            f"{interval(leader)})."
+        )
+    if basis == "credibly_most_accurate":
+        above = joined([versus_text(chosen, other, p) for other, p, _ in others])
+        return (
+            f"{chosen} is chosen: it has {best}, credibly above {above} on validation (credible from {credible:.2f})."
+        )
+    tied = [(other, p) for other, p, credibly in others if not credibly]
+    within = f"{joined([versus_text(leader.name, o, p) for o, p in tied])} at the {credible:.2f} level on validation"
+    rest = [other for other, _ in tied if other.name != chosen]
+    if chosen == leader.name:
+        slower = joined([f"{o.name} {speed_text(o)}" for o in rest])
+        return (
+            f"{chosen} is chosen: it has {best}, not credibly above {within}, and none of them is faster "
+            f"({speed_text(leader)} against {slower})."
+        )
+    winner = next(other for other, _ in tied if other.name == chosen)
+    slower = joined([f"{o.name} {speed_text(o)}" for o in [leader, *rest]])
+    cheaper = "cheaper" if len(tied) == 1 else "fastest of them"
+    return (
+        f"{chosen} is chosen: {leader.name} has {best}, but it is not credibly above {within}, so the {cheaper} "
+        f"wins: {chosen} reads {speed_text(winner)} against {slower}."
+    )
+
+
+def failure_text(check: dict[str, Any]) -> str:
+    """One requirement a candidate fails, with its value and the limit (comparison.json selection.failed)."""
+    name, value, limit = check["requirement"], check["value"], check["limit"]
+    if value is None:
+        return f"{name} not measured by its bench"
+    if name == "throughput":
+        return f"throughput {value:.3f} documents/s, under the {limit:.3f} required"
+    if name == "memory":
+        return f"peak inference memory {value:,.0f} MB, over the {limit:,.0f} MB allowed"
+    return f"validation micro precision {value:.3f}, under the {limit:.2f} required"
+
+
+def failures_sentence(failures: Sequence[tuple[str, str, Sequence[dict[str, Any]]]]) -> str:
+    """The candidates that fail a requirement: (label, run, failed checks) each, a run without a benchmark
+    named as such with the command that measures it; empty when every candidate meets every requirement."""
+    items = []
+    for label, run, checks in failures:
+        unbenched = [check["requirement"] for check in checks if check["note"] == "not benchmarked"]
+        texts = [failure_text(check) for check in checks if check["note"] != "not benchmarked"]
+        if unbenched:
+            texts.insert(
+                0,
+                f"not benchmarked, so it cannot show it meets the {joined(unbenched)} "
+                f"requirement{'s' if len(unbenched) > 1 else ''}: `python -m pipeline bench --run {run}` measures them",
+            )
+        items.append(f"{label} ({'; '.join(texts)})")
+    return f"Not eligible: {'; '.join(items)}." if items else ""
+
+
+def sensitivity_sentence(chosen: str, weightings: Sequence[tuple[str, str, bool]]) -> str:
+    """Which weightings of the decision matrix would choose another model than the requirements did:
+    (weighting, its winner, whether that winner meets every requirement) each, the stated weights first."""
+    changed = [
+        f"{name} would choose {winner}" + ("" if meets else " (which fails a requirement)")
+        for name, winner, meets in weightings
+        if winner != chosen
     ]
-    if gaps:
-        sentence += f" Not measured, so scored 0: {'; '.join(gaps)}."
-    return sentence
-
-
-def weighting_sentence(winner: str, alternatives: Sequence[tuple[str, str]]) -> str:
-    """Whether another weighting (F1 only, speed only, ...) would choose another model."""
-    changed = [(name, other) for name, other in alternatives if other != winner]
+    same = [name for name, winner, _ in weightings if winner == chosen]
     if not changed:
         return (
-            f"Every other weighting tried ({joined([name for name, _ in alternatives])}) also chooses {winner}: "
-            "the recommendation does not hang on the weights."
+            f"Sensitivity: every weighting of the decision matrix tried ({joined(same)}) also chooses {chosen}: the "
+            "choice does not hang on how the criteria are weighed."
         )
-    same = [name for name, other in alternatives if other == winner]
-    sentence = f"The weights matter: {joined([f'{name} chooses {other}' for name, other in changed])}"
-    return sentence + (f"; {joined(same)} choose{'s' if len(same) == 1 else ''} {winner} too." if same else ".")
+    sentence = f"Sensitivity: the choice differs from the weighted decision matrix's where {joined(changed)}"
+    return sentence + (f"; {joined(same)} choose{'s' if len(same) == 1 else ''} {chosen} too." if same else ".")
 
 
 def test_estimate_sentence(chosen: ModelFacts) -> str:

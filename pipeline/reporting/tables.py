@@ -172,6 +172,63 @@ def comparison_matrix(
     return pd.DataFrame(rows)
 
 
+REQUIREMENT_HEADERS = {
+    "throughput": lambda limit: f"throughput, docs/s (at least {number(limit)})",
+    "memory": lambda limit: f"peak memory, MB (at most {limit:,.0f})",
+    "precision": lambda limit: f"validation precision (at least {limit:.2f})",
+}
+
+
+def requirement_cell(check: dict[str, Any]) -> str:
+    """'9.0 (meets)', '5120.0 (fails)', or why there is no value ('not benchmarked')."""
+    if check["value"] is None:
+        return check["note"]
+    return f"{number(check['value'])} ({'meets' if check['met'] else 'fails'})"
+
+
+def selection_table(chosen: dict[str, Any], runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """comparison.json's selection: per candidate its validation micro-F1, each requirement with its value and
+    whether it is met, the variant bench chose, the credibility of the most accurate's lead, and the choice."""
+    labels = {run.name: run.label for run in runs}
+    versus = {row["run"]: row for row in chosen["versus"]}
+    rows = []
+    for row in chosen["candidates"]:
+        checks = {check["requirement"]: check for check in row["checks"]}
+        lead = versus.get(row["run"])
+        if row["run"] == chosen["most_accurate"]:
+            credibility = "most accurate"
+        elif lead is None:
+            credibility = "–"
+        elif lead["p_better"] is None:
+            credibility = "not paired"
+        else:
+            credibility = f"{lead['p_better']:.2f} ({'credible' if lead['credible'] else 'not credible'})"
+        rows.append(
+            {
+                "model": labels.get(row["run"], row["run"]),
+                "validation micro-F1 [95% CI]": with_interval(row["validation_f1"], row["validation_f1_ci"]),
+                **{
+                    REQUIREMENT_HEADERS[r["name"]](r["limit"]): requirement_cell(checks[r["name"]])
+                    for r in chosen["requirements"]
+                },
+                "variant (bench's choice)": f"{row['variant']}, batch {row['batch_size']}"
+                if row["benchmarked"]
+                else "–",
+                "meets every requirement": "yes" if row["eligible"] else "no",
+                "P(most accurate better), validation": credibility,
+                "chosen": "yes" if row["run"] == chosen["chosen"] else "",
+            }
+        )
+    for row in chosen["excluded"]:
+        rows.append(
+            {
+                "model": labels.get(row["run"], row["run"]),
+                "meets every requirement": f"not a candidate ({row['reason']})",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def decision_matrix_table(matrix: dict[str, Any], runs: Sequence[RunInputs]) -> pd.DataFrame:
     """comparison.json's decision matrix: per run the raw value and the normalised score of each criterion,
     the weighted total, and the columns that inform without weighing (training time, size, parameters)."""
