@@ -238,6 +238,10 @@ def test_two_candidates_not_credibly_different_the_faster_wins():
     assert (chosen["chosen"], chosen["basis"]) == ("near", "fastest_of_tied")  # 6 docs/s against 2
     # a lead counted credible from P 0.55 would keep the more accurate
     assert select(rows, pairs, DEFAULT_REQUIREMENTS, 0.55)["chosen"] == "accurate"
+    # without a paired test (their documents differ) a lead cannot be shown credible either: the faster wins
+    unpaired = select(rows, [], DEFAULT_REQUIREMENTS, 0.55)
+    assert unpaired["versus"] == [{"run": "near", "p_better": None, "paired": False, "credible": False}]
+    assert unpaired["chosen"] == "near"
 
 
 def test_a_requirement_excludes_the_most_accurate_and_the_record_says_which_with_its_value_and_limit():

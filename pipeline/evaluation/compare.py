@@ -387,13 +387,13 @@ def compare_runs(
     pairs, unpaired = pairwise(counts, {m["run"]: m["micro"]["f1"] for m in models}, config.part, config)
     selection_f1 = {m["run"]: m["selection"]["micro"]["f1"] for m in models}
     selection_pairs, selection_unpaired = pairwise(selection, selection_f1, config.calibration_part, config)
+    matrix = decision_matrix(models, parse_weights(config.criteria_weights), config.calibration_part)
     chosen = select(models, selection_pairs, requirements(config), config.credible, config.calibration_part)
     if chosen["chosen"] is None:
         failed = "; ".join(
             f"{row['run']}: {row['requirement']} ({row['note'] or row['value']})" for row in chosen["failed"]
         )
         log.warning("no run meets every deployment requirement, so none is chosen (%s)", failed)
-    matrix = decision_matrix(models, parse_weights(config.criteria_weights), config.calibration_part)
     comparison = {
         "runs": [m["run"] for m in models],
         "part": config.part,
