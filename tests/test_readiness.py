@@ -126,7 +126,7 @@ def test_each_frequent_type_gets_the_lowest_threshold_reaching_the_target_on_eno
     assert (policy["types"]["A"]["threshold"], policy["types"]["A"]["source"]) == (0.8, "type")
     assert (policy["types"]["B"]["threshold"], policy["types"]["B"]["source"]) == (0.95, "type")
     assert policy["types"]["B"]["reason"] == (
-        "the lowest threshold reaching validation precision 0.90 on at least 10 spans: 1.000 on 10 spans at 0.95"
+        "the lowest threshold reaching validation precision 0.90 on at least 10 spans: 1.000 on 10 of 20 spans at 0.95"
     )
     assert policy["types"]["B"]["validation"]["predicted"] == 20
     assert policy["types"]["B"]["validation"]["automation_rate"] == 0.5
@@ -137,8 +137,8 @@ def test_each_frequent_type_gets_the_lowest_threshold_reaching_the_target_on_eno
 def test_a_type_that_reaches_the_target_at_no_threshold_is_always_reviewed(policy):
     assert policy["types"]["C"]["threshold"] is None
     assert policy["types"]["C"]["reason"] == (
-        "no threshold reaches validation precision 0.90 on at least 10 spans (the most precise: 0.700 on 10 spans "
-        "at 0.5): always reviewed"
+        "no threshold reaches validation precision 0.90 on at least 10 spans (the most precise: 0.700 on 10 of 10 "
+        "spans at 0.5): always reviewed"
     )
     assert policy["always_review"] == ["C"]
     assert policy["types"]["C"]["validation"]["auto_coded"] == 0
@@ -151,8 +151,11 @@ def test_low_support_types_share_the_threshold_chosen_on_their_pooled_spans(poli
     assert policy["pooled"]["precision"] == pytest.approx(10 / 11)
     for name in ("D", "E", "F"):
         assert (policy["types"][name]["threshold"], policy["types"][name]["source"]) == (0.8, "pooled")
-    assert policy["types"]["F"]["reason"].startswith(
-        "0 validation predictions, fewer than 10: the pooled threshold of the 3 low-support types"
+    assert policy["types"]["F"]["reason"] == (
+        "0 validation predictions, fewer than 10: pooled with the 3 low-support types, their pooled threshold, 0.8"
+    )
+    assert policy["pooled"]["reason"] == (
+        "the lowest threshold reaching validation precision 0.90 on at least 10 spans: 0.909 on 11 of 13 spans at 0.8"
     )
     # per type the pool's threshold buys what it buys: E alone is at 4 of 5
     assert policy["types"]["E"]["validation"]["precision"] == 0.8
@@ -161,7 +164,11 @@ def test_low_support_types_share_the_threshold_chosen_on_their_pooled_spans(poli
 def test_without_enough_pooled_spans_the_low_support_types_are_always_reviewed():
     policy = choose_policy(scored(spans_of("D", (6, 0.9, True))), ["D"], 1, SETTINGS)
     assert policy["types"]["D"]["threshold"] is None and policy["always_review"] == ["D"]
-    assert "fewer spans at or above every threshold" in policy["types"]["D"]["reason"]
+    assert policy["types"]["D"]["reason"].endswith("their pool reaches the target at no threshold: always reviewed")
+    assert policy["pooled"]["reason"] == (
+        "no threshold reaches validation precision 0.90 on at least 10 spans: fewer than 10 of its 6 spans lie at or "
+        "above even the lowest threshold, 0.5: always reviewed"
+    )
 
 
 def test_the_validation_estimate_counts_automation_precision_and_coder_hours(policy):

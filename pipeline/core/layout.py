@@ -43,7 +43,7 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "summary": (1, "python -m pipeline data"),
     "run_config": (1, "python -m pipeline train"),
     "metrics": (1, "python -m pipeline train"),
-    "analysis": (1, "python -m pipeline analyze --run {run}"),
+    "analysis": (2, "python -m pipeline analyze --run {run}"),  # 2: the policy section, no readiness.high_risk
     "policy": (1, "python -m pipeline analyze --run {run}"),
     "bench": (2, "python -m pipeline bench --run {run}"),
     "comparison": (2, "python -m pipeline compare <runs>"),
@@ -111,6 +111,7 @@ class AnalysisRecord(TypedDict, total=False):
     patterns: dict[str, Any]
     confidence: dict[str, Any]
     readiness: dict[str, Any]
+    policy: dict[str, Any]  # the deployment policy (policy.json) applied to the analysed part
     figures: dict[str, str]
 
 

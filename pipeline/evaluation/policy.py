@@ -160,19 +160,25 @@ def threshold_choice(
     return (meeting[0] if meeting else None), best
 
 
-def choice_reason(chosen: dict[str, Any] | None, best: dict[str, Any] | None, settings: PolicySettings) -> str:
+def choice_reason(
+    chosen: dict[str, Any] | None, best: dict[str, Any] | None, predicted: int, settings: PolicySettings
+) -> str:
+    """Why a type (or the pool of `predicted` spans) gets its threshold, or none."""
     target = f"validation precision {settings.target_precision:.2f} on at least {settings.min_support} spans"
     if chosen:
         return (
-            f"the lowest threshold reaching {target}: {chosen['precision']:.3f} on {chosen['auto_coded']} spans at "
-            f"{chosen['threshold']:g}"
+            f"the lowest threshold reaching {target}: {chosen['precision']:.3f} on {chosen['auto_coded']} of "
+            f"{predicted} spans at {chosen['threshold']:g}"
         )
     if best:
         return (
-            f"no threshold reaches {target} (the most precise: {best['precision']:.3f} on {best['auto_coded']} "
-            f"spans at {best['threshold']:g}): always reviewed"
+            f"no threshold reaches {target} (the most precise: {best['precision']:.3f} on {best['auto_coded']} of "
+            f"{predicted} spans at {best['threshold']:g}): always reviewed"
         )
-    return f"no threshold reaches {target} (fewer spans at or above every threshold): always reviewed"
+    return (
+        f"no threshold reaches {target}: fewer than {settings.min_support} of its {predicted} spans lie at or above "
+        f"even the lowest threshold, {min(settings.thresholds):g}: always reviewed"
+    )
 
 
 def choose_policy(
@@ -195,7 +201,7 @@ def choose_policy(
             entries[name] = {
                 "threshold": row["threshold"] if row else None,
                 "source": "type",
-                "reason": choice_reason(row, best, settings),
+                "reason": choice_reason(row, best, counts[name], settings),
             }
     pool = np.array([name in low for name in validation.types], dtype=bool)
     pool_row, pool_best = threshold_choice(validation.confidence[pool], validation.correct[pool], settings)
@@ -205,15 +211,20 @@ def choose_policy(
         "threshold": pool_row["threshold"] if pool_row else None,
         "auto_coded": pool_row["auto_coded"] if pool_row else 0,
         "precision": pool_row["precision"] if pool_row else None,
-        "reason": choice_reason(pool_row, pool_best, settings),
+        "reason": choice_reason(pool_row, pool_best, int(pool.sum()), settings),
     }
+    shared = (
+        f"their pooled threshold, {pooled['threshold']:g}"
+        if pooled["threshold"] is not None
+        else "their pool reaches the target at no threshold: always reviewed"
+    )
     for name in low:
         entries[name] = {
             "threshold": pooled["threshold"],
             "source": "pooled",
             "reason": (
-                f"{counts[name]} validation predictions, fewer than {settings.min_support}: the pooled threshold of "
-                f"the {len(low)} low-support types ({pooled['reason']})"
+                f"{counts[name]} validation predictions, fewer than {settings.min_support}: pooled with the {len(low)} "
+                f"low-support types, {shared}"
             ),
         }
     policy: dict[str, Any] = {

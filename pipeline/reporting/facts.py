@@ -165,17 +165,94 @@ def recommend(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> t
     """The recommended model: the decision matrix's winner (chosen on validation, row-split runs never
     candidates), the reason with its test estimate, and its run."""
     matrix = decision(comparison, runs)
-    labels = {run.name: run.label for run in runs}
     chosen = next(run for run in runs if run.name == matrix["winner"])
+    best = next(facts for facts in model_facts([chosen], comparison))
+    reason = matrix_reason(runs, comparison)
+    return best, f"{reason} {narrative.test_estimate_sentence(test_facts(chosen))}", chosen
+
+
+def matrix_reason(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
+    """Why the decision matrix recommends its winner: its total against the next, the weights, what was not
+    measured."""
+    matrix = decision(comparison, runs)
+    labels = {run.name: run.label for run in runs}
     rows = [row for row in matrix["rows"] if row["candidate"] and row["run"] in labels]
-    reason = narrative.decision_sentence(
-        chosen.label,
+    return narrative.decision_sentence(
+        labels[matrix["winner"]],
         {labels[row["run"]]: row["total"] for row in rows},
         matrix["weights"],
         {labels[row["run"]]: row["missing"] for row in rows},
     )
-    best = next(facts for facts in model_facts([chosen], comparison))
-    return best, f"{reason} {narrative.test_estimate_sentence(test_facts(chosen))}", chosen
+
+
+def chosen_run(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> RunInputs:
+    """The run `compare` chose on validation (comparison.json `best.overall`)."""
+    name = ((comparison or {}).get("best") or {}).get("overall")
+    chosen = next((run for run in runs if run.name == name), None)
+    if chosen is None:
+        command = "python -m pipeline compare " + " ".join(run.name for run in runs)
+        raise MissingInputError(f"comparison.json chooses {name!r}, not one of the report's runs: run `{command}`")
+    return chosen
+
+
+def stated(record: Any, keys: Sequence[str]) -> str | None:
+    """The first non-empty text among `keys` of a record of unknown shape (a sentence itself, or a dict)."""
+    if isinstance(record, str) and record:
+        return record
+    if isinstance(record, dict):
+        return next((record[key] for key in keys if isinstance(record.get(key), str) and record[key]), None)
+    return None
+
+
+def executive_summary(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[str]:
+    """The decision in four sentences: the model chosen and why (comparison.json `best.overall`, with the reason
+    its `selection` states, else the decision matrix's), its deployment policy, what the policy buys on test,
+    and what would change the choice (comparison.json `sensitivity`, else the matrix's other weightings)."""
+    chosen = chosen_run(runs, comparison)
+    reason = stated((comparison or {}).get("selection"), ("reason", "sentence", "summary")) or matrix_reason(
+        runs, comparison
+    )
+    change = stated((comparison or {}).get("sensitivity"), ("sentence", "summary", "reason")) or weighting(
+        runs, comparison
+    )
+    (validation,) = model_facts([chosen], comparison)
+    return [narrative.choice_sentence(validation, reason), *policy_sentences(chosen), change]
+
+
+def policy_sentences(run: RunInputs) -> list[str]:
+    """Two sentences: the run's deployment policy (policy.json), and its test result beside the validation
+    estimate (analysis.json `policy`)."""
+    command = f"python -m pipeline analyze --run {run.name}"
+    if run.policy is None:
+        return [f"{run.label} has no deployment policy yet: run `{command}`.", "It has no test result without one."]
+    entries = run.policy["types"].values()
+    own = sum(entry["threshold"] is not None and entry["source"] == "type" for entry in entries)
+    pooled = sum(entry["threshold"] is not None and entry["source"] == "pooled" for entry in entries)
+    sentence = narrative.policy_sentence(run.label, len(entries), own, pooled, run.policy["always_review"])
+    test = (run.analysis or {}).get("policy")
+    if not test:
+        return [sentence, f"Its test result needs the analysis: run `{command}`."]
+    settings = run.policy["settings"]
+    return [
+        sentence,
+        narrative.policy_test_sentence(test, run.policy["validation"], settings["notes"], settings["seconds_per_span"]),
+    ]
+
+
+def policy_rule(run: RunInputs) -> str:
+    """How the policy was chosen, in the settings it was chosen with (policy.json `settings`)."""
+    if run.policy is None:
+        return f"No deployment policy: run `python -m pipeline analyze --run {run.name}`."
+    settings, pooled = run.policy["settings"], run.policy["pooled"]
+    return narrative.policy_rule_sentence(
+        settings["target_precision"],
+        settings["min_support"],
+        settings["thresholds"],
+        len(pooled["types"]),
+        pooled["threshold"],
+        settings["notes"],
+        settings["seconds_per_span"],
+    )
 
 
 def weighting(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
@@ -184,25 +261,6 @@ def weighting(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> s
     labels = {run.name: run.label for run in runs}
     alternatives = [(row["name"], labels.get(row["winner"], row["winner"])) for row in matrix["alternatives"]]
     return narrative.weighting_sentence(labels[matrix["winner"]], alternatives)
-
-
-def production_verdict(run: RunInputs) -> str:
-    """Share of entities auto-coded at the threshold chosen on validation, and what goes to review
-    (analysis.json readiness)."""
-    recommended = recommended_threshold(run)
-    if not recommended or "test" not in recommended:
-        return (
-            f"No production verdict without the readiness analysis: run `python -m pipeline analyze --run {run.name}`."
-        )
-    return narrative.production_sentence(
-        run.label,
-        recommended["threshold"],
-        recommended["target_precision"],
-        recommended["validation"]["precision"],
-        recommended["test"]["automation_rate"],
-        recommended["test"]["precision"],
-        high_risk_types(run),
-    )
 
 
 def speed_verdict(run: RunInputs) -> str:
@@ -258,8 +316,8 @@ def threshold_recommendation(run: RunInputs) -> str:
 
 
 def high_risk_types(run: RunInputs) -> list[str]:
-    """The types that always go to review (chosen on validation by `analyze`)."""
-    return [row["type"] for row in run.analysis["readiness"]["high_risk"]["types"]] if run.analysis else []
+    """The types that always go to review: those of the deployment policy (policy.json, chosen on validation)."""
+    return list((run.policy or {}).get("always_review") or [])
 
 
 SPLIT_WORDING = {
@@ -290,15 +348,15 @@ def high_value_choice(run: RunInputs) -> str:
 
 
 def deployment_strategy(run: RunInputs) -> str:
-    recommended = recommended_threshold(run)
-    if not recommended:
-        return f"No strategy without the production simulation: run `python -m pipeline analyze --run {run.name}`."
-    risky = high_risk_types(run)
-    review = f" Entities of the high-risk types ({', '.join(risky)}) always go to review." if risky else ""
+    if run.policy is None:
+        return f"No strategy without a deployment policy: run `python -m pipeline analyze --run {run.name}`."
     return (
-        f"Deploy {run.label} with a confidence threshold of {recommended['threshold']:.2f}: entities at or "
-        f"above it are coded automatically, the rest are queued for a coder.{review} Re-measure the "
-        "threshold on each new batch of annotated notes before widening automation."
+        f"Deploy {run.label} with its deployment policy: `python -m pipeline predict --run {run.name} --input NOTES "
+        "--output spans.jsonl --review-brat queue/` marks each span `auto` or `review` with its reason and writes "
+        "every note with a span to review to `queue/` as brat standoff, the confidence of each span in an "
+        "AnnotatorNotes line, for coders to correct in brat or INCEpTION; the corrected folder reads back as gold "
+        "for the next training (`python -m pipeline data --data queue/`). Re-measure the policy on each new batch "
+        "of annotated notes before widening automation."
     )
 
 
@@ -350,12 +408,7 @@ def surprises(runs: Sequence[RunInputs]) -> str:
 
 def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
     best, _, chosen = recommend(runs, comparison)
-    items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", threshold_recommendation(chosen)]
-    risky = high_risk_types(chosen)
-    if risky:
-        items.append(
-            f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates on validation."
-        )
+    items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", *policy_sentences(chosen)]
     return "\n".join(f"- {item}" for item in items)
 
 
