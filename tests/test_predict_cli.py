@@ -15,9 +15,11 @@ import pytest
 from conftest import REPO
 
 from pipeline.cli import main
-from pipeline.core.layout import write_record
+from pipeline.config import AnalysisConfig
+from pipeline.core.layout import read_record, write_record
 from pipeline.core.tags import spans_from_tags
 from pipeline.data.brat import read_brat_folder
+from pipeline.evaluation.analyze import analyze_run
 from pipeline.serving.predict import segments
 
 NOTE = "A 45-year-old woman had fever and chest pain. Aspirin 5 mg was given."
@@ -130,6 +132,22 @@ def test_predict_marks_each_span_auto_or_review_by_the_runs_policy_and_says_why(
         "below the pooled threshold of low-support types 0.08",
     } <= reasons
     assert "at or above the pooled threshold of low-support types 0.08" in reasons
+
+
+def test_predict_applies_the_policy_that_analyze_chose_for_the_run(tiny_run, notes_jsonl, tmp_path):
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / tiny_run.name))
+    analyze_run(run_dir, AnalysisConfig(resamples=50, figures=False, policy_min_support=5))
+    policy = read_record(run_dir / "policy.json", "policy")
+    assert predict(run_dir, notes_jsonl, tmp_path / "out.jsonl") == 0
+    spans = spans_in(tmp_path / "out.jsonl")
+    assert spans
+    for span in spans:  # the tiny random model is never confident: each span falls below its type's threshold
+        entry = policy["types"][span["type"]]
+        if entry["threshold"] is None:
+            assert (span["decision"], span["reason"]) == ("review", "always-review type")
+        else:
+            assert span["confidence"] < entry["threshold"] and span["decision"] == "review"
+            assert span["reason"].startswith("below ") and span["reason"].endswith(f" {entry['threshold']:g}")
 
 
 def test_threshold_overrides_the_policy_for_every_type_and_says_so(tiny_run, notes_jsonl, tmp_path, caplog):

@@ -339,7 +339,9 @@ def policy_rule_sentence(
     return (
         f"Each entity type's threshold is the lowest of {', '.join(f'{t:g}' for t in thresholds)} at which at least "
         f"{min_support} of its validation predictions lie at or above it with precision {target:.2f} or more; {low}; "
-        "a type reaching the target at no threshold is always reviewed. `predict` applies this policy by default. "
+        "a type reaching the target at no threshold is always reviewed. Unlike one threshold for every type, which "
+        "can reach the target on average while some types fall short of it, every type auto-coded reaches it on its "
+        "own (on validation; the test column shows how far that holds). `predict` applies this policy by default. "
         f"Review load: the spans sent to a coder per note, for {notes:,} notes, at {seconds_per_span:g} s a span."
     )
 

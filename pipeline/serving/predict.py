@@ -2,7 +2,8 @@
 
 Output, one JSON line per note, in input order:
     {"id", "words": n_words, "spans": [{"start", "end" (character offsets, end exclusive), "type",
-     "text", "confidence" (minimum word confidence), "decision" ("auto" | "review"), "reason"}]}
+     "text", "confidence" (minimum word confidence; the mean for a policy chosen on means), "decision" ("auto" |
+     "review"), "reason"}]}
 or, for a note that could not be read, {"id", "error"}; the batch always continues.
 
 Decisions: the run's deployment policy (`<run>/policy.json`, chosen on validation by `analyze`; the rule is
@@ -45,6 +46,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.files import atomic_write_text
 from pipeline.core.layout import RunFolder, read_optional_record
 from pipeline.core.tags import entity_types_of, spans_from_tags
+from pipeline.evaluation.confidence import span_confidence
 from pipeline.evaluation.policy import global_threshold_policy, review_all_policy, span_decision
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
@@ -172,8 +174,8 @@ def note_record(
     spans = []
     for span in spans_from_tags(tags):
         start, end = offsets[span.start][0], offsets[span.end - 1][1]
-        score = float(min(confidence[span.start : span.end]))
-        decision, reason = span_decision(policy, span.type, score)  # on the score analyze measured, unrounded
+        score = span_confidence(confidence, span, policy.get("span_confidence", "min"))  # as the policy was chosen on
+        decision, reason = span_decision(policy, span.type, score)  # decided before rounding
         spans.append(
             {
                 "start": start,
