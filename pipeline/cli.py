@@ -184,15 +184,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.serving.notes import read_notes
-    from pipeline.serving.predict import ALL_FAILED_EXIT, chosen_inference, describe, load_predictor, predict_notes
+    from pipeline.serving.predict import (
+        ALL_FAILED_EXIT,
+        chosen_inference,
+        decision_policy,
+        describe,
+        load_predictor,
+        predict_notes,
+    )
 
     config = build_config(PredictConfig, args, args.profile)
     run_dir = resolve_run(args.run, args.output_dir)
     chosen = chosen_inference(run_dir, config)
     model = load_predictor(run_dir, chosen)
     print(describe(run_dir, model, chosen, config), file=sys.stderr)
+    policy = decision_policy(run_dir, config.threshold)
     config = dataclasses.replace(config, batch_size=chosen.batch_size)
-    summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
+    summary = predict_notes(model, read_notes(args.input), args.output, config, policy, progress=not args.quiet)
     if summary.renamed:
         log.warning(
             "%d note ids repeat in %s; later copies written as %s",
@@ -203,7 +211,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(
         f"predict: {summary.written} notes written ({summary.errors} errors), {summary.skipped} already done"
         + (f", {summary.retried} earlier errors retried" if summary.retried else "")
-        + f"; output {args.output}",
+        + f"; output {args.output}"
+        + (f"; {summary.queued} notes queued for review in {config.review_brat}" if config.review_brat else ""),
         file=sys.stderr,
     )
     if summary.all_failed:
@@ -292,7 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(
         compare,
         CompareConfig,
-        skip=("examples", "context_words", "figures", "high_value_types", "high_value_threshold", "target_precision"),
+        skip=(
+            "examples",
+            "context_words",
+            "figures",
+            "high_value_types",
+            "high_value_threshold",
+            "target_precision",
+            "policy_thresholds",
+            "policy_min_support",
+            "review_seconds_per_span",
+            "review_notes",
+        ),
     )
     leak = stage(
         "leak",

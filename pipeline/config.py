@@ -251,6 +251,7 @@ class ReportConfig:
 
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # span-confidence thresholds of the analysis
+POLICY_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)  # a type's threshold is one of these
 HIGH_VALUE_TYPES = ("Disease_disorder", "Therapeutic_procedure", "Medication")  # coded first in production
 
 
@@ -269,12 +270,16 @@ class AnalysisConfig(BootstrapConfig):
     part: str = option("test", "the part scored and analysed")
     calibration_part: str = option(
         "validation",
-        "the part on which every choice is made: temperature, recommended threshold, high-risk types, the "
+        "the part on which every choice is made: temperature, recommended threshold, deployment policy, the "
         "recommended model and the best model per type",
     )
     thresholds: list[float] = option(list(THRESHOLDS), "span-confidence thresholds of the readiness tables")
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
-    target_precision: float = option(0.90, "recommended threshold: the lowest reaching this validation precision")
+    target_precision: float = option(
+        0.90,
+        "precision target on validation: of the recommended threshold, and of each entity type's threshold in the "
+        "deployment policy (policy.json)",
+    )
     high_value_types: list[str] = option(
         [],
         "entity types coded first in production, reported on their own; each must be a type of the corpus "
@@ -282,9 +287,16 @@ class AnalysisConfig(BootstrapConfig):
         "training types)",
     )
     high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
-    high_risk_min_predictions: int = option(
-        10, "a type is ranked among the high-risk types only with at least this many validation predictions"
+    policy_thresholds: list[float] = option(
+        list(POLICY_THRESHOLDS), "the confidence thresholds the deployment policy chooses each type's threshold from"
     )
+    policy_min_support: int = option(
+        20,
+        "deployment policy: a type gets a threshold of its own only with at least this many validation predictions "
+        "at or above it; types with fewer predictions in all share one threshold chosen on their pooled predictions",
+    )
+    review_seconds_per_span: float = option(30.0, "a coder's seconds per reviewed span, for the review load in hours")
+    review_notes: int = option(10000, "notes in the review-load estimate of the deployment policy")
     examples: int = option(25, "error examples, stratified by category")
     context_words: int = option(10, "words of context either side of an example")
     figures: bool = option(True, "draw the analysis figures (png and svg)")
@@ -395,7 +407,16 @@ class BenchConfig:
 class PredictConfig:
     """`python -m pipeline predict`: inputs, variant and batching."""
 
-    threshold: float = option(0.0, "spans whose confidence is below it are marked needs_review")
+    threshold: float | None = option(
+        None,
+        "one confidence threshold for every type: spans below it go to review, the run's deployment policy "
+        "(policy.json) is not applied; unset: the policy, or every span to review for a run without one",
+    )
+    review_brat: str = option(
+        "",
+        "also write the review queue to this folder as brat standoff: <id>.txt + <id>.ann for each note with a span "
+        "to review, every span a T line with its decision, reason and confidence in an AnnotatorNotes line",
+    )
     variant: str = option(
         "",
         "fp32 | fp16 | bf16 | int8 | onnx | onnx-int8 | openvino-int8; empty: the variant and windows the run's bench chose on "

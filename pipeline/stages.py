@@ -51,7 +51,7 @@ from pipeline.config import (
 )
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, sha256_of
-from pipeline.core.layout import SCHEMAS, Outputs, write_record
+from pipeline.core.layout import SCHEMAS, Outputs, RunFolder, write_record
 
 Action = Callable[[], Mapping[str, str | Path]]  # runs the stage, returns its outputs as {label: path}
 
@@ -454,7 +454,8 @@ def combination_stages(config: PipelineConfig, profile: str, overrides: Override
 def analyze_stage(output_dir: str, run_stage: str, config: AnalysisConfig) -> dict[str, Path]:
     from pipeline.evaluation.analyze import analyze_run
 
-    return {"analysis": analyze_run(upstream_output(output_dir, run_stage, "run_dir"), config)}
+    run_dir = upstream_output(output_dir, run_stage, "run_dir")
+    return {"analysis": analyze_run(run_dir, config), "policy": RunFolder(run_dir).policy}
 
 
 def bench_stage(output_dir: str, run_stage: str, config: BenchConfig, progress: bool) -> dict[str, Path]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import statistics
 
 import pytest
-from fixtures import make_fixture_combined_run, make_fixture_run
+from fixtures import TYPES, make_fixture_combined_run, make_fixture_run
 
 from pipeline.cli import main, resolve_run
 from pipeline.config import AnalysisConfig, CompareConfig
@@ -16,8 +17,10 @@ from pipeline.core.layout import read_predictions, read_record, write_prediction
 from pipeline.core.scoring import strict_scores
 from pipeline.evaluation.analyze import analyze_records, analyze_run, tier_scores
 from pipeline.evaluation.compare import compare_runs
+from pipeline.evaluation.confidence import scored_spans
 from pipeline.evaluation.figures import uncrowded
 from pipeline.evaluation.metrics import document_counts
+from pipeline.evaluation.policy import PolicySettings, choose_policy, evaluate_policy
 from pipeline.reporting.tables import seed_table
 
 FAST = CompareConfig(resamples=200, figures=False)
@@ -93,12 +96,31 @@ def test_a_tag_outside_the_run_tag_set_names_the_document(tmp_path):
 def test_span_confidence_variant_changes_only_confidence_sections(tmp_path):
     test = read_predictions(make_fixture_run(tmp_path), "test")
     types = sorted({t.split("-", 1)[1] for r in test for t in r["gold"] if t != "O"})
+    policy = choose_policy(scored_spans(test), types, len(test), PolicySettings())
     by_min, by_mean = (
-        analyze_records(test, test, types, {}, AnalysisConfig(resamples=50, span_confidence=how))
+        analyze_records(test, test, types, {}, AnalysisConfig(resamples=50, span_confidence=how), policy)
         for how in ("min", "mean")
     )
     assert by_min["scores"] == by_mean["scores"]
     assert by_mean["confidence"]["mean"]["fp"] > by_min["confidence"]["mean"]["fp"]
+
+
+def test_analyze_chooses_the_policy_on_validation_alone_and_reports_it_on_test(tmp_path):
+    run_dir = make_fixture_run(tmp_path)
+    config = dataclasses.replace(FAST, policy_min_support=5)
+    analysis = read_json(analyze_run(run_dir, config))
+    policy = read_record(run_dir / "policy.json", "policy")
+    assert (policy["run"], policy["chosen_on"], policy["span_confidence"]) == (run_dir.name, "validation", "min")
+    assert set(policy["types"]) == set(TYPES) and policy["settings"]["min_support"] == 5
+    assert {entry["source"] for entry in policy["types"].values()} == {"type", "pooled"}  # both kinds in the fixture
+    validation = scored_spans(read_predictions(run_dir, "validation"))
+    assert policy["validation"]["predicted"] == len(validation.types)
+    test = scored_spans(read_predictions(run_dir, "test"))
+    assert analysis["policy"] == {"part": "test", **evaluate_policy(policy, test, 10)}
+    records = read_predictions(run_dir, "test")
+    write_predictions(run_dir, "test", [{**r, "confidence": [0.5] * len(r["confidence"])} for r in records])
+    analyze_run(run_dir, config)
+    assert read_record(run_dir / "policy.json", "policy") == policy  # test predictions never move the policy
 
 
 def test_compare_pairs_runs_on_the_same_documents_and_reads_bench(tmp_path):

@@ -1,4 +1,5 @@
-"""Brat standoff -> words + IOB2: the conversion policy, the report, and bad input."""
+"""Brat standoff -> words + IOB2: the conversion policy, the report, and bad input; and back: what we write reads
+back with every span, type and character offset."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.documents import DataError
-from pipeline.data.brat import BratEntity, convert_document, read_brat_folder, resolve_overlaps, word_offsets
+from pipeline.core.tags import spans_from_tags
+from pipeline.data.brat import (
+    BratEntity,
+    brat_annotations,
+    brat_file_stem,
+    convert_document,
+    read_brat_folder,
+    resolve_overlaps,
+    word_offsets,
+    write_brat_document,
+)
 
 
 def write_pair(folder: Path, stem: str, text: str, ann: str) -> None:
@@ -151,3 +162,78 @@ def test_real_corpus_converts_every_document_and_drops_only_what_flat_iob2_canno
     assert report["dropped_crossing"] == 1
     assert report["discontinuous"] == 44
     assert report["words_split_at_entity_boundary"] > 0
+
+
+def character_spans(document) -> list[tuple[int, int, str]]:
+    return [
+        (document.offsets[span.start][0], document.offsets[span.end - 1][1], span.type)
+        for span in spans_from_tags(document.tags)
+    ]
+
+
+def entities(text: str, *phrases: tuple[str, str]) -> tuple[str, list[tuple[int, int, str]]]:
+    """(text, [(start, end, type)]) for each (phrase, type), found left to right."""
+    spans, position = [], 0
+    for phrase, kind in phrases:
+        start = text.index(phrase, position)
+        spans.append((start, start + len(phrase), kind))
+        position = start + len(phrase)
+    return text, spans
+
+
+ROUND_TRIP = {
+    # a span over a CRLF line break, touching spans ("39" + "\u00b0C"), a span inside a word ("HbA" of "HbA1c")
+    "crlf": entities(
+        "Fever of 39\u00b0C and chest\r\npain.\r\nHbA1c 7%.",
+        ("39", "Lab_value"),
+        ("\u00b0C", "Unit"),
+        ("chest\r\npain", "Sign_symptom"),
+        ("HbA", "Lab_name"),
+    ),
+    # non-ASCII and an astral character before the spans, a span over a blank line into indented text, and one
+    # over a Unicode line separator (str.splitlines cuts .ann lines there too)
+    "multi": entities(
+        "\U0001f600 \u00e9l\u00e8ve: shortness of\n\n   breath; left\u2028ventricle",
+        ("\u00e9l\u00e8ve", "Sex"),
+        ("shortness of\n\n   breath", "Sign_symptom"),
+        ("left\u2028ventricle", "Biological_structure"),
+    ),
+}
+
+
+def test_a_written_folder_reads_back_with_every_span_type_and_character_offset(tmp_path):
+    for doc_id, (text, spans) in ROUND_TRIP.items():
+        write_brat_document(tmp_path, doc_id, text, [(a, b, kind, f"review; confidence 0.{a}") for a, b, kind in spans])
+    result = read_brat_folder(tmp_path, progress=False)
+    assert result.errors == [] and result.conversion["spans_kept"] == result.conversion["spans_total"] == 7
+    for document in result.documents:
+        text, spans = ROUND_TRIP[document.id]
+        assert document.text == text
+        assert character_spans(document) == spans
+
+
+def test_a_span_over_line_breaks_is_written_as_one_fragment_per_line():
+    text = ROUND_TRIP["multi"][0]
+    start, end, _ = ROUND_TRIP["multi"][1][1]
+    assert (start, end) == (9, 32)  # the emoji is one character, as Python (and the reader) counts
+    assert (
+        brat_annotations(text, [(start, end, "Sign_symptom", "")])
+        == "T1\tSign_symptom 9 21;26 32\tshortness of breath\n"
+    )
+    assert brat_annotations("chest\r\npain", [(0, 11, "X", "a\nnote")]) == (
+        "T1\tX 0 5;7 11\tchest pain\n#1\tAnnotatorNotes T1\ta note\n"
+    )
+
+
+def test_an_entity_that_brat_cannot_hold_is_refused():
+    with pytest.raises(ValueError, match="offsets 3-9 cover no text of a 5-character note"):
+        brat_annotations("Fever", [(3, 9, "X", "")])
+    with pytest.raises(ValueError, match="brat types hold no whitespace"):
+        brat_annotations("Fever", [(0, 5, "Sign symptom", "")])
+
+
+def test_document_ids_become_distinct_safe_file_names():
+    assert brat_file_stem("n12#2") == "n12#2"
+    assert brat_file_stem("ward 3/n\u00e9") == "ward%203%2Fn\u00e9"
+    assert brat_file_stem("ward%203%2Fn\u00e9") == "ward%25203%252Fn\u00e9"  # no two ids share a file
+    assert brat_file_stem("../x") == "..%2Fx"

@@ -16,6 +16,7 @@ def test_paths_under_one_outputs_folder(tmp_path):
     assert out.comparison == tmp_path / "comparison" / "comparison.json"
     assert out.stage("report") == tmp_path / "stages" / "report.json"
     assert run.analysis == tmp_path / "runs" / "minilm-20261129-142226" / "analysis" / "analysis.json"
+    assert run.policy == tmp_path / "runs" / "minilm-20261129-142226" / "policy.json"
     assert run.predictions("test") == run.path / "predictions" / "test.jsonl"
     assert run.trial(2e-4) == run.path / "trials" / "lr-0.0002"
 
@@ -31,7 +32,7 @@ def test_an_older_record_names_the_file_and_the_command_that_rebuilds_it(tmp_pat
     with pytest.raises(
         StaleOutputError,
         match=r"analysis.json has schema version None but this pipeline reads "
-        r"version 1: rebuild it with `python -m pipeline analyze --run minilm-1`",
+        rf"version {SCHEMAS['analysis'][0]}: rebuild it with `python -m pipeline analyze --run minilm-1`",
     ):
         read_record(path, "analysis", run="minilm-1")
 

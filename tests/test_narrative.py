@@ -20,7 +20,9 @@ from pipeline.reporting.narrative import (
     matrix_note,
     no_curves_sentence,
     no_speed_sentence,
-    production_sentence,
+    policy_rule_sentence,
+    policy_sentence,
+    policy_test_sentence,
     requirements_sentence,
     sensitivity_sentence,
     speed_target_sentence,
@@ -214,7 +216,7 @@ def test_the_model_chosen_on_validation_stays_chosen_when_another_scores_higher_
     )
 
 
-def test_the_executive_summary_gives_the_choice_its_test_estimate_and_the_weights_that_would_change_it():
+def test_the_executive_summary_gives_the_choice_the_missing_policy_and_the_weights_that_would_change_it():
     from pipeline.reporting.facts import executive_summary
 
     # speed 0.5: lucky 0.5 * 0.6/0.7 + 0.5 * 1 = 0.929 against steady 0.5 + 0.5 * 3/6 = 0.75
@@ -223,7 +225,8 @@ def test_the_executive_summary_gives_the_choice_its_test_estimate_and_the_weight
         "lucky is chosen: steady has the highest validation micro-F1 of the candidates that meet every requirement, "
         "0.700 [0.660, 0.740], but it is not credibly above lucky (0.600, P(steady>lucky)=0.80) at the 0.95 level "
         "on validation, so the cheaper wins: lucky reads 6.0 documents/s against steady 3.0 documents/s.",
-        "On the test set, held out from every choice, lucky scores micro-F1 0.650: the final, unbiased estimate.",
+        "lucky has no deployment policy yet: run `python -m pipeline analyze --run lucky`.",
+        "It has no test result without one.",
         # F1 only and rare-tier F1 only: steady has the higher F1, lucky the higher rare-tier F1
         "Sensitivity: the choice differs from the weighted decision matrix's where F1 only would choose steady; "
         "the stated weights (F1 0.5, speed 0.5), speed only, rare-tier F1 only, memory only and an equal weighting "
@@ -324,15 +327,44 @@ def test_matrix_note_states_that_it_is_a_sensitivity_view_with_normalisation_wei
     )
 
 
-def test_production_verdict_states_the_automated_share_its_precision_and_what_is_reviewed():
-    # the real minilm run: threshold 0.95 on validation (precision 0.789 < 0.90); on test 40% auto-coded
-    assert production_sentence("minilm", 0.95, 0.90, 0.78885, 0.40056, 0.84549, ["Area", "History", "Activity"]) == (
-        "In production, minilm codes 40% of its predicted test entities automatically at the confidence threshold "
-        "0.95 chosen on validation (validation precision 0.789, short of the 0.90 target; test precision 0.845); "
-        "the other 60% go to a coder, as do all entities of the high-risk types Area, History and Activity."
+def test_the_policy_sentence_counts_the_types_auto_coded_and_names_those_always_reviewed():
+    assert policy_sentence("minilm", 41, 12, 9, ["Area", "History"]) == (
+        "The deployment policy of minilm, chosen on validation, codes the spans of 21 of its 41 entity types "
+        "automatically when their confidence reaches the type's threshold (12 at a threshold of their own and 9 "
+        "low-support types at one pooled threshold), and always sends Area and History to a coder (the 2 types "
+        "reaching the precision target at no threshold)."
     )
-    assert "reaching the 0.90 target" in production_sentence("crf", 0.8, 0.9, 0.91, 0.7, 0.9, [])
-    assert production_sentence("crf", 0.8, 0.9, 0.91, 0.7, 0.9, []).endswith("the other 30% go to a coder.")
+    seven = [f"T{i}" for i in range(7)]
+    assert policy_sentence("crf", 7, 0, 0, seven).endswith(
+        "codes none of its 7 entity types automatically, and always sends T0, T1, T2, T3, T4 and 2 more to a coder "
+        "(the 7 types reaching the precision target at no threshold)."
+    )
+
+
+def test_the_policy_test_sentence_sets_the_test_result_beside_the_validation_estimate():
+    test = {"predicted": 50, "auto_coded": 30, "automation_rate": 0.6, "precision": 0.93333, "review_spans": 20000.0}
+    validation = {"predicted": 40, "auto_coded": 20, "automation_rate": 0.5, "precision": 0.95}
+    assert policy_test_sentence({**test, "coder_hours": 166.667}, validation, 10000, 30.0) == (
+        "On test it codes 60% of the predicted entities automatically, at precision 0.933 (validation estimate: 50% "
+        "at precision 0.950), and leaves 20,000 spans to review for 10,000 notes: about 167 coder hours at 30 s a span."
+    )
+    nothing = {"predicted": 5, "auto_coded": 0, "automation_rate": 0.0, "precision": None}
+    assert policy_test_sentence({**nothing, "review_spans": 500.0, "coder_hours": 4.2}, nothing, 100, 30).startswith(
+        "On test it codes 0% of the predicted entities automatically (validation estimate: 0%), and leaves 500 spans"
+    )
+
+
+def test_the_policy_rule_states_its_settings():
+    assert policy_rule_sentence(0.9, 20, [0.5, 0.9, 0.95], 3, None, 10000, 30.0) == (
+        "Each entity type's threshold is the lowest of 0.5, 0.9, 0.95 at which at least 20 of its validation "
+        "predictions lie at or above it with precision 0.90 or more; the 3 types with fewer than 20 validation "
+        "predictions would share a threshold chosen the same way on their pooled predictions, but none reaches the "
+        "target: they are always reviewed; a type reaching the target at no threshold is always reviewed. Unlike one "
+        "threshold for every type, which can reach the target on average while some types fall short of it, every "
+        "type auto-coded reaches it on its own (on validation; the test column shows how far that holds). `predict` "
+        "applies this policy by default. Review load: the spans sent to a coder per note, for 10,000 notes, at 30 s "
+        "a span."
+    )
 
 
 def test_a_model_without_a_pipeline_counterpart_states_its_own_measured_speed():
@@ -410,3 +442,64 @@ def test_cpu_gpu_sentence_names_the_pairs_or_the_missing_gpu():
         "CPU beside NVIDIA H200: the slowdown factor of each row is its batch-1 latency over that of fp16 on the GPU "
         "(2 CPU rows)."
     )
+
+
+POLICY = {
+    "settings": {"notes": 10000, "seconds_per_span": 30.0},
+    "types": {
+        "A": {"threshold": 0.9, "source": "type"},
+        "B": {"threshold": 0.8, "source": "pooled"},
+        "C": {"threshold": 0.8, "source": "pooled"},
+        "D": {"threshold": None, "source": "type"},
+    },
+    "always_review": ["D"],
+    "validation": {"predicted": 40, "auto_coded": 20, "automation_rate": 0.5, "precision": 0.95},
+}
+POLICY_ON_TEST = {
+    "predicted": 50,
+    "auto_coded": 30,
+    "automation_rate": 0.6,
+    "precision": 0.93333,
+    "review_spans": 20000.0,
+    "coder_hours": 166.667,
+}
+
+
+def chosen_with_policy() -> tuple[list, dict]:
+    """The validation runs, the chosen one (steady) with a deployment policy, and their comparison."""
+    import dataclasses
+
+    steady, lucky = validation_runs()
+    steady = dataclasses.replace(steady, policy=POLICY, analysis={"policy": POLICY_ON_TEST})
+    return [steady, lucky], {**comparison_of("f1=0.8,rare=0.2"), "best": {"overall": "steady"}}
+
+
+def test_the_executive_summary_says_the_choice_the_policy_what_it_buys_and_what_would_change_it():
+    from pipeline.reporting.facts import executive_summary
+
+    runs, comparison = chosen_with_policy()
+    choice, policy, on_test, change = executive_summary(runs, comparison)
+    assert choice == (
+        "steady is chosen: it has the highest validation micro-F1 of the candidates that meet every requirement, "
+        "0.700 [0.660, 0.740], credibly above lucky (0.600, P(steady>lucky)=0.97) on validation (credible from 0.95)."
+    )
+    assert policy == (
+        "The deployment policy of steady, chosen on validation, codes the spans of 3 of its 4 entity types "
+        "automatically when their confidence reaches the type's threshold (1 at a threshold of its own and 2 "
+        "low-support types at one pooled threshold), and always sends D to a coder (the 1 type reaching the precision "
+        "target at no threshold)."
+    )
+    assert on_test.startswith("On test it codes 60% of the predicted entities automatically, at precision 0.933")
+    assert change.startswith(
+        "Sensitivity: the choice differs from the weighted decision matrix's where speed only would choose"
+    )
+
+
+def test_a_chosen_run_missing_from_the_report_names_the_command():
+    from pipeline.core.errors import MissingInputError
+    from pipeline.reporting.facts import executive_summary
+
+    runs, comparison = chosen_with_policy()
+    comparison["selection"] = {**comparison["selection"], "chosen": "gone"}
+    with pytest.raises(MissingInputError, match=r"chosen model gone is not among the report's runs.*compare steady"):
+        executive_summary(runs, comparison)

@@ -15,7 +15,11 @@ import pytest
 from conftest import REPO
 
 from pipeline.cli import main
-from pipeline.core.layout import write_record
+from pipeline.config import AnalysisConfig
+from pipeline.core.layout import read_record, write_record
+from pipeline.core.tags import spans_from_tags
+from pipeline.data.brat import read_brat_folder
+from pipeline.evaluation.analyze import analyze_run
 from pipeline.serving.predict import segments
 
 NOTE = "A 45-year-old woman had fever and chest pain. Aspirin 5 mg was given."
@@ -72,13 +76,139 @@ def test_a_folder_gives_one_record_per_file_and_bad_files_become_error_records(t
         assert NOTE[span["start"] : span["end"]] == span["text"] and 0 < span["confidence"] <= 1
 
 
-def test_threshold_marks_spans_below_it_for_review(tiny_run, notes_jsonl, tmp_path):
-    predict(tiny_run, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1.01")
-    predict(tiny_run, notes_jsonl, tmp_path / "none.jsonl", "--threshold", "0")
-    spans_all = [s for r in read_lines(tmp_path / "all.jsonl") for s in r["spans"]]
-    spans_none = [s for r in read_lines(tmp_path / "none.jsonl") for s in r["spans"]]
-    assert spans_all and all(s["needs_review"] for s in spans_all)
-    assert not any(s["needs_review"] for s in spans_none)
+def spans_in(path: Path) -> list[dict]:
+    return [span for record in read_lines(path) for span in record["spans"]]
+
+
+def run_with_policy(tiny_run: Path, folder: Path, types: dict[str, tuple[float | None, str]]) -> Path:
+    """A copy of the tiny run with a policy.json giving each type (threshold, source)."""
+    run_dir = Path(shutil.copytree(tiny_run, folder / tiny_run.name))
+    entries = {name: {"threshold": t, "source": source, "reason": "set by hand"} for name, (t, source) in types.items()}
+    always = sorted(name for name, (t, _) in types.items() if t is None)
+    write_record(
+        run_dir / "policy.json", "policy", {"chosen_on": "validation", "types": entries, "always_review": always}
+    )
+    return run_dir
+
+
+# the tiny random model's span confidences lie between 0.06 and 0.1
+HAND_POLICY = {
+    "Age": (0.0, "type"),
+    "Height": (None, "type"),
+    "Medication": (0.08, "pooled"),
+    "Disease_disorder": (0.08, "pooled"),
+    "Therapeutic_procedure": (0.08, "pooled"),
+    "Lab_value": (0.08, "pooled"),
+    "Sign_symptom": (0.08, "pooled"),
+}
+
+
+def test_predict_marks_each_span_auto_or_review_by_the_runs_policy_and_says_why(
+    tiny_run, notes_jsonl, tmp_path, caplog
+):
+    run_dir = run_with_policy(tiny_run, tmp_path, HAND_POLICY)
+    with caplog.at_level("INFO"):
+        assert predict(run_dir, notes_jsonl, tmp_path / "out.jsonl") == 0
+    assert (
+        f"the deployment policy of {run_dir.name} (policy.json, chosen on validation): 6 of 7 types auto-coded at "
+        "their thresholds, 1 always reviewed"
+    ) in caplog.text
+    spans = spans_in(tmp_path / "out.jsonl")
+    for span in spans:
+        threshold, source = HAND_POLICY[span["type"]]
+        if threshold is None:
+            expected = ("review", "always-review type")
+        else:
+            whose = "its type's threshold" if source == "type" else "the pooled threshold of low-support types"
+            above = span["confidence"] >= threshold
+            expected = (
+                ("auto", f"at or above {whose} {threshold:g}") if above else ("review", f"below {whose} {threshold:g}")
+            )
+        assert (span["decision"], span["reason"]) == expected
+    reasons = {span["reason"] for span in spans}
+    assert {
+        "always-review type",
+        "at or above its type's threshold 0",
+        "below the pooled threshold of low-support types 0.08",
+    } <= reasons
+    assert "at or above the pooled threshold of low-support types 0.08" in reasons
+
+
+def test_predict_applies_the_policy_that_analyze_chose_for_the_run(tiny_run, notes_jsonl, tmp_path):
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / tiny_run.name))
+    analyze_run(run_dir, AnalysisConfig(resamples=50, figures=False, policy_min_support=5))
+    policy = read_record(run_dir / "policy.json", "policy")
+    assert predict(run_dir, notes_jsonl, tmp_path / "out.jsonl") == 0
+    spans = spans_in(tmp_path / "out.jsonl")
+    assert spans
+    for span in spans:  # the tiny random model is never confident: each span falls below its type's threshold
+        entry = policy["types"][span["type"]]
+        if entry["threshold"] is None:
+            assert (span["decision"], span["reason"]) == ("review", "always-review type")
+        else:
+            assert span["confidence"] < entry["threshold"] and span["decision"] == "review"
+            assert span["reason"].startswith("below ") and span["reason"].endswith(f" {entry['threshold']:g}")
+
+
+def test_threshold_overrides_the_policy_for_every_type_and_says_so(tiny_run, notes_jsonl, tmp_path, caplog):
+    run_dir = run_with_policy(tiny_run, tmp_path, HAND_POLICY)
+    with caplog.at_level("INFO"):
+        predict(run_dir, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1.01")
+    assert "--threshold 1.01 for every type; the run's deployment policy (policy.json) is not applied" in caplog.text
+    predict(run_dir, notes_jsonl, tmp_path / "none.jsonl", "--threshold", "0")
+    reviewed, automatic = spans_in(tmp_path / "all.jsonl"), spans_in(tmp_path / "none.jsonl")
+    assert reviewed and {(s["decision"], s["reason"]) for s in reviewed} == {
+        ("review", "below the --threshold 1.01 (policy not applied)")
+    }
+    assert {(s["decision"], s["reason"]) for s in automatic} == {
+        ("auto", "at or above the --threshold 0 (policy not applied)")
+    }
+
+
+def test_a_run_without_a_policy_sends_every_span_to_review_with_a_warning(tiny_run, notes_jsonl, tmp_path, caplog):
+    predict(tiny_run, notes_jsonl, tmp_path / "out.jsonl")
+    assert f"{tiny_run.name} has no deployment policy (policy.json): every span goes to review" in caplog.text
+    assert {(s["decision"], s["reason"]) for s in spans_in(tmp_path / "out.jsonl")} == {
+        ("review", "no deployment policy for this run")
+    }
+
+
+def test_the_review_queue_holds_every_note_with_a_span_to_review_and_reads_back_with_every_span(tiny_run, tmp_path):
+    run_dir = run_with_policy(tiny_run, tmp_path, HAND_POLICY)
+    notes = {
+        "multi": "Fever of 39\u00b0C.\n\nChest pain;\nthe patient, a 45-year-old \u00e9l\u00e8ve, had cough.",
+        "crlf": "Aspirin 5 mg\r\nwas given.\r\nNo rash.",
+        "short": "Age",
+    }
+    source = tmp_path / "notes.jsonl"
+    source.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in notes.items()), encoding="utf-8")
+    queue = tmp_path / "queue"
+    assert predict(run_dir, source, tmp_path / "out.jsonl", "--review-brat", str(queue)) == 0
+    records = {r["id"]: r for r in read_lines(tmp_path / "out.jsonl")}
+    queued = sorted(i for i, r in records.items() if any(s["decision"] == "review" for s in r["spans"]))
+    assert queued == ["crlf", "multi"]  # "short": one span, an Age, auto-coded at 0
+    assert sorted(p.name for p in queue.iterdir()) == [
+        "annotation.conf",
+        "crlf.ann",
+        "crlf.txt",
+        "multi.ann",
+        "multi.txt",
+    ]
+    assert (queue / "annotation.conf").read_text().splitlines()[:3] == ["[entities]", "Age", "Disease_disorder"]
+    read = read_brat_folder(queue, progress=False)
+    assert read.errors == []
+    for document in read.documents:
+        assert document.text == notes[document.id]  # CRLF and all: the offsets are predict's
+        spans = [
+            (document.offsets[span.start][0], document.offsets[span.end - 1][1], span.type)
+            for span in spans_from_tags(document.tags)
+        ]
+        assert spans == [(s["start"], s["end"], s["type"]) for s in records[document.id]["spans"]]
+    ann = (queue / "multi.ann").read_text(encoding="utf-8")
+    first = records["multi"]["spans"][0]
+    assert (
+        f"#1\tAnnotatorNotes T1\t{first['decision']}: {first['reason']}; confidence {first['confidence']:.4f}\n" in ann
+    )
 
 
 def test_predict_runs_at_the_batch_size_bench_chose_and_an_explicit_batch_size_wins(

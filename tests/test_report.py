@@ -36,7 +36,7 @@ TABLES = {
         "tier-f1",
         "best-per-type",
     ],
-    "production": ["readiness", "high-risk", "high-value", "estimate", "memory"],
+    "production": ["policy", "policy-types", "readiness", "high-risk", "high-value", "estimate", "memory"],
     "insights": [],
     "model": [
         "metrics",
@@ -291,12 +291,16 @@ def test_the_executive_summary_states_production_speed_leak_and_limits_from_the_
     winner = read_json(output_dir / "comparison" / "comparison.json")["selection"]["chosen"]
     chosen = load_run(output_dir / "runs" / winner)
     text = soup(build.rendered.site_dir / "index.html").get_text()
-    recommended = chosen.analysis["readiness"]["recommended"]
+    assert f"{chosen.label} is the model chosen on validation (micro-F1 " in text
+    always = chosen.policy["always_review"]
+    assert f"The deployment policy of {chosen.label}, chosen on validation, codes the spans of " in text
+    assert f"always sends {always[0]}" in text
+    on_test = chosen.analysis["policy"]
     assert (
-        f"codes {100 * recommended['test']['automation_rate']:.0f}% of its predicted test entities automatically at "
-        f"the confidence threshold {recommended['threshold']:.2f} chosen on validation"
+        f"On test it codes {100 * on_test['automation_rate']:.0f}% of the predicted entities automatically, at "
+        f"precision {on_test['precision']:.3f}"
     ) in text
-    assert f"test precision {recommended['test']['precision']:.3f}" in text
+    assert f"leaves {on_test['review_spans']:,.0f} spans to review for 10,000 notes" in text
     if chosen.bench:
         summary = chosen.bench["summary"]
         assert f"reads {summary['best_ratio_to_reference']:.2f} times the pipeline's documents per second" in text
@@ -544,7 +548,7 @@ def test_model_page_shows_match_rates_patterns_and_length_as_in_the_json(built):
 
 
 @pytest.mark.slow
-def test_cost_memory_and_high_value_tables_hold_the_json_numbers(built):
+def test_cost_memory_policy_and_high_value_tables_hold_the_json_numbers(built):
     from pipeline.core.files import read_json
 
     build, runs = built
@@ -561,6 +565,22 @@ def test_cost_memory_and_high_value_tables_hold_the_json_numbers(built):
     production = soup(build.rendered.site_dir / "production.html")
     chosen = read_json(output_dir / "comparison" / "comparison.json")["best"]["overall"]
     high_value = read_json(output_dir / "runs" / chosen / "analysis" / "analysis.json")["readiness"]["high_value"]
+    policy = read_json(output_dir / "runs" / chosen / "policy.json")
+    test = read_json(output_dir / "runs" / chosen / "analysis" / "analysis.json")["policy"]
+    overview = {row[0]: row[1:] for row in cells(production.find("table", id="policy"))}
+    assert overview["automation rate"] == [
+        f"{policy['validation']['automation_rate']:.3f}",
+        f"{test['automation_rate']:.3f}",
+    ]
+    per_type = {row[0]: row for row in cells(production.find("table", id="policy-types"))}
+    assert list(per_type) == list(policy["types"])
+    for name, entry in policy["types"].items():
+        assert per_type[name][1] == (
+            "always review"
+            if entry["threshold"] is None
+            else f"auto at {entry['threshold']:g}" + (" (pooled)" if entry["source"] == "pooled" else "")
+        )
+        assert per_type[name][5] == str(test["per_type"][name]["predicted"])
     rows = cells(production.find("table", id="high-value"))
     assert [row[0] for row in rows] == list(high_value)
     assert [row[2] for row in rows] == [f"{v['f1']:.3f}" for v in high_value.values()]

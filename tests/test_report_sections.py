@@ -3,6 +3,7 @@ memory and CPU against GPU: figures and tables from hand-made records, numbers c
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,72 @@ def test_the_selection_table_shows_each_requirement_value_and_verdict_the_credib
     assert records["tiny"]["P(most accurate better), validation"] == "0.97 (credible)"
     assert records["leaky"]["meets every requirement"].startswith("not a candidate (row split")
     assert list(records) == ["large", "crf", "minilm", "tiny", "leaky"]  # validation F1 order, then the excluded
+
+
+def policy_load(predicted: int, auto_coded: int, right: int, reviewed_per_note: float) -> dict:
+    """A load as `pipeline.evaluation.policy.review_load` writes it, for 10,000 notes at 30 s a span."""
+    return {
+        "predicted": predicted,
+        "auto_coded": auto_coded,
+        "reviewed": predicted - auto_coded,
+        "automation_rate": auto_coded / predicted if predicted else None,
+        "precision": right / auto_coded if auto_coded else None,
+        "auto_errors": auto_coded - right,
+        "review_spans": reviewed_per_note * 10000,
+        "coder_hours": reviewed_per_note * 10000 * 30 / 3600,
+    }
+
+
+def run_with_policy(folder: Path) -> RunInputs:
+    """Age at its own 0.95, Sex at the pooled 0.8, Area always reviewed; its validation and test loads."""
+    validation = {
+        "Age": policy_load(20, 10, 10, 1.0),
+        "Sex": policy_load(4, 4, 4, 0.0),
+        "Area": policy_load(10, 0, 0, 1.0),
+    }
+    test = {"Age": policy_load(30, 12, 11, 1.8), "Sex": policy_load(5, 4, 4, 0.1), "Area": policy_load(8, 0, 0, 0.8)}
+    entries = {
+        "Age": {"threshold": 0.95, "source": "type", "reason": "the lowest threshold reaching ..."},
+        "Sex": {"threshold": 0.8, "source": "pooled", "reason": "4 validation predictions, fewer than 20 ..."},
+        "Area": {"threshold": None, "source": "type", "reason": "no threshold reaches ..."},
+    }
+    policy = {
+        "settings": {"notes": 10000, "seconds_per_span": 30.0},
+        "types": {name: {**entry, "validation": validation[name]} for name, entry in entries.items()},
+        "always_review": ["Area"],
+        "validation": policy_load(34, 14, 14, 2.0),
+    }
+    analysis = {
+        "policy": {**policy_load(43, 16, 15, 2.7), "per_type": test},
+        "readiness": {"fp_rate_by_type": [{"type": "Area", "fp_rate": 0.5}, {"type": "Age", "fp_rate": 0.2}]},
+    }
+    return dataclasses.replace(run_inputs(folder, analysis=analysis), policy=policy)
+
+
+def test_the_policy_tables_set_the_test_result_beside_the_validation_estimate(tmp_path):
+    run = run_with_policy(tmp_path)
+    overview = tables.policy_overview_table(run).set_index("measure")
+    assert overview.loc["automation rate"].tolist() == ["0.412", "0.372"]  # 14 of 34; 16 of 43
+    assert overview.loc["precision of auto-coded spans"].tolist() == ["1.000", "0.938"]  # 15 of 16
+    assert overview.loc["spans to review (10,000 notes, 30 s a span)"].tolist() == ["20,000", "27,000"]
+    assert overview.loc["coder hours (10,000 notes, 30 s a span)"].tolist() == ["166.7", "225.0"]
+    per_type = tables.policy_types_table(run).set_index("type")
+    assert per_type["decision"].to_dict() == {
+        "Age": "auto at 0.95",
+        "Sex": "auto at 0.8 (pooled)",
+        "Area": "always review",
+    }
+    assert per_type.loc["Age", ["validation precision", "test precision", "test coder hours"]].tolist() == [
+        "1.000",
+        "0.917",  # 11 of 12
+        "150.0",  # 1.8 a note: 18,000 spans at 30 s
+    ]
+    assert per_type.loc["Area", "test precision"] == "–"  # nothing auto-coded
+    risk = tables.high_risk_table(run)
+    assert risk["always reviewed (policy, validation)"].tolist() == [True, False]
+
+
+def test_without_a_policy_the_tables_say_which_command_makes_it(tmp_path):
+    run = run_inputs(tmp_path)
+    assert tables.policy_overview_table(run)["to add it, run"][0] == f"python -m pipeline analyze --run {tmp_path.name}"
+    assert tables.policy_types_table(run)["not measured"][0] == "deployment policy"

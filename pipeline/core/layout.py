@@ -5,6 +5,7 @@
       runs/<run>/   config.json, metrics.json, predictions/<part>.jsonl, model/   (`train`)
                     levers/<lever>/<part>.jsonl: variants a combined run scored   (`combine`)
                     analysis/analysis.json + analysis/figures/                    (`analyze`)
+                    policy.json: the deployment policy, chosen on validation      (`analyze`)
                     bench.json + bench.png                                        (`bench`)
       comparison/   comparison.json, ablation.json + figures/                     (`compare`)
                     seeds.json: runs of one recipe that differ only by seed       (`compare`)
@@ -42,7 +43,8 @@ SCHEMAS: dict[str, tuple[int, str]] = {
     "summary": (1, "python -m pipeline data"),
     "run_config": (1, "python -m pipeline train"),
     "metrics": (1, "python -m pipeline train"),
-    "analysis": (1, "python -m pipeline analyze --run {run}"),
+    "analysis": (2, "python -m pipeline analyze --run {run}"),  # 2: the policy section, no readiness.high_risk
+    "policy": (1, "python -m pipeline analyze --run {run}"),
     "bench": (2, "python -m pipeline bench --run {run}"),
     "comparison": (3, "python -m pipeline compare <runs>"),
     "ablation": (1, "python -m pipeline compare <runs>"),
@@ -109,7 +111,24 @@ class AnalysisRecord(TypedDict, total=False):
     patterns: dict[str, Any]
     confidence: dict[str, Any]
     readiness: dict[str, Any]
+    policy: dict[str, Any]  # the deployment policy (policy.json) applied to the analysed part
     figures: dict[str, str]
+
+
+class PolicyRecord(TypedDict, total=False):
+    """`runs/<run>/policy.json`: which predicted spans `predict` codes automatically (fields documented in
+    `pipeline.evaluation.policy`)."""
+
+    schema_version: int
+    run: str
+    model: str
+    chosen_on: str
+    span_confidence: str
+    settings: dict[str, Any]
+    types: dict[str, dict[str, Any]]
+    pooled: dict[str, Any]
+    always_review: list[str]
+    validation: dict[str, Any]
 
 
 class BenchRecord(TypedDict, total=False):
@@ -201,6 +220,7 @@ class RunFolder:
         self.combined = self.model / "combined.json"  # a combined run: its parts and weight
         self.analysis_dir = self.path / "analysis"  # analyze
         self.analysis = self.analysis_dir / "analysis.json"
+        self.policy = self.path / "policy.json"  # analyze: the deployment policy predict applies
         self.bench, self.bench_figure = self.path / "bench.json", self.path / "bench.png"  # bench
 
     def predictions(self, part: str) -> Path:

@@ -18,6 +18,11 @@ Conversion policy (every case is counted in the conversion report):
   (`Disease_disorder` inside `History`). Every other span is dropped as `nested` or `crossing`.
 - Spans that start or end inside a word split that word at the boundary, so no kept span is lost
   to tokenization (`lost_to_tokenization` must stay 0).
+
+Writing (`write_brat_document`, the review queue of `predict`) is the inverse: the text byte for byte (so the
+offsets are those of the text as given, line endings and all), a T line per span, a span over a line break
+written as fragments, one per line, the way brat writes it (read back as the span covering them), and an
+AnnotatorNotes `#` line per span with a note.
 """
 
 from __future__ import annotations
@@ -27,17 +32,20 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from pipeline.core.documents import DataError, Document, DocumentError, LoadResult, normalised_text_key
+from pipeline.core.files import atomic_write_text
 from pipeline.core.tags import Span, tags_from_spans
 from pipeline.data.split import part_name
 
 WORD_PATTERN = re.compile(r"[^\W_]+|\S")
+LINE_PATTERN = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")  # what str.splitlines() keeps together
+UNSAFE_IN_FILE_NAME = re.compile(r"[^\w.#-]")
 OTHER_ANNOTATION_KINDS = {
     "E": "event",
     "R": "relation",
@@ -281,3 +289,52 @@ def read_brat_folder(folder: str | Path, progress: bool = True) -> LoadResult:
     if parts is not None:
         parts = {part: sorted(set(ids) & read) for part, ids in parts.items()}
     return LoadResult(documents, source=f"brat:{folder}", conversion=conversion, errors=errors, parts=parts)
+
+
+def line_fragments(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The span [start, end) as one fragment per line: a `.ann` line cannot hold a line break. Whitespace at the
+    inner ends of fragments is left out; the first start and the last end stay, so the span reads back whole."""
+    pieces = [match.span() for match in LINE_PATTERN.finditer(text, start, end)]
+    fragments = []
+    for number, (a, b) in enumerate(pieces):
+        piece = text[a:b]
+        if number > 0:
+            a += len(piece) - len(piece.lstrip())
+        if number < len(pieces) - 1:
+            b -= len(piece) - len(piece.rstrip())
+        if a < b:
+            fragments.append((a, b))
+    return fragments
+
+
+def brat_annotations(text: str, entities: Sequence[tuple[int, int, str, str]]) -> str:
+    """The `.ann` of `text` for entities (start, end, type, note): T1, T2, ... in the order given, each followed
+    by an AnnotatorNotes line when its note is not empty (line breaks in a note become spaces)."""
+    lines = []
+    for number, (start, end, entity_type, note) in enumerate(entities, start=1):
+        if not 0 <= start < end <= len(text) or not text[start:end].strip():
+            raise ValueError(f"entity {number}: offsets {start}-{end} cover no text of a {len(text)}-character note")
+        if not re.fullmatch(r"\S+", entity_type):
+            raise ValueError(f"entity {number}: brat types hold no whitespace, got {entity_type!r}")
+        fragments = line_fragments(text, start, end)
+        offsets = ";".join(f"{a} {b}" for a, b in fragments)
+        lines.append(f"T{number}\t{entity_type} {offsets}\t{' '.join(text[a:b] for a, b in fragments)}")
+        if note:
+            lines.append(f"#{number}\tAnnotatorNotes T{number}\t{' '.join(LINE_PATTERN.findall(note))}")
+    return "".join(line + "\n" for line in lines)
+
+
+def brat_file_stem(doc_id: str) -> str:
+    """A document id as a file name: letters, digits and `_.#-` kept, every other character percent-encoded
+    (`%` too, so two ids never share a file). The reader's id of the file is this stem."""
+    return UNSAFE_IN_FILE_NAME.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), doc_id)
+
+
+def write_brat_document(
+    folder: str | Path, doc_id: str, text: str, entities: Sequence[tuple[int, int, str, str]]
+) -> Path:
+    """`<stem>.txt` (the text as given) and `<stem>.ann` under `folder`; returns the `.ann` path."""
+    stem = Path(folder) / brat_file_stem(doc_id)
+    ann = brat_annotations(text, entities)
+    atomic_write_text(stem.with_name(stem.name + ".txt"), text)
+    return atomic_write_text(stem.with_name(stem.name + ".ann"), ann)

@@ -1,6 +1,7 @@
 """`python -m pipeline analyze --run RUN`: everything worth knowing about one run's test predictions.
 
-Writes `<run>/analysis/analysis.json` and `<run>/analysis/figures/<name>.{png,svg}`. Schema (all
+Writes `<run>/analysis/analysis.json`, `<run>/analysis/figures/<name>.{png,svg}` and the deployment policy,
+chosen on validation, `<run>/policy.json` (`pipeline.evaluation.policy`). Schema of analysis.json (all
 scores strict, entity-level; "spans" are word offsets, end exclusive):
 
     run, model, part ("test"), documents, config {AnalysisConfig values}
@@ -33,8 +34,10 @@ scores strict, entity-level; "spans" are word offsets, end exclusive):
                  recommended {threshold, rule, target_precision, met, validation {row}, test {row}},
                  high_value {T: {f1, precision, recall, support, threshold, precision_at_threshold,
                                  coverage_at_threshold}},
-                 fp_rate_by_type [{type, predicted, false_positives, fp_rate, high_value}] (test),
-                 high_risk {chosen_on: "validation", min_predictions, types [{type, fp_rate, predicted}]}}
+                 fp_rate_by_type [{type, predicted, false_positives, fp_rate, high_value}] (test)}
+    policy      the deployment policy of <run>/policy.json (chosen on validation) applied to test:
+                {part "test", documents, predicted, auto_coded, reviewed, automation_rate, precision, auto_errors,
+                 review_spans, coder_hours, per_type {T: {the same from predicted on}}} (see pipeline.evaluation.policy)
     figures     {name: path relative to the analysis folder (PNG; an SVG lies next to it)}
 """
 
@@ -50,7 +53,7 @@ from pipeline.core.layout import RunFolder, read_predictions, read_run_config, w
 from pipeline.core.scoring import strict_counts
 from pipeline.core.tags import entity_types_of
 from pipeline.data.tiers import TIERS
-from pipeline.evaluation import confidence, figures, metrics, readiness, taxonomy
+from pipeline.evaluation import confidence, figures, metrics, policy, readiness, taxonomy
 
 
 def load_part(run_dir: Path, part: str, tag_set: set[str] | None) -> list[dict[str, Any]]:
@@ -121,8 +124,9 @@ def analyze_records(
     types: Sequence[str],
     type_info: dict[str, dict[str, Any]],
     config: AnalysisConfig,
+    chosen_policy: dict[str, Any],
 ) -> dict[str, Any]:
-    """Every section of analysis.json except run identity and figures."""
+    """Every section of analysis.json except run identity and figures; `chosen_policy` is applied to test."""
     counts = metrics.document_counts(test, types)
     scores = {
         **metrics.scores_from_counts(counts),
@@ -152,14 +156,15 @@ def analyze_records(
             config.target_precision,
             high_value,
             config.high_value_threshold,
-            config.high_risk_min_predictions,
             high_value_chosen,
         ),
+        "policy": {"part": config.part, **policy.evaluate_policy(chosen_policy, test_spans, len(test))},
     }
 
 
 def analyze_run(run_dir: str | Path, config: AnalysisConfig | None = None) -> Path:
-    """Analyse a run's predictions; returns the path of analysis.json."""
+    """Analyse a run's predictions and choose its deployment policy on validation; returns the path of
+    analysis.json (policy.json is written first, so an analysed run always has its policy)."""
     config = config or AnalysisConfig()
     run_dir = Path(run_dir)
     run_config = read_run_config(run_dir)
@@ -167,13 +172,24 @@ def analyze_run(run_dir: str | Path, config: AnalysisConfig | None = None) -> Pa
     test = load_part(run_dir, config.part, tag_set)
     validation = load_part(run_dir, config.calibration_part, tag_set)
     types = run_types(run_config, test)
+    identity = {"run": run_config.get("run", run_dir.name), "model": run_config.get("model")}
+    chosen = policy.choose_policy(
+        confidence.scored_spans(validation, config.span_confidence),
+        types,
+        len(validation),
+        policy.PolicySettings.of(config),
+    )
     analysis = {
-        "run": run_config.get("run", run_dir.name),
-        "model": run_config.get("model"),
+        **identity,
         "part": config.part,
         "config": asdict(config),
-        **analyze_records(test, validation, types, run_config.get("types", {}), config),
+        **analyze_records(test, validation, types, run_config.get("types", {}), config, chosen),
     }
+    write_record(
+        RunFolder(run_dir).policy,
+        "policy",
+        {**identity, "chosen_on": config.calibration_part, "span_confidence": config.span_confidence, **chosen},
+    )
     folder = RunFolder(run_dir).analysis_dir
     analysis["figures"] = figures.analysis_figures(analysis, folder / "figures") if config.figures else {}
     analysis["figures"] = {name: str(Path(path).relative_to(folder)) for name, path in analysis["figures"].items()}

@@ -143,17 +143,6 @@ def false_positive_rates(spans: ScoredSpans, high_value: Sequence[str] = HIGH_VA
     return sorted(rows, key=lambda r: (-r["false_positives"], -r["fp_rate"], r["type"]))
 
 
-def high_risk_types(rows: Sequence[dict[str, Any]], min_predictions: int, count: int = 3) -> list[dict[str, Any]]:
-    """The `count` types an auto-coder gets wrong most often, by false-positive rate, among types with at
-    least `min_predictions` predictions (one wrong prediction of a rare type is no evidence of risk);
-    ties by the number of false positives."""
-    ranked = sorted(
-        (row for row in rows if row["predicted"] >= min_predictions),
-        key=lambda r: (-r["fp_rate"], -r["false_positives"], r["type"]),
-    )
-    return [{"type": row["type"], "fp_rate": row["fp_rate"], "predicted": row["predicted"]} for row in ranked[:count]]
-
-
 def readiness_analysis(
     test: ScoredSpans,
     validation: ScoredSpans,
@@ -162,11 +151,10 @@ def readiness_analysis(
     target_precision: float = 0.90,
     high_value: Sequence[str] = HIGH_VALUE_TYPES,
     high_value_threshold: float = 0.85,
-    high_risk_min_predictions: int = 10,
     high_value_chosen: str = "",
 ) -> dict[str, Any]:
-    """The `readiness` section of analysis.json: tables on test; the recommended threshold and the
-    high-risk types (always reviewed) chosen on validation."""
+    """The `readiness` section of analysis.json: tables on test; the recommended threshold chosen on validation
+    (the types always reviewed are the deployment policy's, `pipeline.evaluation.policy`)."""
     test_rows = automation_rows(test, thresholds)
     return {
         "thresholds": test_rows,
@@ -174,9 +162,4 @@ def readiness_analysis(
         "high_value": high_value_scores(test, per_type, high_value, high_value_threshold),
         "high_value_chosen": high_value_chosen,
         "fp_rate_by_type": false_positive_rates(test, high_value),
-        "high_risk": {
-            "chosen_on": "validation",
-            "min_predictions": high_risk_min_predictions,
-            "types": high_risk_types(false_positive_rates(validation, high_value), high_risk_min_predictions),
-        },
     }

@@ -202,6 +202,42 @@ def candidate_facts(row: dict[str, Any], label: str) -> ModelFacts:
     )
 
 
+def policy_sentences(run: RunInputs) -> list[str]:
+    """Two sentences: the run's deployment policy (policy.json), and its test result beside the validation
+    estimate (analysis.json `policy`)."""
+    command = f"python -m pipeline analyze --run {run.name}"
+    if run.policy is None:
+        return [f"{run.label} has no deployment policy yet: run `{command}`.", "It has no test result without one."]
+    entries = run.policy["types"].values()
+    own = sum(entry["threshold"] is not None and entry["source"] == "type" for entry in entries)
+    pooled = sum(entry["threshold"] is not None and entry["source"] == "pooled" for entry in entries)
+    sentence = narrative.policy_sentence(run.label, len(entries), own, pooled, run.policy["always_review"])
+    test = (run.analysis or {}).get("policy")
+    if not test:
+        return [sentence, f"Its test result needs the analysis: run `{command}`."]
+    settings = run.policy["settings"]
+    return [
+        sentence,
+        narrative.policy_test_sentence(test, run.policy["validation"], settings["notes"], settings["seconds_per_span"]),
+    ]
+
+
+def policy_rule(run: RunInputs) -> str:
+    """How the policy was chosen, in the settings it was chosen with (policy.json `settings`)."""
+    if run.policy is None:
+        return f"No deployment policy: run `python -m pipeline analyze --run {run.name}`."
+    settings, pooled = run.policy["settings"], run.policy["pooled"]
+    return narrative.policy_rule_sentence(
+        settings["target_precision"],
+        settings["min_support"],
+        settings["thresholds"],
+        len(pooled["types"]),
+        pooled["threshold"],
+        settings["notes"],
+        settings["seconds_per_span"],
+    )
+
+
 def choice_sentences(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[str]:
     """Why the chosen model (requirements met, validation accuracy, credibility), then the candidates that fail
     a requirement (none: no sentence)."""
@@ -270,33 +306,12 @@ def sensitivity(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) ->
 
 
 def executive_summary(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> list[str]:
-    """The executive summary's sentences: the model chosen and why, its test estimate (reported once), and
-    which weighting of the criteria would choose another."""
+    """The decision in four sentences: the model chosen and why (requirements met, validation accuracy,
+    credibility), its deployment policy, what the policy buys on test, and which weighting of the criteria
+    would choose another model."""
     _, _, chosen = recommend(runs, comparison)
-    return [
-        *choice_sentences(runs, comparison),
-        narrative.test_estimate_sentence(test_facts(chosen)),
-        sensitivity(runs, comparison),
-    ]
-
-
-def production_verdict(run: RunInputs) -> str:
-    """Share of entities auto-coded at the threshold chosen on validation, and what goes to review
-    (analysis.json readiness)."""
-    recommended = recommended_threshold(run)
-    if not recommended or "test" not in recommended:
-        return (
-            f"No production verdict without the readiness analysis: run `python -m pipeline analyze --run {run.name}`."
-        )
-    return narrative.production_sentence(
-        run.label,
-        recommended["threshold"],
-        recommended["target_precision"],
-        recommended["validation"]["precision"],
-        recommended["test"]["automation_rate"],
-        recommended["test"]["precision"],
-        high_risk_types(run),
-    )
+    choice, *_ = choice_sentences(runs, comparison)
+    return [choice, *policy_sentences(chosen), sensitivity(runs, comparison)]
 
 
 def speed_verdict(run: RunInputs) -> str:
@@ -352,8 +367,8 @@ def threshold_recommendation(run: RunInputs) -> str:
 
 
 def high_risk_types(run: RunInputs) -> list[str]:
-    """The types that always go to review (chosen on validation by `analyze`)."""
-    return [row["type"] for row in run.analysis["readiness"]["high_risk"]["types"]] if run.analysis else []
+    """The types that always go to review: those of the deployment policy (policy.json, chosen on validation)."""
+    return list((run.policy or {}).get("always_review") or [])
 
 
 SPLIT_WORDING = {
@@ -384,15 +399,15 @@ def high_value_choice(run: RunInputs) -> str:
 
 
 def deployment_strategy(run: RunInputs) -> str:
-    recommended = recommended_threshold(run)
-    if not recommended:
-        return f"No strategy without the production simulation: run `python -m pipeline analyze --run {run.name}`."
-    risky = high_risk_types(run)
-    review = f" Entities of the high-risk types ({', '.join(risky)}) always go to review." if risky else ""
+    if run.policy is None:
+        return f"No strategy without a deployment policy: run `python -m pipeline analyze --run {run.name}`."
     return (
-        f"Deploy {run.label} with a confidence threshold of {recommended['threshold']:.2f}: entities at or "
-        f"above it are coded automatically, the rest are queued for a coder.{review} Re-measure the "
-        "threshold on each new batch of annotated notes before widening automation."
+        f"Deploy {run.label} with its deployment policy: `python -m pipeline predict --run {run.name} --input NOTES "
+        "--output spans.jsonl --review-brat queue/` marks each span `auto` or `review` with its reason and writes "
+        "every note with a span to review to `queue/` as brat standoff, the confidence of each span in an "
+        "AnnotatorNotes line, for coders to correct in brat or INCEpTION; the corrected folder reads back as gold "
+        "for the next training (`python -m pipeline data --data queue/`). Re-measure the policy on each new batch "
+        "of annotated notes before widening automation."
     )
 
 
@@ -444,12 +459,7 @@ def surprises(runs: Sequence[RunInputs]) -> str:
 
 def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None) -> str:
     best, _, chosen = recommend(runs, comparison)
-    items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", threshold_recommendation(chosen)]
-    risky = high_risk_types(chosen)
-    if risky:
-        items.append(
-            f"Keep human review for {', '.join(risky)}: they have the highest false-positive rates on validation."
-        )
+    items = [f"Take {best.name} (run `{chosen.name}`) to Phase 2.", *policy_sentences(chosen)]
     return "\n".join(f"- {item}" for item in items)
 
 

@@ -1,7 +1,7 @@
 """The JSON the report reads, gathered per run: config, metrics, and analysis/bench when present.
 
 The report notebooks call these loaders and nothing else for input; optional files (an analysis
-not yet run, a run without a benchmark) load as None so a page can say what is missing.
+not yet run, a run without a benchmark or a deployment policy) load as None so a page can say what is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pipeline.core.layout import (
     LeakRecord,
     MetricsRecord,
     Outputs,
+    PolicyRecord,
     RunFolder,
     SeedSummaryRecord,
     read_metrics,
@@ -35,6 +36,7 @@ class RunInputs:
     metrics: MetricsRecord
     analysis: AnalysisRecord | None
     bench: BenchRecord | None
+    policy: PolicyRecord | None = None  # the deployment policy `analyze` chose on validation
 
     @property
     def model(self) -> str:
@@ -70,6 +72,7 @@ def load_run(run_dir: str | Path) -> RunInputs:
         read_metrics(folder.path),
         read_optional_record(folder.analysis, "analysis", folder.name),
         read_optional_record(folder.bench, "bench", folder.name),
+        read_optional_record(folder.policy, "policy", folder.name),
     )
 
 

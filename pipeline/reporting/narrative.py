@@ -361,28 +361,82 @@ def truncation_paragraph(pairs: Sequence[tuple[str, float, float]]) -> str:
     return " ".join(truncation_sentence(window, truncate, model) for model, window, truncate in pairs)
 
 
-def production_sentence(
-    model: str,
-    threshold: float,
-    target_precision: float,
-    validation_precision: float,
-    test_automation_rate: float,
-    test_precision: float,
-    high_risk: Sequence[str],
-) -> str:
-    """The production verdict: the share of entities coded automatically at the threshold chosen on validation,
-    its precision on test, and what a coder still reviews."""
-    target = (
-        f"reaching the {target_precision:.2f} target"
-        if validation_precision >= target_precision
-        else f"short of the {target_precision:.2f} target"
+def listed(items: Sequence[str], shown: int = 5) -> str:
+    """'A, B and C'; past `shown` items, 'A, B, C, D, E and 3 more'."""
+    if len(items) <= shown:
+        return joined(list(items))
+    return f"{', '.join(items[:shown])} and {len(items) - shown} more"
+
+
+def policy_sentence(model: str, types: int, own: int, pooled: int, always: Sequence[str]) -> str:
+    """What the deployment policy auto-codes (types with a threshold of their own, low-support types at the
+    pooled one) and which types it always sends to a coder."""
+    ways = [f"{own} at a threshold of {'its' if own == 1 else 'their'} own"] if own else []
+    ways += [f"{pooled} low-support types at one pooled threshold"] if pooled else []
+    coded = (
+        f"codes the spans of {own + pooled} of its {types} entity types automatically when their confidence reaches "
+        f"the type's threshold ({joined(ways)})"
+        if ways
+        else f"codes none of its {types} entity types automatically"
     )
-    risky = f", as do all entities of the high-risk types {joined(list(high_risk))}" if high_risk else ""
+    kind = "type" if len(always) == 1 else "types"
+    reviewed = (
+        f"always sends {listed(always)} to a coder (the {len(always)} {kind} reaching the precision target at no "
+        "threshold)"
+        if always
+        else "always reviews no type"
+    )
+    return f"The deployment policy of {model}, chosen on validation, {coded}, and {reviewed}."
+
+
+def automation_text(load: dict[str, Any]) -> str:
+    """'64% at precision 0.931': a policy's share of spans auto-coded on one part and their precision."""
+    if not load.get("auto_coded"):
+        return "0%"
+    return f"{percent(load['automation_rate'])} at precision {load['precision']:.3f}"
+
+
+def policy_test_sentence(test: dict[str, Any], validation: dict[str, Any], notes: int, seconds_per_span: float) -> str:
+    """What the policy buys on test (share auto-coded, precision of the auto-coded spans, the review load), beside
+    the validation estimate it was chosen with."""
+    if not test.get("predicted"):
+        return "On test the model predicts no entity, so the policy has nothing to code."
     return (
-        f"In production, {model} codes {percent(test_automation_rate)} of its predicted test entities "
-        f"automatically at the confidence threshold {threshold:.2f} chosen on validation (validation precision "
-        f"{validation_precision:.3f}, {target}; test precision {test_precision:.3f}); the other "
-        f"{percent(1 - test_automation_rate)} go to a coder{risky}."
+        f"On test it codes {percent(test['automation_rate'])} of the predicted entities automatically"
+        + (f", at precision {test['precision']:.3f}" if test["auto_coded"] else "")
+        + f" (validation estimate: {automation_text(validation)}), and leaves {test['review_spans']:,.0f} spans to "
+        f"review for {notes:,} notes: about {test['coder_hours']:,.0f} coder hours at {seconds_per_span:g} s a span."
+    )
+
+
+def policy_rule_sentence(
+    target: float,
+    min_support: int,
+    thresholds: Sequence[float],
+    low_support_types: int,
+    pooled_threshold: float | None,
+    notes: int,
+    seconds_per_span: float,
+) -> str:
+    """The rule the deployment policy was chosen by, with its settings and the review-load assumptions."""
+    pooled = (
+        f"share the threshold chosen the same way on their pooled predictions ({pooled_threshold:g})"
+        if pooled_threshold is not None
+        else "would share a threshold chosen the same way on their pooled predictions, but none reaches the target: "
+        "they are always reviewed"
+    )
+    low = (
+        f"the {low_support_types} types with fewer than {min_support} validation predictions {pooled}"
+        if low_support_types
+        else f"every type has at least {min_support} validation predictions"
+    )
+    return (
+        f"Each entity type's threshold is the lowest of {', '.join(f'{t:g}' for t in thresholds)} at which at least "
+        f"{min_support} of its validation predictions lie at or above it with precision {target:.2f} or more; {low}; "
+        "a type reaching the target at no threshold is always reviewed. Unlike one threshold for every type, which "
+        "can reach the target on average while some types fall short of it, every type auto-coded reaches it on its "
+        "own (on validation; the test column shows how far that holds). `predict` applies this policy by default. "
+        f"Review load: the spans sent to a coder per note, for {notes:,} notes, at {seconds_per_span:g} s a span."
     )
 
 

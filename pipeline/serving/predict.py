@@ -2,8 +2,16 @@
 
 Output, one JSON line per note, in input order:
     {"id", "words": n_words, "spans": [{"start", "end" (character offsets, end exclusive), "type",
-     "text", "confidence" (minimum word confidence), "needs_review" (confidence < --threshold)}]}
+     "text", "confidence" (minimum word confidence; the mean for a policy chosen on means), "decision" ("auto" |
+     "review"), "reason"}]}
 or, for a note that could not be read, {"id", "error"}; the batch always continues.
+
+Decisions: the run's deployment policy (`<run>/policy.json`, chosen on validation by `analyze`; the rule is
+`pipeline.evaluation.policy.span_decision`): a span is coded automatically at or above its type's threshold,
+and reviewed below it or when its type is always reviewed; the reason says which ("below its type's threshold
+0.93", "always-review type"). `--threshold T` applies one threshold to every type instead, and each reason says
+the policy was not applied; a run without policy.json sends every span to review. `--review-brat DIR` also
+writes the notes with a span to review as brat standoff (`pipeline.serving.review_queue`).
 
 Resuming: the output file is appended to and flushed line by line; on restart a half-written last
 line (the process was killed mid-write) is cut off, error records are removed so that their notes
@@ -24,9 +32,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -36,9 +45,14 @@ from pipeline.core.documents import DataError
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import atomic_write_text
 from pipeline.core.layout import RunFolder, read_optional_record
-from pipeline.core.tags import spans_from_tags
+from pipeline.core.tags import entity_types_of, spans_from_tags
+from pipeline.evaluation.confidence import span_confidence
+from pipeline.evaluation.policy import global_threshold_policy, review_all_policy, span_decision
 from pipeline.modeling.backends import InferenceModel
 from pipeline.serving.notes import Note, note_words
+from pipeline.serving.review_queue import queue_note, write_annotation_conf
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +61,7 @@ class PredictSummary:
     skipped: int = 0
     errors: int = 0
     retried: int = 0  # earlier error records removed so that their notes were tried again
+    queued: int = 0  # notes written to the brat review queue (--review-brat)
     renamed: list[str] = field(default_factory=list)  # ids made unique (`<id>#k`)
     outputs: list[str] = field(default_factory=list)
 
@@ -114,8 +129,44 @@ def describe(run_dir: str | Path, model: InferenceModel, chosen: Inference, conf
     )
 
 
+def decision_policy(run_dir: str | Path, threshold: float | None) -> dict[str, Any]:
+    """What decides auto against review, logged in one line: `--threshold` when given (the policy is not
+    applied), else the run's policy.json, else every span to review (a warning)."""
+    name = Path(run_dir).name
+    if threshold is not None:
+        log.info(
+            "predict: --threshold %g for every type; the run's deployment policy (policy.json) is not applied",
+            threshold,
+        )
+        return global_threshold_policy(threshold)
+    policy = read_optional_record(RunFolder(run_dir).policy, "policy", name)
+    if policy is None:
+        log.warning(
+            "predict: %s has no deployment policy (policy.json): every span goes to review; run `python -m pipeline "
+            "analyze --run %s` to choose one on validation, or give --threshold",
+            name,
+            name,
+        )
+        return review_all_policy()
+    automatic = sum(entry["threshold"] is not None for entry in policy["types"].values())
+    log.info(
+        "predict: the deployment policy of %s (policy.json, chosen on %s): %d of %d types auto-coded at their "
+        "thresholds, %d always reviewed",
+        name,
+        policy["chosen_on"],
+        automatic,
+        len(policy["types"]),
+        len(policy["always_review"]),
+    )
+    return policy
+
+
 def note_record(
-    note: Note, offsets: list[tuple[int, int]], tags: list[str], confidence: list[float], threshold: float
+    note: Note,
+    offsets: list[tuple[int, int]],
+    tags: list[str],
+    confidence: list[float],
+    policy: Mapping[str, Any],
 ) -> dict[str, Any]:
     text = note.text
     if text is None:  # records() turns a note without text into an error record before tagging
@@ -123,15 +174,17 @@ def note_record(
     spans = []
     for span in spans_from_tags(tags):
         start, end = offsets[span.start][0], offsets[span.end - 1][1]
-        score = round(float(min(confidence[span.start : span.end])), 4)
+        score = span_confidence(confidence, span, policy.get("span_confidence", "min"))  # as the policy was chosen on
+        decision, reason = span_decision(policy, span.type, score)  # decided before rounding
         spans.append(
             {
                 "start": start,
                 "end": end,
                 "type": span.type,
                 "text": text[start:end],
-                "confidence": score,
-                "needs_review": score < threshold,
+                "confidence": round(score, 4),
+                "decision": decision,
+                "reason": reason,
             }
         )
     return {"id": note.id, "words": len(offsets), "spans": spans}
@@ -148,8 +201,8 @@ def segments(n_words: int, size: int, context: int) -> list[tuple[int, int, int,
 class Predictor:
     """Notes in, records out: short notes batched together, long ones segment by segment."""
 
-    def __init__(self, model: InferenceModel, config: PredictConfig) -> None:
-        self.model, self.config = model, config
+    def __init__(self, model: InferenceModel, config: PredictConfig, policy: Mapping[str, Any]) -> None:
+        self.model, self.config, self.policy = model, config, policy
 
     def long_note(self, note: Note, words: list[str], offsets: list[tuple[int, int]]) -> dict[str, Any]:
         tags: list[str] = []
@@ -158,12 +211,12 @@ class Predictor:
             ((part_tags, part_confidence),) = self.model.predict([words[a:d]], self.config.batch_size)
             tags.extend(part_tags[b - a : c - a])  # one segment at a time: window scores stay small
             confidence.extend(part_confidence[b - a : c - a])
-        return note_record(note, offsets, tags, confidence, self.config.threshold)
+        return note_record(note, offsets, tags, confidence, self.policy)
 
     def short_notes(self, batch: list[tuple[Note, list[str], list[tuple[int, int]]]]) -> list[dict[str, Any]]:
         results = self.model.predict([words for _, words, _ in batch], self.config.batch_size)
         return [
-            note_record(note, offsets, tags, confidence, self.config.threshold)
+            note_record(note, offsets, tags, confidence, self.policy)
             for (note, _, offsets), (tags, confidence) in zip(batch, results)
         ]
 
@@ -259,11 +312,14 @@ def predict_notes(
     notes: Iterable[Note],
     output: str | Path,
     config: PredictConfig,
+    policy: Mapping[str, Any],
     progress: bool = True,
     stdout: IO[str] | None = None,
 ) -> PredictSummary:
-    """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped;
-    `config.batch_size` as `chosen_inference` resolved it."""
+    """Write one record per note to `output` (`-`: stdout, flushed per line), resuming where it stopped, each span
+    decided by `policy` (`decision_policy`); `config.batch_size` as `chosen_inference` resolved it. With
+    `config.review_brat`, a note with a span to review is queued there before its line is written, so a note
+    found done on a restart is in the queue already."""
     from tqdm import tqdm
 
     if config.batch_size < 1:
@@ -303,9 +359,15 @@ def predict_notes(
                 continue
             done.add(note.id)
             indices[note.id] = index
+            if queue is not None and note.text is not None:
+                texts[note.id] = note.text
             yield note
 
     input_ids: dict[str, str] = {}
+    queue = Path(config.review_brat) if config.review_brat else None
+    texts: dict[str, str] = {}  # notes in flight, for the review queue
+    if queue is not None:
+        write_annotation_conf(queue, entity_types_of({tag: i for i, tag in model.id2tag.items()}))
 
     indices: dict[str, int] = {}
     bar = tqdm(
@@ -315,7 +377,10 @@ def predict_notes(
         handle = (stdout or sys.stdout) if shard is None else None
         try:
             batch_docs = 1 if streaming else config.batch_docs
-            for record in Predictor(model, config).records(wanted(), batch_docs):
+            for record in Predictor(model, config, policy).records(wanted(), batch_docs):
+                text = texts.pop(record["id"], None)
+                if queue is not None and text is not None and "error" not in record:
+                    summary.queued += queue_note(queue, text, record)
                 if handle is None:  # opened on the first record: a failed start leaves no empty file
                     handle = opened.enter_context(open(shard, "a", encoding="utf-8"))  # type: ignore[arg-type]
                 summary.errors += "error" in record
