@@ -145,7 +145,7 @@ class TrackedRun:
 @dataclass
 class TrainConfig(TrackedRun):
     """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
-    the small offline encoder on 2 cores (see README, "CPU profile search")."""
+    the small offline encoder on 2 cores (how it was found: docs/methods.md)."""
 
     model: str = option(
         OFFLINE_MODEL,
@@ -176,7 +176,7 @@ class TrainConfig(TrackedRun):
     precision: str = option(
         "auto",
         "auto (fp16 on CUDA, else fp32; the run config records what it became) | fp32 | fp16 | bf16 (autocast; "
-        "on CPU only with AVX-512 BF16 or AMX, and measured slower than fp32 on 2 cores: README)",
+        "on CPU only with AVX-512 BF16 or AMX, and measured slower than fp32 on a CPU without AMX: docs/methods.md)",
         ("auto", "fp32", "fp16", "bf16"),
     )
     seed: int = option(42, "seed of initialisation and data order")
@@ -463,7 +463,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "head_lr": 1e-3,
             "batch_size": 8,
             "epochs": 12,
-            "patience": 3,  # the best epoch was 8 of 12: stops after 11, same model (README, "Cheaper training")
+            "patience": 3,  # ends a run 3 epochs past its best; the report's Methods chapter shows where runs stopped
             "max_length": 256,
             "stride": 64,
             "label_all_subwords": True,

@@ -16,13 +16,21 @@ from report_fixtures import make_report_outputs
 
 from pipeline.config import ReportConfig
 from pipeline.core.errors import PipelineError
-from pipeline.reporting.build import SUMMARY_PAGES, analysed_runs, build_report, point_latest, report_version
+from pipeline.reporting.build import (
+    APPENDIX_PAGES,
+    SUMMARY_PAGES,
+    analysed_runs,
+    build_report,
+    point_latest,
+    report_version,
+)
 from pipeline.reporting.inputs import load_run
 from pipeline.reporting.render import Page, quarto_available, quarto_project
 from pipeline.reporting.tables import highlighted_example
 
 VERSION = "0.1.0+abc1234.20261128"
 SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
+APPENDIX_SLUGS = [slug for slug, _ in APPENDIX_PAGES]
 # every table a page must show (by its HTML id); figures are counted as <img> elements
 TABLES = {
     "index": ["selection", "comparison-matrix"],
@@ -38,6 +46,8 @@ TABLES = {
     ],
     "production": ["policy", "policy-types", "readiness", "high-risk", "high-value", "estimate", "memory"],
     "insights": [],
+    "methods": ["recipes", "training", "searches", "windows-choice", "ablation-ladder", "seed-spread"],
+    "reproduce": ["provenance", "versions", "stages"],
     "model": [
         "metrics",
         "validation-search",
@@ -58,7 +68,16 @@ TABLES = {
 }
 # model pages: 6 analysis figures, the training curves (not the CRF's: it has no epochs), the length figure and
 # bench.png (not the CRF's: it is not benchmarked); production: the recommended CRF has no bench.png
-FIGURES = {"index": 1, "data": 1, "comparison": 2, "production": 0, "insights": 0, "model": 9}
+FIGURES = {
+    "index": 1,
+    "data": 1,
+    "comparison": 2,
+    "production": 0,
+    "insights": 0,
+    "methods": 0,
+    "reproduce": 0,
+    "model": 9,
+}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +101,7 @@ def soup(path: Path) -> BeautifulSoup:
 def test_every_notebook_is_executed_into_the_version_folder(built):
     build, runs = built
     executed = sorted(p.stem for p in (build.folder / "notebooks").glob("*.ipynb"))
-    assert executed == sorted(SUMMARY_SLUGS + [f"model-{run}" for run in runs])
+    assert executed == sorted(SUMMARY_SLUGS + APPENDIX_SLUGS + [f"model-{run}" for run in runs])
     assert build.folder.name == VERSION
     assert build.rendered.renderer == "offline (nbconvert + pandoc + typst)"
 
@@ -95,7 +114,9 @@ def test_site_has_every_page_table_and_figure(built):
     recommended = read_json(build.folder.parents[1] / "comparison" / "comparison.json")["best"]["overall"]
     production_benched = "crf" not in recommended  # production shows the recommended run's bench figure and estimate
     pages = sorted(p.name for p in build.rendered.site_dir.glob("*.html"))
-    assert pages == sorted([f"{slug}.html" for slug in SUMMARY_SLUGS] + [f"model-{run}.html" for run in runs])
+    assert pages == sorted(
+        [f"{slug}.html" for slug in SUMMARY_SLUGS + APPENDIX_SLUGS] + [f"model-{run}.html" for run in runs]
+    )
     for path in build.rendered.site_dir.glob("*.html"):
         page = soup(path)
         kind = page_kind(path)
@@ -353,7 +374,9 @@ def test_pdf_has_the_version_in_its_name_and_a_page_per_section(built):
     reader = PdfReader(build.rendered.pdf)
     first_lines = [page.extract_text().strip().splitlines()[0] for page in reader.pages]
     titles = ["Executive summary", "Data", "Model comparison", "Production readiness", "Insights"]
+    titles += ["Methods and experiments"]
     titles += [f"{label}: {run}" for label, run in zip(("minilm", "minilm-truncate", "crf"), runs)]
+    titles += ["How to reproduce"]  # the appendix, after the run pages
     assert [line for line in first_lines if line in titles] == titles  # each section starts its own page
     assert all(VERSION in page.extract_text() for page in reader.pages)
 
@@ -405,9 +428,11 @@ def test_quarto_project_lists_every_page_and_never_executes(tmp_path):
     pages = [
         Page("index", "Executive summary", tmp_path / "index.ipynb"),
         Page("model-crf-1", "crf-1", tmp_path / "model-crf-1.ipynb"),
+        Page("reproduce", "How to reproduce", tmp_path / "reproduce.ipynb", appendix=True),
     ]
     project = quarto_project(pages, VERSION, tmp_path / "site")
     assert project["book"]["chapters"] == ["index.ipynb", "model-crf-1.ipynb"]
+    assert project["book"]["appendices"] == ["reproduce.ipynb"]
     assert project["book"]["output-file"] == f"report-{VERSION}"
     assert VERSION in project["book"]["page-footer"]
     assert project["execute"]["enabled"] is False
@@ -617,9 +642,11 @@ def test_pre_render_run_as_quarto_runs_it_writes_the_chapters_and_post_render_fi
     assert chapters["book"]["chapters"] == [f"{slug}.ipynb" for slug in SUMMARY_SLUGS] + [
         f"model-{r}.ipynb" for r in runs
     ]
+    assert chapters["book"]["appendices"] == [f"{slug}.ipynb" for slug in APPENDIX_SLUGS]
     version = chapters["book"]["subtitle"].removeprefix("version ")
     assert chapters["book"]["output-file"] == f"report-{version}"
-    assert all((tmp_path / chapter).is_file() for chapter in chapters["book"]["chapters"])  # executed by papermill
+    executed = chapters["book"]["chapters"] + chapters["book"]["appendices"]
+    assert all((tmp_path / chapter).is_file() for chapter in executed)  # executed by papermill
     # what Quarto would write, then the post-render step
     site.mkdir()
     (site / "index.html").write_text("<html></html>")
@@ -627,7 +654,7 @@ def test_pre_render_run_as_quarto_runs_it_writes_the_chapters_and_post_render_fi
     quarto_step(tmp_path, "post-render", env)
     filed = tmp_path / "outputs" / "report" / version
     assert (filed / "site" / "index.html").is_file() and (filed / f"report-{version}.pdf").is_file()
-    assert sorted(p.name for p in (filed / "notebooks").iterdir()) == sorted(chapters["book"]["chapters"])
+    assert sorted(p.name for p in (filed / "notebooks").iterdir()) == sorted(executed)
     assert (tmp_path / "outputs" / "report" / "latest").resolve() == filed.resolve()
 
 
@@ -656,3 +683,98 @@ def test_a_bare_quarto_render_at_the_project_root_builds_the_report(tmp_path):
     latest = tmp_path / "outputs" / "report" / "latest"
     assert (latest / "site" / "index.html").is_file()
     assert list(latest.glob("report-*.pdf"))
+
+
+def table_rows(page, table_id: str) -> dict[str, dict[str, str]]:
+    """A table of the page as {first cell: {header: cell}}."""
+    table = page.find("table", id=table_id)
+    headers = [th.get_text() for th in table.find("thead").find_all("th")]
+    return {row[0]: dict(zip(headers, row)) for row in cells(table)}
+
+
+@pytest.mark.slow
+def test_the_methods_page_reads_recipes_epochs_searches_and_windows_from_the_runs(built):
+    from pipeline.core.files import read_json
+
+    build, runs = built
+    output_dir = build.folder.parents[1]
+    page = soup(build.rendered.site_dir / "methods.html")
+    config = read_json(output_dir / "runs" / runs[0] / "config.json")["train"]
+    recipe = table_rows(page, "recipes")["minilm"]
+    assert (
+        recipe["learning rate (encoder / head)"] == f"{config['lr'][0]:g} / {config['head_lr']:g}" == "0.0002 / 0.001"
+    )
+    assert recipe["windows (length / overlap)"] == f"{config['max_length']} / {config['stride']}"
+    assert table_rows(page, "recipes")["minilm-truncate"]["batch"] == "8 × 2"  # gradient accumulation 2
+    # minilm: best validation F1 at epoch 2 of the 4 it ran (at most 6, patience 2); the twin improves to its last
+    training = table_rows(page, "training")
+    assert [training["minilm"][key] for key in ("epochs run", "kept epoch", "ended by")] == [
+        "4",
+        "2",
+        "early stopping (patience 2)",
+    ]
+    assert training["minilm"]["seconds per epoch"] == "30.0"  # 120 s of training over 4 epochs
+    text = page.get_text()
+    assert "minilm ran 4 epochs and kept epoch 2 (validation F1 0.550): early stopping ended it 2 epochs later" in text
+    assert (
+        "minilm-truncate ran 6 epochs and kept epoch 6 (validation F1 0.540), its last: it was still improving" in text
+    )
+    searches = table_rows(page, "searches")
+    assert [searches["crf"][key] for key in ("searched", "points", "kept")] == ["CRF c1 × c2", "2", "c1 0.1, c2 0.01"]
+    assert searches["crf"]["validation F1 over the points"] == "0.512–0.534"
+    assert searches["minilm-truncate"]["kept"] == "lr 0.0002"
+    windows = table_rows(page, "windows-choice")["minilm"]
+    assert [windows["trained with"], windows["chosen for inference"]] == ["256/64", "192/16"]
+    assert windows["validation F1, chosen windows (fp32)"] == "0.5877"
+    assert windows["encoder FLOPs saved"] == "16%"  # 1 - 22.9 / 27.3 MFLOP per wordpiece
+
+
+@pytest.mark.slow
+def test_the_methods_page_climbs_the_ablation_and_states_seeds_variants_and_gpu_rows(built):
+    from pipeline.core.files import read_json
+
+    build, runs = built
+    output_dir = build.folder.parents[1]
+    page = soup(build.rendered.site_dir / "methods.html")
+    text = page.get_text()
+    ablation = sorted(read_json(output_dir / "comparison" / "ablation.json")["rows"], key=lambda r: -r["validation_f1"])
+    ladder = cells(page.find("table", id="ablation-ladder"))
+    assert [row[0] for row in ladder] == [row["lever"] for row in ablation]
+    top, second = ablation[:2]
+    assert ladder[0][2] == f"{100 * (top['validation_f1'] - second['validation_f1']):+.1f}"
+    assert ladder[0][4] == f"{100 * (top['f1'] - second['f1']):+.1f}"
+    assert ladder[-1][2] == "–"
+    # seeds.json: seeds 42 and 43 of minilm
+    assert "minilm over 2 seeds (42, 43): test micro-F1 0.618 to 0.627 (a spread of 0.9 points" in text
+    variants = table_rows(page, f"variants-{runs[0]}")
+    assert variants["int8 (chosen)"]["× pipeline, same batch"] == "2.25 (2.05–2.50)"
+    assert variants["int8 (chosen)"]["test points against fp32"] == "-0.2"
+    assert "minilm was benchmarked on a CPU with 2 threads; the CPU's bf16 and int8 instruction sets" in text
+    assert "Benchmarked on a GPU: minilm-truncate (NVIDIA H100 80GB HBM3)." in text
+    latency = table_rows(page, f"cpu-gpu-{runs[1]}")
+    assert latency["fp32"]["slowdown"] == "8.0"  # 200 ms on the CPU over 25 ms for fp16 on the GPU
+
+
+@pytest.mark.slow
+def test_the_reproduce_appendix_states_commands_seeds_versions_and_stage_times(built):
+    from pipeline.core.files import read_json
+
+    build, runs = built
+    output_dir = build.folder.parents[1]
+    page = soup(build.rendered.site_dir / "reproduce.html")
+    provenance = table_rows(page, "provenance")
+    twin = read_json(output_dir / "runs" / runs[1] / "config.json")
+    assert provenance[runs[1]]["command"] == twin["command"]
+    assert provenance[runs[1]]["training seed"] == "43"
+    assert provenance[runs[1]]["git commit"] == "0123456789ab (uncommitted changes)"
+    assert provenance[runs[2]]["training seed"] == "–"  # a CRF has no training seed
+    versions = table_rows(page, "versions")
+    assert versions["torch"]["version"] == "2.11.0 (minilm, crf); 2.10.0 (minilm-truncate)"
+    assert versions["transformers"]["version"] == "5.17.0"
+    comparison = read_json(output_dir / "comparison" / "comparison.json")
+    text = page.get_text()
+    assert f"the bootstrap draws {comparison['resamples']} resamples of the documents with seed 42" in text
+    assert "the split is document with seed 42" in text
+    stages = cells(page.find("table", id="stages"))
+    assert [row[:2] for row in stages] == [["data", "4.0"], ["train-minilm", "599.0"], ["compare", "1.0"]]
+    assert "The 3 recorded stages took 10.1 minutes in all" in text  # 604 s

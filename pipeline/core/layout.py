@@ -80,6 +80,10 @@ class MetricsRecord(TypedDict, total=False):
     long_docs: str
     selected_lr: float  # a transformer run: the learning rates tried on validation
     lr_search: list[dict[str, Any]]
+    train_seconds_all_trials: float
+    optimisation_steps: int
+    warmup: str
+    window_length: int
     grid: list[dict[str, Any]]  # a CRF run: its c1/c2 grid (pipeline.training.train_crf)
     selected: dict[str, float]
     grid_seconds: float

@@ -18,13 +18,13 @@ its own CPU kernels, which the SDPA export defeats; weights are quantized per ou
 halves the F1 lost to int8 against one scale per tensor. torch 2.13's default exporter is the dynamo
 one, which needs `onnxscript`; the TorchScript exporter (`dynamo=False`) needs nothing extra.
 
-openvino-int8, measured on the same run (see README, bench): OpenVINO runs a quantized graph as true int8
+openvino-int8, measured on the same run (the report's Methods chapter; docs/methods.md): OpenVINO runs a quantized graph as true int8
 with oneDNN's VNNI kernels (its fully connected layers at ~80% of this CPU's int8 peak against ~20% for
 the dynamic variants, which quantize activations at run time). The recipe (`STATIC_INT8_RECIPE`) is NNCF's
 (OpenVINO's own quantizer) on the exported graph converted to OpenVINO, as a transformer:
 - the inputs of every weight product are quantized, and the query and key of attention too (OpenVINO's
   converter makes the eager attention one `ScaledDotProductAttention`): OpenVINO then runs query x key
-  of its fused attention kernel in int8, where ONNX Runtime's QDQ placement (the previous recipe) left
+  of its fused attention kernel in int8, where ONNX Runtime's QDQ placement (the alternative recipe) left
   the kernel in fp32 whatever it marked; softmax x value stays fp32 inside the kernel;
 - the residual stream, layer norms and softmax stay fp32 (NNCF's transformer patterns): with the outputs
   of the products quantized too, validation F1 fell 1.6 points under ONNX Runtime's quantizer;

@@ -1,7 +1,8 @@
 """`python -m pipeline report`: execute the report notebooks with papermill, then render them.
 
     outputs/report/<version>/notebooks/   executed notebooks (index, data, comparison, production,
-                                          insights, model-<run> for every analysed run)
+                                          insights, methods, model-<run> for every analysed run, and
+                                          the appendix reproduce)
     outputs/report/<version>/site/        HTML site (index.html first)
     outputs/report/<version>/report-<version>.pdf
     outputs/report/latest                 link to the newest version; earlier versions stay
@@ -43,7 +44,9 @@ SUMMARY_PAGES = (
     ("comparison", "Model comparison"),
     ("production", "Production readiness"),
     ("insights", "Insights"),
+    ("methods", "Methods and experiments"),
 )
+APPENDIX_PAGES = (("reproduce", "How to reproduce"),)  # after the run pages; Quarto lists them as appendices
 
 
 class NotebookError(PipelineError, ValueError):
@@ -103,10 +106,11 @@ def analysed_runs(output_dir: str | Path, names: Sequence[str] = ()) -> list[Pat
 
 
 def notebook_jobs(output_dir: Path, runs: Sequence[Path], version: str) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(slug, title, source notebook, parameters) for every page, summary pages first."""
+    """(slug, title, source notebook, parameters) for every page: summary pages, run pages, appendices."""
     summary = {"output_dir": str(output_dir), "runs": [run.name for run in runs], "version": version}
     jobs = [(slug, title, f"{slug}.ipynb", summary) for slug, title in SUMMARY_PAGES]
     jobs += [(f"model-{run.name}", run.name, "model.ipynb", {"run_dir": str(run)}) for run in runs]
+    jobs += [(slug, title, f"{slug}.ipynb", summary) for slug, title in APPENDIX_PAGES]
     return jobs
 
 
@@ -158,7 +162,7 @@ def execute_pages(
     ):
         target = notebooks / f"{slug}.ipynb"
         execute_notebook(NOTEBOOKS / source, target, parameters, timeout)
-        pages.append(Page(slug, title, target))
+        pages.append(Page(slug, title, target, appendix=slug in dict(APPENDIX_PAGES)))
     return pages
 
 

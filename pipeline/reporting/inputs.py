@@ -24,6 +24,7 @@ from pipeline.core.layout import (
     SeedSummaryRecord,
     read_metrics,
     read_optional_record,
+    read_record,
     read_run_config,
 )
 
@@ -96,6 +97,15 @@ def load_ablation(output_dir: str | Path) -> AblationRecord | None:
 def load_seed_summary(output_dir: str | Path) -> SeedSummaryRecord | None:
     """seeds.json of `compare`; None when no compared runs differ only by seed."""
     return read_optional_record(Outputs(output_dir).seeds, "seeds")
+
+
+def load_stage_records(output_dir: str | Path) -> list[dict[str, Any]]:
+    """The stage records of `all` (outputs/stages/<stage>.json) in the order they finished; empty when the
+    stages were run one by one."""
+    folder = Outputs(output_dir).stages
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    records = [read_record(path, "stage") for path in paths]
+    return sorted(records, key=lambda record: (record.get("finished", ""), record["stage"]))
 
 
 def load_leak(output_dir: str | Path) -> LeakRecord | None:

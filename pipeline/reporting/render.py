@@ -86,9 +86,10 @@ TYPST_PREAMBLE = """#set document(title: "{title} {version}")
 class Page:
     """One page of the report: an executed notebook and where it appears in the navigation."""
 
-    slug: str  # file stem of the page: index, data, comparison, ..., model-<run>
+    slug: str  # file stem of the page: index, data, comparison, ..., model-<run>, reproduce
     title: str
     notebook: Path
+    appendix: bool = False  # after the chapters; Quarto numbers it as an appendix
 
 
 @dataclass(frozen=True)
@@ -252,15 +253,17 @@ def render_offline(pages: Sequence[Page], out_dir: Path, version: str, corpus: s
 
 
 def quarto_chapters(pages: Sequence[Page], version: str, corpus: str = "") -> dict:
-    """What one build adds to the top-level `_quarto.yml`: its chapters (notebook paths relative to the
-    project), the title naming the corpus, the PDF name and the version in the subtitle and the footers. The
-    pre-render step of a bare `quarto render` writes it as the project's metadata file; `render_quarto` merges
-    it into a copy."""
+    """What one build adds to the top-level `_quarto.yml`: its chapters and appendices (notebook paths relative
+    to the project), the title naming the corpus, the PDF name and the version in the subtitle and the footers.
+    The pre-render step of a bare `quarto render` writes it as the project's metadata file; `render_quarto`
+    merges it into a copy."""
     title = report_title(corpus)
+    appendices = [page.notebook.name for page in pages if page.appendix]
     return {
         "book": {
             "title": title,
-            "chapters": [page.notebook.name for page in pages],
+            "chapters": [page.notebook.name for page in pages if not page.appendix],
+            **({"appendices": appendices} if appendices else {}),
             "output-file": Path(pdf_name(version, corpus)).stem,
             "page-footer": f"{title} · version {version}",
             "subtitle": f"version {version}",
