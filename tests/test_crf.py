@@ -117,6 +117,18 @@ def test_an_empty_call_has_no_marginals_and_an_empty_document_no_rows(random_crf
     assert largest_difference([one], crfsuite_marginals(random_crf, [["fever"]])) < 1e-6
 
 
+def test_a_crf_regularised_to_no_feature_at_all_gives_crfsuites_uniform_marginals():
+    rng = random.Random(2)
+    documents = random_documents(rng, 20, 10)
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=100.0, c2=0.01, max_iterations=20, all_possible_transitions=True)
+    crf.fit([document_features(words) for words in documents], [[rng.choice(LABELS) for _ in w] for w in documents])
+    weights = crf_weights(crf)
+    assert weights.columns == {} and not weights.transition.any()
+    ours = crf_marginals(weights, documents[:3])
+    assert largest_difference(ours, crfsuite_marginals(crf, documents[:3])) < 1e-6
+    assert np.allclose(ours[0], 1 / len(weights.labels))
+
+
 def test_the_weights_are_the_model_files_doubles_which_crfsuites_text_dump_rounds_to_six_decimals(random_crf):
     weights = crf_weights(random_crf)
     dumped = random_crf.state_features_  # {(attribute, label): weight} from the text dump

@@ -7,9 +7,10 @@ softmax maximum; the decoded sequence is repaired to valid IOB2 like every other
 crfsuite trains the CRF and finds its best tag sequence (Viterbi, in C). The marginals are computed here
 in numpy instead of through python-crfsuite's `marginal(label, position)`, one Python call per word and
 tag (~50 ms a note with 83 tags): the weights are read once from the model file crfsuite wrote (its exact
-doubles; `transition_features_`/`state_features_` come from a text dump rounded to 6 decimals), every
-word's state scores of a call are one sparse matrix product, and forward-backward runs in log space over
-all documents of the call at once. The marginals equal crfsuite's to 1e-6 (tests/test_crf.py).
+doubles; `transition_features_`/`state_features_` come from a text dump rounded to 6 decimals), the state
+scores of a call's words are sparse matrix products (`state_scores`), and a scaled forward-backward steps
+through all documents of the call at once (`forward_backward`). They equal crfsuite's to 1e-6
+(tests/test_crf.py).
 """
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ class CRFWeights:
     """A trained crfsuite CRF's parameters as arrays: what its marginals need."""
 
     labels: tuple[str, ...]  # in crfsuite's label ids
-    columns: dict[str, int]  # attribute (`lower:fever`, `is_title`) -> its row of `state`
-    state: Any  # scipy.sparse CSR (attributes, labels): the state feature weights
+    columns: dict[str, int]  # attribute (`lower:fever`, `is_title`) -> its column of words x attributes
+    state: Any  # scipy.sparse CSR (attributes, labels): the state feature weights, a row per column
     transition: np.ndarray  # (labels, labels): the weight of label i followed by label j
 
 
@@ -219,7 +220,7 @@ def attribute_scores(weights: CRFWeights, features: Sequence[dict[str, Any]]) ->
     """(len(features), labels): the state scores of feature dicts, one sparse product. An attribute is named
     and valued as python-crfsuite passes it to crfsuite: a string value joins its name (`lower:fever`,
     value 1), a number or bool is the value; attributes the model does not know count for nothing, as
-    in crfsuite (here: value 0)."""
+    in crfsuite."""
     from scipy.sparse import csr_matrix
 
     items = [item for features_ in features for item in features_.items()]
@@ -229,9 +230,10 @@ def attribute_scores(weights: CRFWeights, features: Sequence[dict[str, Any]]) ->
         count=len(items),
     )
     values = np.fromiter((1.0 if type(value) is str else value for _, value in items), dtype=float, count=len(items))
-    values[columns < 0] = 0.0
-    starts = np.cumsum([0, *map(len, features)])
-    attributes = csr_matrix((values, np.maximum(columns, 0), starts), shape=(len(features), len(weights.columns)))
+    rows = np.repeat(np.arange(len(features)), [len(item) for item in features])
+    known = columns >= 0
+    shape = (len(features), len(weights.columns))
+    attributes = csr_matrix((values[known], (rows[known], columns[known])), shape=shape)
     return (attributes @ weights.state).toarray()
 
 
