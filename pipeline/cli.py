@@ -189,7 +189,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     config = build_config(PredictConfig, args, args.profile)
     run_dir = resolve_run(args.run, args.output_dir)
     chosen = chosen_inference(run_dir, config)
-    model = load_predictor(run_dir, chosen)
+    model = load_predictor(run_dir, chosen.variant, chosen.windows)
     print(describe(run_dir, model, chosen, config), file=sys.stderr)
     config = dataclasses.replace(config, batch_size=chosen.batch_size)
     summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
