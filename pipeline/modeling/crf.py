@@ -38,7 +38,7 @@ MODEL_HEADER = struct.Struct("<4sI4sIIIIIIIII")  # crfsuite's CRF1d model file h
 CQDB_HEADER = struct.Struct("<4sIIIII")  # chunk id, size, flag, byte order, backward-array size and offset
 FEATURE = np.dtype([("type", "<u4"), ("source", "<u4"), ("target", "<u4"), ("weight", "<f8")])
 STATE, TRANSITION = 0, 1  # a feature's type: (attribute, label) or (label, next label)
-MARGINAL_POSITIONS = 1 << 16  # words x documents in one forward-backward pass: 16 bytes x tags each
+MARGINAL_POSITIONS = 1 << 15  # words x documents in one forward-backward pass: 16 bytes x tags each
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -303,10 +303,9 @@ def forward_backward(documents: Sequence[np.ndarray], transition: np.ndarray) ->
     if spread > SCALE_BUDGET:
         raise ValueError(f"CRF transition weights spread over {spread:.0f}, more than {SCALE_BUDGET:.0f}")
     every = max(1, int(SCALE_BUDGET // max(spread, np.log(n_labels), 1.0)))
-    emission = np.zeros((longest, len(documents), n_labels))  # word-major; padding: all-zero scores
+    emission = np.ones((longest, len(documents), n_labels))  # word-major; padding: uniform
     for index, rows in enumerate(documents):
-        emission[: len(rows), index] = rows
-    emission = np.exp(emission - emission.max(axis=2, keepdims=True))
+        np.exp(rows - rows.max(axis=1, keepdims=True), out=emission[: len(rows), index])
     weights = np.exp(transition - transition.max())
     forward = np.empty_like(emission)
     forward[0] = emission[0]
@@ -327,8 +326,8 @@ def forward_backward(documents: Sequence[np.ndarray], transition: np.ndarray) ->
             backward = (emission[word] * backward) @ weights.T
             if word % every == 0:
                 backward /= backward.sum(axis=1, keepdims=True)
-    forward /= forward.sum(axis=2, keepdims=True)
-    return [forward[:length, index] for index, length in enumerate(lengths)]
+    marginals = [forward[:length, index] for index, length in enumerate(lengths)]
+    return [rows / rows.sum(axis=1, keepdims=True) for rows in marginals]
 
 
 def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict[str, int]) -> list[np.ndarray]:
