@@ -196,7 +196,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     config = build_config(PredictConfig, args, args.profile)
     run_dir = resolve_run(args.run, args.output_dir)
     chosen = chosen_inference(run_dir, config)
-    model = load_predictor(run_dir, chosen)
+    model = load_predictor(run_dir, chosen.variant, chosen.windows)
     print(describe(run_dir, model, chosen, config), file=sys.stderr)
     policy = decision_policy(run_dir, config.threshold)
     config = dataclasses.replace(config, batch_size=chosen.batch_size)

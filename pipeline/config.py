@@ -420,7 +420,7 @@ class PredictConfig:
     variant: str = option(
         "",
         "fp32 | fp16 | bf16 | int8 | onnx | onnx-int8 | openvino-int8; empty: the variant and windows the run's bench chose on "
-        "validation (bench.json summary.chosen), else --int8/--onnx",
+        "validation (bench.json summary.chosen; a combined run: its transformer part's), else --int8/--onnx",
     )
     int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")
     onnx: bool = option(False, "ONNX Runtime")

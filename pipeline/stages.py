@@ -442,7 +442,7 @@ def combination_stages(config: PipelineConfig, profile: str, overrides: Override
         Stage(
             "train-combined",
             "combine",
-            (transformer, crf),
+            (transformer, crf),  # the transformer first: its bench is what bench-combined also needs
             combine,
             ("pipeline.training.combine",),
             action,
@@ -579,14 +579,16 @@ def training_stages(trainings: list[tuple[str, Any]], needs: tuple[str, ...] = (
 def per_run_stages(
     trainings: list[Stage], output_dir: str, analysis: AnalysisConfig, bench: BenchConfig, progress: bool
 ) -> list[Stage]:
-    """analyze-* for every run, then bench-* for every run (compare reads their bench.json)."""
+    """analyze-* for every run, then bench-* for every run (compare reads their bench.json); the bench of a
+    combined run also needs its transformer part's (the variant it runs is the one that bench chose)."""
 
     def of(train: Stage, command: str, config: Any, action: Callable[..., Any], *args: Any) -> Stage:
         """The stage `command` of one trained run: named after it, needing it, in a fresh process for bench."""
+        transformer = train.needs[:1] if command == "bench" and train.command == "combine" else ()
         return Stage(
             train.name.replace("train-", f"{command}-", 1),
             command,
-            (train.name,),
+            (train.name, *(need.replace("train-", "bench-", 1) for need in transformer)),
             config,
             (f"pipeline.{'evaluation.analyze' if command == 'analyze' else 'serving.bench'}",),
             partial(action, output_dir, train.name, config, *args),

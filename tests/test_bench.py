@@ -220,6 +220,23 @@ def test_predict_takes_the_batch_size_bench_chose_with_its_variant_unless_one_is
         chosen_inference(run_dir, PredictConfig(batch_size=-1))
 
 
+def test_a_combined_run_runs_the_variant_bench_chose_for_its_transformer_part(tmp_path, caplog):
+    from fixtures import make_fixture_combined_run, make_fixture_run
+
+    transformer = make_fixture_run(tmp_path, "minilm-x")
+    crf = make_fixture_run(tmp_path, "crf-x", model="crf")
+    combined = make_fixture_combined_run(tmp_path, "combined-x", transformer, crf, seed=3)
+    with caplog.at_level("INFO", logger="pipeline.serving.predict"):
+        assert chosen_inference(combined, PredictConfig()) == ("fp32", None, 8, False)
+    assert "combined-x: no variant chosen by bench for minilm-x" in caplog.text  # its transformer has no bench
+    chosen = {"label": "openvino-int8 256/16", "variant": "openvino-int8", "max_length": 256, "overlap": 16}
+    summary = {"chosen": {**chosen, "batch_size": 16}}
+    write_record(transformer / "bench.json", "bench", {"kind": "transformer", "summary": summary})
+    write_record(combined / "bench.json", "bench", {"kind": "combined", "summary": {"chosen": {"variant": "fp32"}}})
+    assert chosen_inference(combined, PredictConfig()) == ("openvino-int8", (256, 16), 16, True)
+    assert chosen_inference(combined, PredictConfig(variant="int8")) == ("int8", None, 8, False)  # the flag wins
+
+
 # --- worker processes ------------------------------------------------------------------------------
 
 

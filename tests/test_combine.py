@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import synthetic_brat_folder
 
@@ -19,6 +20,7 @@ from pipeline.core.layout import (
     read_predictions,
     read_record,
     read_run_config,
+    write_record,
 )
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import prepare_data
@@ -187,8 +189,6 @@ def test_predict_loads_both_parts_and_reproduces_the_recorded_test_predictions(c
 
 
 def test_a_part_trained_on_other_tags_is_refused(prepared, transformer_run, crf_run, tmp_path):
-    from pipeline.core.layout import write_record
-
     config = read_run_config(crf_run)
     config["tag2id"] = {"O": 0}
     other = tmp_path / "crf-other"
@@ -251,19 +251,89 @@ def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combine
     assert kept == [[found["selected_weight"], found["selected_tau"]]]
 
 
-def test_the_benchmark_times_the_combined_run_with_both_parts_beside_the_pipeline_of_its_transformer(combined_run):
+@pytest.fixture
+def benched(transformer_run, crf_run, combined_run, tmp_path) -> tuple[Path, Path]:
+    """Copies of the three runs side by side (a combined run finds its parts beside it), the transformer's
+    with a bench.json that chose int8 with 32/4 windows at batch 2: (transformer, combined)."""
+    transformer, _, combined = (
+        Path(shutil.copytree(run, tmp_path / "runs" / run.name)) for run in (transformer_run, crf_run, combined_run)
+    )
+    chosen = {"label": "int8 32/4", "variant": "int8", "max_length": 32, "overlap": 4, "batch_size": 2, "device": "cpu"}
+    write_record(transformer / "bench.json", "bench", {"kind": "transformer", "summary": {"chosen": chosen}})
+    return transformer, combined
+
+
+def test_predict_runs_a_combined_runs_transformer_in_the_variant_bench_chose_for_it(benched):
+    from pipeline.config import PredictConfig
+    from pipeline.serving.predict import chosen_inference, describe, load_predictor
+
+    transformer, combined = benched
+    config = PredictConfig()
+    chosen = chosen_inference(combined, config)
+    model = load_predictor(combined, chosen.variant, chosen.windows)
+    assert (model.variant, model.max_length, model.stride, chosen.batch_size) == ("int8", 32, 4, 2)
+    assert model.crf is not None and model.transformer_weight == read_metrics(combined)["selected_weight"]
+    assert describe(combined, model, chosen, config) == (
+        f"predict: {combined.name} as int8 (bench's choice for its transformer {transformer.name}, bench.json "
+        "summary.chosen), windows 32/4, 2 windows per forward pass (bench's choice)"
+    )
+
+
+def test_the_benchmark_times_the_combined_run_as_recorded_and_as_predict_runs_it(benched, combined_run):
     from pipeline.config import BenchConfig
     from pipeline.core.files import read_json
     from pipeline.serving.bench import bench_run
     from pipeline.serving.bench_worker import REFERENCE_NAME
+    from pipeline.serving.predict import load_predictor
 
-    config = BenchConfig(variants=["fp32"], windows=[], batch_sizes=[2], rounds=1, sample_docs=2, figure=False)
-    result = read_json(bench_run(combined_run, config, progress=False))
-    fp32 = next(row for row in result["variants"] if row["batch_size"] == 1)
-    assert {row["label"] for row in result["variants"]} == {"fp32"}
-    assert (result["kind"], fp32["label"], result["reference"]["name"]) == ("transformer", "fp32", REFERENCE_NAME)
-    # the timed model is the combination: its test F1 is the combined run's, not its transformer part's
-    assert fp32["test_micro_f1"] == pytest.approx(read_metrics(combined_run)["test"]["micro"]["f1"], abs=1e-4)
+    _, combined = benched
+    config = BenchConfig(windows=[], batch_sizes=[2], rounds=1, sample_docs=2, figure=False)
+    result = read_json(bench_run(combined, config, progress=False))
+    assert (result["kind"], result["reference"]["name"]) == ("combined", REFERENCE_NAME)
+    assert {row["label"] for row in result["variants"]} == {"fp32", "int8 32/4"}  # nothing else tried
+    assert result["summary"]["chosen"]["label"] == "int8 32/4"  # predict's, not chosen again
+    recorded, served = (
+        next(row for row in result["variants"] if row["label"] == label and row["batch_size"] == 1)
+        for label in ("fp32", "int8 32/4")
+    )
+    # the timed models are the combination: as recorded, its test F1 is the combined run's
+    assert recorded["test_micro_f1"] == pytest.approx(read_metrics(combined_run)["test"]["micro"]["f1"], abs=1e-4)
+    records = read_predictions(combined, "test")
+    predicted = load_predictor(combined, "int8", (32, 4)).predict([r["words"] for r in records], config.f1_batch_size)
+    expected = strict_scores([r["gold"] for r in records], [tags for tags, _ in predicted])["micro"]["f1"]
+    assert (served["max_length"], served["overlap"]) == (32, 4)
+    assert served["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_combined_models_predictions_are_those_of_crfsuites_own_marginals(combined_run):
+    from pipeline.modeling.combine import combine_documents
+    from pipeline.modeling.crf import document_features
+    from pipeline.modeling.decode import decode_documents
+    from pipeline.modeling.tagging import word_probabilities
+
+    model = dataclasses.replace(load_inference(combined_run, "fp32", "cpu"), transformer_weight=0.5)  # both count
+    notes = [r["words"] for part in ("validation", "test") for r in read_predictions(combined_run, part)]
+    # the notes, the notes backwards and a note of words neither part saw: confident and doubtful words
+    unseen = ["The", "61", "-", "year", "-", "old", "man", "had", "chills", "since", "Monday", "."]
+    words = [*notes, *(list(reversed(w)) for w in notes), unseen]
+    tag2id = {tag: index for index, tag in model.id2tag.items()}
+    crfsuite = []  # python-crfsuite's marginal() per word and tag, as predict computed them before
+    for marginals in model.crf.predict_marginals([document_features(w) for w in words]):
+        rows = np.zeros((len(marginals), len(tag2id)), dtype=np.float32)
+        for word, marginal in enumerate(marginals):
+            for tag, probability in marginal.items():
+                rows[word, tag2id[tag]] = probability
+        crfsuite.append(rows)
+    transformer = word_probabilities(
+        None, model.tokenizer, words, model.max_length, model.stride, model.truncate, 32, model.forward
+    )
+    combined = combine_documents(transformer, crfsuite, model.transformer_weight, model.prior, model.prior_tau)
+    expected = decode_documents(combined, model.id2tag, model.decoder)
+    predicted = model.predict(words)
+    assert any("B-" in "".join(tags) for tags, _ in predicted)
+    assert any(0.1 < c < 0.9 for _, confidence in predicted for c in confidence)
+    assert [tags for tags, _ in predicted] == [tags for tags, _ in expected]
+    assert [c for _, c in predicted] == [pytest.approx(c, abs=1e-6) for _, c in expected]
 
 
 def test_the_combinations_of_two_seed_runs_with_one_crf_are_a_seed_group_named_by_seed(

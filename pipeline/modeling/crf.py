@@ -3,26 +3,45 @@
 `pipeline.training.train` records it in the same run directory as a transformer run, so the
 comparison matrix is meaningful on CPU. Word confidence is the CRF's marginal probability of the predicted tag, the analogue of a
 softmax maximum; the decoded sequence is repaired to valid IOB2 like every other prediction.
+
+crfsuite trains the CRF and finds its best tag sequence (Viterbi, in C). The marginals are computed here
+in numpy instead of through python-crfsuite's `marginal(label, position)`, one Python call per word and
+tag (~50 ms a note with 83 tags): the weights are read once from the model file crfsuite wrote (its exact
+doubles; `transition_features_`/`state_features_` come from a text dump rounded to 6 decimals), the state
+scores of a call's words are sparse matrix products (`state_scores`), and a scaled forward-backward steps
+through all documents of the call at once (`forward_backward`). They equal crfsuite's to 1e-6
+(tests/test_crf.py).
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
+import struct
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.core.documents import Document
-from pipeline.core.errors import MissingInputError
+from pipeline.core.errors import CorruptOutputError, MissingInputError
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.tags import repair_iob2
+from pipeline.modeling.decode import padded_groups
 from pipeline.modeling.trainer import LabelSetMismatch
 
 MODEL_NAME = "crf"
+MODEL_HEADER = struct.Struct("<4sI4sIIIIIIIII")  # crfsuite's CRF1d model file header (lib/crf/src/crf1d_model.c)
+CQDB_HEADER = struct.Struct("<4sIIIII")  # chunk id, size, flag, byte order, backward-array size and offset
+FEATURE = np.dtype([("type", "<u4"), ("source", "<u4"), ("target", "<u4"), ("weight", "<f8")])
+STATE, TRANSITION = 0, 1  # a feature's type: (attribute, label) or (label, next label)
+MARGINAL_POSITIONS = 1 << 15  # words x documents in one forward-backward pass: 16 bytes x tags each
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def word_shape(word: str) -> str:
     """`Xxxx` -> `Xx`, `12.5` -> `d.d`: character classes with repeats collapsed."""
     shape: list[str] = []
@@ -33,10 +52,12 @@ def word_shape(word: str) -> str:
     return "".join(shape)
 
 
-def word_features(words: Sequence[str], index: int) -> dict[str, Any]:
-    """The usual CoNLL-style features of a word and of its neighbours at distance 1 and 2."""
-    word = words[index]
-    features: dict[str, Any] = {
+NEIGHBOURS = (-2, -1, 1, 2)  # offsets of the words whose features a word also gets
+
+
+def own_features(word: str) -> dict[str, Any]:
+    """The features of a word itself."""
+    return {
         "bias": 1.0,
         "lower": word.lower(),
         "suffix3": word[-3:].lower(),
@@ -49,20 +70,27 @@ def word_features(words: Sequence[str], index: int) -> dict[str, Any]:
         "shape": word_shape(word),
         "length": min(len(word), 10),
     }
-    for offset in (-2, -1, 1, 2):
+
+
+def neighbour_features(neighbour: str | None, offset: int) -> dict[str, Any]:
+    """What a word gets from its neighbour at `offset`, or from the document's edge (None) there."""
+    if neighbour is None:
+        return {f"{offset}:edge": True}
+    return {
+        f"{offset}:lower": neighbour.lower(),
+        f"{offset}:is_title": neighbour.istitle(),
+        f"{offset}:is_upper": neighbour.isupper(),
+        f"{offset}:shape": word_shape(neighbour),
+    }
+
+
+def word_features(words: Sequence[str], index: int) -> dict[str, Any]:
+    """The usual CoNLL-style features of a word and of its neighbours at distance 1 and 2: each part
+    depends on one word (or an edge) only, which is what lets `state_scores` score each distinct word once."""
+    features = own_features(words[index])
+    for offset in NEIGHBOURS:
         position = index + offset
-        if 0 <= position < len(words):
-            neighbour = words[position]
-            features.update(
-                {
-                    f"{offset}:lower": neighbour.lower(),
-                    f"{offset}:is_title": neighbour.istitle(),
-                    f"{offset}:is_upper": neighbour.isupper(),
-                    f"{offset}:shape": word_shape(neighbour),
-                }
-            )
-        else:
-            features[f"{offset}:edge"] = True
+        features.update(neighbour_features(words[position] if 0 <= position < len(words) else None, offset))
     return features
 
 
@@ -71,12 +99,14 @@ def document_features(words: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def predict_crf(crf: Any, documents: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float]]]:
-    """(IOB2 tags, marginal probability of each predicted tag) per document."""
+    """(IOB2 tags, marginal probability of each predicted tag) per document: crfsuite's Viterbi tags."""
     features = [document_features(words) for words in documents]
+    weights = crf_weights(crf)
+    label_ids = {label: index for index, label in enumerate(weights.labels)}
     results = []
-    for tags, marginals in zip(crf.predict(features), crf.predict_marginals(features)):
-        confidence = [float(marginal[tag]) for tag, marginal in zip(tags, marginals)]
-        results.append((repair_iob2(list(tags))[0], confidence))
+    for tags, marginals in zip(crf.predict(features), crf_marginals(weights, documents)):
+        chosen = marginals[np.arange(len(tags)), np.array([label_ids[tag] for tag in tags], dtype=np.int64)]
+        results.append((repair_iob2(list(tags))[0], chosen.tolist()))
     return results
 
 
@@ -103,13 +133,201 @@ def save_crf(crf: Any, path: Path) -> None:
 
 
 def load_crf(path: Path) -> Any:
-    """A CRF saved by `save_crf` (a pickle this pipeline wrote: load only run folders you trust)."""
+    """A CRF saved by `save_crf` (a pickle this pipeline wrote: load only run folders you trust), its weights
+    read for the marginals (`crf_weights`) now rather than on the first prediction."""
     if not path.exists():
         raise MissingInputError(
             f"{path} not found: is its run a finished CRF run (python -m pipeline train --model crf)?"
         )
     with open(path, "rb") as handle:
-        return pickle.load(handle)
+        crf = pickle.load(handle)
+    crf_weights(crf)
+    return crf
+
+
+@dataclass(frozen=True)
+class CRFWeights:
+    """A trained crfsuite CRF's parameters as arrays: what its marginals need."""
+
+    labels: tuple[str, ...]  # in crfsuite's label ids
+    columns: dict[str, int]  # attribute (`lower:fever`, `is_title`) -> its column of words x attributes
+    state: Any  # scipy.sparse CSR (attributes, labels): the state feature weights, a row per column
+    transition: np.ndarray  # (labels, labels): the weight of label i followed by label j
+
+
+WEIGHTS: weakref.WeakKeyDictionary[Any, CRFWeights] = weakref.WeakKeyDictionary()  # per CRF object
+
+
+def crf_weights(crf: Any) -> CRFWeights:
+    """The weights of a fitted sklearn-crfsuite CRF, read from its model file once per CRF object."""
+    if crf not in WEIGHTS:
+        path = Path(crf.modelfile.name)
+        weights = read_crfsuite_model(path.read_bytes(), str(path))
+        if list(weights.labels) != list(crf.classes_):
+            raise CorruptOutputError(f"{path}: labels {weights.labels[:5]} differ from its tagger's")
+        WEIGHTS[crf] = weights
+    return WEIGHTS[crf]
+
+
+def read_crfsuite_model(data: bytes, source: str) -> CRFWeights:
+    """The labels, attributes and feature weights of a crfsuite CRF1d model file (`source` names it in errors).
+
+    Layout (crfsuite's crf1d_model.c, little-endian): a 48-byte header with the offsets of the feature chunk
+    ("FEAT": 12-byte header, then 20 bytes a feature: type, source, target, weight as a double) and of the
+    label and attribute string tables (CQDB chunks, whose backward array gives each id's string)."""
+    if len(data) < MODEL_HEADER.size:
+        raise CorruptOutputError(f"{source}: {len(data)} bytes, too short for a crfsuite model")
+    magic, _, kind, version, _, n_labels, n_attributes, features_at, labels_at, attributes_at, *_ = (
+        MODEL_HEADER.unpack_from(data)
+    )
+    if (magic, kind, version) != (b"lCRF", b"FOMC", 100):
+        raise CorruptOutputError(f"{source}: not a crfsuite CRF1d model (magic {magic!r}, type {kind!r}, {version})")
+    chunk, _, count = struct.unpack_from("<4sII", data, features_at)
+    if chunk != b"FEAT":
+        raise CorruptOutputError(f"{source}: no feature chunk at byte {features_at}")
+    features = np.frombuffer(data, FEATURE, count, features_at + 12)
+    labels = cqdb_strings(data, labels_at, n_labels, source)
+    attributes = cqdb_strings(data, attributes_at, n_attributes, source)
+    from scipy.sparse import csr_matrix
+
+    state = features[features["type"] == STATE]
+    transitions = features[features["type"] == TRANSITION]
+    transition = np.zeros((n_labels, n_labels))
+    transition[transitions["source"], transitions["target"]] = transitions["weight"]
+    return CRFWeights(
+        labels=tuple(labels),
+        columns={attribute: index for index, attribute in enumerate(attributes)},
+        state=csr_matrix((state["weight"], (state["source"], state["target"])), shape=(n_attributes, n_labels)),
+        transition=transition,
+    )
+
+
+def cqdb_strings(data: bytes, offset: int, count: int, source: str) -> list[str]:
+    """The strings of ids 0..count-1 of the CQDB chunk at `offset`: the backward array holds, per id, the
+    offset of its record (id, size with the closing NUL, UTF-8 bytes)."""
+    chunk, _, _, _, backward_size, backward_at = CQDB_HEADER.unpack_from(data, offset)
+    if chunk != b"CQDB" or backward_size < count:
+        raise CorruptOutputError(f"{source}: no string table of {count} entries at byte {offset}")
+    strings = []
+    for record in np.frombuffer(data, "<u4", count, offset + backward_at).tolist():
+        start = offset + record + 8
+        (size,) = struct.unpack_from("<I", data, start - 4)
+        strings.append(data[start : start + size - 1].decode("utf-8"))
+    return strings
+
+
+def attribute_scores(weights: CRFWeights, features: Sequence[dict[str, Any]]) -> np.ndarray:
+    """(len(features), labels): the state scores of feature dicts, one sparse product. An attribute is named
+    and valued as python-crfsuite passes it to crfsuite: a string value joins its name (`lower:fever`,
+    value 1), a number or bool is the value; attributes the model does not know count for nothing, as
+    in crfsuite."""
+    from scipy.sparse import csr_matrix
+
+    items = [item for features_ in features for item in features_.items()]
+    columns = np.fromiter(
+        (weights.columns.get(f"{name}:{value}" if type(value) is str else name, -1) for name, value in items),
+        dtype=np.int64,
+        count=len(items),
+    )
+    values = np.fromiter((1.0 if type(value) is str else value for _, value in items), dtype=float, count=len(items))
+    rows = np.repeat(np.arange(len(features)), [len(item) for item in features])
+    known = columns >= 0
+    shape = (len(features), len(weights.columns))
+    attributes = csr_matrix((values[known], (rows[known], columns[known])), shape=shape)
+    return (attributes @ weights.state).toarray()
+
+
+def state_scores(weights: CRFWeights, documents: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """(n_words, labels) state scores of each document's words: the weights of their `word_features`.
+
+    A word's features are its own and one part per neighbour offset, each a function of one word or of
+    the document's edge (`own_features`, `neighbour_features`). So every part of every distinct word of
+    the call is scored once (one sparse product), and each position's score is the sum of its five
+    parts' rows (a second sparse product with five ones a row)."""
+    from scipy.sparse import csr_matrix
+
+    distinct: dict[str, int] = {}
+    ids = np.array([distinct.setdefault(word, len(distinct)) for words in documents for word in words], dtype=np.int64)
+    lengths = np.array([len(words) for words in documents], dtype=np.int64)
+    n_distinct, n_words, n_parts = len(distinct), len(ids), 1 + len(NEIGHBOURS)
+    table = attribute_scores(
+        weights,
+        [own_features(word) for word in distinct]
+        + [neighbour_features(word, offset) for offset in NEIGHBOURS for word in distinct]
+        + [neighbour_features(None, offset) for offset in NEIGHBOURS],
+    )  # rows: own parts, each offset's neighbour parts, the edges
+    position = np.arange(n_words) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # index in its document
+    length = np.repeat(lengths, lengths)
+    parts = np.empty((n_words, n_parts), dtype=np.int64)
+    parts[:, 0] = ids
+    for part, offset in enumerate(NEIGHBOURS, start=1):
+        inside = (position + offset >= 0) & (position + offset < length)
+        neighbour = ids[np.clip(np.arange(n_words) + offset, 0, max(n_words - 1, 0))]
+        parts[:, part] = np.where(inside, part * n_distinct + neighbour, n_parts * n_distinct + part - 1)
+    selection = csr_matrix(
+        (np.ones(parts.size), parts.ravel(), np.arange(0, parts.size + 1, n_parts)), shape=(n_words, len(table))
+    )
+    return np.split(selection @ table, np.cumsum(lengths)[:-1]) if documents else []
+
+
+def crf_marginals(weights: CRFWeights, documents: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """(n_words, labels) marginal probabilities of each document's words, labels in crfsuite's order: the
+    state scores of the whole call, then forward-backward over groups of documents padded to their
+    longest (`MARGINAL_POSITIONS` words x documents a group)."""
+    return [
+        marginals
+        for group in padded_groups(state_scores(weights, documents), MARGINAL_POSITIONS)
+        for marginals in forward_backward(group, weights.transition)
+    ]
+
+
+SCALE_BUDGET = 300.0  # natural-log range a forward or backward vector may drift through between rescalings
+
+
+def forward_backward(documents: Sequence[np.ndarray], transition: np.ndarray) -> list[np.ndarray]:
+    """Marginal probabilities of a linear-chain CRF (no start or end weights, as crfsuite's CRF1d) from each
+    document's (n_words, labels) state scores, all documents stepped together.
+
+    Scaled forward-backward, as crfsuite computes it: exponentials of the scores (each word's shifted by
+    its maximum, the transitions by theirs) and vectors rescaled to sum 1 as they go; a word's marginals
+    are its forward x backward product normalised, which the scales cancel out of. A step changes a
+    vector's sum by a factor between exp(-spread of the transition weights) and the number of labels, so
+    rescaling every `SCALE_BUDGET` / log(that factor) steps keeps both vectors, and their product, far
+    inside a double's range: the log-space values with one small matrix product per word and no
+    exponential, logarithm or reduction in most steps."""
+    lengths = [len(rows) for rows in documents]
+    longest, n_labels = max(lengths, default=0), len(transition)
+    if longest == 0:
+        return [np.zeros((0, n_labels)) for _ in documents]
+    spread = float(np.ptp(transition))
+    if spread > SCALE_BUDGET:
+        raise ValueError(f"CRF transition weights spread over {spread:.0f}, more than {SCALE_BUDGET:.0f}")
+    every = max(1, int(SCALE_BUDGET // max(spread, np.log(n_labels), 1.0)))
+    emission = np.ones((longest, len(documents), n_labels))  # word-major; padding: uniform
+    for index, rows in enumerate(documents):
+        np.exp(rows - rows.max(axis=1, keepdims=True), out=emission[: len(rows), index])
+    weights = np.exp(transition - transition.max())
+    forward = np.empty_like(emission)
+    forward[0] = emission[0]
+    for word in range(1, longest):
+        np.matmul(forward[word - 1], weights, out=forward[word])
+        forward[word] *= emission[word]
+        if word % every == 0:
+            forward[word] /= forward[word].sum(axis=1, keepdims=True)
+    ends: dict[int, list[int]] = {}  # word -> the documents whose last word it is
+    for index, length in enumerate(lengths):
+        ends.setdefault(length - 1, []).append(index)
+    backward = np.ones((len(documents), n_labels))
+    for word in range(longest - 1, -1, -1):
+        if word in ends:
+            backward[ends[word]] = 1.0
+        forward[word] *= backward
+        if word:
+            backward = (emission[word] * backward) @ weights.T
+            if word % every == 0:
+                backward /= backward.sum(axis=1, keepdims=True)
+    marginals = [forward[:length, index] for index, length in enumerate(lengths)]
+    return [rows / rows.sum(axis=1, keepdims=True) for rows in marginals]
 
 
 def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict[str, int]) -> list[np.ndarray]:
@@ -117,11 +335,11 @@ def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict
     unknown = sorted(set(crf.classes_) - set(tag2id))
     if unknown:
         raise LabelSetMismatch(f"the CRF predicts tags the data does not have: {unknown[:5]}")
+    weights = crf_weights(crf)
+    columns = [tag2id[label] for label in weights.labels]
     results = []
-    for marginals in crf.predict_marginals([document_features(words) for words in documents]):
+    for marginals in crf_marginals(weights, documents):
         rows = np.zeros((len(marginals), len(tag2id)), dtype=np.float32)
-        for word, marginal in enumerate(marginals):
-            for tag, probability in marginal.items():
-                rows[word, tag2id[tag]] = probability
+        rows[:, columns] = marginals
         results.append(rows)
     return results

@@ -15,14 +15,17 @@ fewest encoder FLOPs per wordpiece, which counts both the positions that overlap
 twice and the attention that grows with the window's width, whose validation F1 stays within
 `f1_tolerance` points of the run's own windows), then the variant `predict` uses by default (`summary.chosen`: the fastest at its
 best batch size whose validation F1 stays within `f1_tolerance` of fp32 with the run's windows). Test
-F1 is reported once, beside it.
+F1 is reported once, beside it. A combined run chooses nothing: its transformer part runs what bench
+chose for the transformer run (`predict.chosen_inference`, as predict runs it), timed beside the run as
+recorded (fp32 with its own windows), and `summary.chosen` is that subject whatever its F1
+(`f1_kept` says whether it kept the run's own).
 
 Efficiency: a short matmul probe (`peak`) measures this machine's fp32, bf16 and int8 throughput;
 each row gives the encoder's useful GFLOP/s (FLOPs of the real window widths, padding not counted)
 and that as a share of the peak of its number format.
 
 `<run>/bench.json` (read by comparison.py and the report: keep these keys):
-    run, kind ("transformer" | "crf"), created, device ("cpu" or the GPU name), threads, versions,
+    run, kind ("transformer" | "combined" | "crf"), created, device ("cpu" or the GPU name), threads, versions,
     config {BenchConfig}, cpu {flags: the bf16/int8 instruction sets found}, peak {fp32, bf16, int8: GFLOP/s
     (GOP/s for int8) of the CPU, null when not measurable}, gpu_peak {fp32, fp16, bf16, int8} of the GPU | null
     (a GPU row's peak_share is of gpu_peak, a CPU row's of peak)
@@ -71,7 +74,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pipeline.config import BenchConfig
+from pipeline.config import BenchConfig, PredictConfig
 from pipeline.core.documents import DataError
 from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
 from pipeline.core.layout import (
@@ -84,6 +87,7 @@ from pipeline.core.layout import (
 )
 from pipeline.core.provenance import package_versions
 from pipeline.modeling.backends import (
+    CPU_ONLY,
     CPU_VARIANTS,
     GPU_VARIANTS,
     GRAPH_VARIANTS,
@@ -92,6 +96,7 @@ from pipeline.modeling.backends import (
     missing_packages,
 )
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
+from pipeline.serving.predict import chosen_inference
 
 log = logging.getLogger(__name__)
 CPU_GPU_VARIANTS = ("fp32", "onnx-int8")  # on a GPU machine, the CPU rows set beside the GPU ones
@@ -132,16 +137,25 @@ class Subject:
         return name + (f" {self.windows[0]}/{self.windows[1]}" if self.windows else "")
 
 
+ENCODER_KINDS = ("transformer", "combined")  # the kinds of run that read text through a transformer
+
+
 def run_kind(run_dir: Path) -> str:
-    """ "crf" or "transformer", from what the run saved; a combined run is timed as a transformer whose
-    predictions average in its CRF part (a new kind of run adds one branch here and one runner in
-    `pipeline.serving.bench_worker.RUNNERS`)."""
+    """ "crf", "combined" or "transformer", from what the run saved (a new kind of run adds one branch here
+    and one runner in `pipeline.serving.bench_worker.RUNNERS`)."""
     folder = RunFolder(run_dir)
     if folder.crf_model.exists():
         return "crf"
     if (RunFolder(encoder_run(run_dir)).model / "config.json").exists():
-        return "transformer"
+        return "combined" if folder.combined.exists() else "transformer"
     raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
+
+
+def served_subject(run_dir: Path, device: str) -> Subject:
+    """A combined run as `predict` runs it (`chosen_inference`): its transformer part in the variant and
+    windows bench chose for the transformer run, or fp32 with the run's windows without that choice."""
+    chosen = chosen_inference(run_dir, PredictConfig())
+    return Subject("combined", chosen.variant, "cpu" if chosen.variant in CPU_ONLY else device, chosen.windows)
 
 
 class Worker:
@@ -448,15 +462,20 @@ def summarise(
     reference: dict[str, Any] | None,
     ratios: dict[str, dict[str, Any]],
     config: BenchConfig,
+    served: str | None = None,
 ) -> dict[str, Any]:
-    """The headline: the subject chosen on validation, its ratios (median, min-max over rounds) and the
-    verdict on the target (on test F1, reported once). `ratios`: {label: {"best": ..., "batch_1": ...}}."""
+    """The headline: the subject chosen on validation (or `served`, the label of the subject predict runs
+    whatever bench finds: a combined run's), its ratios (median, min-max over rounds) and the verdict on
+    the target (on test F1, reported once). `ratios`: {label: {"best": ..., "batch_1": ...}}."""
     best: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["label"] not in best or row["docs_per_second"] > best[row["label"]]["docs_per_second"]:
             best[row["label"]] = row
     base = best.get("fp32") or next(iter(best.values()))
-    chosen = choose_subject(list(best.values()), base.get("validation_micro_f1") or 0.0, config.f1_tolerance)
+    if served:
+        chosen = best[served]
+    else:
+        chosen = choose_subject(list(best.values()), base.get("validation_micro_f1") or 0.0, config.f1_tolerance)
     fastest = max(best.values(), key=lambda r: r["docs_per_second"])
     test_f1 = {label: row["test_micro_f1"] for label, row in best.items()}
     summary: dict[str, Any] = {
@@ -529,8 +548,9 @@ def interleaved_rounds(
 
 
 def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: bool = True) -> Path:
-    """Benchmark a finished run (transformer: every variant and the reference; CRF: its one row);
-    writes and returns `<run>/bench.json`."""
+    """Benchmark a finished run (transformer: every variant and the reference; combined: the run as recorded
+    and as predict runs it, its transformer part in the variant and windows its transformer run's bench
+    chose, beside the reference; CRF: its one row); writes and returns `<run>/bench.json`."""
     import torch
 
     config = config or BenchConfig()
@@ -548,12 +568,12 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     peaks = {"cpu": peak_probe()}
     if device.startswith("cuda"):
         peaks[device] = peak_probe(device=device)
-    variants = default_subjects(kind, device, config, flags)
     scored: dict[str, dict[str, Any]] = {}
     facts: dict[str, dict[str, Any]] = {}
     workers: list[Worker] = []
     reference: Worker | None = None
     windows_table: list[dict[str, Any]] = []
+    served: Subject | None = None  # a combined run's subject as predict runs it, reported as the choice
     started: list[Worker] = []  # every worker, closed at the end whatever happens
 
     def start(subject: Subject, parts: Sequence[str] = ("validation", "test")) -> Worker:
@@ -569,7 +589,12 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     try:
         base = Subject(kind, "crf", "cpu") if kind == "crf" else Subject(kind, "fp32", device)
         workers.append(start(base))
+        if kind == "combined":  # the run as recorded, and as predict runs it: nothing chosen again
+            served = served_subject(run_dir, device)
+            if served.label != base.label:
+                workers.append(start(served))
         if kind == "transformer":
+            variants = default_subjects(kind, device, config, flags)
             windows_table = [window_option(base, facts, scored, own=True)]
             probes = {}
             for length, overlap in window_candidates(config, model_positions(run_dir)):
@@ -590,8 +615,8 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             if device.startswith("cuda"):  # the same run on this machine's CPU, beside the GPU rows
                 subjects += [Subject(kind, v, "cpu", chosen_windows, beside_gpu=True) for v in CPU_GPU_VARIANTS]
             workers += [start(subject) for subject in subjects]
-            if config.reference:
-                reference = start(Subject("reference", "fp32", device))
+        if kind in ENCODER_KINDS and config.reference:
+            reference = start(Subject("reference", "fp32", device))
         seconds, latency, paired = interleaved_rounds(workers, reference, config, progress)
         memory = {w.subject.label: w.call({"op": "memory"})["peak_memory_mb"] for w in workers}
         reference_memory = reference.call({"op": "memory"})["peak_memory_mb"] if reference else None
@@ -671,7 +696,9 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "reference": rounded(reference_record) if reference_record else None,
         "estimate": estimates(rows, float(np.mean(words)), config),
     }
-    bench["summary"] = rounded(summarise(bench["variants"], bench["reference"], ratios, config))
+    bench["summary"] = rounded(
+        summarise(bench["variants"], bench["reference"], ratios, config, served.label if served else None)
+    )
     path = write_record(RunFolder(run_dir).bench, "bench", bench)
     if config.figure:
         plot(bench, RunFolder(run_dir).bench_figure)
@@ -680,7 +707,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
 
 def window_facts(subject: Subject, run_dir: Path) -> dict[str, Any]:
     """The max_length / overlap the subject predicts with (None for a CRF or the reference)."""
-    if subject.kind != "transformer":
+    if subject.kind not in ENCODER_KINDS:
         return {}
     if subject.windows:
         return {"max_length": subject.windows[0], "overlap": subject.windows[1]}

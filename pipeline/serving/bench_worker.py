@@ -14,8 +14,8 @@ that all stay loaded. Messages, one reply each:
 A failure replies {"error": message}. Batch 1 is timed one document at a time (latency); a larger
 batch size is one call over the whole sample.
 
-`RUNNERS` maps a subject kind to the function that loads it: a new kind of run (a combined model)
-needs one more entry there and in `pipeline.serving.bench.run_kind`.
+`RUNNERS` maps a subject kind to the function that loads it: a new kind of run needs one more entry
+there and in `pipeline.serving.bench.run_kind`.
 """
 
 from __future__ import annotations
@@ -72,14 +72,13 @@ def encoder_flops(config: Any, n_labels: int) -> Callable[[int], float]:
 
 
 def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, device: str) -> Runner:
-    import dataclasses
-
-    from pipeline.modeling.backends import encoder_run, load_inference
+    """A transformer run, or a combined run (its transformer part in `variant`, with its CRF part), loaded
+    as predict loads it."""
+    from pipeline.modeling.backends import encoder_run
     from pipeline.modeling.features import encode_documents, word_pieces
+    from pipeline.serving.predict import load_predictor
 
-    model = load_inference(run_dir, variant, device)
-    if windows:
-        model = dataclasses.replace(model, max_length=int(windows[0]), stride=int(windows[1]))
+    model = load_predictor(run_dir, variant, (int(windows[0]), int(windows[1])) if windows else None, device)
 
     def encoded(documents: Documents) -> list[Any]:
         return encode_documents(model.tokenizer, documents, model.max_length, model.stride, model.truncate)
@@ -158,6 +157,7 @@ def reference_runner(run_dir: Path, variant: str, windows: list[int] | None, dev
 
 RUNNERS: dict[str, Callable[[Path, str, list[int] | None, str], Runner]] = {
     "transformer": transformer_runner,
+    "combined": transformer_runner,
     "crf": crf_runner,
     "reference": reference_runner,
 }

@@ -48,7 +48,7 @@ from pipeline.core.layout import RunFolder, read_optional_record
 from pipeline.core.tags import entity_types_of, spans_from_tags
 from pipeline.evaluation.confidence import span_confidence
 from pipeline.evaluation.policy import global_threshold_policy, review_all_policy, span_decision
-from pipeline.modeling.backends import InferenceModel
+from pipeline.modeling.backends import InferenceModel, encoder_run
 from pipeline.serving.notes import Note, note_words
 from pipeline.serving.review_queue import queue_note, write_annotation_conf
 
@@ -94,34 +94,48 @@ class Inference(NamedTuple):
 
 def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
     """What predict runs with: --variant or --int8/--onnx when given, else what `bench` chose on validation
-    (bench.json summary.chosen: variant, windows and the batch size it was fastest at), else fp32. The
+    for the run's transformer (bench.json summary.chosen of the run, or of a combined run's transformer
+    part: its variant, windows and the batch size it was fastest at), else fp32, said in a log line. The
     batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`."""
     if config.batch_size < 0:
         raise ConfigError(f"--batch-size must be positive (0: bench's choice), got {config.batch_size}")
     own = config.batch_size or DEFAULT_BATCH_SIZE
     if config.variant or config.int8 or config.onnx:
         return Inference(config.variant or variant_of(config), None, own, False)
-    bench = read_optional_record(RunFolder(run_dir).bench, "bench", Path(run_dir).name) or {}
+    transformer = encoder_run(run_dir)
+    bench = read_optional_record(RunFolder(transformer).bench, "bench", transformer.name) or {}
     chosen = (bench.get("summary") or {}).get("chosen")
     if bench.get("kind", "transformer") != "transformer" or not chosen:
+        log.info(
+            "%s: no variant chosen by bench for %s (no bench.json with a transformer's choice): fp32 with its own "
+            "windows; `python -m pipeline bench --run %s` chooses a faster one",
+            Path(run_dir).name,
+            transformer.name,
+            transformer.name,
+        )
         return Inference("fp32", None, own, False)
     windows = (int(chosen["max_length"]), int(chosen["overlap"])) if chosen.get("max_length") else None
     return Inference(str(chosen["variant"]), windows, config.batch_size or int(chosen["batch_size"]), True)
 
 
-def load_predictor(run_dir: str | Path, chosen: Inference) -> InferenceModel:
-    """The run loaded in the chosen variant, with the chosen windows."""
+def load_predictor(
+    run_dir: str | Path, variant: str, windows: tuple[int, int] | None, device: str | None = None
+) -> InferenceModel:
+    """The run loaded in `variant` (a combined run: its transformer part), with `windows` (max_length,
+    overlap) when given: what predict and bench both run."""
     from pipeline.modeling.backends import load_inference
 
-    model = load_inference(run_dir, chosen.variant)
-    if chosen.windows:
-        return dataclasses.replace(model, max_length=chosen.windows[0], stride=chosen.windows[1])
+    model = load_inference(run_dir, variant, device)
+    if windows:
+        return dataclasses.replace(model, max_length=windows[0], stride=windows[1])
     return model
 
 
 def describe(run_dir: str | Path, model: InferenceModel, chosen: Inference, config: PredictConfig) -> str:
     """One line that says what predict runs with and where each setting came from."""
-    variant = "bench's choice, bench.json summary.chosen" if chosen.from_bench else "given or default"
+    transformer = encoder_run(run_dir)
+    source = "" if transformer == Path(run_dir) else f" for its transformer {transformer.name}"
+    variant = f"bench's choice{source}, bench.json summary.chosen" if chosen.from_bench else "given or default"
     batch = "--batch-size" if config.batch_size else ("bench's choice" if chosen.from_bench else "default")
     return (
         f"predict: {Path(run_dir).name} as {chosen.variant} ({variant}), windows {model.max_length}/{model.stride}, "
