@@ -73,7 +73,7 @@ def test_a_folder_gives_one_record_per_file_and_bad_files_become_error_records(t
 
 
 def test_threshold_marks_spans_below_it_for_review(tiny_run, notes_jsonl, tmp_path):
-    predict(tiny_run, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1.01")
+    predict(tiny_run, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1")
     predict(tiny_run, notes_jsonl, tmp_path / "none.jsonl", "--threshold", "0")
     spans_all = [s for r in read_lines(tmp_path / "all.jsonl") for s in r["spans"]]
     spans_none = [s for r in read_lines(tmp_path / "none.jsonl") for s in r["spans"]]

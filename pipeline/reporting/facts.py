@@ -8,10 +8,12 @@ measured (no analysis yet, no benchmark for the CRF) is None, and the sentences 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import MODELS
 from pipeline.core.errors import MissingInputError
+from pipeline.core.layout import Outputs
 from pipeline.evaluation.compare import bench_speed
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
@@ -150,10 +152,11 @@ def test_facts(run: RunInputs) -> ModelFacts:
 def decision(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
     """comparison.json's decision matrix; an error naming the command when it is missing or was computed for
     other runs than the report's."""
-    command = "python -m pipeline compare " + " ".join(run.name for run in runs)
+    output_dir = runs[0].folder.parent.parent if runs else Path("outputs")  # runs lie in <output_dir>/runs/
+    command = f"python -m pipeline compare {' '.join(run.name for run in runs)} --output-dir {output_dir}"
     matrix = (comparison or {}).get("decision")
     if not matrix:
-        raise MissingInputError(f"no decision matrix in outputs/comparison/comparison.json: run `{command}`")
+        raise MissingInputError(f"no decision matrix in {Outputs(output_dir).comparison}: run `{command}`")
     if matrix["winner"] not in {run.name for run in runs}:
         raise MissingInputError(
             f"the decision matrix's winner {matrix['winner']} is not among the report's runs: run `{command}`"

@@ -81,8 +81,6 @@ def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
     """What predict runs with: --variant or --int8/--onnx when given, else what `bench` chose on validation
     (bench.json summary.chosen: variant, windows and the batch size it was fastest at), else fp32. The
     batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`."""
-    if config.batch_size < 0:
-        raise ConfigError(f"--batch-size must be positive (0: bench's choice), got {config.batch_size}")
     own = config.batch_size or DEFAULT_BATCH_SIZE
     if config.variant or config.int8 or config.onnx:
         return Inference(config.variant or variant_of(config), None, own, False)
