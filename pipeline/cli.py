@@ -150,8 +150,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.evaluation.compare import compare_runs
 
+    config = build_config(CompareConfig, args, args.profile)
     run_dirs = [resolve_run(run, args.output_dir) for run in args.runs]
-    path = compare_runs(run_dirs, args.output_dir, build_config(CompareConfig, args, args.profile))
+    path = compare_runs(run_dirs, args.output_dir, config)
     print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
     return 0
 
@@ -160,13 +161,14 @@ def cmd_leak(args: argparse.Namespace) -> int:
     from pipeline.core.layout import Outputs
     from pipeline.evaluation.leak import measure_leak
 
+    config = build_config(AnalysisConfig, args, args.profile)
     rows_output_dir = args.rows_output_dir or str(Outputs(args.output_dir).leak_dir)
     path = measure_leak(
         resolve_run(args.rows_run, rows_output_dir),
         resolve_run(args.document_run, args.output_dir),
         rows_output_dir,
         args.output_dir,
-        build_config(AnalysisConfig, args, args.profile),
+        config,
     )
     print(f"wrote {path}")
     return 0
@@ -176,9 +178,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.core.files import read_json
     from pipeline.serving.bench import bench_run, format_bench
 
-    path = bench_run(
-        resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile), progress=not args.quiet
-    )
+    config = build_config(BenchConfig, args, args.profile)
+    path = bench_run(resolve_run(args.run, args.output_dir), config, progress=not args.quiet)
     print(format_bench(read_json(path)))
     print(f"wrote {path} and {path.with_name('bench.png')}")
     return 0

@@ -31,7 +31,10 @@ NOT_WRITABLE = "write somewhere else, or make it writable"
 FILE_SYSTEM_FAULTS: dict[int, tuple[str, str]] = {
     errno.ENOSPC: ("no space left on the device", FREE_SPACE),
     errno.EDQUOT: ("the disk quota is used up", FREE_SPACE),
-    errno.EFBIG: ("the file is larger than the file system or the file-size limit (ulimit -f) allows", FREE_SPACE),
+    errno.EFBIG: (
+        "the file is larger than the file-size limit (ulimit -f) or the file system allows",
+        "raise the limit or write somewhere else",
+    ),
     errno.EROFS: ("the file system is read-only", "write somewhere else"),
     errno.EACCES: ("permission denied", NOT_WRITABLE),
     errno.EPERM: ("operation not permitted", NOT_WRITABLE),
@@ -47,16 +50,19 @@ def blocking_file(path: Path) -> Path | None:
     return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
 
 
-def file_system_error(exc: BaseException, path: str | Path | None = None) -> FileSystemError | None:
+def file_system_error(
+    exc: BaseException, path: str | Path | None = None, own_name: bool = True
+) -> FileSystemError | None:
     """The machine's refusal behind `exc` (itself, or what it was raised from or during: a library's own
-    error around an OSError) as one `FileSystemError` naming `path` (default: the OSError's file), the cause
-    and the fix; None when no such refusal is behind it (a bug keeps its traceback)."""
+    error around an OSError) as one `FileSystemError` naming the OSError's file (`own_name`, when it has
+    one) or else `path`, the cause and the fix; None when no such refusal is behind it (a bug keeps its
+    traceback)."""
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, OSError) and error.errno in FILE_SYSTEM_FAULTS:
-            return describe_fault(error.errno, path if path is not None else error.filename)
+            return describe_fault(error.errno, error.filename if own_name and error.filename else path)
         error = error.__cause__ or error.__context__
     return None
 
@@ -88,32 +94,32 @@ def probe_folder(folder: Path) -> OSError | None:
 
 
 @contextlib.contextmanager
-def file_system_faults(path: str | Path, probe: bool = False) -> Iterator[None]:
-    """Turn a write under `path` that the machine refuses into one `FileSystemError` naming `path`. With
-    `probe`, an error without an errno is put down to the machine when the nearest existing folder of
-    `path` cannot take `PROBE_BYTES` either; anything else is re-raised as it was."""
+def file_system_faults(path: str | Path, probe: bool = False, own_name: bool = True) -> Iterator[None]:
+    """Turn a file operation the machine refuses into one `FileSystemError` naming the file it refused
+    (`own_name`, when the error names one) or else `path`. With `probe`, an error without an errno is put
+    down to the machine when the nearest existing folder of `path` cannot take `PROBE_BYTES` either;
+    anything else is re-raised as it was."""
     try:
         yield
     except PipelineError:
         raise
     except Exception as exc:
-        fault = file_system_error(exc, path)
+        fault = file_system_error(exc, path, own_name)
         if fault is None and probe:
             folder = next((p for p in (Path(path), *Path(path).parents) if p.is_dir()), None)
             refusal = probe_folder(folder) if folder is not None else None
-            fault = file_system_error(refusal, path) if refusal is not None else None
+            fault = file_system_error(refusal, path, own_name=False) if refusal is not None else None
         if fault is None:
             raise
         raise fault from exc
 
 
 def check_writable(path: str | Path) -> None:
-    """Fail now, before any work, when the file `path` cannot be written: a folder stands there, a file
-    stands where one of its folders belongs, or its folder (made when missing) takes no new file."""
+    """Fail now, before any work, when a file cannot be made at `path`: a file stands where one of its folders
+    belongs, or its folder (made when missing) takes no new file. (A folder at `path` itself is the caller's
+    to refuse, naming its flag.)"""
     path = Path(path)
-    with file_system_faults(path):
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    with file_system_faults(path, own_name=False):
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
             pass
@@ -127,9 +133,10 @@ def new_file_mode() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` whole or not at all; a refusal of the machine is a `FileSystemError` naming `path`."""
+    """Write `data` to `path` whole or not at all; a refusal of the machine is a `FileSystemError` naming `path`
+    (not the temporary file's name, which means nothing to the reader)."""
     path = Path(path)
-    with file_system_faults(path):
+    with file_system_faults(path, own_name=False):
         if path.is_dir():  # os.replace would say so only after the whole file is written
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
