@@ -188,7 +188,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.core.files import check_writable, file_system_faults
     from pipeline.serving.notes import read_notes
-    from pipeline.serving.predict import ALL_FAILED_EXIT, chosen_inference, describe, load_predictor, predict_notes
+    from pipeline.serving.predict import (
+        ALL_FAILED_EXIT,
+        chosen_inference,
+        completed_ids,
+        describe,
+        load_predictor,
+        predict_notes,
+    )
 
     config = build_config(PredictConfig, args, args.profile)
     run_dir = resolve_run(args.run, args.output_dir)
@@ -202,8 +209,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load_predictor(run_dir, chosen)
     print(describe(run_dir, model, chosen, config), file=sys.stderr)
     config = dataclasses.replace(config, batch_size=chosen.batch_size)
-    with file_system_faults(args.output if args.output != "-" else "the standard output"):
-        summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
+    try:
+        with file_system_faults(args.output if args.output != "-" else "the standard output"):
+            summary = predict_notes(model, read_notes(args.input), args.output, config, progress=not args.quiet)
+    except BaseException:  # a full disk or Ctrl-C: no half-written line stays; a rerun resumes after the last note
+        if Path(args.output).is_file():
+            completed_ids(Path(args.output))
+        raise
     if summary.renamed:
         log.warning(
             "%d note ids repeat in %s; later copies written as %s",
@@ -390,7 +402,7 @@ def resume_hint(args: argparse.Namespace, argv: list[str], runs_before: set[str]
     if args.command == "predict" and Path(args.output).is_file():
         from pipeline.serving.predict import completed_ids
 
-        kept = len(completed_ids(Path(args.output))[0])  # also cuts a line the fault left half-written
+        kept = len(completed_ids(Path(args.output))[0])
         return f"{again} (the {kept} notes written are kept)" if kept else again
     if args.command == "all":
         return f"{again} (finished stages are reused)"

@@ -640,34 +640,33 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             group.add_argument(_flag(spec.name), type=base, choices=spec.metadata.get("choices"), **common)
 
 
-def check_values(cls: type, values: dict[str, Any]) -> None:
-    """Raise ConfigError for a key that is no field of `cls`, or a value outside its field's choices."""
-    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(specs))
+def check_fields(cls: type, values: dict[str, Any]) -> None:
+    """Raise ConfigError for a key that is no field of `cls` (its values are checked when the config is made)."""
+    names = [spec.name for spec in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(
-            f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; valid fields: {', '.join(specs)}"
+            f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}"
         )
-    for name, value in values.items():
-        choices = specs[name].metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{cls.__name__}.{name} is {value!r}; choose one of {', '.join(choices)}")
 
 
 def check_overrides(overrides: dict[str, dict[str, Any]] | None) -> None:
-    """Check `{config class name: {field: value}}`: an unknown class name, field or choice raises ConfigError."""
+    """Check `{config class name: {field: value}}`: an unknown class name or field, or a value outside its
+    choices or range, raises ConfigError (also for a config the run would not build)."""
     for name, values in (overrides or {}).items():
         if name not in CONFIG_CLASSES:
             raise ConfigError(f"unknown config class {name!r} in overrides; known: {', '.join(CONFIG_CLASSES)}")
-        check_values(CONFIG_CLASSES[name], values)
+        check_fields(CONFIG_CLASSES[name], values)
+        CONFIG_CLASSES[name](**values)
 
 
 def build_config(cls: type, args: argparse.Namespace | None = None, profile: str = "cpu", **overrides: Any) -> Any:
-    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (checked by
-    `check_values`; the CLI namespace holds other keys too, so only its fields are taken)."""
+    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (their names checked by
+    `check_fields`, every value by the config itself; the CLI namespace holds other keys too, so only its
+    fields are taken)."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    check_values(cls, overrides)
+    check_fields(cls, overrides)
     names = {spec.name for spec in dataclasses.fields(cls)}
     values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
     if args is not None:
