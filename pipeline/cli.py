@@ -340,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         cmd_predict,
         "entity spans with character offsets for raw notes (.txt, folder, "
-        ".jsonl, or - for JSON lines on stdin), resumable; exit code 2 for bad options or a missing input, "
-        "3 when every note failed",
+        ".jsonl, or - for JSON lines on stdin), resumable; exit code 2 for bad options, a missing input or a "
+        "write the machine refuses, 3 when every note failed, 130 when interrupted (Ctrl-C)",
     )
     predict.add_argument(
         "--run",
@@ -417,8 +417,7 @@ def resume_hint(args: argparse.Namespace, argv: list[str], runs_before: set[str]
     seed = next((s for s in seeds if f"-seed{s}-" in started[-1]), None)
     later = seeds[seeds.index(seed) + 1 :] if seed is not None else []
     if later:
-        listed = ",".join(map(str, later))
-        hint += f"; seeds {listed} were not started: train them with --seeds {listed}"
+        hint += f"; then `--seeds {','.join(map(str, later))}` trains the seeds not started"
     return hint
 
 

@@ -739,6 +739,26 @@ def test_ctrl_c_in_data_releases_the_lock_and_leaves_no_partial_file(tmp_path, m
     assert list(Outputs(out).data.iterdir()) == [] and Outputs(out).lock.read_text() == ""
 
 
+def test_ctrl_c_in_train_with_seeds_names_the_started_run_and_the_seeds_not_started(tmp_path, monkeypatch, caplog):
+    import pipeline.training.train
+
+    runs = tmp_path / "out" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "tiny-20251231-000000").mkdir()  # unfinished, but by an earlier command: not the one to resume
+
+    def interrupted(config):
+        make_fixture_run(runs, "minilm-seed42-20260101-000000")  # finished
+        (runs / "minilm-seed43-20260101-000100").mkdir()  # training when Ctrl-C came
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.training.train, "train_seeds", interrupted)
+    assert main(["train", "--seeds", "42,43,44,45", "--output-dir", str(tmp_path / "out"), "--quiet"]) == 130
+    assert error_lines(caplog) == [
+        f"interrupted; resume with `python -m pipeline train --resume {runs}/minilm-seed43-20260101-000100` (from "
+        "its last checkpoint); then `--seeds 44,45` trains the seeds not started"
+    ]
+
+
 def test_ctrl_c_in_all_says_the_finished_stages_are_reused(tmp_path, monkeypatch, caplog):
     import pipeline.data.prepare
 
