@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,8 @@ from pipeline.config import (
     add_config_arguments,
     build_config,
 )
-from pipeline.core.errors import MissingInputError, PipelineError
+from pipeline.core.errors import ConfigError, FileSystemError, MissingInputError, PipelineError
+from pipeline.core.files import file_system_error
 
 log = logging.getLogger("pipeline")
 
@@ -148,8 +150,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.evaluation.compare import compare_runs
 
+    config = build_config(CompareConfig, args, args.profile)
     run_dirs = [resolve_run(run, args.output_dir) for run in args.runs]
-    path = compare_runs(run_dirs, args.output_dir, build_config(CompareConfig, args, args.profile))
+    path = compare_runs(run_dirs, args.output_dir, config)
     print(f"wrote {path} comparing {', '.join(d.name for d in run_dirs)}")
     return 0
 
@@ -158,13 +161,14 @@ def cmd_leak(args: argparse.Namespace) -> int:
     from pipeline.core.layout import Outputs
     from pipeline.evaluation.leak import measure_leak
 
+    config = build_config(AnalysisConfig, args, args.profile)
     rows_output_dir = args.rows_output_dir or str(Outputs(args.output_dir).leak_dir)
     path = measure_leak(
         resolve_run(args.rows_run, rows_output_dir),
         resolve_run(args.document_run, args.output_dir),
         rows_output_dir,
         args.output_dir,
-        build_config(AnalysisConfig, args, args.profile),
+        config,
     )
     print(f"wrote {path}")
     return 0
@@ -174,19 +178,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.core.files import read_json
     from pipeline.serving.bench import bench_run, format_bench
 
-    path = bench_run(
-        resolve_run(args.run, args.output_dir), build_config(BenchConfig, args, args.profile), progress=not args.quiet
-    )
+    config = build_config(BenchConfig, args, args.profile)
+    path = bench_run(resolve_run(args.run, args.output_dir), config, progress=not args.quiet)
     print(format_bench(read_json(path)))
     print(f"wrote {path} and {path.with_name('bench.png')}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.core.files import check_writable, file_system_faults
     from pipeline.serving.notes import read_notes
     from pipeline.serving.predict import (
         ALL_FAILED_EXIT,
         chosen_inference,
+        completed_ids,
         decision_policy,
         describe,
         load_predictor,
@@ -195,12 +200,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     config = build_config(PredictConfig, args, args.profile)
     run_dir = resolve_run(args.run, args.output_dir)
+    if Path(args.output).is_dir():
+        raise ConfigError(
+            f"--output {args.output} is a folder; give a file, e.g. {Path(args.output) / 'predictions.jsonl'}"
+        )
+    if args.output != "-":
+        check_writable(args.output)  # before the model loads
     chosen = chosen_inference(run_dir, config)
     model = load_predictor(run_dir, chosen.variant, chosen.windows)
     print(describe(run_dir, model, chosen, config), file=sys.stderr)
     policy = decision_policy(run_dir, config.threshold)
     config = dataclasses.replace(config, batch_size=chosen.batch_size)
-    summary = predict_notes(model, read_notes(args.input), args.output, config, policy, progress=not args.quiet)
+    try:
+        with file_system_faults(args.output if args.output != "-" else "the standard output"):
+            summary = predict_notes(model, read_notes(args.input), args.output, config, policy, progress=not args.quiet)
+    except BaseException:  # a full disk or Ctrl-C: no half-written line stays; a rerun resumes after the last note
+        if Path(args.output).is_file():
+            completed_ids(Path(args.output))
+        raise
     if summary.renamed:
         log.warning(
             "%d note ids repeat in %s; later copies written as %s",
@@ -337,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         cmd_predict,
         "entity spans with character offsets for raw notes (.txt, folder, "
-        ".jsonl, or - for JSON lines on stdin), resumable; exit code 2 for bad options or a missing input, "
-        "3 when every note failed",
+        ".jsonl, or - for JSON lines on stdin), resumable; exit code 2 for bad options, a missing input or a "
+        "write the machine refuses, 3 when every note failed, 130 when interrupted (Ctrl-C)",
     )
     predict.add_argument(
         "--run",
@@ -372,22 +389,82 @@ def locked_root(args: argparse.Namespace) -> str | None:
     return args.output_dir or "outputs"  # every config's default
 
 
+INTERRUPTED_EXIT = 130  # what shells report for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def command_line(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "pipeline", *argv])
+
+
+def run_names(args: argparse.Namespace) -> set[str]:
+    """The run folders `train` finds before it starts (the one it adds is the one to resume)."""
+    from pipeline.core.layout import Outputs
+
+    if args.command != "train":
+        return set()
+    runs = Outputs(args.output_dir or "outputs").runs
+    return {path.name for path in runs.iterdir()} if runs.is_dir() else set()
+
+
+def resume_hint(args: argparse.Namespace, argv: list[str], runs_before: set[str]) -> str:
+    """How to pick up where a stopped command left off: a transformer run `train` started continues from its
+    last checkpoint with `train --resume`; `predict` keeps the notes written and `all` its finished stages,
+    so their own command resumes them; any other command writes whole files only, so it simply runs again."""
+    from pipeline.core.layout import Outputs, RunFolder
+
+    again = f"resume with `{command_line(argv)}`"
+    if args.command == "predict" and Path(args.output).is_file():
+        from pipeline.serving.predict import completed_ids
+
+        kept = len(completed_ids(Path(args.output))[0])
+        return f"{again} (the {kept} notes written are kept)" if kept else again
+    if args.command == "all":
+        return f"{again} (finished stages are reused)"
+    if args.command != "train" or args.resume or args.model == "crf":
+        return again
+    runs = Outputs(args.output_dir or "outputs").runs
+    started = sorted(name for name in run_names(args) - runs_before if not RunFolder(runs / name).metrics.exists())
+    if not started:
+        return again
+    hint = f"resume with `{command_line(['train', '--resume', str(runs / started[-1])])}` (from its last checkpoint)"
+    seeds = args.seeds or []
+    seed = next((s for s in seeds if f"-seed{s}-" in started[-1]), None)
+    later = seeds[seeds.index(seed) + 1 :] if seed is not None else []
+    if later:
+        hint += f"; then `--seeds {','.join(map(str, later))}` trains the seeds not started"
+    return hint
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):
         import os
 
         os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of datasets and papermill
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # and transformers' "Loading weights" bar
+    runs_before = run_names(args)
     try:
         root = locked_root(args)
         if root is not None:
             from pipeline.core.layout import locked_outputs
 
-            with locked_outputs(root, args.command):
+            with locked_outputs(root, args.command):  # released however the command ends
                 return args.handler(args)
         return args.handler(args)
+    except KeyboardInterrupt:
+        log.error("interrupted; %s", resume_hint(args, argv, runs_before))
+        return INTERRUPTED_EXIT
+    except FileSystemError as exc:
+        log.error("%s, then %s", exc, resume_hint(args, argv, runs_before))
+        return 2
     except PipelineError as exc:  # anything else is a bug: its traceback stays
         log.error("%s", exc)
+        return 2
+    except OSError as exc:  # a write the package makes without `file_system_faults` (e.g. the lock file)
+        fault = file_system_error(exc)
+        if fault is None:
+            raise
+        log.error("%s, then %s", fault, resume_hint(args, argv, runs_before))
         return 2

@@ -67,15 +67,102 @@ def default_data_source() -> str:
     return os.environ.get(DATA_ENV) or DATASET
 
 
-def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A dataclass field carrying its CLI help and allowed values; a list default is copied per
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting allows (each value, for a list). A bound is a number or the name of
+    another field of the same config (a window's overlap stays below its length); an open bound is itself
+    excluded."""
+
+    low: float | str | None = None
+    high: float | str | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, value: float, config: Any) -> bool:
+        low, high = (getattr(config, b) if isinstance(b, str) else b for b in (self.low, self.high))
+        above = low is None or (value > low if self.low_open else value >= low)
+        below = high is None or (value < high if self.high_open else value <= high)
+        return bool(above and below)  # False for NaN
+
+    def describe(self, config: Any = None) -> str:
+        """`>= 1`, `> 0`, `in [0, 1]`, `>= 0 and < --max-length (256)`: the range as help and errors show it
+        (a bound naming a field shows that field's value in `config`)."""
+
+        def shown(bound: float | str) -> str:
+            if isinstance(bound, str):
+                return _flag(bound) + (f" ({getattr(config, bound)})" if config is not None else "")
+            return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+        if not isinstance(self.low, str | None) and not isinstance(self.high, str | None):
+            opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {opening}{shown(self.low)}, {shown(self.high)}{closing}"
+        parts = [f"{'>' if self.low_open else '>='} {shown(self.low)}"] if self.low is not None else []
+        parts += [f"{'<' if self.high_open else '<='} {shown(self.high)}"] if self.high is not None else []
+        return " and ".join(parts)
+
+
+AT_LEAST_0, AT_LEAST_1, ABOVE_0, SHARE = Range(0), Range(1), Range(0, low_open=True), Range(0, 1)
+SEED = Range(0, 2**32 - 1)  # what numpy's seeding accepts
+WINDOW = Range(3)  # wordpieces per window: [CLS], at least one of the text, [SEP]
+OVERLAP = Range(0, "max_length", high_open=True)  # wordpieces shared by consecutive windows
+
+
+def option(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    allowed: Range | None = None,
+    nonempty: bool = False,
+) -> Any:
+    """A dataclass field carrying its CLI help, its allowed values (`choices`, or a numeric `allowed` range;
+    `nonempty`: a list needs a value), all checked by `check_settings`; a list default is copied per
     instance and a callable default (e.g. `default_data_source`) is called per instance."""
-    metadata = {"help": help, **({"choices": choices} if choices else {})}
+    metadata = {
+        "help": help,
+        **({"choices": choices} if choices else {}),
+        **({"allowed": allowed} if allowed else {}),
+        **({"nonempty": True} if nonempty else {}),
+    }
     if isinstance(default, list):
         return field(default_factory=default.copy, metadata=metadata)
     if callable(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def setting_problem(spec: dataclasses.Field, config: Any) -> str | None:
+    """What is wrong with the value of the field `spec` in `config`, in one line naming the flag, the value
+    and what is allowed (checking each value of a list); None when it is allowed."""
+    value = getattr(config, spec.name)
+    flag, values = _flag(spec.name), value if isinstance(value, list) else [value]
+    if spec.metadata.get("nonempty") and not values:
+        return f"{flag} needs at least one value"
+    choices, allowed = spec.metadata.get("choices"), spec.metadata.get("allowed")
+    for item in values:
+        if item is None:  # an optional setting left unset
+            continue
+        if choices and item not in choices:
+            return f"{flag} {item} is not allowed; choose one of {', '.join(choices)}"
+        if allowed is not None and not allowed.contains(item, config):
+            each = " (each value)" if isinstance(value, list) else ""
+            return f"{flag} {item} is out of range: allowed {allowed.describe(config)}{each}"
+    return None
+
+
+def check_settings(config: Any) -> None:
+    """Raise ConfigError for the first field of a config outside its choices or range (`option`): run by
+    every config's `__post_init__`, so a bad value stops before anything is loaded or written."""
+    for spec in dataclasses.fields(config):
+        problem = setting_problem(spec, config)
+        if problem:
+            raise ConfigError(problem)
+
+
+class CheckedSettings:
+    """The base of every config dataclass: its values are checked when it is made (or replaced)."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 DATA_HELP = (
@@ -93,7 +180,7 @@ WANDB_TEXT_HELP = "upload document text in the predictions artifact"
 
 
 @dataclass
-class DataConfig:
+class DataConfig(CheckedSettings):
     """Task 1.1: loading, conversion, split, tiers and the rare-type policy."""
 
     data: str = option(default_data_source, DATA_HELP)
@@ -110,18 +197,24 @@ class DataConfig:
     versions: str = option(
         "last", "which version of a repeated document to keep: first | last | all", ("first", "last", "all")
     )
-    validation_size: float = option(30, "validation documents: a count, or a fraction when below 1")
-    test_size: float = option(30, "test documents: a count, or a fraction when below 1")
-    seed: int = option(42, "seed of the split")
+    validation_size: float = option(30, "validation documents: a count, or a fraction when below 1", allowed=AT_LEAST_0)
+    test_size: float = option(30, "test documents: a count, or a fraction when below 1", allowed=AT_LEAST_0)
+    seed: int = option(42, "seed of the split", allowed=SEED)
     rare_policy: str = option(
         "keep", "keep | drop (types below rare_min_mentions training mentions become O)", ("keep", "drop")
     )
-    rare_min_mentions: int = option(50, "training mentions below which --rare-policy drop drops a type")
+    rare_min_mentions: int = option(
+        50, "training mentions below which --rare-policy drop drops a type", allowed=AT_LEAST_0
+    )
     frequent_above: float = option(
-        1000, "tier threshold: types with more training mentions are frequent (below 1: a share of all mentions)"
+        1000,
+        "tier threshold: types with more training mentions are frequent (below 1: a share of all mentions)",
+        allowed=AT_LEAST_0,
     )
     rare_below: float = option(
-        100, "tier threshold: types with fewer training mentions are rare (below 1: a share of all mentions)"
+        100,
+        "tier threshold: types with fewer training mentions are rare (below 1: a share of all mentions)",
+        allowed=AT_LEAST_0,
     )
     conll_token_column: int = option(0, "CoNLL sources: the column holding the token (0 = first)")
     conll_tag_column: int = option(-1, "CoNLL sources: the column holding the tag (-1 = last)")
@@ -129,12 +222,12 @@ class DataConfig:
     hf_split: str = option("", "Hugging Face sources: read only this split (default: every split, kept as parts)")
     strict: bool = option(False, "repairable problems (orphan I- tags) become errors")
     tokenizer_model: str = option(OFFLINE_MODEL, "tokenizer for the wordpiece statistics")
-    max_length: int = option(512, "wordpieces per window, special tokens included")
-    stride: int = option(128, "wordpieces shared by consecutive windows")
+    max_length: int = option(512, "wordpieces per window, special tokens included", allowed=WINDOW)
+    stride: int = option(128, "wordpieces shared by consecutive windows", allowed=OVERLAP)
 
 
 @dataclass
-class TrackedRun:
+class TrackedRun(CheckedSettings):
     """What every training run shares: where it is written and how it is tracked."""
 
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
@@ -152,21 +245,33 @@ class TrainConfig(TrackedRun):
         f"a registered model ({', '.join(MODELS)}), or a local folder holding a "
         "saved model; crf trains the CRF baseline",
     )
-    lr: list[float] = option([2e-5], "learning rate; several values: train each, keep the best")
-    head_lr: float = option(0.0, "learning rate of the classification head; 0 = same as lr")
-    batch_size: int = option(16, "training windows per device and step")
-    eval_batch_size: int = option(32, "windows per forward pass when evaluating and predicting")
-    gradient_accumulation_steps: int = option(1, "steps whose gradients add up before each optimiser update")
-    epochs: int = option(5, "most training epochs (early stopping may end sooner)")
-    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)")
-    warmup_steps: int = option(500, "learning-rate warmup in optimisation steps")
-    max_warmup_share: float = option(0.1, "when warmup_steps exceed this share of all steps, use the share")
+    lr: list[float] = option(
+        [2e-5], "learning rate; several values: train each, keep the best", allowed=ABOVE_0, nonempty=True
+    )
+    head_lr: float = option(0.0, "learning rate of the classification head; 0 = same as lr", allowed=AT_LEAST_0)
+    batch_size: int = option(16, "training windows per device and step", allowed=AT_LEAST_1)
+    eval_batch_size: int = option(32, "windows per forward pass when evaluating and predicting", allowed=AT_LEAST_1)
+    gradient_accumulation_steps: int = option(
+        1, "steps whose gradients add up before each optimiser update", allowed=AT_LEAST_1
+    )
+    epochs: int = option(5, "most training epochs (early stopping may end sooner)", allowed=AT_LEAST_1)
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorm)", allowed=AT_LEAST_0)
+    warmup_steps: int = option(500, "learning-rate warmup in optimisation steps", allowed=AT_LEAST_0)
+    max_warmup_share: float = option(
+        0.1, "when warmup_steps exceed this share of all steps, use the share", allowed=SHARE
+    )
     scheduler: str = option(
         "linear", "learning-rate schedule after warmup", ("linear", "cosine", "constant_with_warmup", "polynomial")
     )
-    patience: int = option(2, "early stopping on validation strict micro-F1, in epochs")
-    max_length: int = option(512, "window length in wordpieces (capped by the model's position embeddings)")
-    stride: int = option(128, "wordpieces shared by consecutive windows")
+    patience: int = option(
+        2,
+        "early stopping on validation strict micro-F1, in epochs",
+        allowed=AT_LEAST_1,  # with 0 the Trainer stops after the first epoch whatever the score
+    )
+    max_length: int = option(
+        512, "window length in wordpieces (capped by the model's position embeddings)", allowed=WINDOW
+    )
+    stride: int = option(128, "wordpieces shared by consecutive windows", allowed=OVERLAP)
     long_docs: str = option(
         "window", "window: every word predicted; truncate: the common 512-cut recipe", ("window", "truncate")
     )
@@ -179,13 +284,14 @@ class TrainConfig(TrackedRun):
         "on CPU only with AVX-512 BF16 or AMX, and measured slower than fp32 on a CPU without AMX: docs/methods.md)",
         ("auto", "fp32", "fp16", "bf16"),
     )
-    seed: int = option(42, "seed of initialisation and data order")
+    seed: int = option(42, "seed of initialisation and data order", allowed=SEED)
     seeds: list[int] = option(
         [],
         "train the recipe once per seed, as separate runs named <model>-seed<N>-<time> (e.g. 42,43,44); "
         "`compare` summarises runs that differ only by seed; empty: one run with --seed",
+        allowed=SEED,
     )
-    threads: int = option(0, "torch CPU threads; 0 = torch default")
+    threads: int = option(0, "torch CPU threads; 0 = torch default", allowed=AT_LEAST_0)
     decoder: str = option(
         "viterbi",
         "per-word distributions to tags, in validation and prediction: viterbi (the most probable valid IOB2 "
@@ -199,14 +305,20 @@ class CRFConfig(TrackedRun):
     """The CRF baseline (sklearn-crfsuite, L-BFGS with elastic-net regularisation)."""
 
     c1: list[float] = option(
-        [0.05, 0.1, 0.3], "L1 regularisation coefficients; with --c2 a grid, the best point on validation is kept"
+        [0.05, 0.1, 0.3],
+        "L1 regularisation coefficients; with --c2 a grid, the best point on validation is kept",
+        allowed=AT_LEAST_0,
+        nonempty=True,
     )
-    c2: list[float] = option([0.01, 0.1], "L2 regularisation coefficients (grid with --c1)")
-    max_iterations: int = option(100, "most L-BFGS iterations of the CRF that is kept")
+    c2: list[float] = option(
+        [0.01, 0.1], "L2 regularisation coefficients (grid with --c1)", allowed=AT_LEAST_0, nonempty=True
+    )
+    max_iterations: int = option(100, "most L-BFGS iterations of the CRF that is kept", allowed=AT_LEAST_1)
     grid_iterations: int = option(
         50,
         "L-BFGS iterations of each grid point (capped by --max-iterations); the chosen point is then refitted "
         "with --max-iterations (a single-point grid is fitted once)",
+        allowed=AT_LEAST_1,
     )
 
 
@@ -224,12 +336,16 @@ class CombineConfig(TrackedRun):
     weights: list[float] = option(
         [round(0.1 * step, 1) for step in range(11)],
         "the transformer's weight candidates (the CRF gets 1 - weight); the best on validation is kept",
+        allowed=SHARE,
+        nonempty=True,
     )
     decoder: str = option("viterbi", "decoder of the averaged distributions: viterbi | argmax", ("viterbi", "argmax"))
     prior_taus: list[float] = option(
         [0.0, 0.25, 0.5, 0.75, 1.0],
         "prior correction strengths searched with the weights: each word's distribution is divided by the "
         "training tag prior to the power tau and renormalised (0 = none, 1 = as if all tags were equally frequent)",
+        allowed=AT_LEAST_0,
+        nonempty=True,
     )
     objective: str = option(
         "micro",
@@ -239,7 +355,7 @@ class CombineConfig(TrackedRun):
 
 
 @dataclass
-class ReportConfig:
+class ReportConfig(CheckedSettings):
     """Task 1.9: the versioned report built from the JSON of every analysed run."""
 
     output_dir: str = option("outputs", OUTPUT_DIR_HELP)
@@ -247,7 +363,7 @@ class ReportConfig:
     renderer: str = option(
         "auto", "auto (quarto when on PATH, else offline) | quarto | offline", ("auto", "quarto", "offline")
     )
-    notebook_timeout: int = option(600, "seconds per notebook cell")
+    notebook_timeout: int = option(600, "seconds per notebook cell", allowed=AT_LEAST_1)
 
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # span-confidence thresholds of the analysis
@@ -256,11 +372,11 @@ HIGH_VALUE_TYPES = ("Disease_disorder", "Therapeutic_procedure", "Medication")  
 
 
 @dataclass
-class BootstrapConfig:
+class BootstrapConfig(CheckedSettings):
     """The bootstrap over documents behind every interval and paired test (`leak` reads only these)."""
 
-    resamples: int = option(1000, "bootstrap resamples over documents")
-    seed: int = option(42, "seed of the bootstrap and of the example sample")
+    resamples: int = option(1000, "bootstrap resamples over documents", allowed=AT_LEAST_1)
+    seed: int = option(42, "seed of the bootstrap and of the example sample", allowed=SEED)
 
 
 @dataclass
@@ -273,12 +389,15 @@ class AnalysisConfig(BootstrapConfig):
         "the part on which every choice is made: temperature, recommended threshold, deployment policy, the "
         "recommended model and the best model per type",
     )
-    thresholds: list[float] = option(list(THRESHOLDS), "span-confidence thresholds of the readiness tables")
+    thresholds: list[float] = option(
+        list(THRESHOLDS), "span-confidence thresholds of the readiness tables", allowed=SHARE, nonempty=True
+    )
     span_confidence: str = option("min", "min | mean of the word confidences of a span", ("min", "mean"))
     target_precision: float = option(
         0.90,
         "precision target on validation: of the recommended threshold, and of each entity type's threshold in the "
         "deployment policy (policy.json)",
+        allowed=SHARE,
     )
     high_value_types: list[str] = option(
         [],
@@ -286,19 +405,27 @@ class AnalysisConfig(BootstrapConfig):
         f"(empty: {', '.join(HIGH_VALUE_TYPES)} when the corpus has them all, else its three most frequent "
         "training types)",
     )
-    high_value_threshold: float = option(0.85, "confidence threshold at which high-value types are reported")
+    high_value_threshold: float = option(
+        0.85, "confidence threshold at which high-value types are reported", allowed=SHARE
+    )
     policy_thresholds: list[float] = option(
-        list(POLICY_THRESHOLDS), "the confidence thresholds the deployment policy chooses each type's threshold from"
+        list(POLICY_THRESHOLDS),
+        "the confidence thresholds the deployment policy chooses each type's threshold from",
+        allowed=SHARE,
+        nonempty=True,
     )
     policy_min_support: int = option(
         20,
         "deployment policy: a type gets a threshold of its own only with at least this many validation predictions "
         "at or above it; types with fewer predictions in all share one threshold chosen on their pooled predictions",
+        allowed=AT_LEAST_1,
     )
-    review_seconds_per_span: float = option(30.0, "a coder's seconds per reviewed span, for the review load in hours")
-    review_notes: int = option(10000, "notes in the review-load estimate of the deployment policy")
-    examples: int = option(25, "error examples, stratified by category")
-    context_words: int = option(10, "words of context either side of an example")
+    review_seconds_per_span: float = option(
+        30.0, "a coder's seconds per reviewed span, for the review load in hours", allowed=ABOVE_0
+    )
+    review_notes: int = option(10000, "notes in the review-load estimate of the deployment policy", allowed=AT_LEAST_1)
+    examples: int = option(25, "error examples, stratified by category", allowed=AT_LEAST_0)
+    context_words: int = option(10, "words of context either side of an example", allowed=AT_LEAST_0)
     figures: bool = option(True, "draw the analysis figures (png and svg)")
 
 
@@ -338,18 +465,22 @@ class CompareConfig(AnalysisConfig):
         10000,
         "throughput requirement: notes the chosen model must code within --throughput-hours on the machine "
         "that ran bench, read from the variant bench chose (0: no throughput requirement)",
+        allowed=AT_LEAST_0,
     )
-    throughput_hours: float = option(8.0, "hours allowed for --throughput-notes notes")
+    throughput_hours: float = option(8.0, "hours allowed for --throughput-notes notes", allowed=ABOVE_0)
     max_memory_mb: float = option(
-        4096.0, "memory requirement: peak inference memory (MB) of the variant bench chose (0: no memory requirement)"
+        4096.0,
+        "memory requirement: peak inference memory (MB) of the variant bench chose (0: no memory requirement)",
+        allowed=AT_LEAST_0,
     )
     min_precision: float = option(
-        0.0, "precision requirement: the least validation micro precision of the chosen model (0: none)"
+        0.0, "precision requirement: the least validation micro precision of the chosen model (0: none)", allowed=SHARE
     )
     credible: float = option(
         0.95,
         "P(better) on validation (paired bootstrap over documents) from which the most accurate candidate is "
         "credibly better than another; below it the two are not credibly different and the faster (docs/s) wins",
+        allowed=Range(0.5, 1),
     )
     criteria_weights: str = option(
         DEFAULT_WEIGHTS,
@@ -358,22 +489,12 @@ class CompareConfig(AnalysisConfig):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         parse_weights(self.criteria_weights)
-        if self.throughput_notes < 0 or (self.throughput_notes > 0 and not self.throughput_hours > 0):
-            raise ConfigError(
-                f"--throughput-notes {self.throughput_notes} within --throughput-hours {self.throughput_hours}: "
-                "notes are 0 (no throughput requirement) or more, within more than 0 hours"
-            )
-        if not self.max_memory_mb >= 0:
-            raise ConfigError(f"--max-memory-mb is {self.max_memory_mb}; 0 (no memory requirement) or more")
-        if not 0 <= self.min_precision <= 1:
-            raise ConfigError(f"--min-precision is {self.min_precision}; a precision from 0 (none) to 1")
-        if not 0.5 <= self.credible <= 1:
-            raise ConfigError(f"--credible is {self.credible}; a probability from 0.5 to 1")
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(CheckedSettings):
     """`python -m pipeline bench`: sample sizes, variants and the prices of the 10,000-note estimate."""
 
     variants: list[str] = option(
@@ -381,36 +502,53 @@ class BenchConfig:
         "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8,openvino-int8 (when installed) on CPU; fp32,fp16,bf16 on GPU",
     )
     device: str = option("", "cpu | cuda; empty: cuda when available")
-    sample_docs: int = option(20, "test documents timed (latency and batches)")
-    rounds: int = option(3, "interleaved timing rounds (reference, variant, reference, ...); median and range reported")
-    batch_sizes: list[int] = option([8, 16], "windows (reference: texts) per forward pass, besides 1")
+    sample_docs: int = option(20, "test documents timed (latency and batches)", allowed=AT_LEAST_1)
+    rounds: int = option(
+        3,
+        "interleaved timing rounds (reference, variant, reference, ...); median and range reported",
+        allowed=AT_LEAST_1,
+    )
+    batch_sizes: list[int] = option(
+        [8, 16], "windows (reference: texts) per forward pass, besides 1", allowed=AT_LEAST_1
+    )
     windows: list[str] = option(
         ["256/32", "256/16", "192/16", "128/16", "512/32"],
         "inference windows max_length/overlap tried against the run's own: the fewest encoder FLOPs per wordpiece "
         "whose fp32 validation F1 stays within f1_tolerance (those longer than the model's positions are skipped)",
     )
     f1_batch_size: int = option(
-        8, "windows per pass when scoring: predict's default (int8 quantizes activations per batch)"
+        8,
+        "windows per pass when scoring: predict's default (int8 quantizes activations per batch)",
+        allowed=AT_LEAST_1,
     )
     reference: bool = option(True, "also time the plain transformers pipeline")
-    target_ratio: float = option(2.5, "median docs/s over the reference, at test F1 within f1_tolerance points")
-    target_min_ratio: float = option(2.0, "the lowest ratio over rounds the target allows")
-    f1_tolerance: float = option(0.5, "F1 points a choice may lose (validation) and the target allows (test)")
-    notes: int = option(10000, "notes in the cost estimate")
-    cpu_price_per_hour: float = option(0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance")
-    gpu_price_per_hour: float = option(2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, on demand")
-    threads: int = option(0, "torch / ONNX Runtime threads; 0 = torch default")
+    target_ratio: float = option(
+        2.5, "median docs/s over the reference, at test F1 within f1_tolerance points", allowed=ABOVE_0
+    )
+    target_min_ratio: float = option(2.0, "the lowest ratio over rounds the target allows", allowed=ABOVE_0)
+    f1_tolerance: float = option(
+        0.5, "F1 points a choice may lose (validation) and the target allows (test)", allowed=AT_LEAST_0
+    )
+    notes: int = option(10000, "notes in the cost estimate", allowed=AT_LEAST_1)
+    cpu_price_per_hour: float = option(
+        0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance", allowed=AT_LEAST_0
+    )
+    gpu_price_per_hour: float = option(
+        2.50, "GPU price per hour in the estimate, e.g. one data-centre GPU, on demand", allowed=AT_LEAST_0
+    )
+    threads: int = option(0, "torch / ONNX Runtime threads; 0 = torch default", allowed=AT_LEAST_0)
     figure: bool = option(True, "draw bench.png")
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(CheckedSettings):
     """`python -m pipeline predict`: inputs, variant and batching."""
 
     threshold: float | None = option(
         None,
         "one confidence threshold for every type: spans below it go to review, the run's deployment policy "
         "(policy.json) is not applied; unset: the policy, or every span to review for a run without one",
+        allowed=SHARE,
     )
     review_brat: str = option(
         "",
@@ -424,18 +562,19 @@ class PredictConfig:
     )
     int8: bool = option(False, "dynamic int8 (with --onnx: ONNX Runtime int8)")
     onnx: bool = option(False, "ONNX Runtime")
-    batch_docs: int = option(16, "notes predicted together (1 when streaming from stdin)")
+    batch_docs: int = option(16, "notes predicted together (1 when streaming from stdin)", allowed=AT_LEAST_1)
     batch_size: int = option(
         0,
         "windows per forward pass; 0: the batch size bench chose with its variant (bench.json summary.chosen) "
         "when predict runs that variant, else 8; a value given here always applies",
+        allowed=AT_LEAST_0,
     )
-    segment_words: int = option(20000, "longer notes are predicted in segments of this many words")
-    segment_context: int = option(200, "words of context either side of a segment")
+    segment_words: int = option(20000, "longer notes are predicted in segments of this many words", allowed=AT_LEAST_1)
+    segment_context: int = option(200, "words of context either side of a segment", allowed=AT_LEAST_0)
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(CheckedSettings):
     """`python -m pipeline all`: the whole chain, each stage cached under outputs/stages/."""
 
     data: str = option(default_data_source, DATA_HELP)
@@ -517,12 +656,17 @@ def _default(spec: dataclasses.Field) -> Any:
 
 
 def _help(cls: type, spec: dataclasses.Field) -> str:
-    """The field's help text, then its default and the values the profiles give it."""
-    values = [f"default: {_default(spec)!r}"] + [
-        f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
-        for name, profiles in PROFILES.items()
-        if spec.name in profiles.get(cls.__name__, {})
-    ]
+    """The field's help text, then the values it allows, its default and the values the profiles give it."""
+    allowed = spec.metadata.get("allowed")
+    values = (
+        ([f"allowed: {allowed.describe()}"] if allowed else [])
+        + [f"default: {_default(spec)!r}"]
+        + [
+            f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
+            for name, profiles in PROFILES.items()
+            if spec.name in profiles.get(cls.__name__, {})
+        ]
+    )
     return f"{spec.metadata['help']} ({'; '.join(values)})".replace("%", "%%")  # argparse %-formats help
 
 
@@ -547,34 +691,33 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             group.add_argument(_flag(spec.name), type=base, choices=spec.metadata.get("choices"), **common)
 
 
-def check_values(cls: type, values: dict[str, Any]) -> None:
-    """Raise ConfigError for a key that is no field of `cls`, or a value outside its field's choices."""
-    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(specs))
+def check_fields(cls: type, values: dict[str, Any]) -> None:
+    """Raise ConfigError for a key that is no field of `cls` (its values are checked when the config is made)."""
+    names = [spec.name for spec in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(
-            f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; valid fields: {', '.join(specs)}"
+            f"unknown {cls.__name__} field {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}"
         )
-    for name, value in values.items():
-        choices = specs[name].metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{cls.__name__}.{name} is {value!r}; choose one of {', '.join(choices)}")
 
 
 def check_overrides(overrides: dict[str, dict[str, Any]] | None) -> None:
-    """Check `{config class name: {field: value}}`: an unknown class name, field or choice raises ConfigError."""
+    """Check `{config class name: {field: value}}`: an unknown class name or field, or a value outside its
+    choices or range, raises ConfigError (also for a config the run would not build)."""
     for name, values in (overrides or {}).items():
         if name not in CONFIG_CLASSES:
             raise ConfigError(f"unknown config class {name!r} in overrides; known: {', '.join(CONFIG_CLASSES)}")
-        check_values(CONFIG_CLASSES[name], values)
+        check_fields(CONFIG_CLASSES[name], values)
+        CONFIG_CLASSES[name](**values)
 
 
 def build_config(cls: type, args: argparse.Namespace | None = None, profile: str = "cpu", **overrides: Any) -> Any:
-    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (checked by
-    `check_values`; the CLI namespace holds other keys too, so only its fields are taken)."""
+    """Dataclass defaults <- profile values <- explicit CLI flags <- keyword overrides (their names checked by
+    `check_fields`, every value by the config itself; the CLI namespace holds other keys too, so only its
+    fields are taken)."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    check_values(cls, overrides)
+    check_fields(cls, overrides)
     names = {spec.name for spec in dataclasses.fields(cls)}
     values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
     if args is not None:

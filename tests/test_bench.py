@@ -216,8 +216,8 @@ def test_predict_takes_the_batch_size_bench_chose_with_its_variant_unless_one_is
     assert chosen_inference(run_dir, PredictConfig()).batch_size == 32  # bench's, with bench's variant
     assert chosen_inference(run_dir, PredictConfig(batch_size=4)).batch_size == 4  # the flag wins
     assert chosen_inference(run_dir, PredictConfig(variant="int8")).batch_size == 8  # not bench's choice: default
-    with pytest.raises(ConfigError, match="--batch-size must be positive"):
-        chosen_inference(run_dir, PredictConfig(batch_size=-1))
+    with pytest.raises(ConfigError, match=r"--batch-size -1 is out of range: allowed >= 0"):
+        PredictConfig(batch_size=-1)
 
 
 def test_a_combined_run_runs_the_variant_bench_chose_for_its_transformer_part(tmp_path, caplog):

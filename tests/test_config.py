@@ -1,13 +1,22 @@
-"""Config fields carry their help and choices; unknown keys and values outside the choices are errors."""
+"""Config fields carry their help, choices and ranges; unknown keys and values outside them are errors."""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import CONFIG_CLASSES, PipelineConfig, TrainConfig, build_config, check_overrides
+from pipeline.config import (
+    CONFIG_CLASSES,
+    PipelineConfig,
+    PredictConfig,
+    Range,
+    TrainConfig,
+    build_config,
+    check_overrides,
+)
 from pipeline.core.errors import ConfigError
 from pipeline.stages import run_all
 
@@ -23,7 +32,7 @@ def test_an_unknown_override_names_it_and_lists_the_fields():
 
 
 def test_an_override_outside_the_choices_names_the_field_and_the_choices():
-    with pytest.raises(ConfigError, match=r"TrainConfig\.long_docs is 'cut'; choose one of window, truncate"):
+    with pytest.raises(ConfigError, match=r"^--long-docs cut is not allowed; choose one of window, truncate$"):
         build_config(TrainConfig, long_docs="cut")
 
 
@@ -45,3 +54,56 @@ def test_train_help_shows_each_flags_meaning_and_choices(capsys):
     long_docs = next(spec for spec in dataclasses.fields(TrainConfig) if spec.name == "long_docs")
     assert "--long-docs {window,truncate}" in shown
     assert f"{long_docs.metadata['help']} (default: 'window')" in shown
+
+
+UNBOUNDED = {"conll_token_column", "conll_tag_column"}  # a negative column counts from the end
+
+
+@pytest.mark.parametrize("cls", CONFIG_CLASSES.values(), ids=list(CONFIG_CLASSES))
+def test_every_numeric_setting_has_an_allowed_range(cls):
+    hints = typing.get_type_hints(cls)
+    unchecked = [
+        spec.name
+        for spec in dataclasses.fields(cls)
+        if hints[spec.name] in (int, float, list[int], list[float])
+        and spec.name not in UNBOUNDED
+        and "allowed" not in spec.metadata
+    ]
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(
+    "allowed, shown, inside, outside",
+    [
+        (Range(1), ">= 1", [1, 7], [0, -1, float("nan")]),
+        (Range(0, low_open=True), "> 0", [1e-9, 2e-5], [0.0, -1.0]),
+        (Range(0, 1), "in [0, 1]", [0.0, 0.5, 1.0], [-0.01, 1.01, float("nan")]),
+        (Range(0, "max_length", high_open=True), ">= 0 and < --max-length (256)", [0, 255], [-1, 256]),
+    ],
+)
+def test_a_range_says_what_it_allows_and_holds_exactly_that(allowed, shown, inside, outside):
+    config = TrainConfig(max_length=256, stride=64)
+    assert allowed.describe(config) == shown
+    assert [allowed.contains(value, config) for value in inside + outside] == [True] * len(inside) + [False] * len(
+        outside
+    )
+
+
+def test_a_config_outside_its_range_is_refused_when_made_or_replaced():
+    with pytest.raises(ConfigError, match=r"^--batch-docs 0 is out of range: allowed >= 1$"):
+        PredictConfig(batch_docs=0)
+    with pytest.raises(ConfigError, match=r"^--stride 64 is out of range: allowed >= 0 and < --max-length \(64\)$"):
+        dataclasses.replace(TrainConfig(stride=64), max_length=64)
+    with pytest.raises(ConfigError, match=r"^--lr needs at least one value$"):
+        build_config(TrainConfig, lr=[])
+
+
+def test_train_help_shows_each_flags_allowed_range(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "training windows per device and step (allowed: >= 1; default: 16; cpu profile: 8; gpu profile: 16)" in shown
+    assert (
+        "wordpieces shared by consecutive windows (allowed: >= 0 and < --max-length; default: 128; cpu profile: 64; "
+        "gpu profile: 128)"
+    ) in shown

@@ -166,11 +166,11 @@ def test_the_default_requirements_are_10000_notes_in_8_hours_and_4096_mb_and_zer
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"throughput_hours": 0}, "within more than 0 hours"),
-        ({"throughput_notes": -1}, "notes are 0"),
-        ({"max_memory_mb": -1}, "--max-memory-mb is -1"),
-        ({"min_precision": 1.5}, "a precision from 0"),
-        ({"credible": 0.3}, "a probability from 0.5 to 1"),
+        ({"throughput_hours": 0}, r"--throughput-hours 0 is out of range: allowed > 0$"),
+        ({"throughput_notes": -1}, r"--throughput-notes -1 is out of range: allowed >= 0$"),
+        ({"max_memory_mb": -1}, r"--max-memory-mb -1 is out of range: allowed >= 0$"),
+        ({"min_precision": 1.5}, r"--min-precision 1.5 is out of range: allowed in \[0, 1\]$"),
+        ({"credible": 0.3}, r"--credible 0.3 is out of range: allowed in \[0.5, 1\]$"),
     ],
 )
 def test_requirements_that_cannot_be_met_or_read_are_refused(settings, message):

@@ -153,12 +153,12 @@ def test_predict_applies_the_policy_that_analyze_chose_for_the_run(tiny_run, not
 def test_threshold_overrides_the_policy_for_every_type_and_says_so(tiny_run, notes_jsonl, tmp_path, caplog):
     run_dir = run_with_policy(tiny_run, tmp_path, HAND_POLICY)
     with caplog.at_level("INFO"):
-        predict(run_dir, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1.01")
-    assert "--threshold 1.01 for every type; the run's deployment policy (policy.json) is not applied" in caplog.text
+        predict(run_dir, notes_jsonl, tmp_path / "all.jsonl", "--threshold", "1")
+    assert "--threshold 1 for every type; the run's deployment policy (policy.json) is not applied" in caplog.text
     predict(run_dir, notes_jsonl, tmp_path / "none.jsonl", "--threshold", "0")
     reviewed, automatic = spans_in(tmp_path / "all.jsonl"), spans_in(tmp_path / "none.jsonl")
     assert reviewed and {(s["decision"], s["reason"]) for s in reviewed} == {
-        ("review", "below the --threshold 1.01 (policy not applied)")
+        ("review", "below the --threshold 1 (policy not applied)")
     }
     assert {(s["decision"], s["reason"]) for s in automatic} == {
         ("auto", "at or above the --threshold 0 (policy not applied)")

@@ -7,10 +7,13 @@ notes but could not predict one). Kill -9 and rerun leaves every result written 
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +26,8 @@ from conftest import REPO, synthetic_brat_folder
 from fixtures import make_fixture_run
 
 from pipeline.cli import main
-from pipeline.core.files import read_json, write_json
+from pipeline.core.errors import FileSystemError
+from pipeline.core.files import file_system_error, read_json, write_json
 from pipeline.core.layout import Outputs, latest_run, locked_outputs
 
 TEXT = "A {age}-year-old woman had fever and cough on day {day}."
@@ -435,3 +439,451 @@ def test_train_quiet_prints_no_trainer_log_dictionaries(tmp_path, tiny_model_dir
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run directory:" in result.stdout
     assert "'loss'" not in result.stdout + result.stderr and "'eval_f1'" not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- impossible settings: refused before anything is read
+
+IMPOSSIBLE = {
+    # case: (the command without --output-dir, its one line); `nope` runs and notes do not exist: the setting
+    # is refused before a run, a note, the prepared data or a model is looked for
+    "train --batch-size 0": (["train", "--batch-size", "0"], "--batch-size 0 is out of range: allowed >= 1"),
+    "train --lr -1": (["train", "--lr", "-1"], "--lr -1.0 is out of range: allowed > 0 (each value)"),
+    "train --lr 2e-5,0": (["train", "--lr", "2e-5,0"], "--lr 0.0 is out of range: allowed > 0 (each value)"),
+    "train --epochs 0": (["train", "--epochs", "0"], "--epochs 0 is out of range: allowed >= 1"),
+    "train --patience 0": (["train", "--patience", "0"], "--patience 0 is out of range: allowed >= 1"),
+    "train --stride 64 --max-length 64": (
+        ["train", "--stride", "64", "--max-length", "64"],
+        "--stride 64 is out of range: allowed >= 0 and < --max-length (64)",
+    ),
+    "train --max-length 32 (the profile's stride 64)": (
+        ["train", "--max-length", "32"],
+        "--stride 64 is out of range: allowed >= 0 and < --max-length (32)",
+    ),
+    "train --model crf --c1 -0.1": (
+        ["train", "--model", "crf", "--c1", "-0.1"],
+        "--c1 -0.1 is out of range: allowed >= 0 (each value)",
+    ),
+    "data --validation-size -1": (
+        ["data", "--data", "nope", "--validation-size", "-1"],
+        "--validation-size -1.0 is out of range: allowed >= 0",
+    ),
+    "predict --threshold 1.5": (
+        ["predict", "--run", "nope", "--input", "nope.jsonl", "--threshold", "1.5"],
+        "--threshold 1.5 is out of range: allowed in [0, 1]",
+    ),
+    "predict --batch-docs 0": (
+        ["predict", "--run", "nope", "--input", "nope.jsonl", "--batch-docs", "0"],
+        "--batch-docs 0 is out of range: allowed >= 1",
+    ),
+    "bench --rounds 0": (["bench", "--run", "nope", "--rounds", "0"], "--rounds 0 is out of range: allowed >= 1"),
+    "analyze --thresholds 0.5,2": (
+        ["analyze", "--run", "nope", "--thresholds", "0.5,2"],
+        "--thresholds 2.0 is out of range: allowed in [0, 1] (each value)",
+    ),
+    "compare --resamples 0": (["compare", "nope", "--resamples", "0"], "--resamples 0 is out of range: allowed >= 1"),
+    "combine --weights 0.5,1.5": (
+        ["combine", "--weights", "0.5,1.5"],
+        "--weights 1.5 is out of range: allowed in [0, 1] (each value)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE)
+def test_an_impossible_setting_is_one_line_naming_the_flag_the_value_and_the_range(case, tmp_path, caplog):
+    argv, line = IMPOSSIBLE[case]
+    out = tmp_path / "out"  # no prepared data, no run: neither is read before the settings are checked
+    assert main([*argv, "--output-dir", str(out), "--quiet"]) == 2
+    assert error_lines(caplog) == [line]
+    assert all(record.exc_info is None for record in caplog.records)
+    assert not (out / "runs").exists() and not (out / "data").exists()
+
+
+# ---------------------------------------------------------------- model and run folders checked before loading
+
+SAVED_MODEL = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def model_folder(tmp_path: Path, source: Path, keep: tuple[str, ...]) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in keep:
+        shutil.copy(source / name, folder / name)
+    return folder
+
+
+WEIGHTS = "weights (model.safetensors or pytorch_model.bin)"
+TOKENIZER = "tokenizer files (tokenizer.json or vocab.txt)"
+
+
+@pytest.mark.parametrize(
+    "keep, missing",
+    [
+        ((), f"config.json (the model's config), {WEIGHTS}, {TOKENIZER}"),
+        (("config.json", "model.safetensors"), TOKENIZER),
+        (("config.json", "tokenizer.json", "tokenizer_config.json"), WEIGHTS),
+    ],
+    ids=["empty", "no tokenizer files", "no weights"],
+)
+def test_train_names_every_file_a_model_folder_lacks_before_a_run_folder_exists(
+    keep, missing, tiny_model_dir, tmp_path, caplog
+):
+    folder = model_folder(tmp_path, tiny_model_dir, keep)
+    out = tmp_path / "out"
+    assert main(["train", "--model", str(folder), "--output-dir", str(out), "--quiet"]) == 2
+    (line,) = error_lines(caplog)
+    assert line.startswith(f"--model {folder} is not a saved model, missing {missing}: give a folder that")
+    assert f"`hf download <model id> --local-dir {folder}`" in line and "`python -m pipeline train`" in line
+    assert not Outputs(out).runs.exists()
+
+
+def test_train_given_a_run_folder_as_model_names_the_model_inside_it(tiny_run, tmp_path, caplog):
+    assert main(["train", "--model", str(tiny_run), "--output-dir", str(tmp_path / "out"), "--quiet"]) == 2
+    assert error_lines(caplog) == [f"--model {tiny_run} is a run folder; its saved model is --model {tiny_run}/model"]
+
+
+@pytest.mark.parametrize(
+    "removed, finished, found",
+    [
+        (["model/model.safetensors"], True, f"is incomplete, missing {WEIGHTS}"),
+        (
+            ["model/tags.json", "model/tokenizer.json"],
+            True,
+            f"is incomplete, missing {TOKENIZER}, tags.json (the tag map)",
+        ),
+        (["model", "metrics.json"], False, "does not exist"),
+    ],
+    ids=["no weights", "no tokenizer or tag map", "unfinished run"],
+)
+def test_predict_names_what_a_run_folder_lacks_and_the_command_that_makes_it(
+    removed, finished, found, tiny_run, notes, tmp_path, caplog
+):
+    run = Path(shutil.copytree(tiny_run, tmp_path / "runs" / "minilm-20260101-000000"))
+    for name in removed:
+        shutil.rmtree(run / name) if (run / name).is_dir() else (run / name).unlink()
+    output = tmp_path / "out.jsonl"
+    assert predict(run, notes(("a", NOTE)), output) == 2
+    fix = (
+        f"train the run again (its settings are in {run}/config.json)"
+        if finished
+        else f"the run did not finish: `python -m pipeline train --resume {run}` continues it"
+    )
+    assert error_lines(caplog) == [f"{run}/model {found}: `python -m pipeline train` makes it; {fix}"]
+    assert not output.exists()
+
+
+# ---------------------------------------------------------------- the machine refuses a write: one line, nothing half-written
+
+REAL_FSYNC = os.fsync
+
+
+def disk_full_from(write: int):
+    """An `os.fsync` (the last step of every atomic write) that fails as a disk that fills up at the
+    `write`-th atomic write."""
+    calls = itertools.count(1)
+
+    def fsync(fd: int) -> None:
+        if next(calls) >= write:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        REAL_FSYNC(fd)
+
+    return fsync
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (
+            errno.ENOSPC,
+            "/o/x.json: no space left on the device (ENOSPC); free space on that disk (or write somewhere else)",
+        ),
+        (errno.EROFS, "/o/x.json: the file system is read-only (EROFS); write somewhere else"),
+        (errno.EACCES, "/o/x.json: permission denied (EACCES); write somewhere else, or make it writable"),
+        (errno.EISDIR, "/o/x.json: a folder where a file is expected (EISDIR); give the path of a file"),
+    ],
+)
+def test_a_refusal_of_the_machine_behind_any_error_is_one_line_with_the_path_the_cause_and_the_fix(code, message):
+    wrapped = RuntimeError("a library's own error")
+    wrapped.__cause__ = OSError(code, os.strerror(code), "/o/x.json")
+    assert str(file_system_error(wrapped)) == message
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(errno.ENOENT, "No such file or directory", "/o/x.json"), ValueError("a bug")], ids=str
+)
+def test_an_error_the_machine_did_not_cause_is_left_as_it_is(error):
+    assert file_system_error(error) is None
+
+
+def test_a_refused_rewrite_keeps_the_previous_file_whole_and_no_temporary_file(tmp_path, monkeypatch):
+    path = write_json(tmp_path / "record.json", {"version": 1})
+    monkeypatch.setattr(os, "fsync", disk_full_from(1))
+    with pytest.raises(FileSystemError, match=rf"^{re.escape(str(path))}: no space left on the device \(ENOSPC\)"):
+        write_json(path, {"version": 2})
+    assert read_json(path) == {"version": 1} and list(tmp_path.iterdir()) == [path]
+
+
+def test_data_on_a_disk_that_fills_up_names_the_file_leaves_whole_files_and_reruns(tmp_path, monkeypatch, caplog):
+    source, out = synthetic_brat_folder(tmp_path / "brat"), tmp_path / "out"
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", disk_full_from(3))  # documents.jsonl and split.json fit, tags.json does not
+        assert run_data(source, out) == 2
+    command = f"python -m pipeline data --data {source} --output-dir {out} --validation-size 2 --test-size 2 --quiet"
+    assert error_lines(caplog) == [
+        f"{out}/data/tags.json: no space left on the device (ENOSPC); free space on that disk (or write somewhere "
+        f"else), then resume with `{command}`"
+    ]
+    assert sorted(p.name for p in Outputs(out).data.iterdir()) == ["documents.jsonl", "split.json"]
+    assert len(read_lines(Outputs(out).documents)) == 12  # whole
+    assert Outputs(out).lock.read_text() == ""
+    assert run_data(source, out) == 0 and read_json(Outputs(out).summary)["documents"] == 12
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_an_output_folder_that_is_a_file_or_lies_under_one_is_named(where, tmp_path, caplog):
+    blocking = tmp_path / "taken"
+    blocking.write_text("not a folder")
+    out = blocking if where == "a file" else blocking / "out"
+    assert run_data(synthetic_brat_folder(tmp_path / "brat"), out) == 2
+    (line,) = error_lines(caplog)
+    cause = "a file, not a folder (EEXIST)" if where == "a file" else f"{blocking} is a file, not a folder (ENOTDIR)"
+    assert line.startswith(f"{out}: {cause}; move that file or write somewhere else, then resume with `")
+    assert blocking.read_text() == "not a folder"
+
+
+def test_predict_on_a_disk_that_fills_up_keeps_every_note_written_and_resumes(
+    tiny_run, notes, tmp_path, monkeypatch, caplog
+):
+    import pipeline.serving.predict
+
+    source, output = notes(*[(f"n{i}", NOTE) for i in range(6)]), tmp_path / "out.jsonl"
+    write_line, written = pipeline.serving.predict.write_line, []
+
+    def fills_up(handle, record):
+        if len(written) == 3:  # the 4th record: half of it reaches the disk
+            handle.write(json.dumps(record)[:40])
+            handle.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(record)
+        write_line(handle, record)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.serving.predict, "write_line", fills_up)
+        assert predict(tiny_run, source, output) == 2
+    command = f"python -m pipeline predict --run {tiny_run} --input {source} --output {output} --quiet"
+    assert error_lines(caplog) == [
+        f"{output}: no space left on the device (ENOSPC); free space on that disk (or write somewhere else), then "
+        f"resume with `{command}` (the 3 notes written are kept)"
+    ]
+    assert read_lines(output) == written  # the half-written 4th line is cut off
+    assert predict(tiny_run, source, output) == 0
+    records = read_lines(output)
+    assert [r["id"] for r in records] == [f"n{i}" for i in range(6)] and records[:3] == written
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_a_predict_output_that_cannot_be_a_file_is_refused_before_the_model_loads(
+    where, tiny_run, notes, tmp_path, monkeypatch, caplog
+):
+    import pipeline.serving.predict
+
+    def never(*args):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(pipeline.serving.predict, "load_predictor", never)
+    (tmp_path / "taken").write_text("a file")
+    output = tmp_path if where == "a folder" else tmp_path / "taken" / "out.jsonl"
+    assert predict(tiny_run, notes(("a", NOTE)), output) == 2
+    (line,) = error_lines(caplog)
+    if where == "a folder":
+        assert line == f"--output {tmp_path} is a folder; give a file, e.g. {tmp_path}/predictions.jsonl"
+    else:
+        assert line.startswith(f"{output}: {tmp_path / 'taken'} is a file, not a folder")
+
+
+# ---------------------------------------------------------------- Ctrl-C: one line, exit 130, the lock released
+
+
+def test_ctrl_c_in_predict_keeps_the_notes_written_and_says_how_to_resume(
+    tiny_run, notes, tmp_path, monkeypatch, caplog
+):
+    import pipeline.serving.predict
+
+    source, output = notes(*[(f"n{i}", NOTE) for i in range(5)]), tmp_path / "out.jsonl"
+    write_line, written = pipeline.serving.predict.write_line, []
+
+    def interrupted(handle, record):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(record)
+        write_line(handle, record)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.serving.predict, "write_line", interrupted)
+        assert predict(tiny_run, source, output) == 130
+    command = f"python -m pipeline predict --run {tiny_run} --input {source} --output {output} --quiet"
+    assert error_lines(caplog) == [f"interrupted; resume with `{command}` (the 2 notes written are kept)"]
+    assert read_lines(output) == written
+    assert predict(tiny_run, source, output) == 0
+    assert [r["id"] for r in read_lines(output)] == [f"n{i}" for i in range(5)]
+
+
+def test_ctrl_c_in_data_releases_the_lock_and_leaves_no_partial_file(tmp_path, monkeypatch, caplog):
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    source, out = synthetic_brat_folder(tmp_path / "brat"), tmp_path / "out"
+    monkeypatch.setattr(os, "fsync", interrupted)
+    assert run_data(source, out) == 130
+    command = f"python -m pipeline data --data {source} --output-dir {out} --validation-size 2 --test-size 2 --quiet"
+    assert error_lines(caplog) == [f"interrupted; resume with `{command}`"]
+    assert list(Outputs(out).data.iterdir()) == [] and Outputs(out).lock.read_text() == ""
+
+
+def test_ctrl_c_in_train_with_seeds_names_the_started_run_and_the_seeds_not_started(tmp_path, monkeypatch, caplog):
+    import pipeline.training.train
+
+    runs = tmp_path / "out" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "tiny-20251231-000000").mkdir()  # unfinished, but by an earlier command: not the one to resume
+
+    def interrupted(config):
+        make_fixture_run(runs, "minilm-seed42-20260101-000000")  # finished
+        (runs / "minilm-seed43-20260101-000100").mkdir()  # training when Ctrl-C came
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.training.train, "train_seeds", interrupted)
+    assert main(["train", "--seeds", "42,43,44,45", "--output-dir", str(tmp_path / "out"), "--quiet"]) == 130
+    assert error_lines(caplog) == [
+        f"interrupted; resume with `python -m pipeline train --resume {runs}/minilm-seed43-20260101-000100` (from "
+        "its last checkpoint); then `--seeds 44,45` trains the seeds not started"
+    ]
+
+
+def test_ctrl_c_in_all_says_the_finished_stages_are_reused(tmp_path, monkeypatch, caplog):
+    import pipeline.data.prepare
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.data.prepare, "prepare_data", interrupted)
+    source, out = synthetic_brat_folder(tmp_path / "brat"), tmp_path / "out"
+    assert main(["all", "--data", str(source), "--output-dir", str(out), "--quiet"]) == 130
+    command = f"python -m pipeline all --data {source} --output-dir {out} --quiet"
+    assert error_lines(caplog) == [f"interrupted; resume with `{command}` (finished stages are reused)"]
+    assert Outputs(out).lock.read_text() == "" and not Outputs(out).stages.exists()
+
+
+# ---------------------------------------------------------------- messages name the real --output-dir
+
+
+def test_report_without_a_comparison_names_it_under_the_output_dir_and_runs_no_notebook(tmp_path, caplog):
+    out = tmp_path / "elsewhere"
+    first, second = two_runs(out)
+    assert main(["report", "--output-dir", str(out), "--runs", f"{first.name},{second.name}", "--quiet"]) == 2
+    assert error_lines(caplog) == [
+        f"no decision matrix in {out}/comparison/comparison.json: run "
+        f"`python -m pipeline compare {first.name} {second.name} --output-dir {out}`"
+    ]
+    assert not Outputs(out).report.exists()
+
+
+# ---------------------------------------------------------------- train stopped: the run resumes from its last checkpoint
+
+TINY_TRAINING = [
+    "--lr",
+    "5e-3",
+    "--epochs",
+    "4",
+    "--patience",
+    "4",
+    "--batch-size",
+    "4",
+    "--max-length",
+    "32",
+    "--stride",
+    "8",
+]
+
+
+def prepared_outputs(tmp_path: Path) -> Path:
+    from pipeline.config import DataConfig
+    from pipeline.data.prepare import prepare_data
+    from pipeline.modeling.features import length_measure
+
+    config = DataConfig(
+        data=str(synthetic_brat_folder(tmp_path / "brat")),
+        output_dir=str(tmp_path / "out"),
+        validation_size=2,
+        test_size=2,
+    )
+    prepare_data(config, length_measure(config), progress=False)
+    return tmp_path / "out"
+
+
+def train_command(model: Path, out: Path) -> list[str]:
+    flags = [*TINY_TRAINING, "--no-wandb", "--quiet"]
+    return [sys.executable, "-m", "pipeline", "train", "--model", str(model), "--output-dir", str(out), *flags]
+
+
+def assert_stopped_run_resumes(out: Path, console: str, line: str) -> None:
+    """`console` holds `line` and no traceback; the run's checkpoints are all whole, and the command the line
+    gives finishes the same run from the last of them."""
+    (run,) = Outputs(out).runs.iterdir()
+    assert f"ERROR pipeline: {line.format(run=run)}\n" in console and "Traceback" not in console
+    assert not (run / "metrics.json").exists() and Outputs(out).lock.read_text() == ""
+    checkpoints = list(run.glob("trials/*/checkpoints/checkpoint-*"))
+    assert all((checkpoint / "trainer_state.json").exists() for checkpoint in checkpoints)
+    resume = re.search(r"resume with `python -m pipeline (train --resume \S+)`", console)
+    assert resume is not None
+    rerun = subprocess.run(
+        [sys.executable, "-m", "pipeline", *resume.group(1).split()], cwd=REPO, capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    if checkpoints:
+        assert f"resuming from {max(checkpoints, key=lambda p: int(p.name.split('-')[1]))}" in rerun.stderr
+    assert (run / "metrics.json").exists() and list(Outputs(out).runs.iterdir()) == [run]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_train_prints_the_resume_command_that_continues_from_the_last_checkpoint(tmp_path, tiny_model_dir):
+    out = prepared_outputs(tmp_path)
+    process = subprocess.Popen(
+        train_command(tiny_model_dir, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    console = ""
+    for line in process.stdout:
+        console += line
+        if line.startswith("epoch 2:"):
+            process.send_signal(signal.SIGINT)
+            break
+    console += process.communicate(timeout=300)[0]
+    assert process.returncode == 130
+    assert_stopped_run_resumes(
+        out, console, "interrupted; resume with `python -m pipeline train --resume {run}` (from its last checkpoint)"
+    )
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_file_system_refuses_is_one_line_removed_and_resumed(tmp_path, tiny_model_dir):
+    import resource
+
+    out = prepared_outputs(tmp_path)
+    limit = 256 * 1024  # bytes per file: the run's config fits, the checkpoint's weights do not (torch and
+    # safetensors then fail without an errno; the probe finds the refusal)
+    result = subprocess.run(
+        train_command(tiny_model_dir, out),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    assert result.returncode == 2
+    assert_stopped_run_resumes(
+        out,
+        result.stderr,
+        "{run}/trials/lr-0.005/checkpoints: the file is larger than the file-size limit (ulimit -f) or the file "
+        "system allows (EFBIG); raise the limit or write somewhere else, then resume with "
+        "`python -m pipeline train --resume {run}` (from its last checkpoint)",
+    )

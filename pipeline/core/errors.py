@@ -1,4 +1,4 @@
-"""The base of every expected error: bad input, a missing or stale output, an unreachable model.
+"""The base of every expected error: bad input, a missing or stale output, an unreachable model, a full disk.
 
 The CLI prints a `PipelineError` as one line and exits 2; any other exception is a bug and keeps its
 traceback.
@@ -29,6 +29,11 @@ class CorruptOutputError(PipelineError):
 
 class UnreachableModelError(PipelineError):
     """A hub model or data set that is neither cached nor reachable (offline, no such repository)."""
+
+
+class FileSystemError(PipelineError):
+    """The machine refused a file: no space left, a read-only file system, no permission, a file where a
+    folder belongs or a folder where a file belongs; the message names the path, the cause and the fix."""
 
 
 class OutputsLockedError(PipelineError):

@@ -242,6 +242,39 @@ class RunFolder:
         return self.path / "trials" / f"lr-{lr:g}"
 
 
+# what a saved transformers model folder holds besides config.json: weights (one file or a sharded index)
+# and its tokenizer's files (a fast tokenizer, a WordPiece or BPE vocabulary, or a sentencepiece model)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
+def missing_model_files(folder: str | Path, tag_map: bool = False, weights: bool = True) -> list[str]:
+    """What a saved model folder lacks, each named with what it is: the config, the weights (unless a cached
+    graph stands in for them), the tokenizer's files and (`tag_map`: a run's model/) tags.json. Checked before
+    loading: transformers would stop with a traceback about one file at a time, or about sentencepiece when
+    the tokenizer files are missing."""
+    folder = Path(folder)
+    wanted = [
+        ("config.json (the model's config)", ("config.json",)),
+        *[(f"weights ({' or '.join(WEIGHT_FILES[::2])})", WEIGHT_FILES)] * weights,
+        ("tokenizer files (tokenizer.json or vocab.txt)", TOKENIZER_FILES),
+        *[("tags.json (the tag map)", ("tags.json",))] * tag_map,
+    ]
+    return [what for what, names in wanted if not any((folder / name).is_file() for name in names)]
+
+
 class Outputs:
     """One `outputs/` folder."""
 

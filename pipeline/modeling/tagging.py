@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.errors import MissingInputError
-from pipeline.core.layout import RunFolder, read_run_config, read_tags
+from pipeline.core.layout import RunFolder, missing_model_files, read_run_config, read_tags
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
 
@@ -111,10 +111,29 @@ def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any,
     import torch
     from transformers import AutoModelForTokenClassification
 
+    check_run_model(run_dir, weights=True)
     tokenizer, id2tag, settings = load_run_tokenizer(run_dir)
     model = AutoModelForTokenClassification.from_pretrained(RunFolder(run_dir).model)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return model, tokenizer, id2tag, settings
+
+
+def check_run_model(run_dir: str | Path, weights: bool) -> None:
+    """A run's model/ must hold what loading it reads (its weights only when the torch model runs): one line
+    listing what is missing and the command that makes it, instead of transformers' traceback about one file."""
+    folder = RunFolder(run_dir)
+    if folder.crf_model.exists():
+        raise MissingInputError(f"{folder.model} holds no transformer model ({run_dir} is a CRF run)")
+    missing = missing_model_files(folder.model, tag_map=True, weights=weights)
+    if not missing:
+        return
+    found = f"is incomplete, missing {', '.join(missing)}" if folder.model.is_dir() else "does not exist"
+    fix = (
+        f"train the run again (its settings are in {folder.config})"
+        if folder.metrics.exists()
+        else f"the run did not finish: `python -m pipeline train --resume {folder.path}` continues it"
+    )
+    raise MissingInputError(f"{folder.model} {found}: `python -m pipeline train` makes it; {fix}")
 
 
 def load_run_tokenizer(run_dir: str | Path) -> tuple[Any, dict[int, str], dict[str, Any]]:
@@ -123,7 +142,6 @@ def load_run_tokenizer(run_dir: str | Path) -> tuple[Any, dict[int, str], dict[s
     from transformers import AutoTokenizer
 
     folder = RunFolder(run_dir)
-    if not (folder.model / "config.json").exists():
-        raise MissingInputError(f"{folder.model} holds no transformer model (is {run_dir} a finished training run?)")
+    check_run_model(folder.path, weights=False)
     _, id2tag = read_tags(folder.model_tags)
     return AutoTokenizer.from_pretrained(folder.model), id2tag, read_run_config(folder.path)["train"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from pipeline.core.documents import Document
 from pipeline.core.errors import (
     ConfigError,
     CorruptOutputError,
+    FileSystemError,
     MissingInputError,
     PipelineError,
     UnreachableModelError,
 )
-from pipeline.core.files import read_json
+from pipeline.core.files import file_system_faults, read_json
+from pipeline.core.layout import RunFolder, missing_model_files
 from pipeline.core.scoring import strict_scores
 from pipeline.data.sources import hub_problem
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
@@ -53,11 +56,15 @@ class FitResult:
 
 
 def ensure_model_available(model_name: str) -> None:
-    """Fail in a second, before a run folder exists, when a hub model is neither cached nor reachable."""
+    """Fail in a second, before a run folder exists, when a hub model is neither cached nor reachable, or a
+    local model folder lacks a file transformers needs."""
     from huggingface_hub import try_to_load_from_cache
 
     source = _source(model_name)
-    if Path(source).is_dir() or isinstance(try_to_load_from_cache(source, "config.json"), str):
+    if Path(source).is_dir():
+        check_model_folder(Path(source))
+        return
+    if isinstance(try_to_load_from_cache(source, "config.json"), str):
         return
     problem = hub_problem(source, "model")
     if problem is not None:
@@ -67,6 +74,21 @@ def ensure_model_available(model_name: str) -> None:
             f"model, or on a machine with internet run `hf download {source}` and copy its "
             "~/.cache/huggingface/hub here (or point HF_HOME at it)."
         )
+
+
+def check_model_folder(folder: Path) -> None:
+    """A local `--model` folder must hold a saved model: its config, weights and tokenizer files."""
+    missing = missing_model_files(folder)
+    if not missing:
+        return
+    run = RunFolder(folder)
+    if (run.model / "config.json").exists():
+        raise MissingInputError(f"--model {folder} is a run folder; its saved model is --model {run.model}")
+    raise MissingInputError(
+        f"--model {folder} is not a saved model, missing {', '.join(missing)}: give a folder that save_pretrained "
+        f"wrote for a model and its tokenizer (`hf download <model id> --local-dir {folder}` makes one; "
+        "`python -m pipeline train` leaves one in <run>/model)"
+    )
 
 
 def load_tokenizer(model_name: str) -> Any:
@@ -312,7 +334,12 @@ def fit(
     if resume and checkpoint:
         log.info("resuming from %s", checkpoint)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        with file_system_faults(output_dir, probe=True):  # torch says only `unexpected pos` when the disk is full
+            trainer.train(resume_from_checkpoint=checkpoint)
+    except (FileSystemError, KeyboardInterrupt):
+        remove_unfinished_checkpoints(output_dir)  # the resumed run starts from the last finished one
+        raise
     seconds = time.perf_counter() - started
     epochs = epoch_history(trainer.state.log_history)
     best = max((e["val_f1"] for e in epochs if e.get("val_f1") is not None), default=0.0)
@@ -325,21 +352,41 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def last_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint the Trainer finished writing. It writes trainer_state.json last, so a
-    process killed while saving leaves a folder without it (or with it cut short): skipped, said."""
-    steps = {
+def checkpoints(folder: Path) -> dict[int, Path]:
+    """The Trainer's checkpoint folders by step."""
+    return {
         int(path.name.removeprefix("checkpoint-")): path
         for path in folder.glob("checkpoint-*")
         if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()
     }
+
+
+def finished_checkpoint(path: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint without it (or with it cut short) was
+    stopped while saving."""
+    try:
+        read_json(path / "trainer_state.json")
+        return True
+    except (OSError, CorruptOutputError):
+        return False
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing; unfinished ones (killed while saving) are
+    skipped, said."""
+    steps = checkpoints(folder)
     for step in sorted(steps, reverse=True):
-        try:
-            read_json(steps[step] / "trainer_state.json")
+        if finished_checkpoint(steps[step]):
             return str(steps[step])
-        except (OSError, CorruptOutputError):
-            log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
+        log.warning("skipping %s: the checkpoint was not finished (killed while saving?)", steps[step])
     return None
+
+
+def remove_unfinished_checkpoints(folder: Path) -> None:
+    """Delete the checkpoints a full disk or Ctrl-C stopped while saving (and the space they hold)."""
+    for path in checkpoints(folder).values():
+        if not finished_checkpoint(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

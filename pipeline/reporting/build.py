@@ -32,7 +32,7 @@ from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.files import atomic_write_text
 from pipeline.core.layout import Outputs, RunFolder, read_record, write_record
 from pipeline.core.provenance import git_commit
-from pipeline.reporting.inputs import load_data_summary
+from pipeline.reporting.inputs import load_comparison, load_data_summary, load_runs
 from pipeline.reporting.render import Page, RenderResult, pdf_name, quarto_chapters, render_report
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,13 @@ def point_latest(folder: Path) -> Path:
 def execute_pages(
     output_dir: Path, runs: Sequence[Path], version: str, notebooks: Path, timeout: int, progress: bool = True
 ) -> list[Page]:
-    """The papermill step: every page's notebook executed into `notebooks/<slug>.ipynb`, summary pages first."""
+    """The papermill step: every page's notebook executed into `notebooks/<slug>.ipynb`, summary pages first;
+    first of all the decision matrix every summary page reads must be there (else one line naming the command)."""
     from tqdm.auto import tqdm
 
+    from pipeline.reporting.facts import decision
+
+    decision(dict(load_comparison(output_dir) or {}), load_runs(output_dir, [run.name for run in runs]))
     notebooks.mkdir(parents=True, exist_ok=True)
     pages = []
     for slug, title, source, parameters in tqdm(

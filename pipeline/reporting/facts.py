@@ -8,10 +8,12 @@ measured (no analysis yet, no benchmark for the CRF) is None, and the sentences 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import MODELS
 from pipeline.core.errors import MissingInputError
+from pipeline.core.layout import Outputs
 from pipeline.evaluation.compare import bench_speed
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
@@ -147,8 +149,13 @@ def test_facts(run: RunInputs) -> ModelFacts:
     )
 
 
+def runs_output_dir(runs: Sequence[RunInputs]) -> Path:
+    """The output folder the runs lie in (`<output_dir>/runs/<run>`)."""
+    return runs[0].folder.parent.parent if runs else Path("outputs")
+
+
 def compare_command(runs: Sequence[RunInputs]) -> str:
-    return "python -m pipeline compare " + " ".join(run.name for run in runs)
+    return f"python -m pipeline compare {' '.join(run.name for run in runs)} --output-dir {runs_output_dir(runs)}"
 
 
 def selection(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
@@ -157,7 +164,7 @@ def selection(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> d
     command = compare_command(runs)
     chosen = (comparison or {}).get("selection")
     if not chosen:
-        raise MissingInputError(f"no model selection in outputs/comparison/comparison.json: run `{command}`")
+        raise MissingInputError(f"no model selection in {Outputs(runs_output_dir(runs)).comparison}: run `{command}`")
     if chosen["chosen"] is None:
         failed = "; ".join(
             f"{row['run']}: {narrative.failure_text(row)}"
@@ -179,10 +186,10 @@ def selection(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> d
 def decision(comparison: dict[str, Any] | None, runs: Sequence[RunInputs]) -> dict[str, Any]:
     """comparison.json's decision matrix (the sensitivity view); an error naming the command when it is missing
     or was computed for other runs than the report's."""
-    command = compare_command(runs)
+    command, output_dir = compare_command(runs), runs_output_dir(runs)
     matrix = (comparison or {}).get("decision")
     if not matrix:
-        raise MissingInputError(f"no decision matrix in outputs/comparison/comparison.json: run `{command}`")
+        raise MissingInputError(f"no decision matrix in {Outputs(output_dir).comparison}: run `{command}`")
     if matrix["winner"] not in {run.name for run in runs}:
         raise MissingInputError(
             f"the decision matrix's winner {matrix['winner']} is not among the report's runs: run `{command}`"

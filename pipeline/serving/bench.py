@@ -555,8 +555,6 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
 
     config = config or BenchConfig()
     run_dir = Path(run_dir)
-    if config.rounds < 1:
-        raise ConfigError("--rounds must be at least 1")
     kind = run_kind(run_dir)
     test = read_predictions(run_dir, "test")
     if not test[: config.sample_docs]:

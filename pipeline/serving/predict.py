@@ -97,8 +97,6 @@ def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
     for the run's transformer (bench.json summary.chosen of the run, or of a combined run's transformer
     part: its variant, windows and the batch size it was fastest at), else fp32, said in a log line. The
     batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`."""
-    if config.batch_size < 0:
-        raise ConfigError(f"--batch-size must be positive (0: bench's choice), got {config.batch_size}")
     own = config.batch_size or DEFAULT_BATCH_SIZE
     if config.variant or config.int8 or config.onnx:
         return Inference(config.variant or variant_of(config), None, own, False)

@@ -108,12 +108,6 @@ def best(points: Sequence[dict[str, float]]) -> dict[str, float] | None:
 def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) -> Path:
     """Choose the weight and prior correction on validation, record the combined run and its levers;
     return its directory."""
-    if not config.weights or any(not 0.0 <= w <= 1.0 for w in config.weights):
-        raise ConfigError(f"--weights must be values in [0, 1], got {config.weights}")
-    if not config.prior_taus or any(tau < 0.0 for tau in config.prior_taus):
-        raise ConfigError(f"--prior-taus must be values >= 0, got {config.prior_taus}")
-    if config.objective not in OBJECTIVES:
-        raise ConfigError(f"unknown --objective {config.objective!r}; choose one of {', '.join(OBJECTIVES)}")
     prepared = prepared_with_test(config.output_dir)
     transformer_config = check_part(transformer_dir, prepared)
     check_part(crf_dir, prepared)

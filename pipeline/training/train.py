@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig, model_label, run_name
 from pipeline.core.errors import ConfigError
-from pipeline.core.files import read_json, write_json
+from pipeline.core.files import file_system_faults, read_json, write_json
 from pipeline.core.layout import read_run_config, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
@@ -99,11 +99,17 @@ def peak_memory_mb() -> float:
 
 
 def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
+    """Write the model, its tokenizer and tag map whole or not at all (a sibling folder renamed into place)."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    result.model.save_pretrained(tmp)
-    result.tokenizer.save_pretrained(tmp)
-    write_tags(tmp / "tags.json", tag2id)
+    try:
+        with file_system_faults(tmp, probe=True):  # safetensors and torch raise their own errors on a full disk
+            result.model.save_pretrained(tmp)
+            result.tokenizer.save_pretrained(tmp)
+            write_tags(tmp / "tags.json", tag2id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from pipeline.config import CRFConfig, run_name
 from pipeline.core.documents import Document
-from pipeline.core.errors import ConfigError
 from pipeline.core.layout import write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.core.scoring import strict_scores
@@ -31,8 +30,6 @@ def search_grid(
 ) -> tuple[Any, list[dict[str, Any]]]:
     """The fitted CRF of the grid's best validation point, and every point's record."""
     points = [(c1, c2) for c1 in config.c1 for c2 in config.c2]
-    if not points:
-        raise ConfigError("--c1 and --c2 need at least one value each")
     iterations = config.max_iterations if len(points) == 1 else min(config.grid_iterations, config.max_iterations)
     features = [crf.document_features(d.words) for d in train]
     grid, models = [], []
