@@ -306,9 +306,9 @@ def test_the_benchmark_times_the_combined_run_as_recorded_and_as_predict_runs_it
 
 
 def test_the_combined_models_predictions_are_those_of_crfsuites_own_marginals(combined_run):
-    from pipeline.modeling.combine import combine_documents
     from pipeline.modeling.crf import document_features
     from pipeline.modeling.decode import decode_documents
+    from pipeline.modeling.mixture import combine_documents
     from pipeline.modeling.tagging import word_probabilities
 
     model = dataclasses.replace(load_inference(combined_run, "fp32", "cpu"), transformer_weight=0.5)  # both count

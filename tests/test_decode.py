@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import ConfigError
-from pipeline.modeling.combine import combine_probabilities, prior_correct, tag_prior
 from pipeline.modeling.decode import (
     UNSEEN_CONFIDENCE,
     allowed_transitions,
@@ -19,6 +18,7 @@ from pipeline.modeling.decode import (
     decode_words,
     padded_groups,
 )
+from pipeline.modeling.mixture import combine_probabilities, prior_correct, tag_prior
 
 ID2TAG = {0: "O", 1: "B-A", 2: "I-A", 3: "B-B", 4: "I-B"}
 PRIOR = np.array([0.64, 0.09, 0.09, 0.09, 0.09])  # O frequent, the entity tags rare

@@ -89,7 +89,7 @@ class MetricsRecord(TypedDict, total=False):
     grid_seconds: float
     weight_search: list[dict[str, Any]]  # a combined run (pipeline.training.combine)
     selected_weight: float
-    selected_tau: float  # its prior correction (pipeline.modeling.combine.prior_correct)
+    selected_tau: float  # its prior correction (pipeline.modeling.mixture.prior_correct)
     objective: str
     prior_levers: dict[str, dict[str, float]]
     decoder: str

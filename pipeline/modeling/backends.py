@@ -113,9 +113,9 @@ class InferenceModel:
     def predict(self, documents: list[list[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
         """(tags, confidences) per document given as words: windows merged per word
         (pipeline.modeling.tagging), averaged with the CRF's marginals for a combined run (and
-        prior-corrected with its tau, `pipeline.modeling.combine`), decoded."""
-        from pipeline.modeling.combine import combine_documents
+        prior-corrected with its tau, `pipeline.modeling.mixture`), decoded."""
         from pipeline.modeling.crf import crf_probabilities
+        from pipeline.modeling.mixture import combine_documents
         from pipeline.modeling.tagging import word_probabilities
 
         probabilities = word_probabilities(

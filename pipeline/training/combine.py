@@ -5,7 +5,7 @@ once; each candidate (weight, prior correction tau) is scored on validation (str
 `config.decoder`; `config.objective` picks micro-F1, macro-F1 or their mean), the best is kept (the
 first of equals in grid order: every weight at the first tau, then the next tau, so with the default
 taus a correction is kept only if it beats none) and test is scored once with it. The prior
-correction (`pipeline.modeling.combine.prior_correct`) divides by the tag prior of the training words,
+correction (`pipeline.modeling.mixture.prior_correct`) divides by the tag prior of the training words,
 recorded with the chosen tau in `model/combined.json` so that `predict` applies the same. The run folder
 is a run like any other (`open_run`/`close_run`: config.json, metrics.json, predictions), with
 `model/combined.json` naming its parts for `predict`, and `levers/<lever>/<part>.jsonl` holding what
@@ -49,9 +49,9 @@ from pipeline.core.layout import (
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.backends import load_inference
-from pipeline.modeling.combine import combine_documents, tag_prior
 from pipeline.modeling.crf import crf_probabilities, load_crf
 from pipeline.modeling.decode import decode_documents
+from pipeline.modeling.mixture import combine_documents, tag_prior
 from pipeline.modeling.tagging import word_probabilities
 from pipeline.training.recorder import close_run, open_run, prepared_with_test, split_hash
 

@@ -1,4 +1,4 @@
-"""The combined model: the fine-tuned transformer and the CRF averaged per word, then decoded.
+"""The mixture of a combined model: the fine-tuned transformer and the CRF averaged per word, then decoded.
 
 Both parts give a distribution over the same tags for every word (the transformer its softmax, merged
 over windows; the CRF its marginals), so their weighted average is again a distribution and goes
