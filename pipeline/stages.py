@@ -6,10 +6,13 @@ fresh process (training and benchmarking, so the peak memory they record is thei
 
 A stage's key hashes four things, recorded separately in `outputs/stages/<stage>.json` beside the key:
 - config: its config object (`output_dir` aside: where, not what);
-- code: the files of every module of the package that its entry modules import, directly or not
+- code: the code of every module of the package that its entry modules import, directly or not
   (`code_closure`, found with `ast`, without importing); `stages.py` and `cli.py` choose what runs
   and belong to no stage, so editing `pipeline/reporting/` reruns the report only, while editing
-  `pipeline/core/` reruns everything;
+  `pipeline/core/` reruns everything. A module counts by what runs (`code_fingerprint`): its syntax
+  tree without comments, docstrings and help texts, so rewording a help text or a docstring reruns
+  nothing; of `pipeline/config.py` a stage hashes only the config classes it reads (its config's and
+  those its modules import), as the values of a config enter the key through the config itself;
 - upstream: the identities (key and outputs) of the stages it needs;
 - extra: what else it reads (the data source's fingerprint; the report's notebooks and version).
 When the key matches the record and the outputs still exist, the stage is reused. A change therefore
@@ -162,15 +165,106 @@ def code_closure(entry_modules: Iterable[str]) -> list[str]:
     return sorted(seen)
 
 
-def module_hashes(modules: Iterable[str]) -> dict[str, str]:
-    """Hash of each module's file, recorded so that a reason can name the files that changed."""
-    files = {name: module_file(name) for name in sorted(modules)}
-    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items() if path}
+CONFIG_MODULE = f"{PACKAGE}.config"
 
 
-def code_hash(modules: Iterable[str]) -> str:
-    """One hash of the modules' files, by module name."""
-    return sha256_of(module_hashes(modules))
+class ExplanationRemover(ast.NodeTransformer):
+    """Removes from a syntax tree the text that explains code and never changes what it does: docstrings,
+    the help of a config field (`option(default, help, ...)`) or of a flag (`help=...`), constants named
+    `*_HELP`, and (`drop`) top-level classes and assignments of the given names."""
+
+    def __init__(self, drop: frozenset[str] = frozenset()) -> None:
+        self.drop = drop
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        node.body = [
+            statement
+            for statement in node.body
+            if not (isinstance(statement, ast.ClassDef) and statement.name in self.drop)
+            and not (isinstance(statement, ast.Assign) and assigned_names(statement) <= self.drop)
+        ]
+        return self.without_docstring(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return self.without_docstring(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self.without_docstring(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self.without_docstring(node)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST | None:
+        names = assigned_names(node)
+        return None if names and all(name.endswith("_HELP") for name in names) else self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        function = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if function == "option" and len(node.args) > 1:
+            node.args[1] = ast.Constant("")
+        node.keywords = [keyword for keyword in node.keywords if keyword.arg != "help"]
+        return self.generic_visit(node)
+
+    def without_docstring(self, node: Any) -> Any:
+        first = node.body[0] if node.body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+
+def assigned_names(node: ast.Assign) -> set[str]:
+    return {target.id for target in node.targets if isinstance(target, ast.Name)}
+
+
+def config_classes_read(modules: Iterable[str], config: Any) -> set[str]:
+    """The config classes a stage reads: its config's class and those its modules import from the config
+    module, each with the classes it derives from."""
+    from pipeline import config as settings
+
+    imported = set().union(
+        *(
+            {name.rpartition(".")[2] for name in imported_names(ast.parse(path.read_bytes()), PACKAGE)}
+            for path in filter(None, map(module_file, modules))
+        )
+    )
+    classes = [type(config), *(getattr(settings, name) for name in imported if name in vars(settings))]
+    return {
+        base.__name__
+        for cls in classes
+        if isinstance(cls, type)
+        for base in cls.__mro__
+        if issubclass(base, settings.CheckedSettings)
+    }
+
+
+def code_fingerprint(name: str, config_classes: set[str] | None = None) -> str | None:
+    """Hash of what a module of the package runs (None for no module): its syntax tree without
+    explanations (`ExplanationRemover`). For the config module, `config_classes` keeps those config
+    classes and leaves the others and the profiles out (None keeps all)."""
+    path = module_file(name)
+    if path is None:
+        return None
+    drop: frozenset[str] = frozenset()
+    if name == CONFIG_MODULE and config_classes is not None:
+        from pipeline import config as settings
+
+        every = {
+            cls.__name__
+            for cls in vars(settings).values()
+            if isinstance(cls, type) and issubclass(cls, settings.CheckedSettings)
+        }
+        drop = frozenset(every - {"CheckedSettings"} - config_classes) | {"PROFILES"}
+    tree = ExplanationRemover(drop).visit(ast.parse(path.read_bytes(), str(path)))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def module_hashes(modules: Iterable[str], config: Any = None) -> dict[str, str]:
+    """Hash of each module's code (`code_fingerprint`), recorded so that a reason can name the files that
+    changed; `config`: the stage's config, whose classes are those of the config module that count."""
+    names = sorted(modules)
+    classes = config_classes_read(names, config) if config is not None else None
+    hashes = {name: code_fingerprint(name, classes) for name in names}
+    return {name: digest for name, digest in hashes.items() if digest}
 
 
 def differing(before: Any, now: dict[str, Any]) -> list[str]:
@@ -243,16 +337,15 @@ class StageRunner:
         stages it needs (run or reused before it) and its extra inputs."""
         closure = code_closure(stage.entry)
         done = {record.name: record for record in self.done}
+        modules = module_hashes(closure, stage.config)
         inputs = {
             "config": sha256_of(config_inputs(stage.config)),
-            "code": code_hash(closure),
+            "code": sha256_of(modules),
             "upstream": {name: done[name].identity for name in stage.needs},
             "extra": dict(stage.extra),
         }
         action = partial(in_fresh_process, stage.action) if stage.fresh_process else stage.action
-        return self.run(
-            stage.name, inputs, action, label=f"{stage.name} ({stage.command})", modules=module_hashes(closure)
-        )
+        return self.run(stage.name, inputs, action, label=f"{stage.name} ({stage.command})", modules=modules)
 
     def run(
         self,

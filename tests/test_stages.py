@@ -282,9 +282,16 @@ def recorded(tmp_path, package_copy) -> PipelineConfig:
     return config
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the one occurrence of `old` in the file at `path` by `new`."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new))
+
+
 def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_copy, recorded):
     with (package_copy / "reporting" / "tables.py").open("a") as handle:
-        handle.write("# edited\n")
+        handle.write("EDITED = True\n")
     records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
@@ -322,10 +329,30 @@ def test_an_edited_module_reruns_the_stages_whose_closure_holds_it_and_downstrea
     tmp_path, package_copy, recorded, edited, rerun
 ):
     with (package_copy / edited).open("a") as handle:
-        handle.write("# edited\n")
+        handle.write("EDITED = True\n")
     planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
     assert [record.name for record in planned if not record.cached] == rerun
     assert f"code changed (pipeline/{edited})" in planned[BRAT_STAGES.index(rerun[0])].reason
+
+
+def test_rewording_help_texts_docstrings_and_comments_reruns_no_stage(tmp_path, package_copy, recorded):
+    config = package_copy / "config.py"
+    edit(config, '"most training epochs (early stopping may end sooner)"', '"the most epochs a run trains"')
+    edit(config, 'OUTPUT_DIR_HELP = "root of every output', 'OUTPUT_DIR_HELP = "the root of every output')
+    edit(config, '"""`python -m pipeline bench`: sample', '"""The bench command: sample')
+    with (package_copy / "serving" / "bench.py").open("a") as handle:
+        handle.write("# a comment\n")
+    edit(package_copy / "evaluation" / "analyze.py", '"""`python -m pipeline analyze', '"""`analyze')
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
+    assert [record.name for record in planned if not record.cached] == []
+
+
+def test_a_changed_default_in_a_config_class_reruns_only_the_stages_that_read_it(tmp_path, package_copy, recorded):
+    edit(package_copy / "config.py", "rounds: int = option(\n        3,", "rounds: int = option(\n        4,")
+    planned = run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lambda _: None)
+    benches = ["bench-minilm", "bench-minilm-truncate", "bench-crf", "bench-combined"]
+    assert [record.name for record in planned if not record.cached] == [*benches, "compare", "report"]
+    assert planned[BRAT_STAGES.index("bench-minilm")].reason == "code changed (pipeline/config.py)"
 
 
 def test_a_changed_data_source_reruns_data_and_reports_downstream_stages_as_upstream_reruns(tmp_path, recorded):
