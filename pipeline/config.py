@@ -180,7 +180,21 @@ WANDB_TEXT_HELP = "upload document text in the predictions artifact"
 
 
 @dataclass
-class DataConfig(CheckedSettings):
+class Windows(CheckedSettings):
+    """How a document is cut into wordpiece windows: one definition for `data` (its window statistics) and
+    `train` (and so `predict` and `bench`), set once per profile, so the data summary measures the windows
+    the same profile trains on."""
+
+    max_length: int = option(
+        512,
+        "wordpieces per window, special tokens included (capped by the model's position embeddings)",
+        allowed=WINDOW,
+    )
+    overlap: int = option(128, "wordpieces shared by consecutive windows", allowed=OVERLAP)
+
+
+@dataclass
+class DataConfig(Windows):
     """Task 1.1: loading, conversion, split, tiers and the rare-type policy."""
 
     data: str = option(default_data_source, DATA_HELP)
@@ -222,8 +236,6 @@ class DataConfig(CheckedSettings):
     hf_split: str = option("", "Hugging Face sources: read only this split (default: every split, kept as parts)")
     strict: bool = option(False, "repairable problems (orphan I- tags) become errors")
     tokenizer_model: str = option(OFFLINE_MODEL, "tokenizer for the wordpiece statistics")
-    max_length: int = option(512, "wordpieces per window, special tokens included", allowed=WINDOW)
-    stride: int = option(128, "wordpieces shared by consecutive windows", allowed=OVERLAP)
 
 
 @dataclass
@@ -236,7 +248,7 @@ class TrackedRun(CheckedSettings):
 
 
 @dataclass
-class TrainConfig(TrackedRun):
+class TrainConfig(TrackedRun, Windows):
     """Tasks 1.2/1.3: fine-tuning. Defaults are the plan's recipe; the `cpu` profile is tuned for
     the small offline encoder on 2 cores (how it was found: docs/methods.md)."""
 
@@ -268,10 +280,6 @@ class TrainConfig(TrackedRun):
         "early stopping on validation strict micro-F1, in epochs",
         allowed=AT_LEAST_1,  # with 0 the Trainer stops after the first epoch whatever the score
     )
-    max_length: int = option(
-        512, "window length in wordpieces (capped by the model's position embeddings)", allowed=WINDOW
-    )
-    stride: int = option(128, "wordpieces shared by consecutive windows", allowed=OVERLAP)
     long_docs: str = option(
         "window", "window: every word predicted; truncate: the common 512-cut recipe", ("window", "truncate")
     )
@@ -595,7 +603,7 @@ class PipelineConfig(CheckedSettings):
     dry_run: bool = option(False, "run and write nothing: say per stage whether it would run, and why")
 
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {  # profile -> config class (or a base of some) -> field values
     "cpu": {
         "TrainConfig": {
             "lr": [2e-4],
@@ -603,10 +611,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "batch_size": 8,
             "epochs": 12,
             "patience": 3,  # ends a run 3 epochs past its best; the report's Methods chapter shows where runs stopped
-            "max_length": 256,
-            "stride": 64,
             "label_all_subwords": True,
         },
+        "Windows": {"max_length": 256, "overlap": 64},
     },
     "gpu": {
         "TrainConfig": {
@@ -614,10 +621,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "batch_size": 16,
             "epochs": 5,
             "patience": 2,
-            "max_length": 512,
-            "stride": 128,
             "precision": "auto",
         },
+        "Windows": {"max_length": 512, "overlap": 128},
         "PipelineConfig": {"models": ["pubmedbert", "biobert", "bioformer16l"]},
     },
 }
@@ -637,6 +643,11 @@ CONFIG_CLASSES: dict[str, type] = {
         PipelineConfig,
     )
 }
+
+
+def profile_values(cls: type, profile: str) -> dict[str, Any]:
+    """The values a profile gives the fields of `cls`: those it gives its bases (e.g. `Windows`), then its own."""
+    return {k: v for base in reversed(cls.__mro__) for k, v in PROFILES[profile].get(base.__name__, {}).items()}
 
 
 def _flag(name: str) -> str:
@@ -662,9 +673,9 @@ def _help(cls: type, spec: dataclasses.Field) -> str:
         ([f"allowed: {allowed.describe()}"] if allowed else [])
         + [f"default: {_default(spec)!r}"]
         + [
-            f"{name} profile: {profiles[cls.__name__][spec.name]!r}"
-            for name, profiles in PROFILES.items()
-            if spec.name in profiles.get(cls.__name__, {})
+            f"{name} profile: {profile_values(cls, name)[spec.name]!r}"
+            for name in PROFILES
+            if spec.name in profile_values(cls, name)
         ]
     )
     return f"{spec.metadata['help']} ({'; '.join(values)})".replace("%", "%%")  # argparse %-formats help
@@ -719,7 +730,7 @@ def build_config(cls: type, args: argparse.Namespace | None = None, profile: str
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     check_fields(cls, overrides)
     names = {spec.name for spec in dataclasses.fields(cls)}
-    values = {k: v for k, v in PROFILES[profile].get(cls.__name__, {}).items() if k in names}
+    values = {k: v for k, v in profile_values(cls, profile).items() if k in names}
     if args is not None:
         values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
     values.update(overrides)

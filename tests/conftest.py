@@ -80,7 +80,7 @@ def synthetic_brat_folder(folder: Path, documents: int = 12) -> Path:
     return folder
 
 
-def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
+def make_model_run(folder: Path, max_length: int = 24, overlap: int = 6) -> Path:
     """A fixture run (tests/fixtures.py) that also holds a tiny random model, ready for inference."""
     from fixtures import make_fixture_run
 
@@ -88,7 +88,7 @@ def make_model_run(folder: Path, max_length: int = 24, stride: int = 6) -> Path:
 
     run_dir = make_fixture_run(folder)
     config = read_record(run_dir / "config.json", "run_config")
-    config["train"].update(max_length=max_length, stride=stride)
+    config["train"].update(max_length=max_length, overlap=overlap)
     write_record(run_dir / "config.json", "run_config", config)
     tag2id = config["tag2id"]
     save_tiny_model(run_dir / "model", tag2id)

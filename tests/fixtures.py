@@ -145,7 +145,7 @@ def make_fixture_run(
             "parameters": 22_000_000,
             "train": {
                 "max_length": 256,
-                "stride": 64,
+                "overlap": 64,
                 "long_docs": long_docs,
                 "epochs": 6,
                 "patience": 2,

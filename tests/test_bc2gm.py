@@ -56,7 +56,7 @@ def test_bc2gm_runs_end_to_end_on_its_own_split_and_types(tmp_path, kind):
     out = tmp_path / "out"
     config = PipelineConfig(data=str(data), models=[str(model)], truncate_twin=False, output_dir=str(out))
     overrides = {
-        "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
+        "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "overlap": 16},
         "CRFConfig": {"wandb": False, "max_iterations": 20},
         "AnalysisConfig": {"resamples": 50},
         "BenchConfig": {"variants": ["fp32"], "sample_docs": 4, "rounds": 1, "batch_sizes": [8], "windows": []},

@@ -349,3 +349,32 @@ def test_a_variants_f1_is_the_strict_score_of_its_own_predictions(bench):
         assert onnx["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
     summary = result["summary"]
     assert summary["ratio_best"]["min"] <= summary["best_ratio_to_reference"] <= summary["ratio_best"]["max"]
+
+
+def test_the_bench_figure_has_a_bar_per_subject_and_batch_with_the_reference_apart(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from pipeline.serving.figures import REFERENCE_COLOUR, SUBJECT_COLOUR, bench_speed, write_bench_figure
+
+    def row(label: str, batch: int, speed: float) -> dict:
+        return {"label": label, "batch_size": batch, "docs_per_second": speed, "docs_per_second_min": speed - 1}
+
+    bench = {
+        "run": "minilm-20260101-000000",
+        "device": "cpu",
+        "threads": 2,
+        "config": {"rounds": 3},
+        "variants": [
+            {**row("fp32", 1, 4.0), "docs_per_second_max": 5.0, "test_micro_f1": 0.6},
+            {**row("int8", 8, 9.0), "docs_per_second_max": 9.5, "test_micro_f1": 0.59},
+        ],
+        "reference": {
+            "test_micro_f1": 0.58,
+            "rows": [{**row("transformers pipeline", 8, 2.0), "docs_per_second_max": 2}],
+        },
+    }
+    path = write_bench_figure(bench, tmp_path / "bench.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bars = bench_speed(bench).axes[0].patches
+    assert [round(bar.get_height(), 1) for bar in bars] == [4.0, 9.0, 2.0]
+    assert [to_hex(bar.get_facecolor()) for bar in bars] == [SUBJECT_COLOUR, SUBJECT_COLOUR, REFERENCE_COLOUR]

@@ -59,7 +59,7 @@ def transformer_run(prepared, tiny_model_dir) -> Path:
             epochs=3,
             patience=3,
             max_length=32,
-            stride=8,
+            overlap=8,
             wandb=False,
             warmup_steps=0,
         )
@@ -271,11 +271,11 @@ def test_predict_runs_a_combined_runs_transformer_in_the_variant_bench_chose_for
     config = PredictConfig()
     chosen = chosen_inference(combined, config)
     model = load_predictor(combined, chosen.variant, chosen.windows)
-    assert (model.variant, model.max_length, model.stride, chosen.batch_size) == ("int8", 32, 4, 2)
+    assert (model.variant, model.max_length, model.overlap, chosen.batch_size) == ("int8", 32, 4, 2)
     assert model.crf is not None and model.transformer_weight == read_metrics(combined)["selected_weight"]
     assert describe(combined, model, chosen, config) == (
         f"predict: {combined.name} as int8 (bench's choice for its transformer {transformer.name}, bench.json "
-        "summary.chosen), windows 32/4, 2 windows per forward pass (bench's choice)"
+        "summary.chosen), windows --max-length 32 --overlap 4, 2 windows per forward pass (bench's choice)"
     )
 
 
@@ -325,7 +325,7 @@ def test_the_combined_models_predictions_are_those_of_crfsuites_own_marginals(co
                 rows[word, tag2id[tag]] = probability
         crfsuite.append(rows)
     transformer = word_probabilities(
-        None, model.tokenizer, words, model.max_length, model.stride, model.truncate, 32, model.forward
+        None, model.tokenizer, words, model.max_length, model.overlap, model.truncate, 32, model.forward
     )
     combined = combine_documents(transformer, crfsuite, model.transformer_weight, model.prior, model.prior_tau)
     expected = decode_documents(combined, model.id2tag, model.decoder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing
 
@@ -10,6 +11,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import (
     CONFIG_CLASSES,
+    DataConfig,
     PipelineConfig,
     PredictConfig,
     Range,
@@ -82,18 +84,26 @@ def test_every_numeric_setting_has_an_allowed_range(cls):
     ],
 )
 def test_a_range_says_what_it_allows_and_holds_exactly_that(allowed, shown, inside, outside):
-    config = TrainConfig(max_length=256, stride=64)
+    config = TrainConfig(max_length=256, overlap=64)
     assert allowed.describe(config) == shown
     assert [allowed.contains(value, config) for value in inside + outside] == [True] * len(inside) + [False] * len(
         outside
     )
 
 
+@pytest.mark.parametrize("profile, windows", [("cpu", (256, 64)), ("gpu", (512, 128))])
+def test_the_data_summary_measures_the_windows_the_same_profile_trains_on(profile, windows):
+    data, train = build_config(DataConfig, profile=profile), build_config(TrainConfig, profile=profile)
+    assert (data.max_length, data.overlap) == (train.max_length, train.overlap) == windows
+    flags = build_config(DataConfig, argparse.Namespace(max_length=192, overlap=None), profile)
+    assert (flags.max_length, flags.overlap) == (192, windows[1])  # a flag over the profile, as in train
+
+
 def test_a_config_outside_its_range_is_refused_when_made_or_replaced():
     with pytest.raises(ConfigError, match=r"^--batch-docs 0 is out of range: allowed >= 1$"):
         PredictConfig(batch_docs=0)
-    with pytest.raises(ConfigError, match=r"^--stride 64 is out of range: allowed >= 0 and < --max-length \(64\)$"):
-        dataclasses.replace(TrainConfig(stride=64), max_length=64)
+    with pytest.raises(ConfigError, match=r"^--overlap 64 is out of range: allowed >= 0 and < --max-length \(64\)$"):
+        dataclasses.replace(TrainConfig(overlap=64), max_length=64)
     with pytest.raises(ConfigError, match=r"^--lr needs at least one value$"):
         build_config(TrainConfig, lr=[])
 

@@ -42,6 +42,8 @@ def test_data_command_writes_the_contract_files_and_prints_a_summary(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == 12 and summary["entities_total"] == 36
     assert summary["window_word_coverage"] == 1.0
+    assert (summary["max_length"], summary["overlap"]) == (256, 64)  # the cpu profile's training windows
+    assert "--max-length 256, --overlap 64, as train cuts them with the same profile and flags)" in result.stdout
     assert summary["types"]["Age"]["train_mentions"] == 8 and summary["types"]["Age"]["tier"] == "rare"
     assert summary["rare_policy"]["dropped_types"] == []
     tags = json.loads((out / "tags.json").read_text())

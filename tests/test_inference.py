@@ -19,7 +19,7 @@ def documents(tiny_run):
 
 
 def probabilities(model, documents, batch_size=32):
-    windows = encode_documents(model.tokenizer, documents, model.max_length, model.stride)
+    windows = encode_documents(model.tokenizer, documents, model.max_length, model.overlap)
     return batched_probabilities(model.forward, windows, batch_size, model.tokenizer.pad_token_id)
 
 
@@ -196,10 +196,10 @@ def test_calibration_reads_only_training_documents(outputs_run):
     prepared = load_prepared(outputs_run.parents[1])
 
     def window_ids(documents):
-        windows = encode_documents(model.tokenizer, documents, model.max_length, model.stride)
+        windows = encode_documents(model.tokenizer, documents, model.max_length, model.overlap)
         return [tuple(window.input_ids) for window in windows]
 
-    windows = calibration_windows(model.tokenizer, training_documents(outputs_run), model.max_length, model.stride)
+    windows = calibration_windows(model.tokenizer, training_documents(outputs_run), model.max_length, model.overlap)
     calibration = [tuple(window.input_ids) for window in windows]
     train = window_ids([d.words for d in prepared.parts["train"]])
     held_out = window_ids([d.words for part in ("validation", "test") for d in prepared.parts[part]])

@@ -6,7 +6,15 @@ import pytest
 
 from pipeline.core.errors import CorruptOutputError, MissingInputError, PipelineError, StaleOutputError
 from pipeline.core.files import write_json
-from pipeline.core.layout import SCHEMAS, Outputs, read_optional_record, read_record, write_record
+from pipeline.core.layout import (
+    SCHEMAS,
+    Outputs,
+    RunFolder,
+    read_optional_record,
+    read_record,
+    read_run_config,
+    write_record,
+)
 
 
 def test_paths_under_one_outputs_folder(tmp_path):
@@ -25,6 +33,13 @@ def test_a_record_carries_its_schema_version_first_and_reads_back(tmp_path):
     path = write_record(tmp_path / "metrics.json", "metrics", {"run": "r", "schema_version": 0})
     assert path.read_text().splitlines()[1] == f'  "schema_version": {SCHEMAS["metrics"][0]},'
     assert read_record(path, "metrics") == {"schema_version": SCHEMAS["metrics"][0], "run": "r"}
+
+
+def test_a_run_config_that_calls_the_window_overlap_stride_reads_as_overlap(tmp_path):
+    folder = RunFolder(tmp_path / "minilm-20261129-142226")
+    folder.path.mkdir()
+    write_record(folder.config, "run_config", {"model": "minilm", "train": {"max_length": 256, "stride": 64}})
+    assert read_run_config(folder.path)["train"] == {"max_length": 256, "overlap": 64}
 
 
 def test_an_older_record_names_the_file_and_the_command_that_rebuilds_it(tmp_path):

@@ -220,14 +220,17 @@ def test_predict_runs_at_the_batch_size_bench_chose_and_an_explicit_batch_size_w
     write_record(run_dir / "bench.json", "bench", {"kind": "transformer", "summary": {"chosen": chosen}})
     assert predict(run_dir, notes_jsonl, tmp_path / "bench.jsonl") == 0
     assert (
-        "predict: minilm-20260101-000000 as fp32 (bench's choice, bench.json summary.chosen), windows 24/4, "
+        "predict: minilm-20260101-000000 as fp32 (bench's choice, bench.json summary.chosen), windows --max-length 24 --overlap 4, "
         + ("2 windows per forward pass (bench's choice)")
         in capsys.readouterr().err
     )
     assert predict(run_dir, notes_jsonl, tmp_path / "flag.jsonl", "--batch-size", "5") == 0
-    assert "windows 24/4, 5 windows per forward pass (--batch-size)" in capsys.readouterr().err
+    assert "windows --max-length 24 --overlap 4, 5 windows per forward pass (--batch-size)" in capsys.readouterr().err
     assert predict(run_dir, notes_jsonl, tmp_path / "int8.jsonl", "--variant", "int8") == 0
-    assert "as int8 (given or default), windows 24/6, 8 windows per forward pass (default)" in capsys.readouterr().err
+    assert (
+        "as int8 (given or default), windows --max-length 24 --overlap 6, 8 windows per forward pass (default)"
+        in capsys.readouterr().err
+    )
     assert read_lines(tmp_path / "flag.jsonl") == read_lines(tmp_path / "bench.jsonl")  # batching changes no span
 
 

@@ -704,7 +704,7 @@ def test_the_methods_page_reads_recipes_epochs_searches_and_windows_from_the_run
     assert (
         recipe["learning rate (encoder / head)"] == f"{config['lr'][0]:g} / {config['head_lr']:g}" == "0.0002 / 0.001"
     )
-    assert recipe["windows (length / overlap)"] == f"{config['max_length']} / {config['stride']}"
+    assert recipe["windows (length / overlap)"] == f"{config['max_length']} / {config['overlap']}"
     assert table_rows(page, "recipes")["minilm-truncate"]["batch"] == "8 × 2"  # gradient accumulation 2
     # minilm: best validation F1 at epoch 2 of the 4 it ran (at most 6, patience 2); the twin improves to its last
     training = table_rows(page, "training")

@@ -364,7 +364,7 @@ brat, model, out = sys.argv[1:]
 config = PipelineConfig(data=brat, models=[model], output_dir=out, leak=False)
 overrides = {
     "DataConfig": {"validation_size": 0.2, "test_size": 0.2},
-    "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
+    "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "overlap": 16},
     "CRFConfig": {"wandb": False, "max_iterations": 5},
 }
 for record in run_all(config, "cpu", progress=False, overrides=overrides):
@@ -416,7 +416,7 @@ def test_train_quiet_prints_no_trainer_log_dictionaries(tmp_path, tiny_model_dir
         test_size=2,
     )
     prepare_data(config, length_measure(config), progress=False)
-    flags = ["--lr", "5e-3", "--epochs", "2", "--batch-size", "4", "--max-length", "32", "--stride", "8"]
+    flags = ["--lr", "5e-3", "--epochs", "2", "--batch-size", "4", "--max-length", "32", "--overlap", "8"]
     result = subprocess.run(
         [
             sys.executable,
@@ -451,13 +451,13 @@ IMPOSSIBLE = {
     "train --lr 2e-5,0": (["train", "--lr", "2e-5,0"], "--lr 0.0 is out of range: allowed > 0 (each value)"),
     "train --epochs 0": (["train", "--epochs", "0"], "--epochs 0 is out of range: allowed >= 1"),
     "train --patience 0": (["train", "--patience", "0"], "--patience 0 is out of range: allowed >= 1"),
-    "train --stride 64 --max-length 64": (
-        ["train", "--stride", "64", "--max-length", "64"],
-        "--stride 64 is out of range: allowed >= 0 and < --max-length (64)",
+    "train --overlap 64 --max-length 64": (
+        ["train", "--overlap", "64", "--max-length", "64"],
+        "--overlap 64 is out of range: allowed >= 0 and < --max-length (64)",
     ),
-    "train --max-length 32 (the profile's stride 64)": (
+    "train --max-length 32 (the profile's overlap 64)": (
         ["train", "--max-length", "32"],
-        "--stride 64 is out of range: allowed >= 0 and < --max-length (32)",
+        "--overlap 64 is out of range: allowed >= 0 and < --max-length (32)",
     ),
     "train --model crf --c1 -0.1": (
         ["train", "--model", "crf", "--c1", "-0.1"],
@@ -800,7 +800,7 @@ TINY_TRAINING = [
     "4",
     "--max-length",
     "32",
-    "--stride",
+    "--overlap",
     "8",
 ]
 

@@ -410,7 +410,7 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
     config = PipelineConfig(data=str(brat), models=[str(model)], output_dir=str(tmp_path / "out"))
     overrides = {
         "DataConfig": {"validation_size": 0.2, "test_size": 0.2},
-        "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "stride": 16},
+        "TrainConfig": {"epochs": 1, "wandb": False, "max_length": 64, "overlap": 16},
         "CRFConfig": {"wandb": False, "max_iterations": 5},
     }
 

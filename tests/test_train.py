@@ -47,7 +47,7 @@ def tiny_config(prepared: Path, model: Path, **overrides) -> TrainConfig:
         epochs=25,
         patience=25,
         max_length=32,
-        stride=8,
+        overlap=8,
         wandb=False,
         warmup_steps=0,
     )
@@ -170,7 +170,7 @@ def test_a_repeated_seed_is_an_error(prepared, tiny_model_dir):
 
 
 def test_truncated_run_predicts_o_with_zero_confidence_beyond_the_cut(prepared, tiny_model_dir):
-    run_dir = train_run(tiny_config(prepared, tiny_model_dir, long_docs="truncate", max_length=8, stride=2, epochs=1))
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, long_docs="truncate", max_length=8, overlap=2, epochs=1))
     assert "-truncate-" in run_dir.name
     line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])
     assert line["pred"][-1] == "O" and line["confidence"][-1] == 0.0
@@ -225,7 +225,7 @@ def test_training_runs_under_torchrun_with_two_cpu_processes(prepared, tiny_mode
             "2",
             "--max-length",
             "32",
-            "--stride",
+            "--overlap",
             "8",
             "--no-wandb",
             "--quiet",
@@ -273,7 +273,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared, tiny_model_dir, t
         "12",
         "--max-length",
         "32",
-        "--stride",
+        "--overlap",
         "8",
         "--no-wandb",
         "--quiet",

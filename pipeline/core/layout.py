@@ -83,7 +83,7 @@ class MetricsRecord(TypedDict, total=False):
     train_seconds_all_trials: float
     optimisation_steps: int
     warmup: str
-    window_length: int
+    max_length: int  # a transformer run: its window length, capped by the position embeddings
     grid: list[dict[str, Any]]  # a CRF run: its c1/c2 grid (pipeline.training.train_crf)
     selected: dict[str, float]
     grid_seconds: float
@@ -429,8 +429,13 @@ def has_predictions(run_dir: str | Path, part: str) -> bool:
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run's config.json; a run trained when the window overlap was called `stride` reads as `overlap`."""
     folder = RunFolder(run_dir)
-    return read_record(folder.config, "run_config", folder.name)
+    config = read_record(folder.config, "run_config", folder.name)
+    train = config.get("train") if isinstance(config, dict) else None
+    if isinstance(train, dict) and "stride" in train:
+        train.setdefault("overlap", train.pop("stride"))
+    return config
 
 
 def read_metrics(run_dir: str | Path) -> MetricsRecord:

@@ -303,8 +303,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         (
             "window coverage",
             f"{summary['window_word_coverage']:.4f} of words in >= 1 window "
-            f"({summary['windows']} windows of {summary['window_length']}, stride "
-            f"{summary['window_stride']})",
+            f"({summary['windows']} windows: --max-length {summary['max_length']}, --overlap {summary['overlap']}, "
+            "as train cuts them with the same profile and flags)",
         ),
         (
             "512 truncation",

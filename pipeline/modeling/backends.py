@@ -102,7 +102,7 @@ class InferenceModel:
     tokenizer: Any
     id2tag: dict[int, str]
     max_length: int
-    stride: int
+    overlap: int
     truncate: bool
     decoder: str = "viterbi"
     crf: Any = None  # a combined run's CRF part, averaged with the transformer per word
@@ -119,7 +119,7 @@ class InferenceModel:
         from pipeline.modeling.tagging import word_probabilities
 
         probabilities = word_probabilities(
-            None, self.tokenizer, documents, self.max_length, self.stride, self.truncate, batch_size, self.forward
+            None, self.tokenizer, documents, self.max_length, self.overlap, self.truncate, batch_size, self.forward
         )
         if self.crf is not None:
             tag2id = {tag: index for index, tag in self.id2tag.items()}
@@ -316,7 +316,7 @@ def export_static_int8(model: Callable[[], Any], calibration: Callable[[], list[
     return path
 
 
-def calibration_windows(tokenizer: Any, documents: list[list[str]], max_length: int, stride: int) -> list[Any]:
+def calibration_windows(tokenizer: Any, documents: list[list[str]], max_length: int, overlap: int) -> list[Any]:
     """`CALIBRATION_WINDOWS` windows of `documents` (the training part), in a fixed shuffled order."""
     from pipeline.modeling.features import encode_documents
 
@@ -326,7 +326,7 @@ def calibration_windows(tokenizer: Any, documents: list[list[str]], max_length: 
     random.Random(CALIBRATION_SEED).shuffle(shuffled)
     windows: list[Any] = []
     for words in shuffled:
-        windows.extend(encode_documents(tokenizer, [words], max_length, stride))
+        windows.extend(encode_documents(tokenizer, [words], max_length, overlap))
         if len(windows) >= CALIBRATION_WINDOWS:
             break
     return windows[:CALIBRATION_WINDOWS]
@@ -396,7 +396,7 @@ def load_inference(
 
         def calibration() -> list[Any]:
             documents = training_documents(run_dir)
-            return calibration_windows(tokenizer, documents, int(settings["max_length"]), int(settings["stride"]))
+            return calibration_windows(tokenizer, documents, int(settings["max_length"]), int(settings["overlap"]))
 
         folder = Path(onnx_dir) if onnx_dir else RunFolder(run_dir).onnx
         path = export_static_int8(lambda: load_run_model(run_dir, "cpu")[0], calibration, folder)
@@ -417,7 +417,7 @@ def load_inference(
         tokenizer,
         id2tag,
         int(settings["max_length"]),
-        int(settings["stride"]),
+        int(settings["overlap"]),
         settings.get("long_docs") == "truncate",
         settings.get("decoder", DEFAULT_DECODER),
     )

@@ -70,16 +70,16 @@ def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
     return [ids or [tokenizer.unk_token_id] for ids in pieces]
 
 
-def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> list[tuple[int, int]]:
+def plan_windows(piece_counts: Sequence[int], max_pieces: int, overlap: int) -> list[tuple[int, int]]:
     """Word ranges [start, end) of windows of at most `max_pieces` wordpieces.
 
-    Consecutive windows share up to `stride` wordpieces of whole words. A single word longer than
+    Consecutive windows share up to `overlap` wordpieces of whole words. A single word longer than
     a window gets a window of its own (its wordpieces are cut to fit). Every word is covered.
     """
     if max_pieces < 1:
         raise ConfigError("a window must hold at least one wordpiece")
-    if not 0 <= stride < max_pieces:
-        raise ConfigError(f"stride {stride} must be below the window size {max_pieces}")
+    if not 0 <= overlap < max_pieces:
+        raise ConfigError(f"overlap {overlap} must be below the max length {max_pieces}")
     total = len(piece_counts)
     windows: list[tuple[int, int]] = []
     start = 0
@@ -93,7 +93,7 @@ def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> l
         if end == total:
             break
         next_start, shared = end, 0
-        while next_start - 1 > start and shared + piece_counts[next_start - 1] <= stride:
+        while next_start - 1 > start and shared + piece_counts[next_start - 1] <= overlap:
             shared += piece_counts[next_start - 1]
             next_start -= 1
         start = next_start
@@ -103,7 +103,7 @@ def plan_windows(piece_counts: Sequence[int], max_pieces: int, stride: int) -> l
 def build_windows(
     pieces: list[list[int]],
     max_length: int,
-    stride: int,
+    overlap: int,
     cls_id: int,
     sep_id: int,
     document: int = 0,
@@ -111,7 +111,7 @@ def build_windows(
 ) -> list[Window]:
     """Windows of one document; `truncate` keeps only the first (the common 512-cut recipe)."""
     max_pieces = max_length - 2
-    ranges = plan_windows([len(p) for p in pieces], max_pieces, min(stride, max_pieces - 1))
+    ranges = plan_windows([len(p) for p in pieces], max_pieces, min(overlap, max_pieces - 1))
     if truncate:
         ranges = ranges[:1]
     windows = []
@@ -132,14 +132,14 @@ def build_windows(
 
 
 def encode_documents(
-    tokenizer: Any, documents: Sequence[Sequence[str]], max_length: int, stride: int, truncate: bool = False
+    tokenizer: Any, documents: Sequence[Sequence[str]], max_length: int, overlap: int, truncate: bool = False
 ) -> list[Window]:
     """Windows of many documents (each given as its words), in document order."""
     cls_id, sep_id = special_token_ids(tokenizer)
     windows: list[Window] = []
     for index, words in enumerate(documents):
         windows.extend(
-            build_windows(word_pieces(tokenizer, words), max_length, stride, cls_id, sep_id, index, truncate)
+            build_windows(word_pieces(tokenizer, words), max_length, overlap, cls_id, sep_id, index, truncate)
         )
     return windows
 
@@ -221,7 +221,7 @@ def make_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
 TRUNCATION_LENGTH = 512  # the common recipe's cut, whose losses the data summary reports
 
 
-def length_statistics(documents: list[Document], tokenizer: Any, max_length: int, stride: int) -> dict[str, Any]:
+def length_statistics(documents: list[Document], tokenizer: Any, max_length: int, overlap: int) -> dict[str, Any]:
     """Word/wordpiece lengths, window coverage and what a single 512-wordpiece cut would lose."""
     cls_id, sep_id = special_token_ids(tokenizer)
     pieces_per_doc, coverage_words, total_words = [], 0, 0
@@ -229,7 +229,7 @@ def length_statistics(documents: list[Document], tokenizer: Any, max_length: int
     for index, document in enumerate(documents):
         pieces = word_pieces(tokenizer, document.words)
         pieces_per_doc.append(sum(len(p) for p in pieces))
-        windows = build_windows(pieces, max_length, stride, cls_id, sep_id, index)
+        windows = build_windows(pieces, max_length, overlap, cls_id, sep_id, index)
         windows_total += len(windows)
         coverage_words += covered_words(windows, index, len(document.words))
         total_words += len(document.words)
@@ -245,8 +245,8 @@ def length_statistics(documents: list[Document], tokenizer: Any, max_length: int
         "documents_over_512_wordpieces": sum(n > TRUNCATION_LENGTH - 2 for n in pieces_per_doc),
         "window_word_coverage": coverage_words / total_words,
         "windows": windows_total,
-        "window_length": max_length,
-        "window_stride": stride,
+        "max_length": max_length,
+        "overlap": overlap,
         "truncation_lost_entities": lost_entities,
         "truncation_lost_entity_share": lost_entities / entities if entities else 0.0,
         "truncation_lost_words": lost_words,
@@ -262,6 +262,6 @@ def length_measure(config: DataConfig) -> Callable[[list[Document]], dict[str, A
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.tokenizer_model))
-        return length_statistics(documents, tokenizer, config.max_length, config.stride)
+        return length_statistics(documents, tokenizer, config.max_length, config.overlap)
 
     return measure

@@ -67,7 +67,7 @@ def word_probabilities(
     tokenizer: Any,
     documents: Sequence[Sequence[str]],
     max_length: int,
-    stride: int,
+    overlap: int,
     truncate: bool = False,
     batch_size: int = 32,
     forward: Forward | None = None,
@@ -75,7 +75,7 @@ def word_probabilities(
     """(n_words, n_labels) softmax per document, each given as its list of words; rows of words no
     window covered (truncation) are NaN. `forward` replaces the torch model (pass model=None) with
     another backend (pipeline.modeling.backends)."""
-    windows = encode_documents(tokenizer, documents, max_length, stride, truncate=truncate)
+    windows = encode_documents(tokenizer, documents, max_length, overlap, truncate=truncate)
     outputs = batched_probabilities(forward or torch_forward(model), windows, batch_size, tokenizer.pad_token_id or 0)
     grouped = group_by_document(windows, outputs)
     merged: list[np.ndarray] = []
@@ -94,7 +94,7 @@ def predict_documents(
     documents: Sequence[Sequence[str]],
     id2tag: dict[int, str],
     max_length: int,
-    stride: int,
+    overlap: int,
     truncate: bool = False,
     batch_size: int = 32,
     forward: Forward | None = None,
@@ -102,7 +102,7 @@ def predict_documents(
 ) -> list[tuple[list[str], list[float]]]:
     """(tags, confidences) per document, each given as its list of words (`word_probabilities`, then
     `pipeline.modeling.decode.decode_documents` with `decoder`)."""
-    probabilities = word_probabilities(model, tokenizer, documents, max_length, stride, truncate, batch_size, forward)
+    probabilities = word_probabilities(model, tokenizer, documents, max_length, overlap, truncate, batch_size, forward)
     return decode_documents(probabilities, id2tag, decoder)
 
 

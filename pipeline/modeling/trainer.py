@@ -232,7 +232,7 @@ def build_features(
     tokenizer: Any, documents: Sequence[Document], tag2id: dict[str, int], config: TrainConfig, max_length: int
 ) -> tuple[list[Window], list[dict[str, list[int]]]]:
     windows = encode_documents(
-        tokenizer, [d.words for d in documents], max_length, config.stride, truncate=config.long_docs == "truncate"
+        tokenizer, [d.words for d in documents], max_length, config.overlap, truncate=config.long_docs == "truncate"
     )
     features = [window_features(w, documents[w.document].tags, tag2id, config.label_all_subwords) for w in windows]
     return windows, features

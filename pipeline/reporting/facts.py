@@ -479,9 +479,10 @@ def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
     return list(bench.get(section) or [])
 
 
-def cpu_vs_gpu(run: RunInputs) -> list[dict[str, Any]]:
-    """bench.json's summary.cpu_vs_gpu: each CPU subject's batch-1 latency beside the fastest GPU
-    subject's, with the slowdown bench computed; empty on a CPU-only bench or without one."""
+def gpu_pairs(run: RunInputs) -> list[dict[str, Any]]:
+    """bench.json's summary.cpu_vs_gpu, read as bench computed it (`pipeline.serving.bench.cpu_vs_gpu`): each
+    CPU subject's batch-1 latency beside the fastest GPU subject's, with the slowdown; empty on a CPU-only
+    bench or without one."""
     return list(((run.bench or {}).get("summary") or {}).get("cpu_vs_gpu") or [])
 
 
@@ -495,7 +496,7 @@ def latency_rows(run: RunInputs) -> list[dict[str, Any]]:
             "GPU latency ms (median)": row["gpu_latency_ms"],
             "slowdown": row["slowdown"],
         }
-        for row in cpu_vs_gpu(run)
+        for row in gpu_pairs(run)
     ]
 
 
@@ -506,6 +507,6 @@ def length_hypothesis(run: RunInputs) -> str:
 
 def cpu_gpu(run: RunInputs) -> str:
     """The sentence over the CPU-against-GPU table, or the one that says the GPU rows need a GPU."""
-    pairs = cpu_vs_gpu(run)
+    pairs = gpu_pairs(run)
     device = (run.bench or {}).get("device", "cpu")
     return narrative.cpu_gpu_sentence(len(pairs), device, pairs[0]["gpu_variant"] if pairs else "fp32")

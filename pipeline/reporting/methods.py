@@ -54,7 +54,7 @@ def recipe_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
                 "model": run.label,
                 "learning rate (encoder / head)": f"{lr:g} / {head:g}" if lr and head else f"{lr:g}" if lr else "–",
                 "batch": f"{train.get('batch_size', '–')}" + (f" × {accumulation}" if accumulation > 1 else ""),
-                "windows (length / overlap)": f"{train.get('max_length', '–')} / {train.get('stride', '–')}",
+                "windows (length / overlap)": f"{train.get('max_length', '–')} / {train.get('overlap', '–')}",
                 "long documents": run.long_docs,
                 "labels on": LABELS.get(train.get("label_all_subwords"), "–"),
                 "epochs at most (patience)": f"{train.get('epochs', '–')} ({train.get('patience', '–')})",

@@ -96,6 +96,7 @@ from pipeline.modeling.backends import (
     missing_packages,
 )
 from pipeline.serving.bench_worker import REFERENCE_MAPPING, REFERENCE_NAME
+from pipeline.serving.figures import write_bench_figure
 from pipeline.serving.predict import chosen_inference
 
 log = logging.getLogger(__name__)
@@ -699,7 +700,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     )
     path = write_record(RunFolder(run_dir).bench, "bench", bench)
     if config.figure:
-        plot(bench, RunFolder(run_dir).bench_figure)
+        write_bench_figure(bench, RunFolder(run_dir).bench_figure)
     return path
 
 
@@ -710,7 +711,7 @@ def window_facts(subject: Subject, run_dir: Path) -> dict[str, Any]:
     if subject.windows:
         return {"max_length": subject.windows[0], "overlap": subject.windows[1]}
     settings = read_run_config(encoder_run(run_dir))["train"]
-    return {"max_length": int(settings["max_length"]), "overlap": int(settings["stride"])}
+    return {"max_length": int(settings["max_length"]), "overlap": int(settings["overlap"])}
 
 
 def window_option(
@@ -727,40 +728,6 @@ def window_option(
         "mflop_per_wordpiece": round(mine["flops"] / mine["wordpieces_read"] / 1e6, 3),
         "chosen": False,
     }
-
-
-def plot(bench: dict[str, Any], path: Path) -> Path:
-    """Documents/s per subject and batch size (median over rounds, the range as an error bar)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    reference = bench.get("reference")
-    rows = (
-        bench["variants"] + [{**r, "test_micro_f1": reference["test_micro_f1"]} for r in reference["rows"]]
-        if reference
-        else bench["variants"]
-    )
-    labels = [f"{r['label']} b{r['batch_size']}\nF1 {r['test_micro_f1']:.3f}" for r in rows]
-    values = [r["docs_per_second"] for r in rows]
-    errors = [
-        [v - r["docs_per_second_min"] for v, r in zip(values, rows)],
-        [r["docs_per_second_max"] - v for v, r in zip(values, rows)],
-    ]
-    colours = ["#dd8452" if r["label"] == "transformers pipeline" else "#4c72b0" for r in rows]
-    figure, axis = plt.subplots(figsize=(max(6, 0.7 * len(rows)), 4))
-    axis.bar(range(len(values)), values, yerr=errors, color=colours, capsize=2)
-    axis.set_xticks(range(len(values)), labels, fontsize=6)
-    axis.set_ylabel("documents per second")
-    axis.set_title(
-        f"{bench['run']} on {bench['device']} ({bench['threads']} threads, {bench['config']['rounds']} rounds)"
-    )
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
 
 
 def onnx_versions() -> dict[str, str]:

@@ -81,7 +81,7 @@ def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, d
     model = load_predictor(run_dir, variant, (int(windows[0]), int(windows[1])) if windows else None, device)
 
     def encoded(documents: Documents) -> list[Any]:
-        return encode_documents(model.tokenizer, documents, model.max_length, model.stride, model.truncate)
+        return encode_documents(model.tokenizer, documents, model.max_length, model.overlap, model.truncate)
 
     def wordpieces(documents: Documents) -> list[tuple[int, int]]:
         counts = [sum(len(p) for p in word_pieces(model.tokenizer, words)) for words in documents]

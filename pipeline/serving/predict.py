@@ -125,7 +125,7 @@ def load_predictor(
 
     model = load_inference(run_dir, variant, device)
     if windows:
-        return dataclasses.replace(model, max_length=windows[0], stride=windows[1])
+        return dataclasses.replace(model, max_length=windows[0], overlap=windows[1])
     return model
 
 
@@ -136,7 +136,8 @@ def describe(run_dir: str | Path, model: InferenceModel, chosen: Inference, conf
     variant = f"bench's choice{source}, bench.json summary.chosen" if chosen.from_bench else "given or default"
     batch = "--batch-size" if config.batch_size else ("bench's choice" if chosen.from_bench else "default")
     return (
-        f"predict: {Path(run_dir).name} as {chosen.variant} ({variant}), windows {model.max_length}/{model.stride}, "
+        f"predict: {Path(run_dir).name} as {chosen.variant} ({variant}), windows --max-length {model.max_length} "
+        f"--overlap {model.overlap}, "
         f"{chosen.batch_size} windows per forward pass ({batch})"
     )
 

@@ -125,7 +125,7 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             transformer.tokenizer,
             words[part],
             transformer.max_length,
-            transformer.stride,
+            transformer.overlap,
             transformer.truncate,
             batch_size,
             transformer.forward,

@@ -128,7 +128,7 @@ def measure_levers(
             "rounds": rounds,
             "steps_per_round": steps,
             "batch_size": config.batch_size,
-            "window_length": max_length,
+            "max_length": max_length,
             "train_windows": len(train),
             "validation_windows": len(validation),
             "threads": torch.get_num_threads(),

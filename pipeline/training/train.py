@@ -215,7 +215,7 @@ def finish_transformer_run(
             documents,
             prepared.id2tag,
             max_length,
-            config.stride,
+            config.overlap,
             truncate=config.long_docs == "truncate",
             batch_size=config.eval_batch_size,
             decoder=config.decoder,
@@ -241,7 +241,7 @@ def finish_transformer_run(
             "optimisation_steps": best["optimisation_steps"],
             "warmup": best["warmup_note"],
             "long_docs": config.long_docs,
-            "window_length": max_length,
+            "max_length": max_length,
             "parameters": best["parameters"],
         }
 
