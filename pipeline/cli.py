@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import configure_logging
+from pipeline.cli_flags import add_config_arguments, build_config
 from pipeline.config import (
     PROFILES,
     AnalysisConfig,
@@ -24,8 +25,6 @@ from pipeline.config import (
     PredictConfig,
     ReportConfig,
     TrainConfig,
-    add_config_arguments,
-    build_config,
 )
 from pipeline.core.errors import ConfigError, FileSystemError, MissingInputError, PipelineError
 from pipeline.core.files import file_system_error

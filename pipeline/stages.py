@@ -48,13 +48,13 @@ from pipeline.config import (
     PipelineConfig,
     ReportConfig,
     TrainConfig,
-    build_config,
     check_overrides,
-    model_label,
+    make_config,
 )
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, sha256_of
 from pipeline.core.layout import SCHEMAS, Outputs, RunFolder, write_record
+from pipeline.modeling.registry import model_label
 
 Action = Callable[[], Mapping[str, str | Path]]  # runs the stage, returns its outputs as {label: path}
 
@@ -415,7 +415,7 @@ Overrides = dict[str, dict[str, Any]]  # config class name -> field values, e.g.
 
 def stage_config(cls: type, profile: str, overrides: Overrides | None, **values: Any) -> Any:
     """A stage's config: profile values, then the pipeline's values, then explicit overrides."""
-    return build_config(cls, None, profile, **{**values, **(overrides or {}).get(cls.__name__, {})})
+    return make_config(cls, profile, **{**values, **(overrides or {}).get(cls.__name__, {})})
 
 
 def train_configs(config: PipelineConfig, profile: str, overrides: Overrides | None = None) -> list[tuple[str, Any]]:

@@ -29,7 +29,7 @@ def shared_brat() -> Path:
 def minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    from pipeline.config import resolve_model
+    from pipeline.modeling.registry import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("minilm"))
 
@@ -39,7 +39,7 @@ def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    from pipeline.config import resolve_model
+    from pipeline.modeling.registry import resolve_model
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))

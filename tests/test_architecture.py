@@ -1,6 +1,6 @@
 """The layer rule: a subpackage imports only its own layer and the layers below it; reporting never loads torch.
 
-    core, config  <  data  <  modeling  <  training  <  evaluation  <  serving  <  reporting  <  stages, cli
+    core, config  <  data  <  modeling  <  training  <  evaluation  <  serving  <  reporting  <  stages, cli, cli_flags
 
 Checked on the source with `ast` (function-local imports included), so a lazy import cannot hide a
 reach upwards.
@@ -29,6 +29,7 @@ LAYERS = {
     "reporting": 6,
     "stages": 7,
     "cli": 7,
+    "cli_flags": 7,
     "__main__": 8,
 }
 

@@ -10,10 +10,10 @@ import pytest
 
 import pipeline.cli
 from pipeline.cli import main
-from pipeline.config import UnknownModelError
 from pipeline.core.documents import DataError
 from pipeline.core.errors import ConfigError, FileSystemError, MissingInputError, PipelineError
 from pipeline.core.tags import TagSchemeError
+from pipeline.modeling.registry import UnknownModelError
 from pipeline.modeling.trainer import LabelSetMismatch
 from pipeline.reporting.build import NotebookError
 

@@ -9,6 +9,7 @@ import typing
 import pytest
 
 from pipeline.cli import main
+from pipeline.cli_flags import build_config
 from pipeline.config import (
     CONFIG_CLASSES,
     DataConfig,
@@ -16,7 +17,6 @@ from pipeline.config import (
     PredictConfig,
     Range,
     TrainConfig,
-    build_config,
     check_overrides,
 )
 from pipeline.core.errors import ConfigError
@@ -56,6 +56,15 @@ def test_train_help_shows_each_flags_meaning_and_choices(capsys):
     long_docs = next(spec for spec in dataclasses.fields(TrainConfig) if spec.name == "long_docs")
     assert "--long-docs {window,truncate}" in shown
     assert f"{long_docs.metadata['help']} (default: 'window')" in shown
+
+
+def test_train_help_lists_the_registered_models_and_both_profiles_windows(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(registered: pubmedbert, biobert, bioformer16l, clinicalbert, minilm; default: 'minilm')" in shown
+    assert "--overlap OVERLAP wordpieces shared by consecutive windows (allowed: >= 0 and < --max-length; " in shown
+    assert "default: 128; cpu profile: 64; gpu profile: 128)" in shown
 
 
 UNBOUNDED = {"conll_token_column", "conll_tag_column"}  # a negative column counts from the end

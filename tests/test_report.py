@@ -304,8 +304,8 @@ def test_the_decision_matrix_is_a_sensitivity_view_on_the_comparison_page_equal_
 
 @pytest.mark.slow
 def test_the_executive_summary_states_production_speed_leak_and_limits_from_the_json(built):
-    from pipeline.config import MODELS
     from pipeline.core.files import read_json
+    from pipeline.modeling.registry import MODELS
 
     build, _ = built
     output_dir = build.folder.parents[1]

@@ -181,7 +181,7 @@ def test_a_hub_model_that_cannot_be_reached_fails_fast_with_the_alternatives_and
 ):
     from huggingface_hub import constants, try_to_load_from_cache
 
-    from pipeline.config import MODELS
+    from pipeline.modeling.registry import MODELS
 
     if isinstance(try_to_load_from_cache(MODELS["pubmedbert"], "config.json"), str):
         pytest.skip("pubmedbert is cached on this machine")

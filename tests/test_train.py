@@ -10,11 +10,12 @@ import pytest
 from conftest import save_tiny_model, synthetic_brat_folder
 from wandb_reader import read_offline_run
 
-from pipeline.config import DataConfig, TrainConfig, UnknownModelError, resolve_model
+from pipeline.config import DataConfig, TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import read_predictions, read_run_config
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
+from pipeline.modeling.registry import UnknownModelError, resolve_model
 from pipeline.modeling.trainer import (
     LabelSetMismatch,
     check_label_set,

@@ -301,6 +301,13 @@ class Outputs:
         return self.stages / f"{name}.json"
 
 
+def run_name(label: str, variant: str | None = None, now: datetime | None = None) -> str:
+    """A run's folder name: `<label>-<YYYYmmdd-HHMMSS>`, or `<label>-<variant>-<...>` (e.g. `minilm-truncate-...`);
+    `label` is the model's short name (`pipeline.modeling.registry.model_label`)."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return "-".join(part for part in (label, variant, stamp) if part)
+
+
 def run_outputs(run_dir: str | Path) -> Outputs:
     """The outputs folder a run sits in (`<outputs>/runs/<run>`), whose prepared data it was trained on."""
     return Outputs(Path(run_dir).resolve().parents[1])

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import DataConfig, resolve_model
+from pipeline.config import DataConfig
 from pipeline.core.documents import Document
 from pipeline.core.errors import ConfigError
 from pipeline.data.prepare import describe
+from pipeline.modeling.registry import resolve_model
 
 IGNORE_INDEX = -100
 TOKENIZE_CHUNK_WORDS = 2000  # bounds memory on very long notes

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import TrainConfig, resolve_model
+from pipeline.config import TrainConfig
 from pipeline.core.documents import Document
 from pipeline.core.errors import (
     ConfigError,
@@ -34,6 +34,7 @@ from pipeline.core.scoring import strict_scores
 from pipeline.data.sources import hub_problem
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
+from pipeline.modeling.registry import resolve_model
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import MODELS
 from pipeline.core.errors import MissingInputError
 from pipeline.core.layout import Outputs
 from pipeline.evaluation.compare import bench_speed
+from pipeline.modeling.registry import MODELS
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import ModelFacts
@@ -334,7 +334,7 @@ def training_device(run: RunInputs) -> str:
 
 
 def build_limits(runs: Sequence[RunInputs]) -> str:
-    """The models registered in config.MODELS that no run of this report trained, and what was trained."""
+    """The models registered in pipeline.modeling.registry that no run of this report trained, and what was trained."""
     trained = {run.label: (training_device(run), run.metrics.get("train_seconds", 0.0)) for run in runs}
     untrained = [name for name in MODELS if name not in {run.model for run in runs}]
     return narrative.limits_sentence(untrained, trained)

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import CombineConfig, run_name
+from pipeline.config import CombineConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import write_json
 from pipeline.core.layout import (
@@ -43,6 +43,7 @@ from pipeline.core.layout import (
     prediction_record,
     read_metrics,
     read_run_config,
+    run_name,
     write_lever_predictions,
     write_tags,
 )

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pipeline.config import PROFILES, TrainConfig, build_config
+from pipeline.config import PROFILES, TrainConfig, make_config
 from pipeline.data.prepare import load_prepared
 from pipeline.modeling.features import make_collator
 from pipeline.modeling.trainer import build_features, load_model, load_tokenizer, make_optimizer, model_max_length
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown lever {', '.join(unknown)}; choose from {', '.join(LEVERS)}")
     overrides = {"output_dir": args.output_dir, **({"model": args.model} if args.model else {})}
-    config = build_config(TrainConfig, profile=args.profile, **overrides)
+    config = make_config(TrainConfig, args.profile, **overrides)
     for lever, result in measure_levers(config, args.rounds, args.steps, levers):
         print(json.dumps({lever: result}), flush=True)  # one line per lever: a noisy, slow run keeps what it measured
     return 0

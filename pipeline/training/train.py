@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import TrainConfig, model_label, run_name
+from pipeline.config import TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import file_system_faults, read_json, write_json
-from pipeline.core.layout import read_run_config, write_tags
+from pipeline.core.layout import read_run_config, run_name, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
+from pipeline.modeling.registry import model_label
 from pipeline.modeling.tagging import predict_documents
 from pipeline.modeling.trainer import (
     FitResult,
@@ -142,7 +143,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
         variant = "-".join(
             ["truncate"] * (config.long_docs == "truncate") + [f"seed{config.seed}"] * bool(config.seeds)
         )
-        name, wandb_id = agree_on_name(run_name(config.model, variant or None)), None
+        name, wandb_id = agree_on_name(run_name(model_label(config.model), variant or None)), None
     main = is_main_process()
     run = open_run(
         config.output_dir,

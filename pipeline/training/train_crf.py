@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import CRFConfig, run_name
+from pipeline.config import CRFConfig
 from pipeline.core.documents import Document
-from pipeline.core.layout import write_tags
+from pipeline.core.layout import run_name, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling import crf
