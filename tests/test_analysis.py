@@ -21,7 +21,7 @@ from pipeline.evaluation.confidence import scored_spans
 from pipeline.evaluation.figures import uncrowded
 from pipeline.evaluation.metrics import document_counts
 from pipeline.evaluation.policy import PolicySettings, choose_policy, evaluate_policy
-from pipeline.reporting.tables import seed_table
+from pipeline.reporting.tables.experiments import seed_table
 
 FAST = CompareConfig(resamples=200, figures=False)
 

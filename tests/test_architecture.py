@@ -3,7 +3,7 @@
     core, config  <  data  <  modeling  <  training  <  evaluation  <  serving  <  reporting  <  stages, cli, cli_flags
 
 Checked on the source with `ast` (function-local imports included), so a lazy import cannot hide a
-reach upwards.
+reach upwards. Within a layer, no modules import each other in a cycle (of any length).
 """
 
 from __future__ import annotations
@@ -76,6 +76,59 @@ def test_the_rule_sees_a_function_local_import_upwards(tmp_path):
     assert "pipeline.reporting.build" in imported_names(tree, "pipeline.data")
     assert module_name(source) == "pipeline.data.probe"
     assert layer_of("pipeline.reporting.build") > layer_of("pipeline.data.prepare")
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package -> the modules of the package it imports (function-local ones included)."""
+    return {module_name(path): imported_modules(path) for path in SOURCES}
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of the graph as the modules along it, the first repeated at the end; [] when there is none.
+    A module's own name is no edge: `from . import sub` in a package's `__init__` names the package."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        path.append(module)
+        for target in sorted(graph.get(module, set()) - {module}):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        path.pop()
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        cycle = visit(module)
+        if cycle:
+            return cycle
+    return []
+
+
+def test_no_modules_import_each_other_in_a_cycle():
+    cycle = import_cycle(import_graph())
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_check_sees_a_function_local_import_back():
+    graph = import_graph()
+    tree = ast.parse("def findings(runs):\n    from pipeline.reporting.tables.speed import latency_table\n")
+    graph["pipeline.reporting.facts"] |= {m for m in imported_names(tree, "pipeline.reporting") if module_file(m)}
+    cycle = import_cycle(graph)
+    assert (len(cycle), cycle[0]) == (3, cycle[-1])
+    assert set(cycle) == {"pipeline.reporting.facts", "pipeline.reporting.tables.speed"}
+
+
+def test_the_cycle_check_follows_a_longer_cycle_and_skips_a_module_naming_itself():
+    graph = {"a": {"a", "a.b"}, "a.b": {"c"}, "c": {"d"}, "d": set()}
+    assert import_cycle(graph) == []
+    graph["d"] = {"a.b"}
+    assert import_cycle(graph) == ["a.b", "c", "d", "a.b"]
 
 
 def test_reporting_never_loads_torch():

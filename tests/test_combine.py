@@ -28,7 +28,8 @@ from pipeline.evaluation.analyze import analyze_run
 from pipeline.evaluation.compare import compare_runs
 from pipeline.modeling.backends import load_inference
 from pipeline.modeling.features import length_measure
-from pipeline.reporting import tables
+from pipeline.reporting.tables.experiments import ablation_table, combined_versus_crf_table
+from pipeline.reporting.tables.model import validation_search_table
 from pipeline.training.combine import combine_runs
 from pipeline.training.train import train_run
 from pipeline.training.train_crf import train_crf
@@ -230,21 +231,21 @@ def test_analyze_and_compare_treat_the_combined_run_as_a_model_and_write_the_abl
     (versus,) = ablation["versus"]
     assert (versus["combined"], versus["crf"]) == (combined_run.name, crf_run.name)
     assert 0.0 <= versus["p_combined_better"] + versus["p_crf_better"] <= 1.0
-    shown = tables.ablation_table(ablation)
+    shown = ablation_table(ablation)
     assert len(shown) == 6 and shown["lever"].iloc[-1] == ablation["rows"][-1]["lever"]
-    assert tables.combined_versus_crf_table(ablation)["P(combined better)"].iloc[0] == versus["p_combined_better"]
+    assert combined_versus_crf_table(ablation)["P(combined better)"].iloc[0] == versus["p_combined_better"]
 
 
 def test_without_a_comparison_the_ablation_table_says_which_command_to_run():
-    assert "python -m pipeline compare" in tables.ablation_table(None).iloc[0, 1]
+    assert "python -m pipeline compare" in ablation_table(None).iloc[0, 1]
 
 
 def test_the_model_page_shows_what_each_run_chose_on_validation(crf_run, combined_run):
     from pipeline.reporting.inputs import load_run
 
-    grid = tables.validation_search_table(load_run(crf_run))
+    grid = validation_search_table(load_run(crf_run))
     assert grid[["c1", "kept"]].values.tolist() == [[0.01, True], [100.0, False]]
-    weights = tables.validation_search_table(load_run(combined_run))
+    weights = validation_search_table(load_run(combined_run))
     kept = weights.loc[weights["kept"], ["transformer weight", "prior tau"]].values.tolist()
     assert weights["transformer weight"].tolist() == [0.0, 0.5, 1.0] * 2
     found = read_metrics(combined_run)

@@ -26,7 +26,7 @@ from pipeline.reporting.build import (
 )
 from pipeline.reporting.inputs import load_run
 from pipeline.reporting.render import Page, quarto_available, quarto_project
-from pipeline.reporting.tables import highlighted_example
+from pipeline.reporting.tables.errors import highlighted_example
 
 VERSION = "0.1.0+abc1234.20261128"
 SUMMARY_SLUGS = [slug for slug, _ in SUMMARY_PAGES]
@@ -491,7 +491,7 @@ def run_inputs(name: str, model: str, f1: float, split: str = "document", long_d
 
 
 def test_truncation_pairs_need_both_modes_of_one_model_on_the_document_split():
-    from pipeline.reporting.tables import truncation_pairs
+    from pipeline.reporting.facts import truncation_pairs
 
     runs = [
         run_inputs("a", "minilm", 0.65),

@@ -9,9 +9,18 @@ from pathlib import Path
 import pytest
 from fixtures import FIXTURE_EPOCHS
 
-from pipeline.reporting import facts, tables
+from pipeline.reporting import facts
 from pipeline.reporting.figures import all_training_curves, best_epoch, length_figure, training_curves
 from pipeline.reporting.inputs import RunInputs
+from pipeline.reporting.tables.compare import selection_table
+from pipeline.reporting.tables.errors import boundary_length_table, match_rates_table
+from pipeline.reporting.tables.production import (
+    high_risk_table,
+    high_value_table,
+    policy_overview_table,
+    policy_types_table,
+)
+from pipeline.reporting.tables.speed import estimate_table, latency_table, memory_table, windows_table
 from pipeline.serving.bench import cpu_vs_gpu
 
 
@@ -80,7 +89,7 @@ def test_length_figure_draws_a_bucket_without_boundary_errors_whose_rounded_inte
 
 def test_boundary_length_table_shows_counts_and_intervals(tmp_path):
     run = run_inputs(tmp_path, analysis={"errors": {"boundary_by_length": {"buckets": BUCKETS}}})
-    table = tables.boundary_length_table(run)
+    table = boundary_length_table(run)
     assert list(table["rate [95% CI]"]) == ["0.100 [0.018, 0.404]", "–", "–", "0.600 [0.313, 0.832]"]
     assert list(table["boundary errors"]) == [1, 0, 0, 6]
 
@@ -88,7 +97,7 @@ def test_boundary_length_table_shows_counts_and_intervals(tmp_path):
 def test_match_rates_table_counts_exact_and_same_type_overlaps(tmp_path):
     counts = {"exact": 6, "boundary_under": 1, "boundary_over": 1, "boundary_shifted": 0, "boundary_and_type": 1}
     errors = {"counts": counts, "gold_spans": 10, "exact_match_rate": 0.6, "partial_match_rate": 0.8}
-    table = tables.match_rates_table(run_inputs(tmp_path, analysis={"errors": errors}))
+    table = match_rates_table(run_inputs(tmp_path, analysis={"errors": errors}))
     assert list(table["rate"]) == [0.6, 0.8, 1.0] and list(table["gold spans"]) == [6, 8, 10]
 
 
@@ -102,7 +111,7 @@ def test_memory_table_sets_training_memory_and_model_size_beside_inference_memor
             {"variant": "int8", "device": "cpu", "batch_size": 1, "peak_memory_mb": 400.0},
         ]
     }
-    table = tables.memory_table(run_inputs(tmp_path, bench=bench)).set_index("measure")["value"]
+    table = memory_table(run_inputs(tmp_path, bench=bench)).set_index("measure")["value"]
     assert table["training peak memory (MB, cpu_peak_rss)"] == "900.0"
     assert table["model size on disk (MB)"] == "3.0"
     assert table["parameters"] == "22,000,000"
@@ -140,14 +149,14 @@ def test_a_cpu_only_bench_has_no_latency_pairs_and_says_the_gpu_rows_need_a_gpu(
     rows = [latency_row("fp32", "cpu", 90.0)]
     assert cpu_vs_gpu(rows) is None  # what bench writes on a CPU-only machine
     run = run_inputs(tmp_path, bench={"device": "cpu", "variants": rows, "summary": summary})
-    assert facts.latency_rows(run) == [] and tables.latency_table(run).empty
+    assert facts.latency_rows(run) == [] and latency_table(run).empty
     assert facts.cpu_gpu(run).startswith("This benchmark ran on cpu only: the GPU rows")
 
 
 def test_estimate_and_high_value_tables_say_which_command_fills_them(tmp_path):
     run = run_inputs(tmp_path)
-    assert tables.estimate_table(run)["to add it, run"][0] == f"python -m pipeline bench --run {tmp_path.name}"
-    assert tables.high_value_table(run)["not measured"][0] == "high-value types"
+    assert estimate_table(run)["to add it, run"][0] == f"python -m pipeline bench --run {tmp_path.name}"
+    assert high_value_table(run)["not measured"][0] == "high-value types"
 
 
 def test_the_machine_sentence_gives_the_cpus_peak_and_on_a_gpu_machine_the_gpus_beside_it(tmp_path):
@@ -161,7 +170,7 @@ def test_the_machine_sentence_gives_the_cpus_peak_and_on_a_gpu_machine_the_gpus_
 def test_the_windows_table_shows_each_candidates_validation_f1_and_cost_and_the_choice(tmp_path):
     from report_fixtures import bench_json
 
-    table = tables.windows_table(run_inputs(tmp_path, bench_json(10.0)))
+    table = windows_table(run_inputs(tmp_path, bench_json(10.0)))
     assert table.to_dict("records") == [
         {
             "windows (length/overlap)": "256/64",
@@ -180,7 +189,7 @@ def test_the_windows_table_shows_each_candidates_validation_f1_and_cost_and_the_
             "chosen": "yes",
         },
     ]
-    assert tables.windows_table(run_inputs(tmp_path)).empty  # no bench: the page shows no windows table
+    assert windows_table(run_inputs(tmp_path)).empty  # no bench: the page shows no windows table
 
 
 def candidate_row(run: str, f1: float, docs_per_second: float | None, memory: float | None, split: str = "document"):
@@ -205,7 +214,7 @@ def test_the_selection_table_shows_each_requirement_value_and_verdict_the_credib
     pairs = [{"a": "minilm", "b": "tiny", "p_a_better": 0.97, "p_b_better": 0.02}]
     chosen = select(models, pairs, requirements(CompareConfig()), 0.95)
     runs = [run_inputs(tmp_path / "minilm")]  # labelled by its model; the others by their run names
-    table = tables.selection_table(chosen, runs)
+    table = selection_table(chosen, runs)
     assert list(table.columns) == [
         "model",
         "validation micro-F1 [95% CI]",
@@ -272,12 +281,12 @@ def run_with_policy(folder: Path) -> RunInputs:
 
 def test_the_policy_tables_set_the_test_result_beside_the_validation_estimate(tmp_path):
     run = run_with_policy(tmp_path)
-    overview = tables.policy_overview_table(run).set_index("measure")
+    overview = policy_overview_table(run).set_index("measure")
     assert overview.loc["automation rate"].tolist() == ["0.412", "0.372"]  # 14 of 34; 16 of 43
     assert overview.loc["precision of auto-coded spans"].tolist() == ["1.000", "0.938"]  # 15 of 16
     assert overview.loc["spans to review (10,000 notes, 30 s a span)"].tolist() == ["20,000", "27,000"]
     assert overview.loc["coder hours (10,000 notes, 30 s a span)"].tolist() == ["166.7", "225.0"]
-    per_type = tables.policy_types_table(run).set_index("type")
+    per_type = policy_types_table(run).set_index("type")
     assert per_type["decision"].to_dict() == {
         "Age": "auto at 0.95",
         "Sex": "auto at 0.8 (pooled)",
@@ -289,11 +298,11 @@ def test_the_policy_tables_set_the_test_result_beside_the_validation_estimate(tm
         "150.0",  # 1.8 a note: 18,000 spans at 30 s
     ]
     assert per_type.loc["Area", "test precision"] == "–"  # nothing auto-coded
-    risk = tables.high_risk_table(run)
+    risk = high_risk_table(run)
     assert risk["always reviewed (policy, validation)"].tolist() == [True, False]
 
 
 def test_without_a_policy_the_tables_say_which_command_makes_it(tmp_path):
     run = run_inputs(tmp_path)
-    assert tables.policy_overview_table(run)["to add it, run"][0] == f"python -m pipeline analyze --run {tmp_path.name}"
-    assert tables.policy_types_table(run)["not measured"][0] == "deployment policy"
+    assert policy_overview_table(run)["to add it, run"][0] == f"python -m pipeline analyze --run {tmp_path.name}"
+    assert policy_types_table(run)["not measured"][0] == "deployment policy"

@@ -213,8 +213,8 @@ def test_report_closure_reaches_tables_through_the_notebooks_and_core_but_no_mod
     build = code_closure(["pipeline.reporting.build"])
     assert {"pipeline.reporting.render", "pipeline.core.layout", "pipeline.core.files"} <= set(build)
     report = plan_stages(PipelineConfig(data="hub/dataset", output_dir=str(tmp_path)), "cpu", progress=False)[-1]
-    closure = code_closure(report.entry)  # build.py does not import tables.py; the notebooks do
-    assert {"pipeline.reporting.tables", "pipeline.reporting.facts", "pipeline.core.files"} <= set(closure)
+    closure = code_closure(report.entry)  # build.py does not import the tables; the notebooks do
+    assert {"pipeline.reporting.tables.formatting", "pipeline.reporting.facts", "pipeline.core.files"} <= set(closure)
     modeling = sorted({name for name in build + closure if name.startswith("pipeline.modeling")})
     assert modeling == ["pipeline.modeling", "pipeline.modeling.registry"]  # the names of the models, no model code
 
@@ -226,8 +226,8 @@ def test_analyze_closure_holds_no_reporting_module_and_follows_from_package_impo
 
 
 def test_closure_follows_imports_inside_functions():
-    # facts.py imports tables.py only inside findings()
-    assert "pipeline.reporting.tables" in code_closure(["pipeline.reporting.facts"])
+    # build.py imports facts.py only inside execute_pages()
+    assert "pipeline.reporting.facts" in code_closure(["pipeline.reporting.build"])
 
 
 def test_closure_resolves_relative_imports_and_skips_attributes(tmp_path, monkeypatch):
@@ -289,12 +289,12 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_editing_a_reporting_module_reruns_only_the_report(tmp_path, package_copy, recorded):
-    with (package_copy / "reporting" / "tables.py").open("a") as handle:
+    with (package_copy / "reporting" / "tables" / "formatting.py").open("a") as handle:
         handle.write("EDITED = True\n")
     records = {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()}
     lines: list[str] = []
     run_stages(counted_plan(recorded, tmp_path, []), recorded.output_dir, dry_run=True, echo=lines.append)
-    assert lines[-1] == "[18/18] report (report): would run: code changed (pipeline/reporting/tables.py)"
+    assert lines[-1] == "[18/18] report (report): would run: code changed (pipeline/reporting/tables/formatting.py)"
     assert all(": reuse (finished " in line for line in lines[:-1])
     assert {path.name: path.read_text() for path in Outputs(recorded.output_dir).stages.iterdir()} == records
     calls: list[str] = []

@@ -418,10 +418,26 @@ def deployment_strategy(run: RunInputs) -> str:
     )
 
 
+def test_micro(run: RunInputs) -> dict[str, float]:
+    """The run's micro-averaged test scores (metrics.json test.micro)."""
+    return run.metrics["test"]["micro"]
+
+
+def truncation_pairs(runs: Sequence[RunInputs]) -> list[tuple[str, float, float]]:
+    """(model, sliding-window F1, truncate F1) for every model trained both ways on the document split."""
+    by_mode: dict[tuple[str, str], float] = {}
+    for run in runs:
+        if run.config.get("split_strategy", "document") == "document" and "train" in run.config:
+            by_mode[(run.model, run.long_docs)] = test_micro(run)["f1"]
+    return [
+        (model, by_mode[(model, "window")], by_mode[(model, "truncate")])
+        for model, mode in sorted(by_mode)
+        if mode == "truncate" and (model, "window") in by_mode
+    ]
+
+
 def findings(runs: Sequence[RunInputs], comparison: dict[str, Any] | None, leak: dict[str, Any] | None) -> str:
     """Key findings as a bullet list: the chosen model, tier gaps, the top confusion, the leak, truncation."""
-    from pipeline.reporting.tables import truncation_pairs
-
     _, reason, chosen = recommend(runs, comparison)
     items = [reason]
     for run in runs:

@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline.reporting import facts, narrative
 from pipeline.reporting.figures import best_epoch
 from pipeline.reporting.inputs import RunInputs
-from pipeline.reporting.tables import nan_if_none, not_measured, with_interval
+from pipeline.reporting.tables.formatting import nan_if_none, not_measured, with_interval
 
 LABELS = {True: "every wordpiece", False: "first wordpiece"}
 

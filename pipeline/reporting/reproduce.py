@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.reporting.inputs import RunInputs
-from pipeline.reporting.tables import not_measured
+from pipeline.reporting.tables.formatting import not_measured
 
 SHORT_HASH = 12  # characters of a git commit or split hash shown in a table
 
