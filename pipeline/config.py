@@ -237,9 +237,15 @@ class TrainConfig(TrackedRun, Windows):
     scheduler: str = option(
         "linear", "learning-rate schedule after warmup", ("linear", "cosine", "constant_with_warmup", "polynomial")
     )
+    select_on: str = option(
+        "micro",
+        "the validation score that keeps the best epoch, stops early and picks the learning rate: micro "
+        "(strict micro-F1), macro (macro-F1 over types) or mean (their mean, which waits for rare types)",
+        ("micro", "macro", "mean"),
+    )
     patience: int = option(
         2,
-        "early stopping on validation strict micro-F1, in epochs",
+        "early stopping: epochs without a better validation score (--select-on) before training stops",
         allowed=AT_LEAST_1,  # with 0 the Trainer stops after the first epoch whatever the score
     )
     long_docs: str = option(
