@@ -16,12 +16,11 @@ from pipeline.core.layout import read_predictions, read_run_config
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
 from pipeline.modeling.registry import UnknownModelError, resolve_model
+from pipeline.modeling.stopping import early_stop, kept_epoch
 from pipeline.modeling.trainer import (
     LabelSetMismatch,
     check_label_set,
     cpu_supports_bf16,
-    early_stop,
-    kept_epoch,
     load_model,
     resolve_precision,
     validation_scores,
@@ -179,7 +178,12 @@ def test_replayed_early_stopping_on_micro_stops_before_the_macro_gains():
 
 def test_replayed_early_stopping_on_the_mean_waits_for_them():
     assert early_stop(EPOCHS, "mean", patience=2) == {"stopped": 5, "kept": EPOCHS[3]}
-    assert early_stop(EPOCHS, "macro", patience=2)["kept"] == EPOCHS[4]
+    assert early_stop(EPOCHS, "macro", patience=2, planned=5)["kept"] == EPOCHS[4]
+
+
+def test_a_replay_past_the_epochs_a_run_stopped_at_is_unknown():
+    assert early_stop(EPOCHS, "macro", patience=2, planned=12) is None  # would run on past epoch 5
+    assert early_stop(EPOCHS, "micro", patience=2, planned=12)["stopped"] == 4  # decided within the record
 
 
 def test_the_kept_epoch_is_the_first_of_equals_as_the_trainer_keeps_it():
@@ -192,7 +196,9 @@ def test_select_on_keeps_the_epoch_of_its_metric_and_records_tier_f1_per_epoch(p
     metrics = json.loads((run_dir / "metrics.json").read_text())
     epochs = metrics["epochs"]
     assert len(epochs) == 6 and metrics["select_on"] == "macro"
-    assert all({"val_macro_f1", "val_mean_f1", "val_rare_f1"} <= set(epoch) for epoch in epochs)  # every type is rare here
+    assert all(
+        {"val_macro_f1", "val_mean_f1", "val_rare_f1"} <= set(epoch) for epoch in epochs
+    )  # every type is rare here
     kept = kept_epoch(epochs, "macro")
     assert metrics["lr_search"][0]["best_val_score"] == kept["val_macro_f1"]
     assert metrics["validation"]["macro"]["f1"] == pytest.approx(kept["val_macro_f1"])  # the kept model's scores

@@ -31,11 +31,14 @@ from pipeline.core.errors import (
 from pipeline.core.files import file_system_faults, read_json
 from pipeline.core.layout import RunFolder, missing_model_files
 from pipeline.core.scoring import micro_f1, strict_scores, strict_type_counts
+from pipeline.core.tags import parse_tag
 from pipeline.data.sources import hub_problem
 from pipeline.data.tiers import TIERS
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
+from pipeline.modeling.losses import class_weights, oversample, token_loss
 from pipeline.modeling.registry import resolve_model
+from pipeline.modeling.stopping import SELECTION_METRICS, kept_epoch
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
@@ -211,9 +214,6 @@ def precision_flags(precision: str) -> dict[str, bool]:
     return {"fp16": resolved == "fp16", "bf16": resolved == "bf16"}
 
 
-SELECTION_METRICS = {"micro": "f1", "macro": "macro_f1", "mean": "mean_f1"}  # --select-on -> validation key
-
-
 def validation_scores(
     gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], type_tiers: dict[str, str]
 ) -> dict[str, float]:
@@ -300,6 +300,18 @@ def fit(
     max_length = model_max_length(model, config.max_length)
     _, train_features = build_features(tokenizer, train_docs, tag2id, config, max_length)
     val_windows, val_features = build_features(tokenizer, validation_docs, tag2id, config, max_length)
+    if config.oversample_rare:
+        tiers = type_tiers or {}
+        rare = {i for tag, i in tag2id.items() if parse_tag(tag)[1] and tiers.get(parse_tag(tag)[1], "rare") == "rare"}
+        train_features, repeated = oversample(train_features, rare, config.oversample_rare)
+        log.info(
+            "oversampling: %d training windows hold a rare type, each repeated %d more times",
+            repeated,
+            config.oversample_rare,
+        )
+    weights = (
+        class_weights([f["labels"] for f in train_features], len(tag2id)) if config.loss == "class-weighted" else None
+    )
     flags = precision_flags(config.precision)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch set it
@@ -350,6 +362,7 @@ def fit(
         data_collator=make_collator(tokenizer, 8 if _cuda() else None),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
+        compute_loss_func=token_loss(config.loss, weights),
         optimizers=(optimizer, None),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), *callbacks],
     )
@@ -412,32 +425,6 @@ def remove_unfinished_checkpoints(folder: Path) -> None:
     for path in checkpoints(folder).values():
         if not finished_checkpoint(path):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def kept_epoch(epochs: Sequence[dict[str, Any]], select_on: str) -> dict[str, Any]:
-    """The epoch the Trainer keeps: the first with the highest validation score of `select_on` (the
-    Trainer replaces its best only on a strict improvement); an empty record when no epoch was scored."""
-    key = "val_" + SELECTION_METRICS[select_on]
-    scored = [e for e in epochs if e.get(key) is not None]
-    return max(scored, key=lambda e: e[key]) if scored else {}
-
-
-def early_stop(epochs: Sequence[dict[str, Any]], select_on: str, patience: int) -> dict[str, Any]:
-    """Replay early stopping on recorded epochs: the epoch a run with `select_on` and `patience` would stop
-    after (the Trainer stops when `patience` evaluations in a row fail to beat the best) and the epoch it
-    would keep. Training does not depend on when it stops (the schedule is set by the planned epochs), so a
-    run that ran every epoch answers for every rule exactly."""
-    key = "val_" + SELECTION_METRICS[select_on]
-    best: dict[str, Any] = {}
-    waited = 0
-    for epoch in epochs:
-        if not best or epoch[key] > best[key]:
-            best, waited = epoch, 0
-        else:
-            waited += 1
-        if waited >= patience:
-            return {"stopped": epoch["epoch"], "kept": best}
-    return {"stopped": epochs[-1]["epoch"] if epochs else None, "kept": best}
 
 
 def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

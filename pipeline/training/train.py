@@ -24,9 +24,9 @@ from pipeline.core.layout import read_run_config, run_name, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.registry import model_label
+from pipeline.modeling.stopping import selection_key
 from pipeline.modeling.tagging import predict_documents
 from pipeline.modeling.trainer import (
-    SELECTION_METRICS,
     FitResult,
     LabelSetMismatch,
     ensure_model_available,
@@ -191,7 +191,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             "lr": lr,
             "best_val_f1": result.kept.get("val_f1", 0.0),
             "select_on": config.select_on,
-            "best_val_score": result.kept.get("val_" + SELECTION_METRICS[config.select_on], 0.0),
+            "best_val_score": result.kept.get(selection_key(config.select_on), 0.0),
             "epochs": result.epochs,
             "train_seconds": result.train_seconds,
             "optimisation_steps": result.optimisation_steps,
