@@ -37,12 +37,14 @@ def token_loss(kind: str, weights: Sequence[float] | None = None, gamma: float =
     import torch
     import torch.nn.functional as F
 
+    if kind == "class-weighted" and not weights:
+        raise ValueError("the class-weighted loss needs the class weights of the training labels")
     weight = torch.tensor(list(weights), dtype=torch.float32) if kind == "class-weighted" and weights else None
 
     def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
         logits = outputs["logits"].float()
         flat, target = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device)
-        if kind == "class-weighted":
+        if weight is not None:
             per_position = F.cross_entropy(
                 flat, target, weight=weight.to(logits.device), ignore_index=IGNORE_INDEX, reduction="none"
             )

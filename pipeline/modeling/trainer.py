@@ -302,7 +302,8 @@ def fit(
     val_windows, val_features = build_features(tokenizer, validation_docs, tag2id, config, max_length)
     if config.oversample_rare:
         tiers = type_tiers or {}
-        rare = {i for tag, i in tag2id.items() if parse_tag(tag)[1] and tiers.get(parse_tag(tag)[1], "rare") == "rare"}
+        types = {i: parse_tag(tag)[1] for tag, i in tag2id.items()}
+        rare = {i for i, entity_type in types.items() if entity_type and tiers.get(entity_type, "rare") == "rare"}
         train_features, repeated = oversample(train_features, rare, config.oversample_rare)
         log.info(
             "oversampling: %d training windows hold a rare type, each repeated %d more times",
