@@ -237,10 +237,28 @@ class TrainConfig(TrackedRun, Windows):
     scheduler: str = option(
         "linear", "learning-rate schedule after warmup", ("linear", "cosine", "constant_with_warmup", "polynomial")
     )
+    select_on: str = option(
+        "micro",
+        "the validation score that keeps the best epoch, stops early and picks the learning rate: micro "
+        "(strict micro-F1), macro (macro-F1 over types) or mean (their mean, which waits for rare types)",
+        ("micro", "macro", "mean"),
+    )
     patience: int = option(
         2,
-        "early stopping on validation strict micro-F1, in epochs",
+        "early stopping: epochs without a better validation score (--select-on) before training stops",
         allowed=AT_LEAST_1,  # with 0 the Trainer stops after the first epoch whatever the score
+    )
+    loss: str = option(
+        "cross-entropy",
+        "training loss: cross-entropy | class-weighted (tags weighted by the square root of their inverse "
+        "training frequency) | focal (gamma 2: down-weights wordpieces already right); a rare-type lever",
+        ("cross-entropy", "class-weighted", "focal"),
+    )
+    oversample_rare: int = option(
+        0,
+        "extra copies of every training window that holds a rare-tier type (tiers of the data stage); a rare-type "
+        "lever; 0 = off",
+        allowed=AT_LEAST_0,
     )
     long_docs: str = option(
         "window", "window: every word predicted; truncate: the common 512-cut recipe", ("window", "truncate")

@@ -17,14 +17,42 @@ def run(name: str, train: dict, metrics: dict, bench: dict | None = None, config
 def test_a_run_that_ran_to_its_limit_past_its_best_epoch_says_so():
     finished = run("minilm", {"epochs": 3}, {"epochs": EPOCHS})
     assert methods.stopping_sentence(finished) == (
-        "minilm ran 3 epochs and kept epoch 2 (validation F1 0.550): it ran to its epoch limit of 3."
+        "minilm ran 3 epochs and kept epoch 2, its best by micro (validation micro-F1 0.550): it ran to its epoch "
+        "limit of 3."
     )
 
 
 def test_the_kept_epoch_is_the_first_with_the_best_validation_f1():
     tied = run("minilm", {"epochs": 5, "patience": 2}, {"epochs": [*EPOCHS, {"epoch": 4, "val_f1": 0.55}]})
-    assert methods.stopping_sentence(tied).startswith("minilm ran 4 epochs and kept epoch 2 ")
+    assert methods.stopping_sentence(tied).startswith("minilm ran 4 epochs and kept epoch 2, ")
     assert "early stopping ended it 2 epochs later, before its limit of 5" in methods.stopping_sentence(tied)
+
+
+STOPPING_EPOCHS = [
+    {"epoch": 1, "val_f1": 0.50, "val_macro_f1": 0.20, "val_mean_f1": 0.35, "val_rare_f1": 0.0},
+    {"epoch": 2, "val_f1": 0.60, "val_macro_f1": 0.25, "val_mean_f1": 0.425, "val_rare_f1": 0.1},
+    {"epoch": 3, "val_f1": 0.59, "val_macro_f1": 0.30, "val_mean_f1": 0.445, "val_rare_f1": 0.2},
+    {"epoch": 4, "val_f1": 0.58, "val_macro_f1": 0.33, "val_mean_f1": 0.455, "val_rare_f1": 0.3},
+]
+
+
+def test_stopping_rules_are_replayed_on_the_recorded_epochs_and_unknown_past_them():
+    stopped = run("minilm", {"epochs": 12, "patience": 2}, {"epochs": STOPPING_EPOCHS})  # stopped by micro, 2
+    table = methods.stopping_rules_table([stopped]).set_index("rule (score, patience)")
+    assert table.loc["micro, 2", "stops after epoch"] == 4 and table.loc["micro, 2", "kept epoch"] == 2
+    assert table.loc["micro, 2", "validation macro-F1"] == 0.25 and table.loc["micro, 2", "the run's own rule"]
+    assert table.loc["mean, 3", "stops after epoch"] == "past the recorded epochs"  # still improving at 4
+    assert table.loc["micro, 3", "kept epoch"] == "–"
+
+
+def test_a_run_recorded_with_micro_f1_only_replays_the_micro_rules():
+    table = methods.stopping_rules_table([run("minilm", {"epochs": 3}, {"epochs": EPOCHS})])
+    assert list(table["rule (score, patience)"]) == ["micro, 2", "micro, 3", "micro, 5"]
+
+
+def test_without_a_transformer_run_the_table_says_what_records_it():
+    table = methods.stopping_rules_table([run("crf", {}, {"epochs": []})])
+    assert table.iloc[0, 0].startswith("validation macro-F1 per epoch")
 
 
 def test_the_combination_search_names_its_weight_and_prior_correction():

@@ -10,7 +10,7 @@ import pytest
 from fixtures import FIXTURE_EPOCHS
 
 from pipeline.reporting import facts
-from pipeline.reporting.figures import all_training_curves, best_epoch, length_figure, training_curves
+from pipeline.reporting.figures import all_training_curves, length_figure, training_curves
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.tables.compare import selection_table
 from pipeline.reporting.tables.errors import boundary_length_table, match_rates_table
@@ -30,15 +30,12 @@ def run_inputs(folder: Path, bench: dict | None = None, analysis: dict | None = 
     return RunInputs(folder.name, folder, {"model": "minilm"}, metrics, analysis, bench)  # type: ignore[arg-type]
 
 
-def test_best_epoch_is_the_first_with_the_highest_validation_f1():
-    assert best_epoch(FIXTURE_EPOCHS)["epoch"] == 2  # epochs 2 and 4 both reach 0.55
-
-
 def test_training_curves_mark_the_kept_epoch_and_the_early_stop():
     figure = training_curves(FIXTURE_EPOCHS, "minilm", planned=6, patience=2)
     loss, f1 = figure.axes
     assert loss.get_title() == (
-        "minilm: loss and validation F1 per epoch; best epoch 2, early stopping after epoch 4 of 6 (patience 2)"
+        "minilm: loss and validation F1 per epoch; kept epoch 2 (best micro), early stopping after epoch 4 of 6 "
+        "(patience 2)"
     )
     train, validation, kept = loss.get_lines()
     assert list(train.get_ydata()) == [2.0, 1.0, 0.6, 0.4] and list(validation.get_ydata()) == [1.2, 0.9, 1.0, 1.1]
@@ -48,12 +45,24 @@ def test_training_curves_mark_the_kept_epoch_and_the_early_stop():
 
 def test_a_run_that_used_every_planned_epoch_says_so():
     title = training_curves(FIXTURE_EPOCHS, "minilm", planned=4, patience=2).axes[0].get_title()
-    assert title.endswith("best epoch 2, all 4 epochs run")
+    assert title.endswith("kept epoch 2 (best micro), all 4 epochs run")
+
+
+def test_training_curves_draw_macro_and_tier_f1_and_keep_the_epoch_of_the_selection_metric():
+    epochs = [
+        {**row, "val_macro_f1": macro, "val_rare_f1": rare}
+        for row, macro, rare in zip(FIXTURE_EPOCHS, [0.1, 0.2, 0.3, 0.25], [0.0, 0.1, 0.2, 0.15], strict=True)
+    ]
+    figure = training_curves(epochs, "minilm", planned=4, patience=2, select_on="macro")
+    lines = {line.get_label(): list(line.get_ydata()) for line in figure.axes[1].get_lines()}
+    assert lines["macro-F1"] == [0.1, 0.2, 0.3, 0.25] and lines["rare tier micro-F1"] == [0.0, 0.1, 0.2, 0.15]
+    assert "frequent tier micro-F1" not in lines  # not recorded: not drawn
+    assert lines["kept: epoch 3"] == [0, 1]  # the dashed line at macro's best epoch, not micro's
 
 
 def test_all_curves_star_the_kept_epoch_of_every_run():
     later = [{**row, "val_f1": row["val_f1"] + 0.01 * row["epoch"]} for row in FIXTURE_EPOCHS]  # best: epoch 4
-    figure = all_training_curves([("minilm", FIXTURE_EPOCHS), ("bert", later)])
+    figure = all_training_curves([("minilm", FIXTURE_EPOCHS, "micro"), ("bert", later, "micro")])
     stars = [line for line in figure.axes[1].get_lines() if line.get_marker() == "*"]
     assert [(list(s.get_xdata()), list(s.get_ydata())) for s in stars] == [([2], [0.55]), ([4], [pytest.approx(0.59)])]
     assert [text.get_text() for text in figure.axes[1].get_legend().get_texts()] == ["minilm", "bert"]

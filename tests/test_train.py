@@ -16,12 +16,14 @@ from pipeline.core.layout import read_predictions, read_run_config
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
 from pipeline.modeling.registry import UnknownModelError, resolve_model
+from pipeline.modeling.stopping import early_stop, kept_epoch
 from pipeline.modeling.trainer import (
     LabelSetMismatch,
     check_label_set,
     cpu_supports_bf16,
     load_model,
     resolve_precision,
+    validation_scores,
     warmup_plan,
 )
 from pipeline.training.levers import grouped_batches, padded_share, random_batches
@@ -147,6 +149,59 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     assert span["confidence"] == min(line["confidence"][span["start_word"] : span["end_word"]])
     assert json.loads((run_dir / "model" / "tags.json").read_text())["tag2id"]["O"] == 0
     assert not list(run_dir.glob("trials/*/checkpoints"))
+
+
+def test_validation_scores_give_the_micro_f1_of_each_tiers_spans():
+    gold = [["B-Age", "O", "B-Sex", "B-Rare", "I-Rare", "O"], ["B-Age", "B-Sex", "O", "B-Unseen"]]
+    pred = [["B-Age", "O", "B-Sex", "B-Rare", "O", "O"], ["B-Age", "O", "O", "B-Unseen"]]
+    scores = validation_scores(gold, pred, {"Age": "frequent", "Sex": "frequent", "Rare": "rare"})
+    assert scores["frequent_f1"] == pytest.approx(2 * 3 / (2 * 3 + 0 + 1))  # Age 2/2, Sex 1 of 2 found
+    assert scores["rare_f1"] == pytest.approx(2 * 1 / (2 * 1 + 1 + 1))  # Rare cut short; Unseen (not in training) found
+    assert "medium_f1" not in scores  # no span of a medium type, gold or predicted
+    assert scores["mean_f1"] == pytest.approx((scores["f1"] + scores["macro_f1"]) / 2)
+    assert scores["f1"] == pytest.approx(2 * 4 / (2 * 4 + 1 + 2))
+
+
+EPOCHS = [
+    {"epoch": 1, "val_f1": 0.50, "val_macro_f1": 0.20, "val_mean_f1": 0.35},
+    {"epoch": 2, "val_f1": 0.60, "val_macro_f1": 0.25, "val_mean_f1": 0.425},
+    {"epoch": 3, "val_f1": 0.59, "val_macro_f1": 0.30, "val_mean_f1": 0.445},
+    {"epoch": 4, "val_f1": 0.60, "val_macro_f1": 0.33, "val_mean_f1": 0.465},
+    {"epoch": 5, "val_f1": 0.58, "val_macro_f1": 0.34, "val_mean_f1": 0.46},
+]
+
+
+def test_replayed_early_stopping_on_micro_stops_before_the_macro_gains():
+    outcome = early_stop(EPOCHS, "micro", patience=2)
+    assert outcome["stopped"] == 4 and outcome["kept"]["epoch"] == 2  # epoch 4 only equals 2: no improvement
+
+
+def test_replayed_early_stopping_on_the_mean_waits_for_them():
+    assert early_stop(EPOCHS, "mean", patience=2) == {"stopped": 5, "kept": EPOCHS[3]}
+    assert early_stop(EPOCHS, "macro", patience=2, planned=5)["kept"] == EPOCHS[4]
+
+
+def test_a_replay_past_the_epochs_a_run_stopped_at_is_unknown():
+    assert early_stop(EPOCHS, "macro", patience=2, planned=12) is None  # would run on past epoch 5
+    assert early_stop(EPOCHS, "micro", patience=2, planned=12)["stopped"] == 4  # decided within the record
+
+
+def test_the_kept_epoch_is_the_first_of_equals_as_the_trainer_keeps_it():
+    assert kept_epoch(EPOCHS, "micro")["epoch"] == 2
+    assert kept_epoch([], "mean") == {}
+
+
+def test_select_on_keeps_the_epoch_of_its_metric_and_records_tier_f1_per_epoch(prepared, tiny_model_dir):
+    run_dir = train_run(tiny_config(prepared, tiny_model_dir, epochs=6, patience=6, select_on="macro"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    epochs = metrics["epochs"]
+    assert len(epochs) == 6 and metrics["select_on"] == "macro"
+    assert all(
+        {"val_macro_f1", "val_mean_f1", "val_rare_f1"} <= set(epoch) for epoch in epochs
+    )  # every type is rare here
+    kept = kept_epoch(epochs, "macro")
+    assert metrics["lr_search"][0]["best_val_score"] == kept["val_macro_f1"]
+    assert metrics["validation"]["macro"]["f1"] == pytest.approx(kept["val_macro_f1"])  # the kept model's scores
 
 
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16")

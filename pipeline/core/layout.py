@@ -79,6 +79,7 @@ class MetricsRecord(TypedDict, total=False):
     parameters: int
     long_docs: str
     selected_lr: float  # a transformer run: the learning rates tried on validation
+    select_on: str  # the validation score (micro, macro, mean) that kept its epoch and learning rate
     lr_search: list[dict[str, Any]]
     train_seconds_all_trials: float
     optimisation_steps: int

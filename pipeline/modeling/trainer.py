@@ -30,11 +30,15 @@ from pipeline.core.errors import (
 )
 from pipeline.core.files import file_system_faults, read_json
 from pipeline.core.layout import RunFolder, missing_model_files
-from pipeline.core.scoring import strict_scores
+from pipeline.core.scoring import micro_f1, strict_scores, strict_type_counts
+from pipeline.core.tags import parse_tag
 from pipeline.data.sources import hub_problem
+from pipeline.data.tiers import TIERS
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents, make_collator, window_features
+from pipeline.modeling.losses import class_weights, oversample, token_loss
 from pipeline.modeling.registry import resolve_model
+from pipeline.modeling.stopping import SELECTION_METRICS, kept_epoch
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL = "LABEL_"  # label names of a checkpoint that was never fine-tuned for tagging
@@ -48,7 +52,7 @@ class LabelSetMismatch(PipelineError, ValueError):
 class FitResult:
     model: Any
     tokenizer: Any
-    best_f1: float
+    kept: dict[str, Any]  # the kept epoch's record (`kept_epoch`)
     epochs: list[dict[str, Any]]
     train_seconds: float
     optimisation_steps: int
@@ -210,23 +214,45 @@ def precision_flags(precision: str) -> dict[str, bool]:
     return {"fp16": resolved == "fp16", "bf16": resolved == "bf16"}
 
 
-def document_f1(
+def validation_scores(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], type_tiers: dict[str, str]
+) -> dict[str, float]:
+    """What each epoch's validation pass records: strict micro P/R/F1, macro-F1, their mean (the
+    metrics early stopping can select on) and the micro-F1 of each frequency tier's spans (`<tier>_f1`,
+    for the tiers with gold or predicted spans), so the run page shows when rare types are learned."""
+    scores = strict_scores(gold, pred)
+    micro, macro = scores["micro"]["f1"], scores["macro"]["f1"]
+    out = {
+        "f1": micro,
+        "precision": scores["micro"]["precision"],
+        "recall": scores["micro"]["recall"],
+        "macro_f1": macro,
+        "mean_f1": (micro + macro) / 2,
+    }
+    counts = strict_type_counts(gold, pred)
+    for tier in TIERS:
+        members = [c for t, c in counts.items() if type_tiers.get(t, "rare") == tier]  # unseen in training: rare
+        if members:
+            out[f"{tier}_f1"] = micro_f1(members)
+    return out
+
+
+def document_tags(
     windows: Sequence[Window],
     documents: Sequence[Document],
     logits: np.ndarray,
     id2tag: dict[int, str],
     truncate: bool,
     decoder: str = "viterbi",
-) -> dict[str, Any]:
-    """Strict seqeval on whole documents from the window logits of an evaluation pass."""
+) -> list[list[str]]:
+    """Tags of whole documents from the window logits of an evaluation pass."""
     outputs = [softmax(logits[i, : len(window)]) for i, window in enumerate(windows)]
     grouped = group_by_document(windows, outputs)
     merged = [
         merge_window_scores(*grouped[index], len(document.words), allow_uncovered=truncate)
         for index, document in enumerate(documents)
     ]
-    pred = [tags for tags, _ in decode_documents(merged, id2tag, decoder)]
-    return strict_scores([document.tags for document in documents], pred)
+    return [tags for tags, _ in decode_documents(merged, id2tag, decoder)]
 
 
 def build_features(
@@ -254,8 +280,11 @@ def fit(
     output_dir: Path,
     callbacks: Sequence[Any] = (),
     resume: bool = False,
+    type_tiers: dict[str, str] | None = None,
 ) -> FitResult:
-    """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the best model."""
+    """Train one model at learning rate `lr`; checkpoints in `output_dir`; returns the model of the best
+    epoch by `config.select_on`. `type_tiers` ({type: tier} of the training split) adds per-tier F1 to
+    each epoch's record."""
     import time
 
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
@@ -271,6 +300,19 @@ def fit(
     max_length = model_max_length(model, config.max_length)
     _, train_features = build_features(tokenizer, train_docs, tag2id, config, max_length)
     val_windows, val_features = build_features(tokenizer, validation_docs, tag2id, config, max_length)
+    if config.oversample_rare:
+        tiers = type_tiers or {}
+        types = {i: parse_tag(tag)[1] for tag, i in tag2id.items()}
+        rare = {i for i, entity_type in types.items() if entity_type and tiers.get(entity_type, "rare") == "rare"}
+        train_features, repeated = oversample(train_features, rare, config.oversample_rare)
+        log.info(
+            "oversampling: %d training windows hold a rare type, each repeated %d more times",
+            repeated,
+            config.oversample_rare,
+        )
+    weights = (
+        class_weights([f["labels"] for f in train_features], len(tag2id)) if config.loss == "class-weighted" else None
+    )
     flags = precision_flags(config.precision)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch set it
@@ -292,7 +334,7 @@ def fit(
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 4),
         load_best_model_at_end=True,
-        metric_for_best_model="f1",
+        metric_for_best_model=SELECTION_METRICS[config.select_on],
         greater_is_better=True,
         save_total_limit=2,
         seed=config.seed,
@@ -307,15 +349,10 @@ def fit(
     )
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
-        scores = document_f1(
+        pred = document_tags(
             val_windows, validation_docs, prediction.predictions, id2tag, config.long_docs == "truncate", config.decoder
         )
-        return {
-            "f1": scores["micro"]["f1"],
-            "precision": scores["micro"]["precision"],
-            "recall": scores["micro"]["recall"],
-            "macro_f1": scores["macro"]["f1"],
-        }
+        return validation_scores([document.tags for document in validation_docs], pred, type_tiers or {})
 
     optimizer = make_optimizer(model, lr, config.head_lr, config.weight_decay)
     trainer = Trainer(
@@ -326,6 +363,7 @@ def fit(
         data_collator=make_collator(tokenizer, 8 if _cuda() else None),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
+        compute_loss_func=token_loss(config.loss, weights),
         optimizers=(optimizer, None),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), *callbacks],
     )
@@ -343,8 +381,8 @@ def fit(
         raise
     seconds = time.perf_counter() - started
     epochs = epoch_history(trainer.state.log_history)
-    best = max((e["val_f1"] for e in epochs if e.get("val_f1") is not None), default=0.0)
-    return FitResult(trainer.model, tokenizer, best, epochs, seconds, total_steps, warmup, warmup_note)
+    kept = kept_epoch(epochs, config.select_on)
+    return FitResult(trainer.model, tokenizer, kept, epochs, seconds, total_steps, warmup, warmup_note)
 
 
 def _cuda() -> bool:
@@ -391,7 +429,8 @@ def remove_unfinished_checkpoints(folder: Path) -> None:
 
 
 def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`[{"epoch", "train_loss", "val_loss", "val_f1"}]` from the Trainer's log history."""
+    """`[{"epoch", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "val_macro_f1",
+    "val_mean_f1", "val_<tier>_f1"...}]` from the Trainer's log history."""
     epochs: list[dict[str, Any]] = []
     losses: list[float] = []
     for entry in log_history:
@@ -406,6 +445,11 @@ def epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "val_f1": entry["eval_f1"],
                     "val_precision": entry.get("eval_precision"),
                     "val_recall": entry.get("eval_recall"),
+                    **{
+                        "val_" + key.removeprefix("eval_"): value
+                        for key, value in entry.items()
+                        if key in ("eval_macro_f1", "eval_mean_f1") or key.removeprefix("eval_")[:-3] in TIERS
+                    },
                 }
             )
             losses = []

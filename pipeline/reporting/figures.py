@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from pipeline.core.layout import RunFolder
 from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
+from pipeline.modeling.stopping import kept_epoch
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import no_curves_sentence
 
@@ -94,46 +95,54 @@ def mentions_by_tier(frame: pd.DataFrame) -> Figure:
     return figure
 
 
-def best_epoch(epochs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The epoch training kept: the first with the highest validation F1 (load_best_model_at_end on f1)."""
-    return max(epochs, key=lambda row: row["val_f1"])
-
-
-def training_curves(epochs: Sequence[dict[str, Any]], label: str, planned: int | None, patience: int | None) -> Figure:
-    """Training and validation loss (left) and validation F1 (right) per epoch; the kept epoch marked by a
-    dashed line and, when training ended before its planned epochs, the early stop named in the title."""
-    best = best_epoch(epochs)
+def training_curves(
+    epochs: Sequence[dict[str, Any]], label: str, planned: int | None, patience: int | None, select_on: str = "micro"
+) -> Figure:
+    """Training and validation loss (left) and validation F1 (right) per epoch: micro, macro and the micro-F1
+    of each frequency tier where recorded, so the reader sees when rare types are learned; the kept epoch
+    (by `select_on`) marked by a dashed line and, when training ended before its planned epochs, the early
+    stop named in the title."""
+    best = kept_epoch(epochs, select_on)
     numbers = [row["epoch"] for row in epochs]
     figure = Figure(figsize=(9, 3.3))
     loss, f1 = figure.subplots(1, 2)
     loss.plot(numbers, [row.get("train_loss") for row in epochs], marker="o", label="training loss")
     loss.plot(numbers, [row.get("val_loss") for row in epochs], marker="o", label="validation loss")
-    f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", color="#16a34a", label="validation F1")
+    f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", color="#16a34a", label="micro-F1")
+    if any("val_macro_f1" in row for row in epochs):
+        f1.plot(numbers, [row.get("val_macro_f1") for row in epochs], marker="o", color="#111827", label="macro-F1")
+    for tier, colour in TIER_COLOURS.items():
+        if any(f"val_{tier}_f1" in row for row in epochs):
+            values = [row.get(f"val_{tier}_f1", np.nan) for row in epochs]
+            f1.plot(numbers, values, linestyle=":", marker=".", color=colour, label=f"{tier} tier micro-F1")
     for axes in (loss, f1):
         axes.axvline(best["epoch"], color="#6b7280", linestyle="--", label=f"kept: epoch {best['epoch']}")
         axes.set_xlabel("epoch")
         axes.legend(fontsize=7)
     loss.set_ylabel("loss")
-    f1.set_ylabel("validation micro-F1")
+    f1.set_ylabel("validation F1")
     stopped = numbers[-1]
     ending = (
         f"early stopping after epoch {stopped} of {planned} (patience {patience})"
         if planned and stopped < planned
         else f"all {stopped} epochs run"
     )
-    loss.set_title(f"{label}: loss and validation F1 per epoch; best epoch {best['epoch']}, {ending}")
+    loss.set_title(
+        f"{label}: loss and validation F1 per epoch; kept epoch {best['epoch']} (best {select_on}), {ending}"
+    )
     return figure
 
 
-def all_training_curves(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> Figure:
-    """Validation loss and validation F1 per epoch of every run with epochs, the kept epoch of each starred."""
+def all_training_curves(curves: Sequence[tuple[str, Sequence[dict[str, Any]], str]]) -> Figure:
+    """Validation loss and validation micro-F1 per epoch of every run with epochs (label, epochs, the score
+    it kept its epoch by), the kept epoch of each starred."""
     figure = Figure(figsize=(9, 3.3))
     loss, f1 = figure.subplots(1, 2)
-    for label, epochs in curves:
+    for label, epochs, select_on in curves:
         numbers = [row["epoch"] for row in epochs]
         (line,) = f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", markersize=3, label=label)
         loss.plot(numbers, [row.get("val_loss") for row in epochs], marker="o", markersize=3, label=label)
-        best = best_epoch(epochs)
+        best = kept_epoch(epochs, select_on)
         f1.plot([best["epoch"]], [best["val_f1"]], marker="*", markersize=12, color=line.get_color())
     for axes, name in ((loss, "validation loss"), (f1, "validation micro-F1")):
         axes.set_xlabel("epoch")
@@ -180,7 +189,7 @@ def run_curves(run: RunInputs) -> Any:
     if not epochs:
         return Markdown(no_curves_sentence(run.label))
     train = run.config.get("train", {})
-    return png(training_curves(epochs, run.label, train.get("epochs"), train.get("patience")))
+    return png(training_curves(epochs, run.label, train.get("epochs"), train.get("patience"), run.select_on))
 
 
 def comparison_curves(runs: Sequence[RunInputs]) -> list[Any]:
@@ -188,9 +197,9 @@ def comparison_curves(runs: Sequence[RunInputs]) -> list[Any]:
     (`display(*comparison_curves(runs))`)."""
     from IPython.display import Markdown
 
-    curves = [(run.label, run.metrics.get("epochs") or []) for run in runs]
-    shown = [(label, epochs) for label, epochs in curves if epochs]
-    without = " ".join(no_curves_sentence(label) for label, epochs in curves if not epochs)
+    curves = [(run.label, run.metrics.get("epochs") or [], run.select_on) for run in runs]
+    shown = [curve for curve in curves if curve[1]]
+    without = " ".join(no_curves_sentence(label) for label, epochs, _ in curves if not epochs)
     return ([png(all_training_curves(shown))] if shown else []) + ([Markdown(without)] if without else [])
 
 

@@ -44,6 +44,11 @@ class RunInputs:
         return self.config.get("model", self.name)
 
     @property
+    def select_on(self) -> str:
+        """The validation score that kept the run's epoch (runs recorded before the choice existed: micro)."""
+        return str(self.metrics.get("select_on", "micro"))
+
+    @property
     def long_docs(self) -> str:
         """'window' (every word, overlapping windows) or 'truncate' (the first window only)."""
         return self.config.get("train", {}).get("long_docs", "window")

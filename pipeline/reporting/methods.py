@@ -3,7 +3,8 @@
 One function per table or sentence of `report/methods.ipynb`, each reading the records the stages wrote:
 
     training recipes            runs/<run>/config.json `train` (what the run trained with)
-    epochs and early stopping   runs/<run>/metrics.json `epochs`, `train_seconds`, `optimisation_steps`
+    epochs and early stopping   runs/<run>/metrics.json `epochs`, `train_seconds`, `optimisation_steps`;
+                                the stopping rules replayed on the recorded epochs
     chosen on validation        metrics.json `lr_search` | `grid` | `weight_search`
     long documents              data/summary.json, and each benchmarked run's bench.json `windows`
     the ablation                comparison/ablation.json `rows` and `versus`
@@ -22,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.modeling.stopping import early_stop, kept_epoch, selection_key
 from pipeline.reporting import facts, narrative
-from pipeline.reporting.figures import best_epoch
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.tables.formatting import nan_if_none, not_measured, with_interval
 
@@ -73,13 +74,15 @@ def training_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
     for run in trained_with_epochs(runs):
         epochs = run.metrics["epochs"]
         planned, patience = run.config.get("train", {}).get("epochs"), run.config.get("train", {}).get("patience")
-        kept, seconds = best_epoch(epochs), run.metrics.get("train_seconds")
+        kept, seconds = kept_epoch(epochs, run.select_on), run.metrics.get("train_seconds")
         rows.append(
             {
                 "model": run.label,
                 "epochs run": len(epochs),
                 "kept epoch": kept["epoch"],
-                "validation F1 of the kept epoch": kept["val_f1"],
+                "kept by": run.select_on,
+                "validation micro-F1 of the kept epoch": kept["val_f1"],
+                "validation macro-F1 of the kept epoch": nan_if_none(kept.get("val_macro_f1")),
                 "ended by": f"early stopping (patience {patience})"
                 if planned and len(epochs) < planned
                 else "the epoch limit",
@@ -97,13 +100,58 @@ def stopping_sentence(run: RunInputs) -> str:
     """Whether the run stopped early, or was still improving when it reached its epoch limit."""
     epochs = run.metrics["epochs"]
     planned = run.config.get("train", {}).get("epochs")
-    kept, last = best_epoch(epochs), epochs[-1]["epoch"]
-    head = f"{run.label} ran {len(epochs)} epochs and kept epoch {kept['epoch']} (validation F1 {kept['val_f1']:.3f})"
+    kept, last = kept_epoch(epochs, run.select_on), epochs[-1]["epoch"]
+    head = (
+        f"{run.label} ran {len(epochs)} epochs and kept epoch {kept['epoch']}, its best by {run.select_on} "
+        f"(validation micro-F1 {kept['val_f1']:.3f})"
+    )
     if planned and len(epochs) < planned:
         return f"{head}: early stopping ended it {len(epochs) - kept['epoch']} epochs later, before its limit of {planned}."
     if kept["epoch"] == last:
         return f"{head}, its last: it was still improving at its epoch limit, so more epochs may help."
     return f"{head}: it ran to its epoch limit of {planned or len(epochs)}."
+
+
+STOPPING_RULES = (("micro", 2), ("micro", 3), ("micro", 5), ("macro", 3), ("mean", 3), ("mean", 5))
+
+
+def stopping_rules_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """Early-stopping rules (selection score, patience) replayed on every transformer run's recorded epochs
+    (`pipeline.modeling.stopping.early_stop`, exact: a run's schedule does not depend on when it stops): the
+    epoch each rule stops after and keeps, and the kept epoch's validation micro-F1, macro-F1 and rare-tier
+    F1. A rule that would train past where the run stopped is not known and says so. Validation only: the
+    rule is chosen here, test is reported for what it chose."""
+    rows = []
+    for run in trained_with_epochs(runs):
+        epochs, planned = run.metrics["epochs"], run.config.get("train", {}).get("epochs")
+        for select_on, patience in STOPPING_RULES:
+            if not all(selection_key_present(epoch, select_on) for epoch in epochs):
+                continue
+            outcome = early_stop(epochs, select_on, patience, planned)
+            kept = outcome["kept"] if outcome else {}
+            rows.append(
+                {
+                    "model": run.label,
+                    "rule (score, patience)": f"{select_on}, {patience}",
+                    "stops after epoch": outcome["stopped"] if outcome else "past the recorded epochs",
+                    "kept epoch": kept.get("epoch", "–"),
+                    "validation micro-F1": nan_if_none(kept.get("val_f1")),
+                    "validation macro-F1": nan_if_none(kept.get("val_macro_f1")),
+                    "validation rare-tier F1": nan_if_none(kept.get("val_rare_f1")),
+                    "the run's own rule": (select_on, patience)
+                    == (run.select_on, run.config.get("train", {}).get("patience")),
+                }
+            )
+    if rows:
+        return pd.DataFrame(rows)
+    return not_measured(
+        "validation macro-F1 per epoch", "python -m pipeline train --model minilm (it records it with every epoch)"
+    )
+
+
+def selection_key_present(epoch: dict[str, Any], select_on: str) -> bool:
+    """Whether an epoch record holds the score `select_on` compares (older runs recorded micro-F1 only)."""
+    return epoch.get(selection_key(select_on)) is not None
 
 
 def search_table(runs: Sequence[RunInputs]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from pipeline.core.layout import read_run_config, run_name, write_tags
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.registry import model_label
+from pipeline.modeling.stopping import selection_key
 from pipeline.modeling.tagging import predict_documents
 from pipeline.modeling.trainer import (
     FitResult,
@@ -78,13 +79,17 @@ def epoch_logger(tracker: Tracker, prefix: str) -> Any:
                 {
                     f"{prefix}val/loss": metrics.get("eval_loss"),
                     f"{prefix}val/f1": metrics.get("eval_f1"),
-                    f"{prefix}val/macro_f1": metrics.get("eval_macro_f1"),
+                    **{
+                        f"{prefix}val/{key.removeprefix('eval_')}": value
+                        for key, value in metrics.items()
+                        if key.endswith("_f1") and key != "eval_f1"
+                    },
                     f"{prefix}epoch": state.epoch,
                 }
             )
             print(
                 f"{prefix}epoch {state.epoch:.0f}: val loss {metrics.get('eval_loss', float('nan')):.4f}, "
-                f"val strict micro-F1 {metrics.get('eval_f1', 0.0):.4f}",
+                f"val strict micro-F1 {metrics.get('eval_f1', 0.0):.4f}, macro-F1 {metrics.get('eval_macro_f1', 0.0):.4f}",
                 flush=True,
             )
 
@@ -113,6 +118,12 @@ def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
         raise
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
+
+
+def selection_score(trial: dict[str, Any]) -> float:
+    """A learning rate's validation score at its kept epoch, by the metric it was selected on (a trial
+    recorded before `select_on` existed selected on micro-F1)."""
+    return trial.get("best_val_score", trial["best_val_f1"])
 
 
 def train_seeds(config: TrainConfig) -> list[Path]:
@@ -172,12 +183,15 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             trial_dir / "checkpoints",
             [epoch_logger(run.tracker, prefix)],
             resume=resume is not None,
+            type_tiers={t: info["tier"] for t, info in prepared.summary["types"].items()},
         )
         if not main:
             continue
         trial = {
             "lr": lr,
-            "best_val_f1": result.best_f1,
+            "best_val_f1": result.kept.get("val_f1", 0.0),
+            "select_on": config.select_on,
+            "best_val_score": result.kept.get(selection_key(config.select_on), 0.0),
             "epochs": result.epochs,
             "train_seconds": result.train_seconds,
             "optimisation_steps": result.optimisation_steps,
@@ -185,7 +199,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             "warmup_note": result.warmup_note,
             "parameters": sum(p.numel() for p in result.model.parameters()),
         }
-        if all(trial["best_val_f1"] > other["best_val_f1"] for other in trials):
+        if all(selection_score(trial) > selection_score(other) for other in trials):
             save_model(result, run.folder.model, prepared.tag2id)
         write_json(trial_dir / "trial.json", trial)
         shutil.rmtree(trial_dir / "checkpoints", ignore_errors=True)
@@ -203,7 +217,7 @@ def finish_transformer_run(
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    best = max(trials, key=lambda t: t["best_val_f1"])
+    best = max(trials, key=selection_score)
     model = AutoModelForTokenClassification.from_pretrained(run.folder.model)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(run.folder.model)
@@ -226,10 +240,12 @@ def finish_transformer_run(
         return {
             "epochs": best["epochs"],
             "selected_lr": best["lr"],
+            "select_on": config.select_on,
             "lr_search": [
                 {
                     "lr": t["lr"],
                     "best_val_f1": t["best_val_f1"],
+                    "best_val_score": selection_score(t),
                     "epochs_run": len(t["epochs"]),
                     "train_seconds": t["train_seconds"],
                 }
