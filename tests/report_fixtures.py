@@ -3,7 +3,7 @@
 Three runs of `tests.fixtures.make_fixture_run` (minilm, its truncate twin, the CRF), analysed and
 compared by `pipeline.evaluation.analyze` / `pipeline.evaluation.compare`; a data summary with the keys the data stage
 writes; a bench.json for the two transformer runs with fp32, int8 and the transformers pipeline, summarised
-by `pipeline.serving.bench.summarise` (the CRF is not benchmarked), the truncate twin's measured on a GPU
+by `pipeline.serving.bench_summary.summarise` (the CRF is not benchmarked), the truncate twin's measured on a GPU
 machine (fp16 on the GPU beside the CPU rows); a leak experiment of the CRF (`fixtures.make_leak_outputs`).
 
 For the Methods chapter and the appendix, the runs record what training records (`TRAINING`): their
@@ -25,7 +25,7 @@ from pipeline.config import BenchConfig, CompareConfig
 from pipeline.core.layout import read_record, write_record
 from pipeline.evaluation.analyze import analyze_run
 from pipeline.evaluation.compare import compare_runs
-from pipeline.serving.bench import summarise
+from pipeline.serving.bench_summary import summarise
 
 RUNS = (
     ("minilm-20261128-100000", "minilm", "window", 0, 4.0),

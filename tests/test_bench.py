@@ -13,22 +13,14 @@ from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, write_record
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling.backends import load_inference
-from pipeline.serving.bench import (
-    Subject,
-    Worker,
-    bench_run,
-    best_with_best,
-    choose_subject,
-    choose_windows,
-    default_subjects,
-    estimates,
-    peak_probe,
-    round_ratios,
-    spread,
-    subject_rows,
-    summarise,
-)
+from pipeline.serving.bench import bench_run
+from pipeline.serving.bench_pool import BenchError, Subject, Worker
+from pipeline.serving.bench_stats import round_ratios, spread
+from pipeline.serving.bench_summary import best_with_best, choose_subject, estimates, subject_rows, summarise
+from pipeline.serving.bench_variants import default_subjects
+from pipeline.serving.bench_windows import choose_windows
 from pipeline.serving.bench_worker import reference_tags
+from pipeline.serving.machine_probe import peak_probe
 from pipeline.serving.predict import chosen_inference
 
 # --- arithmetic, by hand ---------------------------------------------------------------------------
@@ -162,7 +154,7 @@ def test_openvino_int8_is_timed_by_default_only_where_openvino_is_installed(monk
     pytest.importorskip("openvino")
     assert default_subjects("transformer", "cpu", BenchConfig(), [])[-1] == "openvino-int8"
     monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
-    with caplog.at_level("INFO", logger="pipeline.serving.bench"):
+    with caplog.at_level("INFO", logger="pipeline.serving.bench_variants"):
         assert default_subjects("transformer", "cpu", BenchConfig(), []) == ["fp32", "int8", "onnx", "onnx-int8"]
     assert "openvino-int8 skipped (the openvino package is not installed)" in caplog.text
 
@@ -253,8 +245,6 @@ def test_a_workers_peak_memory_is_its_own_process_not_the_coordinators(tiny_run)
 
 
 def test_a_failing_worker_raises_with_its_subject_and_error(tiny_run):
-    from pipeline.serving.bench import BenchError
-
     with pytest.raises(BenchError, match=r"nope.*ConfigError: unknown inference variant"):
         Worker(Subject("transformer", "nope", "cpu"), tiny_run, BenchConfig(), threads=1)
 

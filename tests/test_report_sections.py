@@ -12,7 +12,7 @@ from fixtures import FIXTURE_EPOCHS
 from pipeline.reporting import facts, tables
 from pipeline.reporting.figures import all_training_curves, best_epoch, length_figure, training_curves
 from pipeline.reporting.inputs import RunInputs
-from pipeline.serving.bench import cpu_vs_gpu
+from pipeline.serving.bench_summary import cpu_vs_gpu
 
 
 def run_inputs(folder: Path, bench: dict | None = None, analysis: dict | None = None) -> RunInputs:
