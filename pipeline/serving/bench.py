@@ -22,7 +22,8 @@ recorded (fp32 with its own windows), and `summary.chosen` is that subject whate
 
 Efficiency: a short matmul probe (`peak`) measures this machine's fp32, bf16 and int8 throughput;
 each row gives the encoder's useful GFLOP/s (FLOPs of the real window widths, padding not counted)
-and that as a share of the peak of its number format.
+and that as a share of the peak of its number format. The probe and the CPU's instruction sets also
+drop, from the default list only, the variants that cannot win on this CPU (`skipped`).
 
 The pieces, one job each: `bench_pool` (the subjects, their worker processes, the interleaved rounds),
 `machine_probe` (instruction sets, matmul peaks, library versions), `bench_variants` (what is timed when
@@ -35,6 +36,10 @@ the command line); `bench_run` here runs them in order and writes bench.json.
     config {BenchConfig}, cpu {flags: the bf16/int8 instruction sets found}, peak {fp32, bf16, int8: GFLOP/s
     (GOP/s for int8) of the CPU, null when not measurable}, gpu_peak {fp32, fp16, bf16, int8} of the GPU | null
     (a GPU row's peak_share is of gpu_peak, a CPU row's of peak)
+    skipped: [{variant, reason}]                     variants of the default list not timed on this machine:
+                                                     int8 ones without VNNI/AMX int8 instructions, bf16
+                                                     without AMX (the reason gives the probe's numbers), or a
+                                                     package not installed; empty when --variants names them
     sample {documents, words, wordpieces, wordpieces_read, windows, positions}   the first `sample_docs`
                                                      test documents, with the run's windows
     lengths {documents, words_per_document {mean, median, p95, max}}   all test+validation documents
@@ -124,6 +129,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     workers: list[Worker] = []
     reference: Worker | None = None
     windows_table: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []  # default variants not timed on this machine, with why
     served: Subject | None = None  # a combined run's subject as predict runs it, reported as the choice
     started: list[Worker] = []  # every worker, closed at the end whatever happens
 
@@ -145,7 +151,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             if served.label != base.label:
                 workers.append(start(served))
         if kind == "transformer":
-            variants = default_subjects(kind, device, config, flags)
+            variants, skipped = default_subjects(kind, device, config, flags, peaks["cpu"])
             windows_table = [window_option(base, facts, scored, own=True)]
             probes = {}
             for length, overlap in window_candidates(config, model_positions(run_dir)):
@@ -236,6 +242,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "cpu": {"flags": flags},
         "peak": peaks["cpu"],
         "gpu_peak": peaks.get(device) if device.startswith("cuda") else None,
+        "skipped": skipped,
         "sample": {
             key: sample.get(key)
             for key in ("documents", "words", "wordpieces", "wordpieces_read", "windows", "positions")

@@ -26,6 +26,8 @@ def format_bench(bench: dict[str, Any]) -> str:
     lines.append(f"peak of this machine: {bench['peak']} (GFLOP/s; GOP/s for int8)")
     if bench.get("gpu_peak"):
         lines.append(f"peak of its GPU: {bench['gpu_peak']}")
+    for skip in bench.get("skipped") or []:
+        lines.append(f"skipped: {skip['variant']}: {skip['reason']}")
     lines.append(f"chosen on validation: {summary['chosen']}")
     if summary.get("ratio_best"):
         best, one = summary["ratio_best"], summary.get("ratio_batch_1")
