@@ -14,6 +14,7 @@ from pipeline.core.layout import read_predictions, write_record
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling.backends import load_inference
 from pipeline.serving.bench import bench_run
+from pipeline.serving.bench_console import format_bench
 from pipeline.serving.bench_pool import BenchError, Subject, Worker
 from pipeline.serving.bench_stats import round_ratios, spread
 from pipeline.serving.bench_summary import best_with_best, choose_subject, estimates, subject_rows, summarise
@@ -201,6 +202,29 @@ def test_openvino_int8_is_timed_by_default_only_where_openvino_is_installed(monk
     assert variants == ["fp32", "bf16", "int8", "onnx", "onnx-int8"]
     assert skipped == [{"variant": "openvino-int8", "reason": "the openvino package is not installed"}]
     assert "openvino-int8 skipped (the openvino package is not installed)" in caplog.text
+
+
+def test_the_console_table_lists_what_bench_skipped_on_this_machine_with_why():
+    row = {
+        "label": "fp32",
+        "batch_size": 1,
+        "docs_per_second": 3.1,
+        "docs_per_second_min": 3.0,
+        "docs_per_second_max": 3.2,
+        "peak_memory_mb": 650.0,
+    }
+    _, skipped = default_subjects("transformer", "cpu", BenchConfig(), AVX2_ONLY, AVX2_PEAK)
+    bench = {
+        "variants": [row],
+        "reference": None,
+        "peak": AVX2_PEAK,
+        "skipped": skipped,
+        "summary": {"chosen": {"label": "fp32"}},
+        "estimate": [],
+    }
+    lines = format_bench(bench).splitlines()
+    assert "skipped: onnx-int8: no VNNI/AMX int8 instructions (probe: int8 1.6 GOP/s, fp32 62 GFLOP/s)" in lines
+    assert sum(line.startswith("skipped: ") for line in lines) == 4  # bf16, int8, onnx-int8, openvino-int8
 
 
 def test_ten_thousand_notes_take_notes_times_mean_length_over_words_per_second():
