@@ -175,7 +175,8 @@ def cmd_leak(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.core.files import read_json
-    from pipeline.serving.bench import bench_run, format_bench
+    from pipeline.serving.bench import bench_run
+    from pipeline.serving.bench_console import format_bench
 
     config = build_config(BenchConfig, args, args.profile)
     path = bench_run(resolve_run(args.run, args.output_dir), config, progress=not args.quiet)

@@ -13,22 +13,15 @@ from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, write_record
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling.backends import load_inference
-from pipeline.serving.bench import (
-    Subject,
-    Worker,
-    bench_run,
-    best_with_best,
-    choose_subject,
-    choose_windows,
-    default_subjects,
-    estimates,
-    peak_probe,
-    round_ratios,
-    spread,
-    subject_rows,
-    summarise,
-)
+from pipeline.serving.bench import bench_run
+from pipeline.serving.bench_console import format_bench
+from pipeline.serving.bench_pool import BenchError, Subject, Worker
+from pipeline.serving.bench_stats import round_ratios, spread
+from pipeline.serving.bench_summary import best_with_best, choose_subject, estimates, subject_rows, summarise
+from pipeline.serving.bench_variants import default_subjects, instruction_skips
+from pipeline.serving.bench_windows import choose_windows
 from pipeline.serving.bench_worker import reference_tags
+from pipeline.serving.machine_probe import peak_probe
 from pipeline.serving.predict import chosen_inference
 
 # --- arithmetic, by hand ---------------------------------------------------------------------------
@@ -150,21 +143,88 @@ def test_a_gpu_rows_share_of_peak_is_of_its_own_number_format_on_the_peak_it_is_
     assert bf16["peak_share"] is None  # no bf16 peak measured there: no share, never another format's
 
 
+AVX2_ONLY = ["sse4_2", "avx", "avx2", "fma", "f16c"]  # an AMD EPYC's: no AVX-512, no VNNI
+AVX2_PEAK = {"fp32": 62.0, "bf16": 0.6, "int8": 1.6}  # its probe
+AMX = ["avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni"]  # a Sapphire Rapids Xeon's
+AMX_PEAK = {"fp32": 335.0, "bf16": 168.0, "int8": 1377.0}
+
+
+def test_a_cpu_without_int8_or_bf16_instructions_skips_those_variants_with_the_probes_numbers():
+    skipped = instruction_skips(["fp32", "bf16", "int8", "onnx", "onnx-int8", "openvino-int8"], AVX2_ONLY, AVX2_PEAK)
+    int8 = "no VNNI/AMX int8 instructions (probe: int8 1.6 GOP/s, fp32 62 GFLOP/s)"
+    assert skipped == [
+        {
+            "variant": "bf16",
+            "reason": "no AVX-512 BF16/AMX bf16 instructions (probe: bf16 0.6 GFLOP/s, fp32 62 GFLOP/s)",
+        },
+        {"variant": "int8", "reason": int8},
+        {"variant": "onnx-int8", "reason": int8},
+        {"variant": "openvino-int8", "reason": int8},
+    ]
+    variants, listed = default_subjects("transformer", "cpu", BenchConfig(), AVX2_ONLY, AVX2_PEAK)
+    assert variants == ["fp32", "onnx"] and listed == skipped
+
+
+def test_a_cpu_with_amx_skips_nothing():
+    variants = ["fp32", "bf16", "int8", "onnx", "onnx-int8", "openvino-int8"]
+    assert instruction_skips(variants, AMX, AMX_PEAK) == []
+
+
 def test_bf16_is_timed_on_a_cpu_only_where_it_has_amx():
-    assert "bf16" not in default_subjects("transformer", "cpu", BenchConfig(), ["avx512_bf16", "avx512_vnni"])
-    assert "bf16" in default_subjects("transformer", "cpu", BenchConfig(), ["avx512_bf16", "amx_bf16"])
-    assert default_subjects("crf", "cpu", BenchConfig(), []) == ["crf"]
+    (skip,) = instruction_skips(["bf16"], ["avx512_bf16", "avx512_vnni"], AMX_PEAK)
+    assert skip["reason"] == (
+        "AVX-512 BF16 without AMX, where torch bf16 ran 3-5x slower than fp32 (probe: bf16 168 GFLOP/s, fp32 335 GFLOP/s)"
+    )
+
+
+def test_int8_is_kept_with_vnni_whatever_the_probe_and_without_flags_where_its_int8_matmuls_beat_fp32():
+    assert instruction_skips(["int8"], ["avx512_vnni"], {"fp32": 335.0, "int8": None}) == []
+    # the flags come from x86 Linux's /proc/cpuinfo: elsewhere the list is empty and the probe decides
+    assert instruction_skips(["onnx-int8"], [], {"fp32": 100.0, "int8": 250.0}) == []
+    (skip,) = instruction_skips(["onnx-int8"], [], {"fp32": 100.0, "int8": None})
+    assert skip["reason"] == "no VNNI/AMX int8 instructions (probe: int8 not measurable, fp32 100 GFLOP/s)"
+
+
+def test_variants_the_user_names_run_as_asked_whatever_the_cpu():
+    asked = BenchConfig(variants=["bf16", "onnx-int8"])
+    assert default_subjects("transformer", "cpu", asked, AVX2_ONLY, AVX2_PEAK) == (["bf16", "onnx-int8"], [])
+    assert default_subjects("crf", "cpu", BenchConfig(), AVX2_ONLY, AVX2_PEAK) == (["crf"], [])
 
 
 def test_openvino_int8_is_timed_by_default_only_where_openvino_is_installed(monkeypatch, caplog):
     import sys
 
     pytest.importorskip("openvino")
-    assert default_subjects("transformer", "cpu", BenchConfig(), [])[-1] == "openvino-int8"
+    assert default_subjects("transformer", "cpu", BenchConfig(), AMX, AMX_PEAK)[0][-1] == "openvino-int8"
     monkeypatch.setitem(sys.modules, "openvino", None)  # what importlib sees when it is not installed
-    with caplog.at_level("INFO", logger="pipeline.serving.bench"):
-        assert default_subjects("transformer", "cpu", BenchConfig(), []) == ["fp32", "int8", "onnx", "onnx-int8"]
+    with caplog.at_level("INFO", logger="pipeline.serving.bench_variants"):
+        variants, skipped = default_subjects("transformer", "cpu", BenchConfig(), AMX, AMX_PEAK)
+    assert variants == ["fp32", "bf16", "int8", "onnx", "onnx-int8"]
+    assert skipped == [{"variant": "openvino-int8", "reason": "the openvino package is not installed"}]
     assert "openvino-int8 skipped (the openvino package is not installed)" in caplog.text
+
+
+def test_the_console_table_lists_what_bench_skipped_on_this_machine_with_why():
+    row = {
+        "label": "fp32",
+        "batch_size": 1,
+        "docs_per_second": 3.1,
+        "docs_per_second_min": 3.0,
+        "docs_per_second_max": 3.2,
+        "peak_memory_mb": 650.0,
+    }
+    _, skipped = default_subjects("transformer", "cpu", BenchConfig(), AVX2_ONLY, AVX2_PEAK)
+    bench = {
+        "variants": [row],
+        "reference": None,
+        "peak": AVX2_PEAK,
+        "skipped": skipped,
+        "summary": {"chosen": {"label": "fp32"}},
+        "estimate": [],
+    }
+    lines = format_bench(bench).splitlines()
+    assert "skipped: onnx-int8: no VNNI/AMX int8 instructions (probe: int8 1.6 GOP/s, fp32 62 GFLOP/s)" in lines
+    assert sum(line.startswith("skipped: ") for line in lines) == 4  # bf16, int8, onnx-int8, openvino-int8
 
 
 def test_ten_thousand_notes_take_notes_times_mean_length_over_words_per_second():
@@ -253,8 +313,6 @@ def test_a_workers_peak_memory_is_its_own_process_not_the_coordinators(tiny_run)
 
 
 def test_a_failing_worker_raises_with_its_subject_and_error(tiny_run):
-    from pipeline.serving.bench import BenchError
-
     with pytest.raises(BenchError, match=r"nope.*ConfigError: unknown inference variant"):
         Worker(Subject("transformer", "nope", "cpu"), tiny_run, BenchConfig(), threads=1)
 

@@ -103,6 +103,31 @@ def test_a_variant_table_marks_the_chosen_variant_and_its_f1_against_fp32():
     assert list(table["docs/s (median, range)"]) == ["12.1", "22.2", "13.3"]  # no range recorded: the median alone
 
 
+def test_the_machine_details_name_the_variants_bench_skipped_there_with_why():
+    int8 = "no VNNI/AMX int8 instructions (probe: int8 1.6 GOP/s, fp32 62 GFLOP/s)"
+    bench = {
+        "variants": [{"label": "fp32", "device": "cpu", "batch_size": 1, "docs_per_second": 3.1}],
+        "device": "cpu",
+        "threads": 2,
+        "cpu": {"flags": []},
+        "versions": {"torch": "2.11.0"},
+        "skipped": [
+            {
+                "variant": "bf16",
+                "reason": "no AVX-512 BF16/AMX bf16 instructions (probe: bf16 0.6 GFLOP/s, fp32 62 GFLOP/s)",
+            },
+            {"variant": "int8", "reason": int8},
+            {"variant": "onnx-int8", "reason": int8},
+        ],
+    }
+    assert methods.machine_details(run("minilm", {}, {}, bench)) == (
+        "minilm was benchmarked on a CPU with 2 threads; the CPU's bf16 and int8 instruction sets: none found; "
+        "torch 2.11.0. Not timed on this machine: bf16: no AVX-512 BF16/AMX bf16 instructions (probe: bf16 0.6 "
+        f"GFLOP/s, fp32 62 GFLOP/s); int8 and onnx-int8: {int8}."
+    )
+    assert "Not timed" not in methods.machine_details(run("minilm", {}, {}, {**bench, "skipped": []}))
+
+
 def test_versions_that_differ_between_runs_name_the_runs():
     first = run("minilm", {}, {}, config={"versions": {"torch": "2.11.0", "numpy": "2.1"}})
     second = run("crf", {}, {}, config={"versions": {"torch": "2.10.0", "numpy": "2.1"}})

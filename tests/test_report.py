@@ -750,6 +750,7 @@ def test_the_methods_page_climbs_the_ablation_and_states_seeds_variants_and_gpu_
     assert variants["int8 (chosen)"]["× pipeline, same batch"] == "2.25 (2.05–2.50)"
     assert variants["int8 (chosen)"]["test points against fp32"] == "-0.2"
     assert "minilm was benchmarked on a CPU with 2 threads; the CPU's bf16 and int8 instruction sets" in text
+    assert "Not timed on this machine: bf16: AVX-512 BF16 without AMX, where torch bf16 ran 3-5x slower" in text
     assert "Benchmarked on a GPU: minilm-truncate (NVIDIA H100 80GB HBM3)." in text
     latency = table_rows(page, f"cpu-gpu-{runs[1]}")
     assert latency["fp32"]["slowdown"] == "8.0"  # 200 ms on the CPU over 25 ms for fp16 on the GPU

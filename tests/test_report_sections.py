@@ -21,7 +21,7 @@ from pipeline.reporting.tables.production import (
     policy_types_table,
 )
 from pipeline.reporting.tables.speed import estimate_table, latency_table, memory_table, windows_table
-from pipeline.serving.bench import cpu_vs_gpu
+from pipeline.serving.bench_summary import cpu_vs_gpu
 
 
 def run_inputs(folder: Path, bench: dict | None = None, analysis: dict | None = None) -> RunInputs:

@@ -157,6 +157,7 @@ class BenchRecord(TypedDict, total=False):
     cpu: dict[str, Any]
     peak: dict[str, float | None]
     gpu_peak: dict[str, float | None] | None
+    skipped: list[dict[str, str]]
     windows: list[dict[str, Any]]
 
 

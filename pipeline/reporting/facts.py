@@ -496,9 +496,9 @@ def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
 
 
 def gpu_pairs(run: RunInputs) -> list[dict[str, Any]]:
-    """bench.json's summary.cpu_vs_gpu, read as bench computed it (`pipeline.serving.bench.cpu_vs_gpu`): each
-    CPU subject's batch-1 latency beside the fastest GPU subject's, with the slowdown; empty on a CPU-only
-    bench or without one."""
+    """bench.json's summary.cpu_vs_gpu, read as bench computed it (`pipeline.serving.bench_summary.cpu_vs_gpu`):
+    each CPU subject's batch-1 latency beside the fastest GPU subject's, with the slowdown; empty on a
+    CPU-only bench or without one."""
     return list(((run.bench or {}).get("summary") or {}).get("cpu_vs_gpu") or [])
 
 

@@ -9,7 +9,8 @@ One function per table or sentence of `report/methods.ipynb`, each reading the r
     long documents              data/summary.json, and each benchmarked run's bench.json `windows`
     the ablation                comparison/ablation.json `rows` and `versus`
     seeds                       comparison/seeds.json
-    inference variants          bench.json `variants`, `reference`, `summary`, `threads`, `cpu`, `versions`
+    inference variants          bench.json `variants`, `reference`, `summary`, `threads`, `cpu`, `versions`,
+                                `skipped`
     GPU                         bench.json rows on a CUDA device and `summary.cpu_vs_gpu`
 
 A number not measured (a run never benchmarked, no seed group, no GPU bench) is a sentence saying which
@@ -379,7 +380,8 @@ def variant_table(run: RunInputs) -> pd.DataFrame:
 
 
 def machine_details(run: RunInputs) -> str:
-    """Where the run's bench ran: threads, the CPU's bf16/int8 instruction sets, the inference libraries."""
+    """Where the run's bench ran: threads, the CPU's bf16/int8 instruction sets, the inference libraries, and
+    the default variants it did not time there, with why."""
     bench = run.bench or {}
     if not bench.get("variants"):
         return ""
@@ -389,10 +391,15 @@ def machine_details(run: RunInputs) -> str:
         f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "openvino") if name in versions
     )
     device = bench.get("device", "cpu")
+    by_reason: dict[str, list[str]] = {}
+    for skip in bench.get("skipped") or []:
+        by_reason.setdefault(skip["reason"], []).append(skip["variant"])
+    skipped = "; ".join(f"{narrative.joined(variants)}: {reason}" for reason, variants in by_reason.items())
     return (
         f"{run.label} was benchmarked on {'a CPU' if device == 'cpu' else device} with {bench.get('threads', '?')} "
         f"threads; the CPU's bf16 and int8 instruction sets: {', '.join(flags) or 'none found'}"
         + (f"; {libraries}." if libraries else ".")
+        + (f" Not timed on this machine: {skipped}." if skipped else "")
     )
 
 

@@ -15,7 +15,7 @@ A failure replies {"error": message}. Batch 1 is timed one document at a time (l
 batch size is one call over the whole sample.
 
 `RUNNERS` maps a subject kind to the function that loads it: a new kind of run needs one more entry
-there and in `pipeline.serving.bench.run_kind`.
+there and in `pipeline.serving.bench_pool.run_kind`.
 """
 
 from __future__ import annotations

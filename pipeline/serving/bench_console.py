@@ -1,0 +1,49 @@
+"""bench.json as plain text for the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_bench(bench: dict[str, Any]) -> str:
+    """The subjects table as plain text, for the command line."""
+    lines = [
+        f"{'subject':<24} {'batch':>5} {'docs/s':>8} {'range':>13} {'p50 ms':>8} {'MB':>7} {'pos/wp':>6} "
+        f"{'GFLOP/s':>7} {'peak%':>5} {'F1':>6} {'x ref (range)':>18}"
+    ]
+    reference = bench.get("reference")
+    for r in bench["variants"] + (reference["rows"] if reference else []):
+        ratio = r.get("ratio_to_reference")
+        lines.append(
+            f"{r['label']:<24} {r['batch_size']:>5} {r['docs_per_second']:>8.2f} "
+            f"{r['docs_per_second_min']:>6.2f}-{r['docs_per_second_max']:<6.2f} {fmt(r.get('latency_ms_median'))} "
+            f"{r['peak_memory_mb']:>7.0f} {fmt(r.get('positions_per_wordpiece'), 6, 2)} "
+            f"{fmt(r.get('gflops_per_second'), 7, 1)} {fmt(100 * r['peak_share'] if r.get('peak_share') else None, 5, 0)} "
+            f"{fmt(r.get('test_micro_f1'), 6, 3)} "
+            + (f"{ratio['median']:>6.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "")
+        )
+    summary = bench["summary"]
+    lines.append(f"peak of this machine: {bench['peak']} (GFLOP/s; GOP/s for int8)")
+    if bench.get("gpu_peak"):
+        lines.append(f"peak of its GPU: {bench['gpu_peak']}")
+    for skip in bench.get("skipped") or []:
+        lines.append(f"skipped: {skip['variant']}: {skip['reason']}")
+    lines.append(f"chosen on validation: {summary['chosen']}")
+    if summary.get("ratio_best"):
+        best, one = summary["ratio_best"], summary.get("ratio_batch_1")
+        lines.append(
+            f"{summary['ratio_variant']} against the reference, best with best: {best['median']:.2f}x "
+            f"(range {best['min']:.2f}-{best['max']:.2f} over {bench['config']['rounds']} rounds)"
+            + (f"; batch 1 with batch 1: {one['median']:.2f}x ({one['min']:.2f}-{one['max']:.2f})" if one else "")
+            + f"; target met: {summary['target_met']}"
+        )
+    for e in bench["estimate"]:
+        lines.append(
+            f"{e['notes']} notes with {e['variant']} (batch {e['batch_size']}, {e['device']}): "
+            f"{e['hours']:.2f} h, ${e['cost']:.2f} at ${e['price_per_hour']}/h"
+        )
+    return "\n".join(lines)
+
+
+def fmt(value: float | None, width: int = 8, digits: int = 1) -> str:
+    return f"{value:>{width}.{digits}f}" if value is not None else " " * (width - 1) + "-"

@@ -1,0 +1,149 @@
+"""bench's worker pool: the subjects it times, each loaded in its own Python process
+(`pipeline.serving.bench_worker`) so that its peak memory is its own, and the interleaved timing rounds
+(reference, variant 1, reference, variant 2, ...) that pair each subject's block with the reference block
+just before it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline.config import BenchConfig, PredictConfig
+from pipeline.core.errors import MissingInputError, PipelineError
+from pipeline.core.layout import RunFolder
+from pipeline.modeling.backends import CPU_ONLY, encoder_run
+from pipeline.serving.predict import chosen_inference
+
+
+class BenchError(PipelineError):
+    """A bench worker failed; the message carries the end of its log."""
+
+
+@dataclasses.dataclass
+class Subject:
+    """One thing to time: a run kind's model in one variant and windowing, or the reference pipeline."""
+
+    kind: str
+    variant: str
+    device: str
+    windows: tuple[int, int] | None = None  # (max_length, overlap) at inference; None: the run's own
+    beside_gpu: bool = False  # one of the CPU rows of a GPU bench
+
+    @property
+    def label(self) -> str:
+        if self.kind == "reference":
+            return "transformers pipeline"
+        name = self.variant + (" (CPU)" if self.beside_gpu else "")
+        return name + (f" {self.windows[0]}/{self.windows[1]}" if self.windows else "")
+
+
+ENCODER_KINDS = ("transformer", "combined")  # the kinds of run that read text through a transformer
+
+
+def run_kind(run_dir: Path) -> str:
+    """ "crf", "combined" or "transformer", from what the run saved (a new kind of run adds one branch here
+    and one runner in `pipeline.serving.bench_worker.RUNNERS`)."""
+    folder = RunFolder(run_dir)
+    if folder.crf_model.exists():
+        return "crf"
+    if (RunFolder(encoder_run(run_dir)).model / "config.json").exists():
+        return "combined" if folder.combined.exists() else "transformer"
+    raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
+
+
+def served_subject(run_dir: Path, device: str) -> Subject:
+    """A combined run as `predict` runs it (`chosen_inference`): its transformer part in the variant and
+    windows bench chose for the transformer run, or fp32 with the run's windows without that choice."""
+    chosen = chosen_inference(run_dir, PredictConfig())
+    return Subject("combined", chosen.variant, "cpu" if chosen.variant in CPU_ONLY else device, chosen.windows)
+
+
+class Worker:
+    """A subject loaded in its own Python process (`pipeline.serving.bench_worker`)."""
+
+    def __init__(self, subject: Subject, run_dir: Path, config: BenchConfig, threads: int) -> None:
+        self.subject = subject
+        self.last: dict[str, Any] = {}
+        self.log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.serving.bench_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.started = self.call(
+            {
+                "op": "start",
+                "kind": subject.kind,
+                "run": str(run_dir),
+                "variant": subject.variant,
+                "windows": list(subject.windows) if subject.windows else None,
+                "device": subject.device,
+                "threads": threads,
+                "sample_docs": config.sample_docs,
+            }
+        )
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes
+        try:
+            stdin.write(json.dumps(message) + "\n")
+            stdin.flush()
+            line = stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        reply = json.loads(line) if line else {"error": "the worker exited"}
+        self.last = reply
+        if "error" in reply:
+            self.log.seek(0)
+            tail = self.log.read()[-2000:]
+            self.close()
+            raise BenchError(f"bench worker for {self.subject.label}: {reply['error']}\n{tail}")
+        return reply
+
+    def close(self) -> None:
+        if self.process.poll() is None and self.process.stdin:
+            try:
+                self.process.stdin.write('{"op": "exit"}\n')
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def interleaved_rounds(
+    workers: list[Worker], reference: Worker | None, config: BenchConfig, progress: bool
+) -> tuple[dict[str, dict[int, list[float]]], dict[str, list[list[float]]], dict[str, dict[int, list[float]]]]:
+    """Per subject label: {batch: [seconds per round]}, [per-round batch-1 latencies], and the reference's
+    times from the block just before that subject in each round."""
+    from tqdm import tqdm
+
+    batch_sizes = sorted({1, *config.batch_sizes})
+    for worker in [*workers, *([reference] if reference else [])]:  # the same warm-up for every subject
+        worker.call({"op": "time", "batch_sizes": batch_sizes})
+    seconds: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}
+    latency: dict[str, list[list[float]]] = {w.subject.label: [] for w in workers}
+    paired: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}
+    blocks = tqdm(total=config.rounds * len(workers), desc="bench rounds", unit="block", disable=not progress)
+    for _ in range(config.rounds):
+        for worker in workers:
+            label = worker.subject.label
+            if reference:
+                for batch, value in reference.call({"op": "time", "batch_sizes": batch_sizes})["seconds"].items():
+                    paired[label].setdefault(int(batch), []).append(value)
+            timed = worker.call({"op": "time", "batch_sizes": batch_sizes})
+            for batch, value in timed["seconds"].items():
+                seconds[label].setdefault(int(batch), []).append(value)
+            if timed["latency_ms"]:
+                latency[label].append(timed["latency_ms"])
+            blocks.update()
+    blocks.close()
+    return seconds, latency, paired
