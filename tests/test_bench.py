@@ -323,13 +323,15 @@ def crf_run(tmp_path_factory):
     import sklearn_crfsuite
     from fixtures import make_fixture_run
 
+    from pipeline.core.layout import read_run_config, write_tags
     from pipeline.modeling.crf import document_features, save_crf
 
     run_dir = make_fixture_run(tmp_path_factory.mktemp("crf"), "crf-20261129-000000", model="crf")
     rows = read_predictions(run_dir, "test")
     crf = sklearn_crfsuite.CRF(algorithm="lbfgs", max_iterations=5)
     crf.fit([document_features(r["words"]) for r in rows], [r["gold"] for r in rows])
-    save_crf(crf, run_dir / "model" / "crf.pkl")
+    save_crf(crf, run_dir / "model" / "crf.pkl")  # and its tag map, as train_crf writes a CRF run's model/
+    write_tags(run_dir / "model" / "tags.json", read_run_config(run_dir)["tag2id"])
     return run_dir
 
 

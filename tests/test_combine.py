@@ -26,8 +26,9 @@ from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import prepare_data
 from pipeline.evaluation.analyze import analyze_run
 from pipeline.evaluation.compare import compare_runs
-from pipeline.modeling.backends import load_inference
 from pipeline.modeling.features import length_measure
+from pipeline.modeling.mixture import CombinedTagger
+from pipeline.modeling.tagger import load_tagger
 from pipeline.reporting.tables.experiments import ablation_table, combined_versus_crf_table
 from pipeline.reporting.tables.model import validation_search_table
 from pipeline.training.combine import combine_runs
@@ -159,7 +160,7 @@ def test_predict_applies_the_stored_prior_correction(prepared, transformer_run, 
     shutil.copytree(prepared / "data", tmp_path / "data")
     config = CombineConfig(output_dir=str(tmp_path), wandb=False, weights=[0.5], prior_taus=[1.0])
     run = combine_runs(config, transformer_run, crf_run)
-    model = load_inference(run, "fp32", "cpu")
+    model = load_tagger(run, "fp32", "cpu")
     assert model.prior_tau == 1.0 and model.prior is not None and model.prior.sum() == pytest.approx(1.0)
     records = read_predictions(run, "test")
     words = [r["words"] for r in records]
@@ -179,9 +180,9 @@ def test_the_combined_run_costs_both_parts_training_and_counts_both_parameters(t
 
 
 def test_predict_loads_both_parts_and_reproduces_the_recorded_test_predictions(combined_run):
-    model = load_inference(combined_run, "fp32", "cpu")
+    model = load_tagger(combined_run, "fp32", "cpu")
     found = read_metrics(combined_run)
-    assert model.crf is not None and model.transformer_weight == found["selected_weight"]
+    assert isinstance(model, CombinedTagger) and model.transformer_weight == found["selected_weight"]
     assert model.prior_tau == found["selected_tau"]
     records = read_predictions(combined_run, "test")
     predicted = model.predict([r["words"] for r in records])
@@ -273,7 +274,7 @@ def test_predict_runs_a_combined_runs_transformer_in_the_variant_bench_chose_for
     chosen = chosen_inference(combined, config)
     model = load_predictor(combined, chosen.variant, chosen.windows)
     assert (model.variant, model.max_length, model.overlap, chosen.batch_size) == ("int8", 32, 4, 2)
-    assert model.crf is not None and model.transformer_weight == read_metrics(combined)["selected_weight"]
+    assert isinstance(model, CombinedTagger) and model.transformer_weight == read_metrics(combined)["selected_weight"]
     assert describe(combined, model, chosen, config) == (
         f"predict: {combined.name} as int8 (bench's choice for its transformer {transformer.name}, bench.json "
         "summary.chosen), windows --max-length 32 --overlap 4, 2 windows per forward pass (bench's choice)"
@@ -312,21 +313,21 @@ def test_the_combined_models_predictions_are_those_of_crfsuites_own_marginals(co
     from pipeline.modeling.mixture import combine_documents
     from pipeline.modeling.tagging import word_probabilities
 
-    model = dataclasses.replace(load_inference(combined_run, "fp32", "cpu"), transformer_weight=0.5)  # both count
+    model = dataclasses.replace(load_tagger(combined_run, "fp32", "cpu"), transformer_weight=0.5)  # both count
     notes = [r["words"] for part in ("validation", "test") for r in read_predictions(combined_run, part)]
     # the notes, the notes backwards and a note of words neither part saw: confident and doubtful words
     unseen = ["The", "61", "-", "year", "-", "old", "man", "had", "chills", "since", "Monday", "."]
     words = [*notes, *(list(reversed(w)) for w in notes), unseen]
     tag2id = {tag: index for index, tag in model.id2tag.items()}
     crfsuite = []  # python-crfsuite's marginal() per word and tag, as predict computed them before
-    for marginals in model.crf.predict_marginals([document_features(w) for w in words]):
+    for marginals in model.crf.crf.predict_marginals([document_features(w) for w in words]):
         rows = np.zeros((len(marginals), len(tag2id)), dtype=np.float32)
         for word, marginal in enumerate(marginals):
             for tag, probability in marginal.items():
                 rows[word, tag2id[tag]] = probability
         crfsuite.append(rows)
     transformer = word_probabilities(
-        None, model.tokenizer, words, model.max_length, model.overlap, model.truncate, 32, model.forward
+        None, model.tokenizer, words, model.max_length, model.overlap, model.truncate, 32, model.transformer.forward
     )
     combined = combine_documents(transformer, crfsuite, model.transformer_weight, model.prior, model.prior_tau)
     expected = decode_documents(combined, model.id2tag, model.decoder)

@@ -47,7 +47,7 @@ import os
 import random
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +59,14 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json, write_json
 from pipeline.core.layout import RunFolder, read_combined_parts, run_outputs
 from pipeline.modeling.decode import decode_documents
-from pipeline.modeling.tagging import Forward, load_run_model, load_run_tokenizer, torch_forward
+from pipeline.modeling.tagging import (
+    Forward,
+    load_run_model,
+    load_run_tokenizer,
+    save_run_model,
+    torch_forward,
+    word_probabilities,
+)
 
 DEFAULT_DECODER = "viterbi"  # runs recorded before the decoder was an option are decoded the new way
 
@@ -93,8 +100,8 @@ FUSED_MODEL_TYPES = ("bert",)  # architectures ONNX Runtime's optimizer fuses as
 
 
 @dataclass
-class InferenceModel:
-    """What prediction needs from a run, whatever the variant."""
+class TransformerTagger:
+    """A transformer run ready to tag, whatever the variant: a `pipeline.modeling.tagger.Tagger`."""
 
     variant: str
     device: str
@@ -105,29 +112,37 @@ class InferenceModel:
     overlap: int
     truncate: bool
     decoder: str = "viterbi"
-    crf: Any = None  # a combined run's CRF part, averaged with the transformer per word
-    transformer_weight: float = 1.0
-    prior: np.ndarray | None = None  # a combined run's training tag prior, by tag id, and its correction
-    prior_tau: float = 0.0
+    model: Any = None  # the torch model as trained (an fp32 load), what `save` writes; None for other variants
 
-    def predict(self, documents: list[list[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
-        """(tags, confidences) per document given as words: windows merged per word
-        (pipeline.modeling.tagging), averaged with the CRF's marginals for a combined run (and
-        prior-corrected with its tau, `pipeline.modeling.mixture`), decoded."""
-        from pipeline.modeling.crf import crf_probabilities
-        from pipeline.modeling.mixture import combine_documents
-        from pipeline.modeling.tagging import word_probabilities
-
-        probabilities = word_probabilities(
+    def predict_proba(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
+        """(n_words, n_tags) softmax per document given as words, windows merged per word
+        (`pipeline.modeling.tagging.word_probabilities`); rows of words no window covered are NaN."""
+        return word_probabilities(
             None, self.tokenizer, documents, self.max_length, self.overlap, self.truncate, batch_size, self.forward
         )
-        if self.crf is not None:
-            tag2id = {tag: index for index, tag in self.id2tag.items()}
-            marginals = crf_probabilities(self.crf, documents, tag2id)
-            probabilities = combine_documents(
-                probabilities, marginals, self.transformer_weight, self.prior, self.prior_tau
-            )
-        return decode_documents(probabilities, self.id2tag, self.decoder)
+
+    def predict(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
+        """(tags, confidences) per document: `predict_proba` decoded with the run's decoder."""
+        return decode_documents(self.predict_proba(documents, batch_size), self.id2tag, self.decoder)
+
+    def save(self, folder: str | Path) -> None:
+        """The run folder's model/ (weights, tokenizer, tags.json), whole or not at all; the windows, truncation
+        and decoder are the run's settings, in config.json (written when the run began)."""
+        if self.model is None:
+            raise ConfigError(f"a transformer loaded as {self.variant} cannot be saved: load it as fp32")
+        save_run_model(self.model, self.tokenizer, {tag: index for index, tag in self.id2tag.items()}, folder)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        variant: str = "fp32",
+        device: str | None = None,
+        windows: tuple[int, int] | None = None,
+    ) -> TransformerTagger:
+        """`load_inference` with `windows` (max_length, overlap) instead of the run's own when given."""
+        tagger = load_inference(folder, variant, device)
+        return dataclasses.replace(tagger, max_length=windows[0], overlap=windows[1]) if windows else tagger
 
 
 def default_device() -> str:
@@ -367,28 +382,11 @@ def openvino_forward(path: Path, threads: int) -> Forward:
 
 def load_inference(
     run_dir: str | Path, variant: str = "fp32", device: str | None = None, onnx_dir: str | Path | None = None
-) -> InferenceModel:
-    """A run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default `<run>/model/onnx`). A
-    combined run loads its transformer part in `variant` and its CRF part (`<run>/model/combined.json`)."""
+) -> TransformerTagger:
+    """A transformer run ready to predict in `variant`; ONNX graphs go to `onnx_dir` (default
+    `<run>/model/onnx`). Any kind of run: `pipeline.modeling.tagger.load_tagger`."""
     import torch
 
-    parts = read_combined_parts(run_dir)
-    if parts is not None:
-        from pipeline.modeling.crf import load_crf
-
-        transformer = load_inference(parts["transformer_dir"], variant, device, onnx_dir)
-        return dataclasses.replace(
-            transformer,
-            decoder=parts["decoder"],
-            crf=load_crf(RunFolder(parts["crf_dir"]).crf_model),
-            transformer_weight=float(parts["weight"]),
-            prior=(
-                np.array([parts["prior"][transformer.id2tag[index]] for index in range(len(transformer.id2tag))])
-                if "prior" in parts
-                else None
-            ),
-            prior_tau=float(parts.get("prior_tau", 0.0)),  # runs combined before the correction: none
-        )
     device = device or ("cpu" if variant in CPU_ONLY else default_device())
     check_variant(variant, device)
     if variant == "openvino-int8":  # the torch model is loaded only to make the graph
@@ -410,7 +408,7 @@ def load_inference(
     else:
         model, tokenizer, id2tag, settings = load_run_model(run_dir, device)
         forward = torch_forward(torch_variant(model, variant))
-    return InferenceModel(
+    return TransformerTagger(
         variant,
         device,
         forward,
@@ -420,6 +418,7 @@ def load_inference(
         int(settings["overlap"]),
         settings.get("long_docs") == "truncate",
         settings.get("decoder", DEFAULT_DECODER),
+        model=model if variant == "fp32" else None,
     )
 
 

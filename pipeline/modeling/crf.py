@@ -29,6 +29,7 @@ import numpy as np
 from pipeline.core.documents import Document
 from pipeline.core.errors import CorruptOutputError, MissingInputError
 from pipeline.core.files import atomic_write_bytes
+from pipeline.core.layout import RunFolder, read_tags, write_tags
 from pipeline.core.tags import repair_iob2
 from pipeline.modeling.decode import padded_groups
 from pipeline.modeling.trainer import LabelSetMismatch
@@ -343,3 +344,46 @@ def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict
         rows[:, columns] = marginals
         results.append(rows)
     return results
+
+
+@dataclass
+class CRFTagger:
+    """A CRF run ready to tag: a `pipeline.modeling.tagger.Tagger`. Its tags come from crfsuite's Viterbi
+    (`predict_crf`), its word probabilities are the marginals in the run's tag order (`crf_probabilities`)."""
+
+    crf: Any  # sklearn_crfsuite.CRF
+    id2tag: dict[int, str]
+    device: str = "cpu"
+
+    @property
+    def tag2id(self) -> dict[str, int]:
+        return {tag: index for index, tag in self.id2tag.items()}
+
+    def predict_proba(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
+        """(n_words, n_tags) marginals per document (`batch_size` is the transformer's; the CRF takes them all)."""
+        return crf_probabilities(self.crf, documents, self.tag2id)
+
+    def predict(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
+        return predict_crf(self.crf, documents)
+
+    def save(self, folder: str | Path) -> None:
+        """The run folder's model/crf.pkl and model/tags.json."""
+        run = RunFolder(folder)
+        save_crf(self.crf, run.crf_model)
+        write_tags(run.model_tags, self.tag2id)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        variant: str = "fp32",
+        device: str | None = None,
+        windows: tuple[int, int] | None = None,
+    ) -> CRFTagger:
+        """The CRF of the run folder `folder` (`variant`, `device` and `windows` are a transformer's: a CRF
+        has one form, on CPU, over whole documents)."""
+        run = RunFolder(folder)
+        crf = load_crf(run.crf_model)
+        if not run.model_tags.exists():
+            raise MissingInputError(f"{run.model_tags} not found: is {run.path} a finished CRF run?")
+        return cls(crf, read_tags(run.model_tags)[1])

@@ -15,8 +15,18 @@ validation with the weight.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from pipeline.core.errors import ConfigError, MissingInputError
+from pipeline.core.files import write_json
+from pipeline.core.layout import RunFolder, read_combined_parts, write_tags
+from pipeline.modeling.backends import TransformerTagger
+from pipeline.modeling.crf import CRFTagger
+from pipeline.modeling.decode import decode_documents
 
 
 def combine_probabilities(transformer: np.ndarray, crf: np.ndarray, weight: float) -> np.ndarray:
@@ -58,3 +68,116 @@ def combine_documents(
     """Every document's averaged distributions, prior-corrected with `tau` when a `prior` is given."""
     combined = [combine_probabilities(t, c, weight) for t, c in zip(transformer, crf)]
     return combined if prior is None else [prior_correct(rows, prior, tau) for rows in combined]
+
+
+@dataclass
+class CombinedTagger:
+    """A combined run ready to tag: a `pipeline.modeling.tagger.Tagger` averaging its transformer part's
+    softmax and its CRF part's marginals per word (`combine_documents`), decoded with its decoder. It
+    runs in its transformer's variant and windows (`variant`, `max_length`, ... are the transformer's)."""
+
+    transformer: TransformerTagger
+    crf: CRFTagger
+    transformer_weight: float
+    prior: np.ndarray | None  # the training tag prior by tag id (None: a run combined before the correction)
+    prior_tau: float
+    decoder: str
+    transformer_dir: Path  # the parts' run folders, which save records
+    crf_dir: Path
+
+    def __post_init__(self) -> None:
+        if self.crf.id2tag != self.transformer.id2tag:
+            raise ConfigError(f"the CRF part {self.crf_dir} has other tags than the transformer {self.transformer_dir}")
+
+    @property
+    def id2tag(self) -> dict[int, str]:
+        return self.transformer.id2tag
+
+    @property
+    def device(self) -> str:
+        return self.transformer.device
+
+    @property
+    def variant(self) -> str:
+        return self.transformer.variant
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.transformer.tokenizer
+
+    @property
+    def max_length(self) -> int:
+        return self.transformer.max_length
+
+    @property
+    def overlap(self) -> int:
+        return self.transformer.overlap
+
+    @property
+    def truncate(self) -> bool:
+        return self.transformer.truncate
+
+    def predict_proba(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
+        """(n_words, n_tags) averaged and prior-corrected distributions per document."""
+        return combine_documents(
+            self.transformer.predict_proba(documents, batch_size),
+            self.crf.predict_proba(documents),
+            self.transformer_weight,
+            self.prior,
+            self.prior_tau,
+        )
+
+    def predict(self, documents: Sequence[Sequence[str]], batch_size: int = 32) -> list[tuple[list[str], list[float]]]:
+        return decode_documents(self.predict_proba(documents, batch_size), self.id2tag, self.decoder)
+
+    def save(self, folder: str | Path) -> None:
+        """The run folder's model/tags.json and model/combined.json, which names the parts (their runs stay
+        where they are), the weight, the decoder and the prior correction."""
+        run = RunFolder(folder)
+        write_tags(run.model_tags, {tag: index for index, tag in self.id2tag.items()})
+        write_json(
+            run.combined,
+            {
+                "transformer_run": self.transformer_dir.name,
+                "transformer_dir": str(self.transformer_dir.resolve()),
+                "crf_run": self.crf_dir.name,
+                "crf_dir": str(self.crf_dir.resolve()),
+                "weight": self.transformer_weight,
+                "decoder": self.decoder,
+                "prior_tau": self.prior_tau,
+                **(
+                    {"prior": {self.id2tag[index]: float(share) for index, share in enumerate(self.prior)}}
+                    if self.prior is not None
+                    else {}
+                ),
+            },
+        )
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        variant: str = "fp32",
+        device: str | None = None,
+        windows: tuple[int, int] | None = None,
+    ) -> CombinedTagger:
+        """The parts named by the run's model/combined.json: the transformer in `variant` (with `windows`)
+        and the CRF."""
+        parts = read_combined_parts(folder)
+        if parts is None:
+            raise MissingInputError(f"{RunFolder(folder).combined} not found: is {folder} a finished combined run?")
+        transformer = TransformerTagger.load(parts["transformer_dir"], variant, device, windows)
+        return cls(
+            transformer,
+            CRFTagger.load(parts["crf_dir"]),
+            float(parts["weight"]),
+            (
+                np.array([parts["prior"][transformer.id2tag[index]] for index in range(len(transformer.id2tag))])
+                if "prior" in parts
+                else None
+            ),
+            float(parts.get("prior_tau", 0.0)),  # runs combined before the correction: none
+            parts["decoder"],
+            Path(parts["transformer_dir"]),
+            Path(parts["crf_dir"]),
+        )

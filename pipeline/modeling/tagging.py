@@ -6,6 +6,7 @@ in window order before merging, so results do not depend on the batching.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.errors import MissingInputError
-from pipeline.core.layout import RunFolder, missing_model_files, read_run_config, read_tags
+from pipeline.core.files import file_system_faults
+from pipeline.core.layout import RunFolder, missing_model_files, read_run_config, read_tags, write_tags
 from pipeline.modeling.decode import decode_documents, group_by_document, merge_window_scores, softmax
 from pipeline.modeling.features import Window, encode_documents
 
@@ -118,12 +120,32 @@ def load_run_model(run_dir: str | Path, device: str | None = None) -> tuple[Any,
     return model, tokenizer, id2tag, settings
 
 
+def save_run_model(model: Any, tokenizer: Any, tag2id: dict[str, int], run_dir: str | Path) -> None:
+    """Write the run's model/ (the model, its tokenizer and tag map) whole or not at all: a sibling folder
+    renamed into place."""
+    folder = RunFolder(run_dir).model
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with file_system_faults(tmp, probe=True):  # safetensors and torch raise their own errors on a full disk
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_tags(tmp / "tags.json", tag2id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
 def check_run_model(run_dir: str | Path, weights: bool) -> None:
     """A run's model/ must hold what loading it reads (its weights only when the torch model runs): one line
     listing what is missing and the command that makes it, instead of transformers' traceback about one file."""
     folder = RunFolder(run_dir)
     if folder.crf_model.exists():
         raise MissingInputError(f"{folder.model} holds no transformer model ({run_dir} is a CRF run)")
+    if folder.combined.exists():
+        raise MissingInputError(f"{folder.model} holds no transformer model ({run_dir} is a combined run)")
     missing = missing_model_files(folder.model, tag_map=True, weights=weights)
     if not missing:
         return

@@ -74,11 +74,13 @@ def encoder_flops(config: Any, n_labels: int) -> Callable[[int], float]:
 def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, device: str) -> Runner:
     """A transformer run, or a combined run (its transformer part in `variant`, with its CRF part), loaded
     as predict loads it."""
-    from pipeline.modeling.backends import encoder_run
+    from pipeline.modeling.backends import TransformerTagger, encoder_run
     from pipeline.modeling.features import encode_documents, word_pieces
+    from pipeline.modeling.mixture import CombinedTagger
     from pipeline.serving.predict import load_predictor
 
     model = load_predictor(run_dir, variant, (int(windows[0]), int(windows[1])) if windows else None, device)
+    assert isinstance(model, (TransformerTagger, CombinedTagger))  # RUNNERS sends these kinds here
 
     def encoded(documents: Documents) -> list[Any]:
         return encode_documents(model.tokenizer, documents, model.max_length, model.overlap, model.truncate)
@@ -102,11 +104,11 @@ def transformer_runner(run_dir: Path, variant: str, windows: list[int] | None, d
 
 
 def crf_runner(run_dir: Path, variant: str, windows: list[int] | None, device: str) -> Runner:
-    from pipeline.modeling import crf
+    from pipeline.modeling.tagger import load_tagger
 
-    model = crf.load_crf(RunFolder(run_dir).crf_model)
+    model = load_tagger(run_dir)
     return Runner(
-        predict=lambda documents, batch: [tags for tags, _ in crf.predict_crf(model, documents)],
+        predict=lambda documents, batch: [tags for tags, _ in model.predict(documents, batch)],
         device="cpu",
         batched=False,
     )

@@ -48,7 +48,9 @@ from pipeline.core.layout import RunFolder, read_optional_record
 from pipeline.core.tags import entity_types_of, spans_from_tags
 from pipeline.evaluation.confidence import span_confidence
 from pipeline.evaluation.policy import global_threshold_policy, review_all_policy, span_decision
-from pipeline.modeling.backends import InferenceModel, encoder_run
+from pipeline.modeling.backends import TransformerTagger, encoder_run
+from pipeline.modeling.mixture import CombinedTagger
+from pipeline.modeling.tagger import Tagger, load_tagger, tagger_kind
 from pipeline.serving.notes import Note, note_words
 from pipeline.serving.review_queue import queue_note, write_annotation_conf
 
@@ -96,8 +98,13 @@ def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
     """What predict runs with: --variant or --int8/--onnx when given, else what `bench` chose on validation
     for the run's transformer (bench.json summary.chosen of the run, or of a combined run's transformer
     part: its variant, windows and the batch size it was fastest at), else fp32, said in a log line. The
-    batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`."""
+    batch size is --batch-size when given, else bench's with bench's variant, else `DEFAULT_BATCH_SIZE`. A CRF
+    run has one form ("crf"), which a variant asked for cannot change."""
     own = config.batch_size or DEFAULT_BATCH_SIZE
+    if tagger_kind(run_dir) == "crf":
+        if config.variant or config.int8 or config.onnx:
+            raise ConfigError(f"{Path(run_dir).name} is a CRF run: --variant, --int8 and --onnx are a transformer's")
+        return Inference("crf", None, own, False)
     if config.variant or config.int8 or config.onnx:
         return Inference(config.variant or variant_of(config), None, own, False)
     transformer = encoder_run(run_dir)
@@ -118,19 +125,17 @@ def chosen_inference(run_dir: str | Path, config: PredictConfig) -> Inference:
 
 def load_predictor(
     run_dir: str | Path, variant: str, windows: tuple[int, int] | None, device: str | None = None
-) -> InferenceModel:
-    """The run loaded in `variant` (a combined run: its transformer part), with `windows` (max_length,
-    overlap) when given: what predict and bench both run."""
-    from pipeline.modeling.backends import load_inference
-
-    model = load_inference(run_dir, variant, device)
-    if windows:
-        return dataclasses.replace(model, max_length=windows[0], overlap=windows[1])
-    return model
+) -> Tagger:
+    """Any run as its kind's tagger (`pipeline.modeling.tagger.load_tagger`): a transformer (a combined run's
+    transformer part) in `variant`, with `windows` (max_length, overlap) when given: what predict and bench
+    both run."""
+    return load_tagger(run_dir, variant, device, windows)
 
 
-def describe(run_dir: str | Path, model: InferenceModel, chosen: Inference, config: PredictConfig) -> str:
+def describe(run_dir: str | Path, model: Tagger, chosen: Inference, config: PredictConfig) -> str:
     """One line that says what predict runs with and where each setting came from."""
+    if not isinstance(model, (TransformerTagger, CombinedTagger)):
+        return f"predict: {Path(run_dir).name} as a CRF (crfsuite over whole notes: no variant, windows or batches)"
     transformer = encoder_run(run_dir)
     source = "" if transformer == Path(run_dir) else f" for its transformer {transformer.name}"
     variant = f"bench's choice{source}, bench.json summary.chosen" if chosen.from_bench else "given or default"
@@ -214,7 +219,7 @@ def segments(n_words: int, size: int, context: int) -> list[tuple[int, int, int,
 class Predictor:
     """Notes in, records out: short notes batched together, long ones segment by segment."""
 
-    def __init__(self, model: InferenceModel, config: PredictConfig, policy: Mapping[str, Any]) -> None:
+    def __init__(self, model: Tagger, config: PredictConfig, policy: Mapping[str, Any]) -> None:
         self.model, self.config, self.policy = model, config, policy
 
     def long_note(self, note: Note, words: list[str], offsets: list[tuple[int, int]]) -> dict[str, Any]:
@@ -321,7 +326,7 @@ def merge_shards(output: Path, world: int) -> int:
 
 
 def predict_notes(
-    model: InferenceModel,
+    model: Tagger,
     notes: Iterable[Note],
     output: str | Path,
     config: PredictConfig,

@@ -1,15 +1,17 @@
 """`python -m pipeline combine`: a transformer run and a CRF run averaged per word, recorded as a run.
 
 The transformer's softmax and the CRF's marginals of every validation and test word are computed
-once; each candidate (weight, prior correction tau) is scored on validation (strict seqeval after
+once, by their taggers' `predict_proba` (`pipeline.modeling.tagger`, what predict runs); each
+candidate (weight, prior correction tau) is scored on validation (strict seqeval after
 `config.decoder`; `config.objective` picks micro-F1, macro-F1 or their mean), the best is kept (the
 first of equals in grid order: every weight at the first tau, then the next tau, so with the default
 taus a correction is kept only if it beats none) and test is scored once with it. The prior
 correction (`pipeline.modeling.mixture.prior_correct`) divides by the tag prior of the training words,
 recorded with the chosen tau in `model/combined.json` so that `predict` applies the same. The run folder
 is a run like any other (`open_run`/`close_run`: config.json, metrics.json, predictions), with
-`model/combined.json` naming its parts for `predict`, and `levers/<lever>/<part>.jsonl` holding what
-each ingredient scores alone on the same documents, for the ablation of `compare`:
+`model/combined.json` naming its parts for `predict` (written by `pipeline.modeling.mixture.CombinedTagger`),
+and `levers/<lever>/<part>.jsonl` holding what each ingredient scores alone on the same documents,
+for the ablation of `compare`:
 
     transformer-argmax    the transformer alone, argmax then repair (the old decoder)
     transformer-viterbi   the transformer alone, constrained Viterbi
@@ -36,7 +38,6 @@ from typing import Any
 
 from pipeline.config import CombineConfig
 from pipeline.core.errors import ConfigError
-from pipeline.core.files import write_json
 from pipeline.core.layout import (
     EVAL_PARTS,
     RunFolder,
@@ -45,15 +46,13 @@ from pipeline.core.layout import (
     read_run_config,
     run_name,
     write_lever_predictions,
-    write_tags,
 )
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData
-from pipeline.modeling.backends import load_inference
-from pipeline.modeling.crf import crf_probabilities, load_crf
+from pipeline.modeling.backends import TransformerTagger
+from pipeline.modeling.crf import CRFTagger
 from pipeline.modeling.decode import decode_documents
-from pipeline.modeling.mixture import combine_documents, tag_prior
-from pipeline.modeling.tagging import word_probabilities
+from pipeline.modeling.mixture import CombinedTagger, combine_documents, tag_prior
 from pipeline.training.recorder import close_run, open_run, prepared_with_test, split_hash
 
 MODEL_NAME = "combined"
@@ -115,25 +114,13 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
     if RunFolder(transformer_dir).combined.exists() or not (RunFolder(transformer_dir).model / "config.json").exists():
         raise ConfigError(f"--run {transformer_dir} is not a transformer run")
     started = time.perf_counter()
-    transformer = load_inference(transformer_dir, "fp32")
-    crf = load_crf(RunFolder(crf_dir).crf_model)
+    transformer = TransformerTagger.load(transformer_dir, "fp32")
+    crf = CRFTagger.load(crf_dir)
     batch_size = int(transformer_config["train"].get("eval_batch_size", 32))
     words = {part: [d.words for d in prepared.parts[part]] for part in EVAL_PARTS}
     gold = {part: [d.tags for d in prepared.parts[part]] for part in EVAL_PARTS}
-    soft = {
-        part: word_probabilities(
-            None,
-            transformer.tokenizer,
-            words[part],
-            transformer.max_length,
-            transformer.overlap,
-            transformer.truncate,
-            batch_size,
-            transformer.forward,
-        )
-        for part in EVAL_PARTS
-    }
-    marginals = {part: crf_probabilities(crf, words[part], prepared.tag2id) for part in EVAL_PARTS}
+    soft = {part: transformer.predict_proba(words[part], batch_size) for part in EVAL_PARTS}
+    marginals = {part: crf.predict_proba(words[part]) for part in EVAL_PARTS}
     prior = tag_prior((d.tags for d in prepared.parts["train"]), prepared.tag2id)
 
     def combined(part: str, weight: float, tau: float) -> list[tuple[list[str], list[float]]]:
@@ -160,20 +147,9 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
     seed = seed_of_part(transformer_config)
     name = run_name(MODEL_NAME, f"seed{seed}" if seed is not None else None)
     run = open_run(config.output_dir, name, MODEL_NAME, dataclasses.asdict(config), prepared, config.wandb)
-    write_tags(run.folder.model_tags, prepared.tag2id)
-    write_json(
-        run.folder.combined,
-        {
-            "transformer_run": transformer_dir.name,
-            "transformer_dir": str(transformer_dir.resolve()),
-            "crf_run": crf_dir.name,
-            "crf_dir": str(crf_dir.resolve()),
-            "weight": chosen["weight"],
-            "decoder": config.decoder,
-            "prior_tau": chosen["tau"],
-            "prior": {prepared.id2tag[index]: float(share) for index, share in enumerate(prior)},
-        },
-    )
+    CombinedTagger(
+        transformer, crf, chosen["weight"], prior, chosen["tau"], config.decoder, transformer_dir, crf_dir
+    ).save(run.folder.path)
     levers: dict[str, Callable[[str], list[tuple[list[str], list[float]]]]] = {
         "transformer-argmax": lambda part: decode_documents(soft[part], prepared.id2tag, "argmax"),
         "transformer-viterbi": lambda part: decode_documents(soft[part], prepared.id2tag, "viterbi"),

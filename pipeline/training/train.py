@@ -19,15 +19,14 @@ from typing import Any
 
 from pipeline.config import TrainConfig
 from pipeline.core.errors import ConfigError
-from pipeline.core.files import file_system_faults, read_json, write_json
-from pipeline.core.layout import read_run_config, run_name, write_tags
+from pipeline.core.files import read_json, write_json
+from pipeline.core.layout import read_run_config, run_name
 from pipeline.core.provenance import peak_cpu_memory_mb
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.registry import model_label
 from pipeline.modeling.stopping import selection_key
-from pipeline.modeling.tagging import predict_documents
+from pipeline.modeling.tagging import predict_documents, save_run_model
 from pipeline.modeling.trainer import (
-    FitResult,
     LabelSetMismatch,
     ensure_model_available,
     fit,
@@ -102,22 +101,6 @@ def peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     return peak_cpu_memory_mb()
-
-
-def save_model(result: FitResult, folder: Path, tag2id: dict[str, int]) -> None:
-    """Write the model, its tokenizer and tag map whole or not at all (a sibling folder renamed into place)."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with file_system_faults(tmp, probe=True):  # safetensors and torch raise their own errors on a full disk
-            result.model.save_pretrained(tmp)
-            result.tokenizer.save_pretrained(tmp)
-            write_tags(tmp / "tags.json", tag2id)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
 
 
 def selection_score(trial: dict[str, Any]) -> float:
@@ -200,7 +183,7 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
             "parameters": sum(p.numel() for p in result.model.parameters()),
         }
         if all(selection_score(trial) > selection_score(other) for other in trials):
-            save_model(result, run.folder.model, prepared.tag2id)
+            save_run_model(result.model, result.tokenizer, prepared.tag2id, run.folder.path)
         write_json(trial_dir / "trial.json", trial)
         shutil.rmtree(trial_dir / "checkpoints", ignore_errors=True)
         trials.append(trial)
