@@ -17,6 +17,7 @@ from pipeline.config import BenchConfig, PredictConfig
 from pipeline.core.errors import MissingInputError, PipelineError
 from pipeline.core.layout import RunFolder
 from pipeline.modeling.backends import CPU_ONLY, encoder_run
+from pipeline.modeling.tagger import tagger_kind
 from pipeline.serving.predict import chosen_inference
 
 
@@ -46,14 +47,13 @@ ENCODER_KINDS = ("transformer", "combined")  # the kinds of run that read text t
 
 
 def run_kind(run_dir: Path) -> str:
-    """ "crf", "combined" or "transformer", from what the run saved (a new kind of run adds one branch here
-    and one runner in `pipeline.serving.bench_worker.RUNNERS`)."""
-    folder = RunFolder(run_dir)
-    if folder.crf_model.exists():
-        return "crf"
-    if (RunFolder(encoder_run(run_dir)).model / "config.json").exists():
-        return "combined" if folder.combined.exists() else "transformer"
-    raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
+    """ "crf", "combined" or "transformer" (`pipeline.modeling.tagger.tagger_kind`), once the model it names
+    is there (a new kind of run adds one runner in `pipeline.serving.bench_worker.RUNNERS`)."""
+    kind, folder = tagger_kind(run_dir), RunFolder(run_dir)
+    saved = folder.crf_model if kind == "crf" else RunFolder(encoder_run(run_dir)).model / "config.json"
+    if not saved.exists():
+        raise MissingInputError(f"{run_dir}: neither a transformer model nor a CRF under {folder.model}")
+    return kind
 
 
 def served_subject(run_dir: Path, device: str) -> Subject:

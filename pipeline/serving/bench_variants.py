@@ -40,7 +40,9 @@ def instruction_skips(
 ) -> list[dict[str, str]]:
     """The variants this CPU cannot run fast, each with why and the probe's numbers: an int8 variant without
     int8 dot-product instructions (VNNI, AMX), unless the probe's int8 matmuls are at least as fast as its
-    fp32 ones (the flags are read on x86 Linux only); bf16 without AMX (on an Intel CPU with AVX-512 BF16
+    fp32 ones (the flags are read on x86 Linux only) and except onnx-int8 on an AVX2 CPU (ONNX Runtime's
+    own int8 kernels use AVX2 byte dot products, which the torch probe does not measure: on an AVX2-only
+    EPYC onnx-int8 was bench's fastest variant); bf16 without AMX (on an Intel CPU with AVX-512 BF16
     but no AMX, torch bf16 ran 3-5x slower than fp32). `flags`: `machine_probe.cpu_flags()`; `peak`: the
     CPU's `machine_probe.peak_probe()`."""
     fp32, int8 = peak.get("fp32"), peak.get("int8")
@@ -49,7 +51,8 @@ def instruction_skips(
     for variant in variants:
         number_format = NUMBER_FORMAT.get(variant, "fp32")
         reason = None
-        if number_format == "int8" and not set(INT8_INSTRUCTIONS) & set(flags) and not int8_wins:
+        onnx_avx2 = variant == "onnx-int8" and "avx2" in flags
+        if number_format == "int8" and not set(INT8_INSTRUCTIONS) & set(flags) and not int8_wins and not onnx_avx2:
             reason = "no VNNI/AMX int8 instructions"
         elif number_format == "bf16" and "amx_bf16" not in flags:
             reason = (
