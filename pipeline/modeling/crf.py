@@ -37,7 +37,7 @@ MODEL_HEADER = struct.Struct("<4sI4sIIIIIIIII")  # crfsuite's CRF1d model file h
 CQDB_HEADER = struct.Struct("<4sIIIII")  # chunk id, size, flag, byte order, backward-array size and offset
 FEATURE = np.dtype([("type", "<u4"), ("source", "<u4"), ("target", "<u4"), ("weight", "<f8")])
 STATE, TRANSITION = 0, 1  # a feature's type: (attribute, label) or (label, next label)
-MARGINAL_WORDS = 1 << 15  # words in one forward-backward pass: 16 bytes x tags each
+MARGINAL_WORDS = 1 << 15  # words in one forward-backward pass: 24 bytes x tags each, and its marginals
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -382,26 +382,27 @@ def forward_backward(documents: Sequence[np.ndarray], transition: np.ndarray) ->
     emission = np.empty_like(scores)
     emission[packed] = np.exp(scores - scores.max(axis=1, keepdims=True))
     weights = np.exp(transition - transition.max())
+    start, count = starts.tolist(), active.tolist()
     forward = np.empty_like(emission)
-    forward[: active[0]] = emission[: active[0]]
+    forward[: count[0]] = emission[: count[0]]
     for word in range(1, longest):
-        block = forward[starts[word] : starts[word + 1]]
-        np.matmul(forward[starts[word - 1] : starts[word - 1] + active[word]], weights, out=block)
-        block *= emission[starts[word] : starts[word + 1]]
+        block = forward[start[word] : start[word + 1]]
+        np.matmul(forward[start[word - 1] : start[word - 1] + count[word]], weights, out=block)
+        block *= emission[start[word] : start[word + 1]]
         if word % every == 0:
             block /= block.sum(axis=1, keepdims=True)
-    backward = np.ones((0, n_labels))
-    for word in range(longest - 1, -1, -1):
-        if len(backward) < active[word]:  # documents whose last word this is start from ones
-            backward = np.concatenate((backward, np.ones((active[word] - len(backward), n_labels))))
-        forward[starts[word] : starts[word + 1]] *= backward
-        if word:
-            backward = (emission[starts[word] : starts[word + 1]] * backward) @ weights.T
-            if word % every == 0:
-                backward /= backward.sum(axis=1, keepdims=True)
-    marginals = forward[packed]
-    marginals /= marginals.sum(axis=1, keepdims=True)
-    return np.split(marginals, np.cumsum(lengths)[:-1])
+    backward = np.ones_like(emission)  # a document's last word starts from ones
+    scratch = np.empty((count[0], n_labels))
+    for word in range(longest - 1, 0, -1):
+        following = scratch[: count[word]]
+        np.multiply(emission[start[word] : start[word + 1]], backward[start[word] : start[word + 1]], out=following)
+        rows = backward[start[word - 1] : start[word - 1] + count[word]]
+        np.matmul(following, weights.T, out=rows)
+        if word % every == 0:
+            rows /= rows.sum(axis=1, keepdims=True)
+    forward *= backward
+    forward /= forward.sum(axis=1, keepdims=True)
+    return np.split(forward[packed], np.cumsum(lengths)[:-1])
 
 
 def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict[str, int]) -> list[np.ndarray]:
