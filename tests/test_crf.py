@@ -4,13 +4,18 @@ equal to python-crfsuite's own, on random documents and on real notes."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import sklearn_crfsuite
 
 from pipeline.core.errors import CorruptOutputError
+from pipeline.modeling import crf
 from pipeline.modeling.crf import (
+    NEIGHBOURS,
+    PartRows,
+    attribute_scores,
     crf_marginals,
     crf_probabilities,
     crf_weights,
@@ -19,6 +24,7 @@ from pipeline.modeling.crf import (
     predict_crf,
     read_crfsuite_model,
     save_crf,
+    state_scores,
     word_features,
 )
 
@@ -194,3 +200,40 @@ def test_marginals_equal_crfsuites_on_real_notes(shared_brat):
     ours = crf_marginals(crf_weights(crf), notes)
     assert len(crf_weights(crf).labels) > 20 and sum(map(len, notes)) > 2000
     assert largest_difference(ours, crfsuite_marginals(crf, notes)) < 1e-6
+
+
+def test_a_words_kept_state_score_parts_are_exactly_what_scoring_it_again_gives(random_crf):
+    weights = replace(crf_weights(random_crf), parts=PartRows())  # nothing kept yet
+    documents = [["Fever", "of", "39.5", "mg"], ["CT", "never-seen", "Fever"], ["A"]]
+    cold = state_scores(weights, documents)
+    assert set(weights.parts.slots) == {word for words in documents for word in words}
+    state_scores(weights, [["cough", "woman", "(", "Ödem", "x-ray"]])  # more words kept, in other slots
+    warm = state_scores(weights, documents)  # every word found kept
+    assert all(np.array_equal(a, b) for a, b in zip(cold, warm))
+    expected = [attribute_scores(weights, document_features(words)) for words in documents]
+    assert largest_difference(warm, expected) < 1e-12  # each word's features summed in one row
+
+
+def test_the_kept_parts_stay_within_their_capacity_and_a_larger_call_is_scored_alone(random_crf):
+    weights = crf_weights(random_crf)
+    row_bytes = (1 + len(NEIGHBOURS)) * len(weights.labels) * 8
+    bounded = replace(weights, parts=PartRows(capacity_bytes=row_bytes * 5))
+    assert bounded.parts.capacity(len(weights.labels)) == 4
+    rng = random.Random(4)
+    for _ in range(6):
+        documents = [[rng.choice(VOCABULARY) for _ in range(3)]]
+        scores = state_scores(bounded, documents)
+        assert len(bounded.parts.slots) <= 4 and bounded.parts.rows.shape[1] <= 5
+        assert np.array_equal(scores[0], state_scores(replace(weights, parts=PartRows()), documents)[0])
+    kept = dict(bounded.parts.slots)
+    (many,) = state_scores(bounded, [VOCABULARY])  # 13 distinct words: more than it keeps
+    assert bounded.parts.slots == kept
+    assert np.array_equal(many, state_scores(replace(weights, parts=PartRows()), [VOCABULARY])[0])
+
+
+def test_marginals_do_not_depend_on_how_a_call_is_cut_into_forward_backward_groups(random_crf, monkeypatch):
+    documents = random_documents(random.Random(8), 9, 40)
+    whole = crf_marginals(crf_weights(random_crf), documents)
+    monkeypatch.setattr(crf, "MARGINAL_WORDS", 50)
+    assert len(crf.word_groups(whole, 50)) > 3
+    assert largest_difference(crf_marginals(crf_weights(random_crf), documents), whole) < 1e-12

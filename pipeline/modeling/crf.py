@@ -8,9 +8,9 @@ crfsuite trains the CRF and finds its best tag sequence (Viterbi, in C). The mar
 in numpy instead of through python-crfsuite's `marginal(label, position)`, one Python call per word and
 tag (~50 ms a note with 83 tags): the weights are read once from the model file crfsuite wrote (its exact
 doubles; `transition_features_`/`state_features_` come from a text dump rounded to 6 decimals), the state
-scores of a call's words are sparse matrix products (`state_scores`), and a scaled forward-backward steps
-through all documents of the call at once (`forward_backward`). They equal crfsuite's to 1e-6
-(tests/test_crf.py).
+scores of a call's words are sparse matrix products (`state_scores`) of per-word parts kept across calls
+(`PartRows`: a word seen before is not featurised again), and a scaled forward-backward steps through all
+documents of the call at once (`forward_backward`). They equal crfsuite's to 1e-6 (tests/test_crf.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pickle
 import struct
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from pipeline.core.errors import CorruptOutputError, MissingInputError
 from pipeline.core.files import atomic_write_bytes
 from pipeline.core.layout import RunFolder, read_tags, write_tags
 from pipeline.core.tags import repair_iob2
-from pipeline.modeling.decode import padded_groups
 from pipeline.modeling.trainer import LabelSetMismatch
 
 MODEL_NAME = "crf"
@@ -39,7 +38,7 @@ MODEL_HEADER = struct.Struct("<4sI4sIIIIIIIII")  # crfsuite's CRF1d model file h
 CQDB_HEADER = struct.Struct("<4sIIIII")  # chunk id, size, flag, byte order, backward-array size and offset
 FEATURE = np.dtype([("type", "<u4"), ("source", "<u4"), ("target", "<u4"), ("weight", "<f8")])
 STATE, TRANSITION = 0, 1  # a feature's type: (attribute, label) or (label, next label)
-MARGINAL_POSITIONS = 1 << 15  # words x documents in one forward-backward pass: 16 bytes x tags each
+MARGINAL_WORDS = 1 << 15  # words in one forward-backward pass: 24 bytes x tags each, and its marginals
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -154,6 +153,7 @@ class CRFWeights:
     columns: dict[str, int]  # attribute (`lower:fever`, `is_title`) -> its column of words x attributes
     state: Any  # scipy.sparse CSR (attributes, labels): the state feature weights, a row per column
     transition: np.ndarray  # (labels, labels): the weight of label i followed by label j
+    parts: PartRows = field(default_factory=lambda: PartRows(), compare=False, repr=False)  # words' scores kept
 
 
 WEIGHTS: weakref.WeakKeyDictionary[Any, CRFWeights] = weakref.WeakKeyDictionary()  # per CRF object
@@ -238,46 +238,110 @@ def attribute_scores(weights: CRFWeights, features: Sequence[dict[str, Any]]) ->
     return (attributes @ weights.state).toarray()
 
 
+PART_ROWS_BYTES = 1 << 26  # per CRF: the state-score parts kept of the words seen in earlier calls
+
+
+class PartRows:
+    """The state-score parts of the words a CRF has scored, kept across calls: a word's own part and each
+    neighbour offset's part are functions of that word alone (`own_features`, `neighbour_features`), so a
+    word seen before is neither featurised nor multiplied again; in clinical notes most words of a new note
+    were seen. A row is computed alone whatever else a call holds (`attribute_scores` is row by row), so a
+    kept row is exactly what scoring the word again gives. Bounded by `capacity_bytes`: when the new
+    words of a call do not fit, it starts again with that call's words."""
+
+    def __init__(self, capacity_bytes: int = PART_ROWS_BYTES) -> None:
+        self.capacity_bytes = capacity_bytes
+        self.slots: dict[str, int] = {}  # word -> its slot; slot 0 holds the document edge's parts
+        self.rows = np.zeros((0, 0, 0))  # (1 + len(NEIGHBOURS), slots, labels): own part, each offset's part
+        # slots past 1 + len(self.slots) are room to grow into
+
+    def capacity(self, n_labels: int) -> int:
+        """The most words kept (besides the edge's slot) for a CRF of `n_labels` labels."""
+        return max(1, self.capacity_bytes // ((1 + len(NEIGHBOURS)) * max(n_labels, 1) * 8) - 1)
+
+    def lookup(self, weights: CRFWeights, words: Sequence[str]) -> np.ndarray:
+        """The slots of the distinct `words`, scoring the words not kept yet (all of them, once the kept
+        ones and the new ones would exceed the capacity: a call always finds its words kept)."""
+        new = [word for word in words if word not in self.slots]
+        capacity = self.capacity(len(weights.labels))
+        if len(self.slots) + len(new) > capacity or not len(self.rows):
+            self.slots.clear()
+            new = list(words)
+            edges = [neighbour_features(None, offset) for offset in NEIGHBOURS]
+            self.rows = np.zeros((1 + len(NEIGHBOURS), 1 + len(new), len(weights.labels)))
+            self.rows[1:, 0] = attribute_scores(weights, edges)
+        elif 1 + len(self.slots) + len(new) > self.rows.shape[1]:  # grown by doubling: a copy now and then
+            size = min(max(1 + len(self.slots) + len(new), 2 * self.rows.shape[1]), 1 + capacity)
+            grown = np.zeros((len(self.rows), size, len(weights.labels)))
+            grown[:, : 1 + len(self.slots)] = self.rows[:, : 1 + len(self.slots)]
+            self.rows = grown
+        if new:
+            first = 1 + len(self.slots)
+            scored = attribute_scores(
+                weights,
+                [own_features(word) for word in new]
+                + [neighbour_features(word, offset) for offset in NEIGHBOURS for word in new],
+            )
+            self.rows[:, first : first + len(new)] = scored.reshape(len(self.rows), len(new), -1)
+            self.slots.update(zip(new, range(first, first + len(new))))
+        return np.fromiter((self.slots[word] for word in words), dtype=np.int64, count=len(words))
+
+
 def state_scores(weights: CRFWeights, documents: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """(n_words, labels) state scores of each document's words: the weights of their `word_features`.
 
     A word's features are its own and one part per neighbour offset, each a function of one word or of
-    the document's edge (`own_features`, `neighbour_features`). So every part of every distinct word of
-    the call is scored once (one sparse product), and each position's score is the sum of its five
-    parts' rows (a second sparse product with five ones a row)."""
+    the document's edge (`own_features`, `neighbour_features`). So every part of a word is scored once
+    and kept (`PartRows`, one per CRF; a call larger than its capacity uses its own), and each position's
+    score is the sum of its five parts' rows (a sparse product with five ones a row)."""
     from scipy.sparse import csr_matrix
 
     distinct: dict[str, int] = {}
     ids = np.array([distinct.setdefault(word, len(distinct)) for words in documents for word in words], dtype=np.int64)
     lengths = np.array([len(words) for words in documents], dtype=np.int64)
-    n_distinct, n_words, n_parts = len(distinct), len(ids), 1 + len(NEIGHBOURS)
-    table = attribute_scores(
-        weights,
-        [own_features(word) for word in distinct]
-        + [neighbour_features(word, offset) for offset in NEIGHBOURS for word in distinct]
-        + [neighbour_features(None, offset) for offset in NEIGHBOURS],
-    )  # rows: own parts, each offset's neighbour parts, the edges
+    if not documents:
+        return []
+    kept = weights.parts
+    if len(distinct) > kept.capacity(len(weights.labels)):
+        kept = PartRows(capacity_bytes=(1 + len(NEIGHBOURS)) * len(weights.labels) * 8 * (len(distinct) + 2))
+    slots = kept.lookup(weights, list(distinct))[ids]  # each position's word's slot
+    n_words, n_parts, n_slots = len(ids), 1 + len(NEIGHBOURS), kept.rows.shape[1]
     position = np.arange(n_words) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # index in its document
     length = np.repeat(lengths, lengths)
-    parts = np.empty((n_words, n_parts), dtype=np.int64)
-    parts[:, 0] = ids
+    parts = np.empty((n_words, n_parts), dtype=np.int64)  # rows of the kept table (parts x slots, labels)
+    parts[:, 0] = slots
     for part, offset in enumerate(NEIGHBOURS, start=1):
         inside = (position + offset >= 0) & (position + offset < length)
-        neighbour = ids[np.clip(np.arange(n_words) + offset, 0, max(n_words - 1, 0))]
-        parts[:, part] = np.where(inside, part * n_distinct + neighbour, n_parts * n_distinct + part - 1)
+        neighbour = slots[np.clip(np.arange(n_words) + offset, 0, max(n_words - 1, 0))]
+        parts[:, part] = part * n_slots + np.where(inside, neighbour, 0)  # slot 0: the edge's part
     selection = csr_matrix(
-        (np.ones(parts.size), parts.ravel(), np.arange(0, parts.size + 1, n_parts)), shape=(n_words, len(table))
+        (np.ones(parts.size), parts.ravel(), np.arange(0, parts.size + 1, n_parts)), shape=(n_words, n_parts * n_slots)
     )
-    return np.split(selection @ table, np.cumsum(lengths)[:-1]) if documents else []
+    scores = selection @ kept.rows.reshape(n_parts * n_slots, -1)
+    return np.split(scores, np.cumsum(lengths)[:-1])
+
+
+def word_groups(documents: Sequence[np.ndarray], words: int) -> list[list[np.ndarray]]:
+    """Consecutive documents in groups of at most `words` words (a longer document is a group of its own)."""
+    groups: list[list[np.ndarray]] = []
+    total = 0
+    for rows in documents:
+        if groups and total + len(rows) <= words:
+            groups[-1].append(rows)
+            total += len(rows)
+        else:
+            groups.append([rows])
+            total = len(rows)
+    return groups
 
 
 def crf_marginals(weights: CRFWeights, documents: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """(n_words, labels) marginal probabilities of each document's words, labels in crfsuite's order: the
-    state scores of the whole call, then forward-backward over groups of documents padded to their
-    longest (`MARGINAL_POSITIONS` words x documents a group)."""
+    state scores of the whole call, then forward-backward over groups of documents of at most
+    `MARGINAL_WORDS` words."""
     return [
         marginals
-        for group in padded_groups(state_scores(weights, documents), MARGINAL_POSITIONS)
+        for group in word_groups(state_scores(weights, documents), MARGINAL_WORDS)
         for marginals in forward_backward(group, weights.transition)
     ]
 
@@ -295,40 +359,51 @@ def forward_backward(documents: Sequence[np.ndarray], transition: np.ndarray) ->
     vector's sum by a factor between exp(-spread of the transition weights) and the number of labels, so
     rescaling every `SCALE_BUDGET` / log(that factor) steps keeps both vectors, and their product, far
     inside a double's range: the log-space values with one small matrix product per word and no
-    exponential, logarithm or reduction in most steps."""
-    lengths = [len(rows) for rows in documents]
-    longest, n_labels = max(lengths, default=0), len(transition)
+    exponential, logarithm or reduction in most steps.
+
+    The words are packed word-major with the documents longest first, so the documents that have a word
+    at a position are the first rows of that position's block: a step multiplies only those, and memory
+    is the call's words, not documents x the longest."""
+    lengths = np.array([len(rows) for rows in documents], dtype=np.int64)
+    longest, n_labels = int(lengths.max(initial=0)), len(transition)
     if longest == 0:
         return [np.zeros((0, n_labels)) for _ in documents]
     spread = float(np.ptp(transition))
     if spread > SCALE_BUDGET:
         raise ValueError(f"CRF transition weights spread over {spread:.0f}, more than {SCALE_BUDGET:.0f}")
     every = max(1, int(SCALE_BUDGET // max(spread, np.log(n_labels), 1.0)))
-    emission = np.ones((longest, len(documents), n_labels))  # word-major; padding: uniform
-    for index, rows in enumerate(documents):
-        np.exp(rows - rows.max(axis=1, keepdims=True), out=emission[: len(rows), index])
+    order = np.argsort(-lengths, kind="stable")  # longest first
+    active = len(lengths) - np.searchsorted(np.sort(lengths), np.arange(longest), side="right")  # with a word there
+    starts = np.concatenate(([0], np.cumsum(active)))  # each position's block of rows
+    rank = np.empty(len(documents), dtype=np.int64)
+    rank[order] = np.arange(len(documents))
+    position = np.concatenate([np.arange(length) for length in lengths])
+    packed = starts[position] + np.repeat(rank, lengths)  # each word's row, in call order
+    scores = np.concatenate(documents)
+    emission = np.empty_like(scores)
+    emission[packed] = np.exp(scores - scores.max(axis=1, keepdims=True))
     weights = np.exp(transition - transition.max())
+    start, count = starts.tolist(), active.tolist()
     forward = np.empty_like(emission)
-    forward[0] = emission[0]
+    forward[: count[0]] = emission[: count[0]]
     for word in range(1, longest):
-        np.matmul(forward[word - 1], weights, out=forward[word])
-        forward[word] *= emission[word]
+        block = forward[start[word] : start[word + 1]]
+        np.matmul(forward[start[word - 1] : start[word - 1] + count[word]], weights, out=block)
+        block *= emission[start[word] : start[word + 1]]
         if word % every == 0:
-            forward[word] /= forward[word].sum(axis=1, keepdims=True)
-    ends: dict[int, list[int]] = {}  # word -> the documents whose last word it is
-    for index, length in enumerate(lengths):
-        ends.setdefault(length - 1, []).append(index)
-    backward = np.ones((len(documents), n_labels))
-    for word in range(longest - 1, -1, -1):
-        if word in ends:
-            backward[ends[word]] = 1.0
-        forward[word] *= backward
-        if word:
-            backward = (emission[word] * backward) @ weights.T
-            if word % every == 0:
-                backward /= backward.sum(axis=1, keepdims=True)
-    marginals = [forward[:length, index] for index, length in enumerate(lengths)]
-    return [rows / rows.sum(axis=1, keepdims=True) for rows in marginals]
+            block /= block.sum(axis=1, keepdims=True)
+    backward = np.ones_like(emission)  # a document's last word starts from ones
+    scratch = np.empty((count[0], n_labels))
+    for word in range(longest - 1, 0, -1):
+        following = scratch[: count[word]]
+        np.multiply(emission[start[word] : start[word + 1]], backward[start[word] : start[word + 1]], out=following)
+        rows = backward[start[word - 1] : start[word - 1] + count[word]]
+        np.matmul(following, weights.T, out=rows)
+        if word % every == 0:
+            rows /= rows.sum(axis=1, keepdims=True)
+    forward *= backward
+    forward /= forward.sum(axis=1, keepdims=True)
+    return np.split(forward[packed], np.cumsum(lengths)[:-1])
 
 
 def crf_probabilities(crf: Any, documents: Sequence[Sequence[str]], tag2id: dict[str, int]) -> list[np.ndarray]:
