@@ -339,6 +339,21 @@ def crf_run(tmp_path_factory):
     return run_dir
 
 
+def test_every_timed_pass_starts_from_the_word_cache_the_validation_notes_left(crf_run):
+    from pipeline.serving.bench_worker import Subject as Loaded
+
+    subject = Loaded({"kind": "crf", "run": str(crf_run), "variant": "crf", "device": "cpu", "sample_docs": 3})
+    cache = subject.runner.word_cache
+    validation = {word for row in read_predictions(crf_run, "validation") for word in row["words"]}
+    assert set(subject.cache_start[0]) == validation
+    sample = {word for words in subject.sample for word in words}
+    assert sample - validation  # the sample brings words of its own
+    subject.time([1])  # they join the cache ...
+    assert set(cache.slots) == validation | sample
+    subject.start_pass()  # ... and are forgotten before the next pass
+    assert set(cache.slots) == validation
+
+
 def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run):
     result = read_json(bench_run(crf_run, BenchConfig(rounds=2, figure=False), progress=False))
     (crf,) = result["variants"]

@@ -259,6 +259,13 @@ class PartRows:
         """The most words kept (besides the edge's slot) for a CRF of `n_labels` labels."""
         return max(1, self.capacity_bytes // ((1 + len(NEIGHBOURS)) * max(n_labels, 1) * 8) - 1)
 
+    def snapshot(self) -> tuple[dict[str, int], np.ndarray]:
+        """The words kept now, to come back to (`restore`): bench times every pass from the same cache."""
+        return dict(self.slots), self.rows.copy()
+
+    def restore(self, snapshot: tuple[dict[str, int], np.ndarray]) -> None:
+        self.slots, self.rows = dict(snapshot[0]), snapshot[1].copy()
+
     def lookup(self, weights: CRFWeights, words: Sequence[str]) -> np.ndarray:
         """The slots of the distinct `words`, scoring the words not kept yet (all of them, once the kept
         ones and the new ones would exceed the capacity: a call always finds its words kept)."""

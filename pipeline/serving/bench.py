@@ -3,7 +3,10 @@ the plain transformers pipeline, and what 10,000 notes would take and cost.
 
 Fairness. Every subject (each variant, the reference pipeline) lives in its own worker process
 (`pipeline.serving.bench_worker`), so its peak memory is its own. Each is loaded, scores validation
-and test, then gets the same warm-up (one untimed pass over the sample at every batch size). Timing
+and test, then gets the same warm-up (one untimed pass over the sample at every batch size). A subject with a
+CRF part keeps the words it has scored across calls (`pipeline.modeling.crf.PartRows`): every timed
+pass starts from the cache the validation notes left, so no pass is timed on words an earlier pass
+of the same sample put there. Timing
 runs in `rounds` interleaved rounds: reference, variant 1, reference, variant 2, ...; a variant's ratio
 in a round is over the reference block just before it, so slow drifts of a shared machine cancel,
 and bench.json gives the median ratio with its min-max over rounds, at batch 1 against batch 1 and
