@@ -7,6 +7,9 @@ The read-only input every point needs (`shared`: documents, probability arrays) 
 worker when it starts, not once per point; the function is sent by name, so it must be a module-level
 function, and its results must be picklable. The order of the results is that of the items whatever
 the order the workers finish in, so a search keeps choosing the first of equals as it would serially.
+A worker started with `spawn` runs the top level of the caller's script again (as `__mp_main__`): a
+script that starts a search at its top level must do so under `if __name__ == "__main__":`, as the
+CLI's `python -m pipeline` does.
 """
 
 from __future__ import annotations
