@@ -139,6 +139,10 @@ CORPUS_NAME_HELP = (
 OUTPUT_DIR_HELP = "root of every output (data/, runs/, comparison/, report/, stages/)"
 WANDB_HELP = "track the run with Weights & Biases (offline inside the run directory without a key)"
 WANDB_TEXT_HELP = "upload document text in the predictions artifact"
+WORKERS_HELP = (
+    "processes scoring the {points} side by side, at most one per usable core and one per {point}; 0 = one per "
+    "usable core; 1 = one after another in this process; the choice is the same either way"
+)
 
 
 @dataclass
@@ -308,6 +312,7 @@ class CRFConfig(TrackedRun):
         "with --max-iterations (a single-point grid is fitted once)",
         allowed=AT_LEAST_1,
     )
+    workers: int = option(0, WORKERS_HELP.format(points="grid points", point="point"), allowed=AT_LEAST_0)
 
 
 @dataclass
@@ -339,6 +344,9 @@ class CombineConfig(TrackedRun):
         "micro",
         "what the validation search maximises: micro | macro | mean (of micro- and macro-F1, strict seqeval)",
         ("micro", "macro", "mean"),
+    )
+    workers: int = option(
+        0, WORKERS_HELP.format(points="(weight, tau) candidates", point="candidate"), allowed=AT_LEAST_0
     )
 
 

@@ -22,10 +22,12 @@ from pipeline.core.layout import (
     read_run_config,
     write_record,
 )
+from pipeline.core.parallel import usable_cores, worker_count
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import prepare_data
 from pipeline.evaluation.analyze import analyze_run
 from pipeline.evaluation.compare import compare_runs
+from pipeline.modeling.crf import predict_crf
 from pipeline.modeling.features import length_measure
 from pipeline.modeling.mixture import CombinedTagger
 from pipeline.modeling.tagger import load_tagger
@@ -33,7 +35,7 @@ from pipeline.reporting.tables.experiments import ablation_table, combined_versu
 from pipeline.reporting.tables.model import validation_search_table
 from pipeline.training.combine import combine_runs
 from pipeline.training.train import train_run
-from pipeline.training.train_crf import train_crf
+from pipeline.training.train_crf import search_grid, train_crf
 
 pytestmark = pytest.mark.slow  # trains a tiny BERT and CRFs (about a minute)
 
@@ -93,9 +95,9 @@ def test_the_crf_keeps_the_grid_point_best_on_validation_and_records_every_point
     assert found["grid"][1]["validation_f1"] == 0.0  # everything regularised away: no entity predicted
     assert found["grid"][0]["validation_f1"] > 0.9
     assert found["selected"] == {"c1": 0.01, "c2": 0.01}
-    assert (
-        found["train_seconds"] >= found["grid_seconds"] == pytest.approx(sum(p["fit_seconds"] for p in found["grid"]))
-    )
+    assert found["train_seconds"] >= found["grid_seconds"] > 0  # the wall time of the grid
+    assert found["grid_fit_seconds_total"] == pytest.approx(sum(p["fit_seconds"] for p in found["grid"]))
+    assert found["workers"] == worker_count(0, 2)  # one per usable core, at most one per point
     assert found["test"]["micro"]["f1"] > 0.9
 
 
@@ -105,7 +107,44 @@ def test_a_single_point_grid_is_fitted_once_with_the_full_iterations(prepared, t
         train_crf(CRFConfig(output_dir=str(tmp_path), wandb=False, c1=[0.1], c2=[0.1], max_iterations=7))
     )
     assert [(p["c1"], p["iterations"]) for p in found["grid"]] == [(0.1, 7)]
-    assert found["grid_seconds"] == 0.0
+    assert found["grid_seconds"] == found["grid_fit_seconds_total"] == 0.0 and found["workers"] == 1
+
+
+@pytest.fixture(scope="module")
+def real_notes(shared_brat) -> tuple[list, list]:
+    """Four real notes to train on and three to validate on."""
+    from pipeline.data.brat import read_brat_folder
+
+    documents = read_brat_folder(shared_brat, progress=False).documents
+    return documents[:4], documents[150:153]
+
+
+def grids_in_one_and_two_processes(config: CRFConfig, notes: tuple[list, list]) -> list[tuple]:
+    if usable_cores() < 2:
+        pytest.skip("one usable core: two workers would run as one")
+    return [search_grid(dataclasses.replace(config, workers=workers), *notes) for workers in (1, 2)]
+
+
+@pytest.mark.parametrize("grid_iterations", [10, 15], ids=["winner-refitted", "winner-kept-from-its-worker"])
+def test_the_grid_fitted_in_two_processes_records_and_chooses_as_in_one(real_notes, grid_iterations):
+    config = CRFConfig(
+        wandb=False, c1=[0.05, 1.0, 300.0], c2=[0.01, 0.1], grid_iterations=grid_iterations, max_iterations=15
+    )
+    (one, grid_one, cost_one), (two, grid_two, cost_two) = grids_in_one_and_two_processes(config, real_notes)
+    without_seconds = lambda grid: [{k: v for k, v in point.items() if k != "fit_seconds"} for point in grid]
+    assert without_seconds(grid_two) == without_seconds(grid_one)
+    assert len(grid_one) == 6 and len({point["validation_f1"] for point in grid_one}) > 2  # a real choice
+    assert (cost_one["workers"], cost_two["workers"]) == (1, 2)
+    assert (two.c1, two.c2, two.max_iterations) == (one.c1, one.c2, 15)
+    words = [document.words for document in real_notes[1]]
+    assert predict_crf(two, words) == predict_crf(one, words)
+
+
+def test_of_equal_points_two_processes_keep_the_first_as_one_does(real_notes):
+    config = CRFConfig(wandb=False, c1=[400.0, 300.0], c2=[0.1], grid_iterations=15, max_iterations=15)
+    (one, grid_one, _), (two, grid_two, _) = grids_in_one_and_two_processes(config, real_notes)
+    assert [point["validation_f1"] for point in grid_two] == [point["validation_f1"] for point in grid_one] == [0, 0]
+    assert one.c1 == two.c1 == 400.0  # everything regularised away by both: the first point is kept
 
 
 def test_the_combined_run_keeps_the_weight_and_tau_best_on_validation_and_records_its_levers(prepared, combined_run):
@@ -149,6 +188,25 @@ def test_the_search_chooses_by_the_validation_objective_asked_for(prepared, tran
     assert all(point["objective"] == point["validation_macro_f1"] for point in found["weight_search"])
     assert (found["selected_weight"], found["selected_tau"]) == max(macro, key=macro.get)
     assert found["validation"]["macro"]["f1"] == pytest.approx(max(macro.values()))
+
+
+def test_the_weight_search_in_two_processes_records_and_chooses_as_in_one(prepared, transformer_run, crf_run, tmp_path):
+    if usable_cores() < 2:
+        pytest.skip("one usable core: two workers would run as one")
+    found = []
+    for workers in (1, 2):
+        out = tmp_path / f"workers{workers}"
+        shutil.copytree(prepared / "data", out / "data")
+        config = CombineConfig(
+            output_dir=str(out), wandb=False, weights=[0.0, 0.25, 0.5, 0.75, 1.0], prior_taus=[0.0, 0.5, 1.0]
+        )
+        found.append(read_metrics(combine_runs(dataclasses.replace(config, workers=workers), transformer_run, crf_run)))
+    one, two = found
+    assert len(one["weight_search"]) == 15 and two["weight_search"] == one["weight_search"]
+    assert len({point["objective"] for point in one["weight_search"]}) > 2  # a real choice
+    chosen = lambda metrics: (metrics["selected_weight"], metrics["selected_tau"], metrics["prior_levers"])
+    assert chosen(two) == chosen(one)
+    assert two["validation"] == one["validation"] and two["test"] == one["test"]
 
 
 def test_a_negative_prior_tau_is_refused(prepared, transformer_run, crf_run):

@@ -1,1 +1,2 @@
-"""What every layer shares: tags, documents, atomic files, the layout of `outputs/`, errors, scoring."""
+"""What every layer shares: tags, documents, atomic files, the layout of `outputs/`, errors, scoring, worker
+processes."""

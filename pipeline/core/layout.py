@@ -88,6 +88,8 @@ class MetricsRecord(TypedDict, total=False):
     grid: list[dict[str, Any]]  # a CRF run: its c1/c2 grid (pipeline.training.train_crf)
     selected: dict[str, float]
     grid_seconds: float
+    grid_fit_seconds_total: float  # the points' fit_seconds summed (grid_seconds is the wall time)
+    workers: int  # the processes the grid ran in
     weight_search: list[dict[str, Any]]  # a combined run (pipeline.training.combine)
     selected_weight: float
     selected_tau: float  # its prior correction (pipeline.modeling.mixture.prior_correct)

@@ -3,9 +3,10 @@
 The transformer's softmax and the CRF's marginals of every validation and test word are computed
 once, by their taggers' `predict_proba` (`pipeline.modeling.tagger`, what predict runs); each
 candidate (weight, prior correction tau) is scored on validation (strict seqeval after
-`config.decoder`; `config.objective` picks micro-F1, macro-F1 or their mean), the best is kept (the
-first of equals in grid order: every weight at the first tau, then the next tau, so with the default
-taus a correction is kept only if it beats none) and test is scored once with it. The prior
+`config.decoder`; `config.objective` picks micro-F1, macro-F1 or their mean; side by side in `workers`
+processes, `pipeline.core.parallel`), the best is kept (the first of equals in grid order: every
+weight at the first tau, then the next tau, so with the default taus a correction is kept only if it
+beats none) and test is scored once with it. The prior
 correction (`pipeline.modeling.mixture.prior_correct`) divides by the tag prior of the training words,
 recorded with the chosen tau in `model/combined.json` so that `predict` applies the same. The run folder
 is a run like any other (`open_run`/`close_run`: config.json, metrics.json, predictions), with
@@ -33,8 +34,11 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.config import CombineConfig
 from pipeline.core.errors import ConfigError
@@ -47,6 +51,7 @@ from pipeline.core.layout import (
     run_name,
     write_lever_predictions,
 )
+from pipeline.core.parallel import map_in_order, worker_count
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData
 from pipeline.modeling.backends import TransformerTagger
@@ -100,6 +105,26 @@ def search_point(
     }
 
 
+@dataclass(frozen=True)
+class SearchData:
+    """What scoring a (weight, tau) candidate on validation needs, sent once to each worker process."""
+
+    soft: Sequence[np.ndarray]  # the transformer's distributions of the validation words
+    marginals: Sequence[np.ndarray]  # the CRF's
+    prior: np.ndarray
+    id2tag: dict[int, str]
+    decoder: str
+    gold: Sequence[Sequence[str]]
+    objective: str
+
+
+def score_candidate(data: SearchData, candidate: tuple[float, float]) -> dict[str, float]:
+    """A candidate's `search_point`: the combination at its weight and tau, decoded and scored on validation."""
+    weight, tau = candidate
+    mixed = combine_documents(data.soft, data.marginals, weight, data.prior, tau)
+    return search_point(weight, tau, data.gold, decode_documents(mixed, data.id2tag, data.decoder), data.objective)
+
+
 def best(points: Sequence[dict[str, float]]) -> dict[str, float] | None:
     """The point of highest objective, the first of equals; None for no points."""
     return max(points, key=lambda point: point["objective"], default=None)
@@ -128,11 +153,17 @@ def combine_runs(config: CombineConfig, transformer_dir: Path, crf_dir: Path) ->
             combine_documents(soft[part], marginals[part], weight, prior, tau), prepared.id2tag, config.decoder
         )
 
-    search = [
-        search_point(weight, tau, gold["validation"], combined("validation", weight, tau), config.objective)
-        for tau in config.prior_taus
-        for weight in config.weights
-    ]
+    candidates = [(weight, tau) for tau in config.prior_taus for weight in config.weights]
+    data = SearchData(
+        soft["validation"],
+        marginals["validation"],
+        prior,
+        prepared.id2tag,
+        config.decoder,
+        gold["validation"],
+        config.objective,
+    )
+    search = map_in_order(score_candidate, candidates, worker_count(config.workers, len(candidates)), data)
     chosen = best(search)
     assert chosen is not None  # both grids checked non-empty above
     prior_levers = {
