@@ -40,8 +40,8 @@ report: $(STAMP)
 
 # format, lint and types first: a minute, and they fail fast on what the tests would trip over later
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check pipeline tests
-	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/mypy
 
 test: lint browser

@@ -95,7 +95,7 @@ def cmd_quarto_step(args: argparse.Namespace) -> int:
 def cmd_all(args: argparse.Namespace) -> int:
     import time
 
-    from pipeline.stages import run_all
+    from pipeline.stages.runner import run_all
 
     start = time.perf_counter()
     config = build_config(PipelineConfig, args, args.profile)

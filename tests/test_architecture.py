@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import imported_names, module_file
+from pipeline.stages.cache import imported_names, module_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = {

@@ -48,7 +48,7 @@ def official_split(kind: str, bc2gm: Path) -> dict[str, list[str]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["brat", "conll"])
 def test_bc2gm_runs_end_to_end_on_its_own_split_and_types(tmp_path, kind):
-    from pipeline.stages import run_all
+    from pipeline.stages.runner import run_all
 
     bc2gm = require_bc2gm()
     data = bc2gm / "brat" if kind == "brat" else conll_subset(bc2gm, tmp_path / "bc2gm")

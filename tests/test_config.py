@@ -20,7 +20,7 @@ from pipeline.config import (
     check_overrides,
 )
 from pipeline.core.errors import ConfigError
-from pipeline.stages import run_all
+from pipeline.stages.runner import run_all
 
 
 @pytest.mark.parametrize("cls", CONFIG_CLASSES.values(), ids=list(CONFIG_CLASSES))

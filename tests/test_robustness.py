@@ -359,7 +359,7 @@ def test_a_killed_training_run_is_not_picked_up_by_later_stages(tmp_path, caplog
 ALL_SCRIPT = """
 import sys
 from pipeline.config import PipelineConfig
-from pipeline.stages import run_all
+from pipeline.stages.runner import run_all
 brat, model, out = sys.argv[1:]
 config = PipelineConfig(data=brat, models=[model], output_dir=out, leak=False)
 overrides = {

@@ -9,22 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import stages
 from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, make_config
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json
 from pipeline.core.layout import Outputs
-from pipeline.stages import (
-    Stage,
-    StageRunner,
-    code_closure,
-    in_fresh_process,
-    plan_stages,
-    run_all,
-    run_stages,
-    source_fingerprint,
-    train_configs,
-)
+from pipeline.stages import cache
+from pipeline.stages.cache import code_closure, source_fingerprint
+from pipeline.stages.runner import StageRunner, in_fresh_process, run_all, run_stages
+from pipeline.stages.table import Stage, plan_stages, train_configs
 
 
 def counting_action(tmp_path: Path, calls: list[str], label: str):
@@ -241,12 +233,13 @@ def test_closure_resolves_relative_imports_and_skips_attributes(tmp_path, monkey
     for name, text in files.items():
         (tmp_path / "pipeline" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "pipeline" / name).write_text(text)
-    monkeypatch.setattr(stages, "PACKAGE_ROOT", tmp_path / "pipeline")
+    monkeypatch.setattr(cache, "PACKAGE_ROOT", tmp_path / "pipeline")
     assert code_closure(["pipeline.a"]) == ["pipeline", "pipeline.a", "pipeline.a.b", "pipeline.c"]
 
 
 def test_stages_and_cli_belong_to_no_closure():
     assert code_closure(["pipeline.__main__"]) == ["pipeline", "pipeline.__main__"]  # __main__ imports cli
+    assert code_closure(["pipeline.stages.runner", "pipeline.stages.table"]) == []  # nor any module of stages
 
 
 def brat_source(tmp_path: Path) -> Path:
@@ -268,8 +261,8 @@ def counted_plan(config: PipelineConfig, folder: Path, calls: list[str]) -> list
 def package_copy(tmp_path, monkeypatch) -> Path:
     """A copy of the package that the code hashes read, so that a test can edit a module safely."""
     copy = tmp_path / "src" / "pipeline"
-    shutil.copytree(stages.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(stages, "PACKAGE_ROOT", copy)
+    shutil.copytree(cache.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE_ROOT", copy)
     return copy
 
 
@@ -402,7 +395,7 @@ def test_all_runs_every_stage_then_reuses_them_and_reruns_only_what_a_change_tou
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795996800")  # one report version even if the test spans midnight
 
-    from pipeline.stages import run_all
+    from pipeline.stages.runner import run_all
 
     brat = synthetic_brat_folder(tmp_path / "brat", documents=40)
     model = save_tiny_model(tmp_path / "tiny")

@@ -26,7 +26,6 @@ from pipeline.modeling.trainer import (
     validation_scores,
     warmup_plan,
 )
-from pipeline.training.levers import grouped_batches, padded_share, random_batches
 from pipeline.training.train import train_run, train_seeds
 
 
@@ -92,22 +91,6 @@ def test_precisions_a_cpu_cannot_run_are_errors():
     with pytest.raises(ConfigError, match="bf16 on CPU needs native bf16"):
         resolve_precision("bf16", cuda=False, bf16_cpu=False)
     assert resolve_precision("bf16", cuda=False, bf16_cpu=True) == "bf16"
-
-
-def test_padded_share_counts_the_padding_of_dynamic_batches():
-    assert padded_share([[{"input_ids": [0] * 4}, {"input_ids": [0] * 2}], [{"input_ids": [0] * 3}]]) == pytest.approx(
-        2 / 11
-    )
-
-
-def test_length_grouped_batches_pad_less_and_keep_every_window():
-    # 96 full windows and 32 short last windows of documents, as in a windowed corpus
-    features = [{"input_ids": [0] * length} for length in [256] * 96 + [64] * 32]
-    shuffled, grouped = random_batches(features, 4, seed=3), grouped_batches(features, 4, seed=3)
-    assert sorted(id(f) for b in grouped for f in b) == sorted(id(f) for f in features)
-    # sorted within megabatches of 32 windows: at most one mixed batch per megabatch
-    assert padded_share(grouped) <= 4 * 3 * 192 / (128 * 256 + 4 * 3 * 192)
-    assert padded_share(shuffled) > 2 * padded_share(grouped)
 
 
 def test_unknown_model_lists_the_known_names():

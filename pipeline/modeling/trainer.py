@@ -195,7 +195,7 @@ def cpu_supports_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def resolve_precision(precision: str, cuda: bool | None = None, bf16_cpu: bool | None = None) -> str:
     """`auto` becomes fp16 on CUDA, else fp32: bf16 autocast training measured 0.80x the speed of
-    fp32 on a 2-core AVX-512 BF16 CPU without AMX (`python -m pipeline.training.levers`; docs/methods.md), so on
+    fp32 on a 2-core AVX-512 BF16 CPU without AMX (`python -m benchmarks.training_levers`; docs/methods.md), so on
     CPU it is only used when asked for. A precision the device cannot run raises ConfigError."""
     cuda = _cuda() if cuda is None else cuda
     if precision == "auto":

@@ -1,4 +1,4 @@
-"""`python -m pipeline.training.levers`: what each cheaper-training lever buys here, as speed ratios.
+"""`python -m benchmarks.training_levers`: what each cheaper-training lever buys here, as speed ratios.
 
 A shared machine makes absolute seconds noisy, so each lever is timed against its baseline in
 interleaved rounds (baseline, lever, baseline, lever, ...) on the same batches of real windows with
@@ -147,7 +147,7 @@ def measure_levers(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.training.levers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.training_levers", description=__doc__)
     parser.add_argument("--output-dir", default="outputs", help="root holding the prepared data/")
     parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES), help="training profile measured")
     parser.add_argument("--model", default=None, help="model measured (default: the profile's)")
