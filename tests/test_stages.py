@@ -53,6 +53,12 @@ def test_changed_config_reruns_the_stage(tmp_path):
     assert not again.cached
 
 
+def test_where_a_stage_writes_and_how_many_processes_share_its_search_are_not_inputs():
+    one, two = CRFConfig(output_dir="a", workers=1), CRFConfig(output_dir="b", workers=2)
+    assert cache.config_inputs(one) == cache.config_inputs(two)
+    assert cache.config_inputs(one) != cache.config_inputs(dataclasses.replace(one, c1=[0.5]))
+
+
 def test_a_changed_upstream_key_reruns_the_downstream_stage(tmp_path):
     calls: list[str] = []
 
@@ -208,7 +214,8 @@ def test_report_closure_reaches_tables_through_the_notebooks_and_core_but_no_mod
     closure = code_closure(report.entry)  # build.py does not import the tables; the notebooks do
     assert {"pipeline.reporting.tables.formatting", "pipeline.reporting.facts", "pipeline.core.files"} <= set(closure)
     modeling = sorted({name for name in build + closure if name.startswith("pipeline.modeling")})
-    assert modeling == ["pipeline.modeling", "pipeline.modeling.registry"]  # the names of the models, no model code
+    # the names of the models and the early-stopping rule the Methods page replays; no model code
+    assert modeling == ["pipeline.modeling", "pipeline.modeling.registry", "pipeline.modeling.stopping"]
 
 
 def test_analyze_closure_holds_no_reporting_module_and_follows_from_package_import_module():

@@ -61,9 +61,12 @@ def source_fingerprint(source: str) -> str:
     return digest.hexdigest()
 
 
+NOT_INPUTS = ("output_dir", "workers")  # where a stage writes; how many processes share a search (same result)
+
+
 def config_inputs(config: Any) -> dict[str, Any]:
-    """A config as hashed inputs; `output_dir` is where, not what, so it is left out."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k != "output_dir"}
+    """A config as hashed inputs: `NOT_INPUTS` are left out, as they change where or how fast, not what."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_INPUTS}
 
 
 def module_file(name: str) -> Path | None:
