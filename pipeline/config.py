@@ -495,7 +495,7 @@ class BenchConfig(CheckedSettings):
 
     variants: list[str] = option(
         [],
-        "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8,openvino-int8 (int8 ones on CPUs with VNNI/AMX, openvino when installed) on CPU; fp32,fp16,bf16 on GPU",
+        "variants to time; empty: fp32,bf16 (CPUs with AMX),int8,onnx,onnx-int8,openvino-int8 (int8 ones on CPUs with VNNI/AMX, onnx-int8 also on AVX2, openvino when installed) on CPU; fp32,fp16,bf16 on GPU",
     )
     device: str = option("", "cpu | cuda; empty: cuda when available")
     sample_docs: int = option(20, "test documents timed (latency and batches)", allowed=AT_LEAST_1)
