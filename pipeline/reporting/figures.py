@@ -110,7 +110,7 @@ def training_curves(
     loss.plot(numbers, [row.get("val_loss") for row in epochs], marker="o", label="validation loss")
     f1.plot(numbers, [row["val_f1"] for row in epochs], marker="o", color="#16a34a", label="micro-F1")
     if any("val_macro_f1" in row for row in epochs):
-        f1.plot(numbers, [row.get("val_macro_f1") for row in epochs], marker="o", color="#111827", label="macro-F1")
+        f1.plot(numbers, [row.get("val_macro_f1") for row in epochs], marker="o", color="black", label="macro-F1")
     for tier, colour in TIER_COLOURS.items():
         if any(f"val_{tier}_f1" in row for row in epochs):
             values = [row.get(f"val_{tier}_f1", np.nan) for row in epochs]
