@@ -169,8 +169,8 @@ def test_every_figure_has_alternative_text(built):
     )
     assert alts["data"] == ["Training mentions per entity type (log scale), coloured by tier"]
     assert (
-        "minilm: loss and validation F1 per epoch; best epoch 2, early stopping after epoch 4 of 6 (patience 2)"
-        in alts[f"model-{runs[0]}"]
+        "minilm: loss and validation F1 per epoch; kept epoch 2 (best micro), early stopping after epoch 4 of 6 "
+        "(patience 2)" in alts[f"model-{runs[0]}"]
     )
     assert "minilm: F1 and boundary-error rate by entity length" in alts[f"model-{runs[0]}"]
     assert "minilm: documents per second of every inference variant and batch size" in alts[f"model-{runs[0]}"]
