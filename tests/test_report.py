@@ -715,10 +715,16 @@ def test_the_methods_page_reads_recipes_epochs_searches_and_windows_from_the_run
     ]
     assert training["minilm"]["seconds per epoch"] == "30.0"  # 120 s of training over 4 epochs
     text = page.get_text()
-    assert "minilm ran 4 epochs and kept epoch 2 (validation F1 0.550): early stopping ended it 2 epochs later" in text
     assert (
-        "minilm-truncate ran 6 epochs and kept epoch 6 (validation F1 0.540), its last: it was still improving" in text
+        "minilm ran 4 epochs and kept epoch 2, its best by micro (validation micro-F1 0.550): early stopping ended it "
+        "2 epochs later" in text
     )
+    assert (
+        "minilm-truncate ran 6 epochs and kept epoch 6, its best by micro (validation micro-F1 0.540), its last: "
+        "it was still improving" in text
+    )
+    rules = table_rows(page, "stopping-rules")  # keyed by the first column: the model
+    assert rules["minilm"]["rule (score, patience)"] in {"micro, 2", "micro, 3", "micro, 5"}  # micro only recorded
     searches = table_rows(page, "searches")
     assert [searches["crf"][key] for key in ("searched", "points", "kept")] == ["CRF c1 × c2", "2", "c1 0.1, c2 0.01"]
     assert searches["crf"]["validation F1 over the points"] == "0.512–0.534"
