@@ -37,9 +37,11 @@ def token_loss(kind: str, weights: Sequence[float] | None = None, gamma: float =
     import torch
     import torch.nn.functional as F
 
-    if kind == "class-weighted" and not weights:
-        raise ValueError("the class-weighted loss needs the class weights of the training labels")
-    weight = torch.tensor(list(weights), dtype=torch.float32) if kind == "class-weighted" and weights else None
+    weight = None
+    if kind == "class-weighted":
+        if not weights:
+            raise ValueError("the class-weighted loss needs the class weights of the training labels")
+        weight = torch.tensor(list(weights), dtype=torch.float32)
 
     def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
         logits = outputs["logits"].float()
