@@ -23,6 +23,7 @@ from pipeline.modeling.trainer import (
     cpu_supports_bf16,
     load_model,
     resolve_precision,
+    step_floor_warning,
     validation_scores,
     warmup_plan,
 )
@@ -65,6 +66,14 @@ def test_warmup_falls_back_to_ten_percent_of_a_short_schedule():
     steps, note = warmup_plan(TrainConfig(warmup_steps=500), 220)
     assert steps == 22
     assert "would exceed 10% of the 220 optimisation steps" in note
+
+
+def test_a_schedule_under_the_step_floor_is_warned_about_with_what_to_change():
+    note = step_floor_warning(TrainConfig(epochs=5, batch_size=16), 85)  # the plan's recipe on 140 notes
+    assert note is not None
+    assert note.startswith("85 optimisation steps (5 epochs of batch 16) is under the floor of 300")
+    assert "raise --epochs or lower --batch-size" in note
+    assert step_floor_warning(TrainConfig(epochs=12, batch_size=8), 780) is None  # the cpu recipe
 
 
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):

@@ -157,6 +157,21 @@ def warmup_plan(config: TrainConfig, optimisation_steps: int) -> tuple[int, str]
     return config.warmup_steps, f"warmup {config.warmup_steps} steps of {optimisation_steps}"
 
 
+STEP_FLOOR = 300  # fewer optimisation steps than this: `train` warns (docs/gpu.md says why)
+
+
+def step_floor_warning(config: TrainConfig, optimisation_steps: int) -> str | None:
+    """A warning for a recipe too short to train: a schedule of a few dozen steps (a small corpus in
+    batches of 16 for a few epochs) ends while the encoder still predicts mostly O."""
+    if optimisation_steps >= STEP_FLOOR:
+        return None
+    return (
+        f"{optimisation_steps} optimisation steps ({config.epochs} epochs of batch {config.batch_size}) is under "
+        f"the floor of {STEP_FLOOR}: the run may end before the model learns the rarer types; raise --epochs "
+        "or lower --batch-size (docs/gpu.md)"
+    )
+
+
 def make_optimizer(model: Any, lr: float, head_lr: float, weight_decay: float) -> Any:
     """AdamW; no decay on biases and LayerNorm; the randomly initialised head may learn faster."""
     import torch
@@ -321,6 +336,9 @@ def fit(
     total_steps = steps_per_epoch * config.epochs
     warmup, warmup_note = warmup_plan(config, total_steps)
     log.info("%s", warmup_note)
+    short = step_floor_warning(config, total_steps)
+    if short:
+        log.warning("%s", short)
     args = TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=config.batch_size,
