@@ -20,13 +20,12 @@ import numpy as np
 
 from pipeline.config import CombineConfig
 from pipeline.core.layout import EVAL_PARTS, prediction_record, read_metrics
-from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData
-from pipeline.evaluation.metrics import bootstrap_intervals, document_counts
+from pipeline.evaluation.metrics import bootstrap_intervals, document_counts, scores_from_counts
 from pipeline.modeling.decode import decode_documents
 from pipeline.modeling.mixture import combine_documents
 from pipeline.modeling.tagger import load_tagger
-from pipeline.training.combine import SearchData, best, check_part, score_candidate
+from pipeline.training.combine import best, check_part, search_point
 from pipeline.training.recorder import prepared_with_test
 
 Distributions = dict[str, list[np.ndarray]]  # part -> one (words, tags) array per document
@@ -40,24 +39,40 @@ def average(members: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
 def scored(prepared: PreparedData, part: str, results: Sequence[tuple[list[str], list[float]]]) -> dict[str, Any]:
     """Strict micro/macro-F1 of one part's decoded documents, with the micro interval over documents."""
     documents = prepared.parts[part]
-    scores = strict_scores([d.tags for d in documents], [tags for tags, _ in results])
     records = [prediction_record(d.id, d.words, d.tags, t, c) for d, (t, c) in zip(documents, results, strict=True)]
+    counts = document_counts(records)
+    scores = scores_from_counts(counts)
     return {
-        "micro_f1": round(float(scores["micro"]["f1"]), 4),
-        "macro_f1": round(float(scores["macro"]["f1"]), 4),
-        "micro_f1_interval": [round(x, 4) for x in bootstrap_intervals(document_counts(records))["micro_f1"]],
+        "micro_f1": round(scores["micro"]["f1"], 4),
+        "macro_f1": round(scores["macro"]["f1"], 4),
+        "micro_f1_interval": [round(x, 4) for x in bootstrap_intervals(counts)["micro_f1"]],
     }
 
 
 def chosen_weight(prepared: PreparedData, soft: Distributions, marginals: Distributions, weights: list[float]) -> float:
-    """The transformer weight best on validation micro-F1 (tau 0), as `combine` searches it."""
+    """The transformer weight best on validation micro-F1 (tau 0), scored as `combine` scores its candidates."""
     gold = [d.tags for d in prepared.parts["validation"]]
-    data = SearchData(
-        soft["validation"], marginals["validation"], np.ones(1), prepared.id2tag, "viterbi", gold, "micro"
-    )
-    point = best([score_candidate(data, (weight, 0.0)) for weight in weights])
+    points = [
+        search_point(
+            weight,
+            0.0,
+            gold,
+            decoded(combine_documents(soft["validation"], marginals["validation"], weight), prepared),
+            "micro",
+        )
+        for weight in weights
+    ]
+    point = best(points)
     assert point is not None, "no weight candidates"
     return point["weight"]
+
+
+def combined(soft: Distributions, marginals: Distributions, weight: float) -> Distributions:
+    return {part: combine_documents(soft[part], marginals[part], weight) for part in soft}
+
+
+def decoded(distributions: list[np.ndarray], prepared: PreparedData) -> list[tuple[list[str], list[float]]]:
+    return decode_documents(distributions, prepared.id2tag, "viterbi")
 
 
 def rows(
@@ -70,18 +85,14 @@ def rows(
     marginals and training seconds)."""
     found = []
     for name, (soft, seconds) in subjects.items():
-        arms: list[tuple[str, float | None, float]] = [(name, None, seconds)]
+        arms: list[tuple[str, float | None, float, Distributions]] = [(name, None, seconds, soft)]
         if crf is not None:
-            arms.append((f"{name} + crf", chosen_weight(prepared, soft, crf[0], weights), seconds + crf[1]))
-        for label, weight, cost in arms:
-            parts = (
-                soft
-                if weight is None or crf is None
-                else {part: combine_documents(soft[part], crf[0][part], weight) for part in EVAL_PARTS}
-            )
-            row: dict[str, Any] = {"subject": label, "weight": weight, "train_seconds": round(cost)}
+            weight = chosen_weight(prepared, soft, crf[0], weights)
+            arms.append((f"{name} + crf", weight, seconds + crf[1], combined(soft, crf[0], weight)))
+        for label, chosen, cost, distributions in arms:
+            row: dict[str, Any] = {"subject": label, "weight": chosen, "train_seconds": round(cost)}
             for part in EVAL_PARTS:
-                row[part] = scored(prepared, part, decode_documents(parts[part], prepared.id2tag, "viterbi"))
+                row[part] = scored(prepared, part, decoded(distributions[part], prepared))
             print(json.dumps(row), flush=True)
             found.append(row)
     return found

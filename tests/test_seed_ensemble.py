@@ -56,10 +56,11 @@ def test_each_seed_alone_scores_as_its_run_recorded_and_the_ensemble_and_crf_row
         recorded = read_metrics(run)
         for part in ("validation", "test"):
             assert row[part]["micro_f1"] == pytest.approx(recorded[part]["micro"]["f1"], abs=1e-4)
+            assert row[part]["macro_f1"] == pytest.approx(recorded[part]["macro"]["f1"], abs=1e-4)
         assert row["train_seconds"] == round(recorded["train_seconds"])
     ensemble, mixed = rows[4], rows[5]
     assert ensemble["weight"] is None and mixed["weight"] in [round(0.1 * step, 1) for step in range(11)]
-    assert ensemble["train_seconds"] == rows[0]["train_seconds"] + rows[2]["train_seconds"]
+    assert ensemble["train_seconds"] == round(sum(read_metrics(run)["train_seconds"] for run in seeds))
     assert mixed["train_seconds"] == pytest.approx(
         ensemble["train_seconds"] + read_metrics(crf)["train_seconds"], abs=1
     )
