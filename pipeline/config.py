@@ -504,6 +504,12 @@ class BenchConfig(CheckedSettings):
         "interleaved timing rounds (reference, variant, reference, ...); median and range reported",
         allowed=AT_LEAST_1,
     )
+    time_budget: float = option(
+        600.0,
+        "seconds the timed rounds may take, estimated from the warm-up pass: beyond it every block times fewer of "
+        "the sample's documents (at least 5), keeping every round; 0 = no budget",
+        allowed=AT_LEAST_0,
+    )
     batch_sizes: list[int] = option(
         [8, 16], "windows (reference: texts) per forward pass, besides 1", allowed=AT_LEAST_1
     )
@@ -522,6 +528,12 @@ class BenchConfig(CheckedSettings):
         2.5, "median docs/s over the reference, at test F1 within f1_tolerance points", allowed=ABOVE_0
     )
     target_min_ratio: float = option(2.0, "the lowest ratio over rounds the target allows", allowed=ABOVE_0)
+    part_target_ratio: float = option(
+        0.85,
+        "a combined run's target: median docs/s over its transformer part's alone (the same variant and windows, "
+        "interleaved rounds, each at its best batch size)",
+        allowed=ABOVE_0,
+    )
     f1_tolerance: float = option(
         0.5, "F1 points a choice may lose (validation) and the target allows (test)", allowed=AT_LEAST_0
     )

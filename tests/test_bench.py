@@ -354,6 +354,41 @@ def test_every_timed_pass_starts_from_the_word_cache_the_validation_notes_left(c
     assert set(cache.slots) == validation
 
 
+def test_a_time_budget_cuts_the_documents_of_each_block_and_keeps_every_round():
+    from pipeline.serving.bench_pool import budget_documents, round_seconds
+
+    warm = {"fp32": 10.0, "int8": 20.0, "pipeline": 5.0}
+    assert round_seconds(warm, ["fp32", "int8"], "pipeline") == 40.0  # each block after a reference block
+    assert budget_documents(warm, ["fp32", "int8"], "pipeline", 20, BenchConfig(rounds=3, time_budget=60)) == 10
+    assert budget_documents(warm, ["fp32", "int8"], None, 20, BenchConfig(rounds=3, time_budget=60)) == 13
+    assert budget_documents(warm, ["fp32", "int8"], "pipeline", 20, BenchConfig(rounds=3, time_budget=120)) == 20
+    assert budget_documents(warm, ["fp32", "int8"], "pipeline", 20, BenchConfig(rounds=3, time_budget=0)) == 20
+    assert budget_documents(warm, ["fp32", "int8"], "pipeline", 20, BenchConfig(rounds=3, time_budget=1)) == 5
+    assert budget_documents(warm, ["fp32", "int8"], "pipeline", 3, BenchConfig(rounds=3, time_budget=1)) == 3
+
+
+def test_a_bench_over_its_time_budget_times_fewer_documents_and_says_so(crf_run):
+    config = BenchConfig(rounds=3, sample_docs=8, time_budget=1e-6, figure=False)
+    result = read_json(bench_run(crf_run, config, progress=False))
+    sampled = min(8, len(read_predictions(crf_run, "test")))
+    assert sampled > 5
+    timing = result["timing"]
+    assert (timing["sampled_documents"], timing["timed_documents"], timing["rounds"]) == (sampled, 5, 3)
+    assert timing["round_seconds_estimate"] == pytest.approx(timing["warm_up_seconds"]["crf"])
+    assert result["sample"]["documents"] == 5
+    words = sum(len(r["words"]) for r in read_predictions(crf_run, "test")[:5])
+    (crf,) = result["variants"]
+    assert crf["words_per_second"] / crf["docs_per_second"] == pytest.approx(words / 5, rel=1e-3)
+    from pipeline.reporting import facts
+    from pipeline.reporting.inputs import RunInputs
+    from pipeline.serving.bench_console import format_bench
+
+    said = f"imed on 5 test documents per block in 3 interleaved rounds, cut from {sampled} so that the rounds fit"
+    assert f"t{said} the time budget of 1e-06 s" in format_bench(result)
+    page = facts.machine_sentence(RunInputs("crf", crf_run, {"model": "crf"}, {}, None, result))
+    assert page.startswith(f"T{said}")
+
+
 def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run):
     result = read_json(bench_run(crf_run, BenchConfig(rounds=2, figure=False), progress=False))
     (crf,) = result["variants"]

@@ -365,6 +365,42 @@ def test_the_benchmark_times_the_combined_run_as_recorded_and_as_predict_runs_it
     assert served["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
 
 
+def test_the_benchmark_times_the_transformer_part_alone_in_the_same_rounds(benched):
+    from pipeline.config import BenchConfig
+    from pipeline.core.files import read_json
+    from pipeline.serving.bench import bench_run
+    from pipeline.serving.bench_console import format_bench
+    from pipeline.serving.predict import load_predictor
+
+    transformer, combined = benched
+    # an odd number of rounds: the median of docs/s is the inverse of the median of seconds
+    config = BenchConfig(windows=[], batch_sizes=[2], rounds=3, sample_docs=2, figure=False, reference=False)
+    result = read_json(bench_run(combined, config, progress=False))
+    part = result["transformer_part"]
+    assert (part["run"], part["label"], part["combined_label"]) == (
+        transformer.name,
+        "transformer part: int8 32/4",
+        "int8 32/4",
+    )
+    assert "transformer part: int8 32/4" not in {row["label"] for row in result["variants"]}  # not a candidate
+    assert [row["batch_size"] for row in part["rows"]] == [1, 2]
+    # the part's F1 is the transformer's alone with the served variant and windows, not the combination's
+    records = read_predictions(combined, "test")
+    predicted = load_predictor(transformer, "int8", (32, 4)).predict(
+        [r["words"] for r in records], config.f1_batch_size
+    )
+    expected = strict_scores([r["gold"] for r in records], [tags for tags, _ in predicted])["micro"]["f1"]
+    assert part["rows"][0]["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
+    combined_rows = {row["batch_size"]: row for row in result["variants"] if row["label"] == "int8 32/4"}
+    part_rows = {row["batch_size"]: row for row in part["rows"]}
+    batch, part_batch = part["ratio"]["batch_size"], part["ratio"]["reference_batch_size"]
+    assert batch == max(combined_rows, key=lambda b: combined_rows[b]["docs_per_second"])
+    assert part_batch == max(part_rows, key=lambda b: part_rows[b]["docs_per_second"])
+    assert part["ratio"]["min"] <= part["ratio"]["median"] <= part["ratio"]["max"]
+    assert part["target_met"] == (part["ratio"]["median"] >= 0.85)
+    assert f"int8 32/4 against its transformer part alone ({transformer.name})" in format_bench(result)
+
+
 def test_the_combined_models_predictions_are_those_of_crfsuites_own_marginals(combined_run):
     from pipeline.modeling.crf import document_features
     from pipeline.modeling.decode import decode_documents

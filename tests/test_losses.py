@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from test_train import prepared, tiny_config  # noqa: F401 (the prepared fixture)
 
+from pipeline.core.layout import read_run_config
+from pipeline.evaluation.ablation import combined_label, run_label, training_levers
 from pipeline.modeling.losses import class_weights, oversample, token_loss
 from pipeline.training.train import train_run
 
@@ -53,11 +55,33 @@ def test_oversampling_repeats_only_the_windows_holding_a_rare_tag():
     assert repeated == 1 and grown == [*windows, windows[1], windows[1]]
 
 
-@pytest.mark.parametrize("lever", [{"loss": "class-weighted"}, {"loss": "focal"}, {"oversample_rare": 2}])
-def test_each_lever_trains_a_tiny_model_and_is_recorded(prepared, tiny_model_dir, lever):  # noqa: F811
+@pytest.mark.parametrize(
+    ("lever", "named"),
+    [
+        ({"loss": "class-weighted"}, "class-weighted loss"),
+        ({"loss": "focal"}, "focal loss"),
+        ({"oversample_rare": 2}, "rare-type windows x3"),
+    ],
+)
+def test_each_lever_trains_a_tiny_model_and_is_recorded_and_named_in_the_ablation(
+    prepared,  # noqa: F811
+    tiny_model_dir,
+    lever,
+    named,
+):
     run_dir = train_run(tiny_config(prepared, tiny_model_dir, epochs=8, patience=8, **lever))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"][-1]["train_loss"] < metrics["epochs"][0]["train_loss"] / 2
     assert metrics["validation"]["micro"]["f1"] > 0.5
     config = json.loads((run_dir / "config.json").read_text())["train"]
     assert {key: config[key] for key in lever} == lever
+    assert run_label(read_run_config(run_dir), metrics).endswith(f"), constrained Viterbi, {named}")
+
+
+def test_a_default_recipe_names_no_lever_and_a_combined_run_names_its_transformers():
+    assert training_levers({"loss": "cross-entropy", "oversample_rare": 0}) == ""
+    assert training_levers({"loss": "focal", "oversample_rare": 1}) == "focal loss, rare-type windows x2"
+    assert combined_label(0.5, 0.0, "viterbi", "focal loss") == (
+        "combined: transformer weight 0.5 + CRF, constrained Viterbi, no prior correction; "
+        "transformer trained with focal loss"
+    )

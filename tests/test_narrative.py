@@ -20,6 +20,7 @@ from pipeline.reporting.narrative import (
     matrix_note,
     no_curves_sentence,
     no_speed_sentence,
+    part_speed_sentence,
     policy_rule_sentence,
     policy_sentence,
     policy_test_sentence,
@@ -168,6 +169,37 @@ def test_speed_target_of_a_truncated_run_says_it_cuts_documents_as_the_pipeline_
         "the 2x target is met. The pipeline reads at most 512 wordpieces, so it cut 23 of 60 "
         "documents short; so does this run, which reads only the first window of each document."
     )
+
+
+def test_a_combined_models_speed_beside_its_transformer_part_alone():
+    part = {
+        "run": "minilm-x",
+        "combined_label": "bf16 256/16",
+        "ratio": {"median": 0.9123, "min": 0.88, "max": 0.95},
+        "target_ratio": 0.85,
+        "target_met": True,
+    }
+    assert part_speed_sentence(part, 3) == (
+        "Timed in the same rounds as its transformer part alone (minilm-x, bf16 256/16), the combined model reads "
+        "0.91 times its documents per second (from 0.88 to 0.95 over 3 interleaved rounds, each at its best batch "
+        "size): the target of at least 0.85x is met."
+    )
+    assert part_speed_sentence({**part, "target_met": False}, 3).endswith("the target of at least 0.85x is not met.")
+
+
+def test_the_model_page_gives_a_combined_runs_speed_beside_its_part_even_without_the_reference():
+    from pipeline.reporting import facts
+    from pipeline.reporting.inputs import RunInputs
+
+    part = {"run": "minilm-x", "combined_label": "fp32", "ratio": {"median": 0.8, "min": 0.7, "max": 0.9}}
+    bench = {
+        "config": {"rounds": 5},
+        "reference": None,
+        "transformer_part": {**part, "target_ratio": 0.85, "target_met": False},
+    }
+    run = RunInputs("combined-x", Path("combined-x"), {"model": "combined"}, {}, None, bench)
+    assert facts.speed_target(run) == part_speed_sentence(bench["transformer_part"], 5)
+    assert "0.80 times its documents per second (from 0.70 to 0.90 over 5 interleaved rounds" in facts.speed_target(run)
 
 
 def validation_runs():

@@ -161,6 +161,8 @@ class BenchRecord(TypedDict, total=False):
     gpu_peak: dict[str, float | None] | None
     skipped: list[dict[str, str]]
     windows: list[dict[str, Any]]
+    transformer_part: dict[str, Any] | None
+    timing: dict[str, Any]
 
 
 class LeakRecord(TypedDict, total=False):

@@ -25,8 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import AnalysisConfig
-from pipeline.core.layout import RunFolder, read_lever_predictions, read_optional_record, read_run_config
+from pipeline.config import AnalysisConfig, TrainConfig
+from pipeline.core.layout import (
+    RunFolder,
+    read_combined_parts,
+    read_lever_predictions,
+    read_optional_record,
+    read_run_config,
+)
 from pipeline.evaluation import metrics
 from pipeline.evaluation.analyze import run_types, tier_scores
 
@@ -45,8 +51,23 @@ def run_kind(run_config: dict[str, Any]) -> str:
     return model if model in ("crf", "combined") else "transformer"
 
 
-def run_label(run_config: dict[str, Any], run_metrics: dict[str, Any]) -> str:
-    """What distinguishes a run as a lever: its decoder, its CRF regularisation, its weight."""
+def training_levers(settings: dict[str, Any]) -> str:
+    """The rare-type levers a transformer was trained with, where they differ from the defaults ("" for
+    none), so runs of one model told apart only by their loss or oversampling are told apart on the page."""
+    defaults = TrainConfig()
+    levers = []
+    if settings.get("loss", defaults.loss) != defaults.loss:
+        levers.append(f"{settings['loss']} loss")
+    if settings.get("oversample_rare", defaults.oversample_rare) != defaults.oversample_rare:
+        levers.append(f"rare-type windows x{1 + int(settings['oversample_rare'])}")
+    return ", ".join(levers)
+
+
+def run_label(
+    run_config: dict[str, Any], run_metrics: dict[str, Any], transformer_settings: dict[str, Any] | None = None
+) -> str:
+    """What distinguishes a run as a lever: its decoder, its CRF regularisation, its weight, its training
+    levers (a combined run's: those of its transformer part, `transformer_settings`)."""
     settings = run_config.get("train", {})
     kind = run_kind(run_config)
     if kind == "crf":
@@ -59,17 +80,27 @@ def run_label(run_config: dict[str, Any], run_metrics: dict[str, Any]) -> str:
         c1, c2 = (value[0] if isinstance(value, list) else value for value in (settings["c1"], settings["c2"]))
         return f"CRF c1={c1:g}, c2={c2:g}"
     if kind == "combined":
-        return combined_label(run_metrics["selected_weight"], run_metrics.get("selected_tau"), run_metrics["decoder"])
+        weight, tau = run_metrics["selected_weight"], run_metrics.get("selected_tau")
+        return combined_label(weight, tau, run_metrics["decoder"], training_levers(transformer_settings or {}))
     decoder = settings.get("decoder", LEGACY_DECODER)
-    return f"{run_config.get('model')} ({settings.get('long_docs', 'window')}), {DECODER_NAMES[decoder]}"
+    label = f"{run_config.get('model')} ({settings.get('long_docs', 'window')}), {DECODER_NAMES[decoder]}"
+    levers = training_levers(settings)
+    return f"{label}, {levers}" if levers else label
 
 
-def combined_label(weight: float, tau: float | None, decoder: str) -> str:
-    """A combination by its weight, decoder and prior correction (None: recorded before the correction)."""
+def transformer_settings(run_dir: Path) -> dict[str, Any] | None:
+    """A combined run's transformer part's training settings (None for other runs)."""
+    parts = read_combined_parts(run_dir)
+    return None if parts is None else read_run_config(parts["transformer_dir"]).get("train", {})
+
+
+def combined_label(weight: float, tau: float | None, decoder: str, levers: str = "") -> str:
+    """A combination by its weight, decoder and prior correction (None: recorded before the correction),
+    and its transformer part's training `levers`."""
     label = f"combined: transformer weight {weight:g} + CRF, {DECODER_NAMES[decoder]}"
-    if tau is None:
-        return label
-    return f"{label}, " + ("no prior correction" if tau == 0 else f"prior correction tau={tau:g}")
+    if tau is not None:
+        label += ", " + ("no prior correction" if tau == 0 else f"prior correction tau={tau:g}")
+    return f"{label}; transformer trained with {levers}" if levers else label
 
 
 def counts_of(records: Sequence[dict[str, Any]], run_config: dict[str, Any], source: str) -> metrics.Counts:
@@ -174,7 +205,8 @@ def prior_lever_rows(
     setting = run_metrics["prior_levers"][lever]
     if (setting["weight"], setting["tau"]) == (run_metrics["selected_weight"], run_metrics["selected_tau"]):
         return []
-    label = combined_label(setting["weight"], setting["tau"], run_metrics["decoder"])
+    levers = training_levers(transformer_settings(run_dir) or {})
+    label = combined_label(setting["weight"], setting["tau"], run_metrics["decoder"], levers)
     return [lever_row(run_dir, lever, label, "combined", run_config, run_metrics.get("train_seconds"), config)]
 
 
@@ -193,7 +225,7 @@ def ablation(
         name, run_config = run_dir.name, configs[run_dir.name]
         rows.append(
             row(
-                run_label(run_config, run_metrics[name]),
+                run_label(run_config, run_metrics[name], transformer_settings(run_dir)),
                 name,
                 "run",
                 run_kind(run_config),

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import MissingInputError
-from pipeline.core.layout import Outputs
+from pipeline.core.layout import BenchRecord, Outputs
 from pipeline.evaluation.compare import bench_speed
 from pipeline.modeling.registry import MODELS
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import ModelFacts
+from pipeline.serving.bench_console import timing_sentence
 
 
 def f1_interval(run: RunInputs) -> tuple[float, float] | None:
@@ -42,8 +43,19 @@ def docs_per_second(run: RunInputs) -> float | None:
 
 
 def speed_target(run: RunInputs) -> str:
-    """The bench summary's verdict on the speed target (bench.json summary and reference); empty without one."""
+    """The bench summary's verdict on the speed target (bench.json summary and reference) and, for a combined
+    run, on its speed beside its transformer part alone (`transformer_part`); empty without either."""
     bench = run.bench or {}
+    part = bench.get("transformer_part")
+    sentences = [
+        reference_target(bench, reads_every_word=run.long_docs != "truncate"),
+        narrative.part_speed_sentence(part, bench["config"]["rounds"]) if part else "",
+    ]
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+def reference_target(bench: BenchRecord, reads_every_word: bool) -> str:
+    """The verdict against the plain transformers pipeline; empty without a reference timed."""
     summary, reference = bench.get("summary") or {}, bench.get("reference")
     if not reference or summary.get("best_ratio_to_reference") is None:
         return ""
@@ -57,7 +69,7 @@ def speed_target(run: RunInputs) -> str:
         reference["truncated_documents"],
         reference.get("test_documents", bench["lengths"]["documents"]),  # older bench.json: no test count
         bench["config"]["f1_tolerance"],
-        reads_every_word=run.long_docs != "truncate",
+        reads_every_word=reads_every_word,
         ratio_range=(
             (
                 summary["ratio_best"]["min"],
@@ -78,7 +90,10 @@ def machine_sentence(run: RunInputs) -> str:
     peak: dict[str, float | None] = bench.get("peak") or {}
     if not bench.get("variants") or not peak:
         return ""
-    sentence = f"Measured peak of this machine's CPU ({bench['threads']} threads, 1024x1024 matmuls): {peak_list(peak)}"
+    measured = f"Measured peak of this machine's CPU ({bench['threads']} threads, 1024x1024 matmuls): {peak_list(peak)}"
+    timing = bench.get("timing")
+    timed = timing_sentence(timing) if timing else ""
+    sentence = (f"{timed[:1].upper()}{timed[1:]}. " if timed else "") + measured
     gpu_peak = bench.get("gpu_peak")
     if gpu_peak:
         sentence += f"; of its GPU ({bench['device']}, 8192x8192 matmuls): {peak_list(gpu_peak)}"

@@ -314,6 +314,18 @@ def speed_target_sentence(
     return sentence
 
 
+def part_speed_sentence(part: dict[str, Any], rounds: int) -> str:
+    """What the CRF part costs a combined model: its speed over its transformer part's alone, timed in the
+    same interleaved rounds (bench.json `transformer_part`)."""
+    ratio = part["ratio"]
+    return (
+        f"Timed in the same rounds as its transformer part alone ({part['run']}, {part['combined_label']}), the "
+        f"combined model reads {ratio['median']:.2f} times its documents per second (from {ratio['min']:.2f} to "
+        f"{ratio['max']:.2f} over {rounds} interleaved rounds, each at its best batch size): the target of at least "
+        f"{part['target_ratio']:g}x is {'met' if part['target_met'] else 'not met'}."
+    )
+
+
 def leak_sentence(leak: dict[str, Any] | None) -> str:
     """The measured leak of the plan's row split (leak.json), or what produces it."""
     if leak is None:

@@ -3,7 +3,10 @@ the plain transformers pipeline, and what 10,000 notes would take and cost.
 
 Fairness. Every subject (each variant, the reference pipeline) lives in its own worker process
 (`pipeline.serving.bench_worker`), so its peak memory is its own. Each is loaded, scores validation
-and test, then gets the same warm-up (one untimed pass over the sample at every batch size). A subject with a
+and test, then gets the same warm-up (one untimed pass over the sample at every batch size). When the
+rounds that warm-up predicts exceed `time_budget` seconds, every block times only the first documents of
+the sample (at least 5) so that they fit, and every round is kept: a slow CPU gets a shorter bench with
+its spread still measured (`timing`). A subject with a
 CRF part keeps the words it has scored across calls (`pipeline.modeling.crf.PartRows`): every timed
 pass starts from the cache the validation notes left, so no pass is timed on words an earlier pass
 of the same sample put there. Timing
@@ -21,7 +24,8 @@ best batch size whose validation F1 stays within `f1_tolerance` of fp32 with the
 F1 is reported once, beside it. A combined run chooses nothing: its transformer part runs what bench
 chose for the transformer run (`predict.chosen_inference`, as predict runs it), timed beside the run as
 recorded (fp32 with its own windows), and `summary.chosen` is that subject whatever its F1
-(`f1_kept` says whether it kept the run's own).
+(`f1_kept` says whether it kept the run's own). Its transformer part alone, in the same variant and
+windows, is timed in the same rounds too (`transformer_part`): what the CRF part costs, as a ratio.
 
 Efficiency: a short matmul probe (`peak`) measures this machine's fp32, bf16 and int8 throughput;
 each row gives the encoder's useful GFLOP/s (FLOPs of the real window widths, padding not counted)
@@ -43,8 +47,11 @@ the command line); `bench_run` here runs them in order and writes bench.json.
                                                      int8 ones without VNNI/AMX int8 instructions, bf16
                                                      without AMX (the reason gives the probe's numbers), or a
                                                      package not installed; empty when --variants names them
-    sample {documents, words, wordpieces, wordpieces_read, windows, positions}   the first `sample_docs`
-                                                     test documents, with the run's windows
+    sample {documents, words, wordpieces, wordpieces_read, windows, positions}   the test documents timed
+                                                     (the first `sample_docs`, fewer under the time
+                                                     budget), with the run's windows
+    timing {rounds, time_budget, warm_up_seconds {label: s}, round_seconds_estimate, sampled_documents,
+            timed_documents}                         how the time budget sized the timed blocks
     lengths {documents, words_per_document {mean, median, p95, max}}   all test+validation documents
     training_peak_memory_mb                          from metrics.json (null when absent)
     windows: [{max_length, overlap, validation_micro_f1, positions_per_wordpiece, mflop_per_wordpiece, chosen}]
@@ -61,6 +68,11 @@ the command line); `bench_run` here runs them in order and writes bench.json.
                 variants' columns], test_micro_f1, validation_micro_f1, truncated_documents (of the test
                 documents), test_documents, peak_memory_mb} | null
     estimate: [{variant, device, batch_size, notes, hours, price_per_hour, cost}]   best batch size per subject
+    transformer_part: a combined run's transformer part alone, timed in the same rounds in the variant and
+                windows the combined run is served in: {run, label, combined_label, rows [the variants'
+                columns], ratio {median, min, max, batch_size, reference_batch_size} (the combined run's
+                docs/s over the part's, per round, each at its best batch size), target_ratio, target_met}
+                | null (other runs)
     summary: {variant "fp32", docs_per_second (fp32 with the run's windows at its best batch size),
               fastest_variant, fastest_docs_per_second, chosen {label, variant, max_length, overlap,
               batch_size, device}, ratio_variant (= chosen label), best_ratio_to_reference (median, best
@@ -91,8 +103,20 @@ from pipeline.core.layout import (
     write_record,
 )
 from pipeline.core.provenance import package_versions
-from pipeline.modeling.backends import GRAPH_VARIANTS
-from pipeline.serving.bench_pool import ENCODER_KINDS, Subject, Worker, interleaved_rounds, run_kind, served_subject
+from pipeline.modeling.backends import GRAPH_VARIANTS, encoder_run
+from pipeline.serving.bench_pool import (
+    ENCODER_KINDS,
+    Subject,
+    Worker,
+    batch_sizes_timed,
+    budget_documents,
+    interleaved_rounds,
+    part_subject,
+    round_seconds,
+    run_kind,
+    served_subject,
+    warm_up,
+)
 from pipeline.serving.bench_stats import length_stats, round_ratios, rounded, spread
 from pipeline.serving.bench_summary import best_with_best, estimates, subject_rows, summarise
 from pipeline.serving.bench_variants import CPU_GPU_VARIANTS, default_subjects
@@ -134,16 +158,17 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     windows_table: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []  # default variants not timed on this machine, with why
     served: Subject | None = None  # a combined run's subject as predict runs it, reported as the choice
+    part: Worker | None = None  # a combined run's transformer part alone, as the combined run is served
     started: list[Worker] = []  # every worker, closed at the end whatever happens
 
-    def start(subject: Subject, parts: Sequence[str] = ("validation", "test")) -> Worker:
+    def start(subject: Subject, parts: Sequence[str] = ("validation", "test"), folder: Path = run_dir) -> Worker:
         if subject.variant in GRAPH_VARIANTS:  # a throwaway worker makes the graph (export, calibration), so the
-            Worker(subject, run_dir, config, threads).close()  # timed one's peak memory is a predictor's that finds it
-        worker = Worker(subject, run_dir, config, threads)
+            Worker(subject, folder, config, threads).close()  # timed one's peak memory is a predictor's that finds it
+        worker = Worker(subject, folder, config, threads)
         started.append(worker)
         worker.call({"op": "score", "parts": list(parts), "batch_size": config.f1_batch_size})
         scored[subject.label] = worker.last
-        facts[subject.label] = {**worker.started["facts"], **window_facts(subject, run_dir)}
+        facts[subject.label] = {**worker.started["facts"], **window_facts(subject, folder)}
         return worker
 
     try:
@@ -153,6 +178,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             served = served_subject(run_dir, device)
             if served.label != base.label:
                 workers.append(start(served))
+            part = start(part_subject(served), folder=encoder_run(run_dir))
         if kind == "transformer":
             variants, skipped = default_subjects(kind, device, config, flags, peaks["cpu"])
             windows_table = [window_option(base, facts, scored, own=True)]
@@ -177,8 +203,25 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             workers += [start(subject) for subject in subjects]
         if kind in ENCODER_KINDS and config.reference:
             reference = start(Subject("reference", "fp32", device))
-        seconds, latency, paired = interleaved_rounds(workers, reference, config, progress)
-        memory = {w.subject.label: w.call({"op": "memory"})["peak_memory_mb"] for w in workers}
+        timed = [*workers, *([part] if part else [])]
+        everyone = [*timed, *([reference] if reference else [])]
+        warm = warm_up(everyone, batch_sizes_timed(config))
+        sampled = facts[timed[0].subject.label]["documents"]
+        labels, reference_label = [w.subject.label for w in timed], reference.subject.label if reference else None
+        kept = budget_documents(warm, labels, reference_label, sampled, config)
+        if kept < sampled:
+            for worker in everyone:
+                facts[worker.subject.label].update(worker.call({"op": "sample", "documents": kept})["facts"])
+        timing = {
+            "rounds": config.rounds,
+            "time_budget": config.time_budget,
+            "warm_up_seconds": warm,
+            "round_seconds_estimate": round_seconds(warm, labels, reference_label),
+            "sampled_documents": sampled,
+            "timed_documents": kept,
+        }
+        seconds, latency, paired = interleaved_rounds(timed, reference, config, progress)
+        memory = {w.subject.label: w.call({"op": "memory"})["peak_memory_mb"] for w in timed}
         reference_memory = reference.call({"op": "memory"})["peak_memory_mb"] if reference else None
     finally:
         for worker in started:
@@ -189,19 +232,25 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     for times in paired.values():
         for batch, values in times.items():
             reference_times.setdefault(batch, []).extend(values)
-    rows: list[dict[str, Any]] = []
-    ratios: dict[str, dict[str, Any]] = {}
-    for worker in workers:
+
+    def timed_rows(worker: Worker) -> list[dict[str, Any]]:
         subject, label = worker.subject, worker.subject.label
-        for row in subject_rows(
+        rows = subject_rows(
             subject, facts[label], seconds[label], latency[label], paired[label] or None, peaks[subject.device]
-        ):
+        )
+        for row in rows:
             row.update(
                 peak_memory_mb=memory[label],
                 test_micro_f1=scored[label]["f1"].get("test"),
                 validation_micro_f1=scored[label]["f1"].get("validation"),
             )
-            rows.append(row)
+        return rows
+
+    rows: list[dict[str, Any]] = []
+    ratios: dict[str, dict[str, Any]] = {}
+    for worker in workers:
+        label = worker.subject.label
+        rows += timed_rows(worker)
         if paired[label]:
             ratios[label] = {"best": best_with_best(seconds[label], paired[label])}
             if 1 in seconds[label] and 1 in paired[label]:
@@ -246,6 +295,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "peak": peaks["cpu"],
         "gpu_peak": peaks.get(device) if device.startswith("cuda") else None,
         "skipped": skipped,
+        "timing": timing,
         "sample": {
             key: sample.get(key)
             for key in ("documents", "words", "wordpieces", "wordpieces_read", "windows", "positions")
@@ -256,7 +306,19 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "variants": [rounded(row) for row in rows],
         "reference": rounded(reference_record) if reference_record else None,
         "estimate": estimates(rows, float(np.mean(words)), config),
+        "transformer_part": None,
     }
+    if part and served:
+        ratio = best_with_best(seconds[served.label], seconds[part.subject.label])
+        bench["transformer_part"] = {
+            "run": encoder_run(run_dir).name,
+            "label": part.subject.label,
+            "combined_label": served.label,
+            "rows": [rounded(row) for row in timed_rows(part)],
+            "ratio": rounded(ratio),
+            "target_ratio": config.part_target_ratio,
+            "target_met": ratio["median"] >= config.part_target_ratio,
+        }
     bench["summary"] = rounded(
         summarise(bench["variants"], bench["reference"], ratios, config, served.label if served else None)
     )

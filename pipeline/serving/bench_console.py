@@ -28,6 +28,9 @@ def format_bench(bench: dict[str, Any]) -> str:
         lines.append(f"peak of its GPU: {bench['gpu_peak']}")
     for skip in bench.get("skipped") or []:
         lines.append(f"skipped: {skip['variant']}: {skip['reason']}")
+    timing = bench.get("timing")
+    if timing:
+        lines.append(timing_sentence(timing))
     lines.append(f"chosen on validation: {summary['chosen']}")
     if summary.get("ratio_best"):
         best, one = summary["ratio_best"], summary.get("ratio_batch_1")
@@ -37,12 +40,32 @@ def format_bench(bench: dict[str, Any]) -> str:
             + (f"; batch 1 with batch 1: {one['median']:.2f}x ({one['min']:.2f}-{one['max']:.2f})" if one else "")
             + f"; target met: {summary['target_met']}"
         )
+    part = bench.get("transformer_part")
+    if part:
+        ratio = part["ratio"]
+        lines.append(
+            f"{part['combined_label']} against its transformer part alone ({part['run']}), best with best: "
+            f"{ratio['median']:.2f}x (range {ratio['min']:.2f}-{ratio['max']:.2f} over {bench['config']['rounds']} "
+            f"rounds); target >= {part['target_ratio']:.2f}x met: {part['target_met']}"
+        )
     for e in bench["estimate"]:
         lines.append(
             f"{e['notes']} notes with {e['variant']} (batch {e['batch_size']}, {e['device']}): "
             f"{e['hours']:.2f} h, ${e['cost']:.2f} at ${e['price_per_hour']}/h"
         )
     return "\n".join(lines)
+
+
+def timing_sentence(timing: dict[str, Any]) -> str:
+    """How many documents each timed block read, and whether the time budget cut them."""
+    sentence = f"timed on {timing['timed_documents']} test documents per block in {timing['rounds']} interleaved rounds"
+    if timing["timed_documents"] < timing["sampled_documents"]:
+        sentence += (
+            f", cut from {timing['sampled_documents']} so that the rounds fit the time budget of "
+            f"{timing['time_budget']:g} s (the warm-up put a round of {timing['sampled_documents']} at "
+            f"{timing['round_seconds_estimate']:.0f} s)"
+        )
+    return sentence
 
 
 def fmt(value: float | None, width: int = 8, digits: int = 1) -> str:

@@ -34,12 +34,13 @@ class Subject:
     device: str
     windows: tuple[int, int] | None = None  # (max_length, overlap) at inference; None: the run's own
     beside_gpu: bool = False  # one of the CPU rows of a GPU bench
+    part: bool = False  # a combined run's transformer part alone, timed beside the combined run
 
     @property
     def label(self) -> str:
         if self.kind == "reference":
             return "transformers pipeline"
-        name = self.variant + (" (CPU)" if self.beside_gpu else "")
+        name = ("transformer part: " if self.part else "") + self.variant + (" (CPU)" if self.beside_gpu else "")
         return name + (f" {self.windows[0]}/{self.windows[1]}" if self.windows else "")
 
 
@@ -61,6 +62,12 @@ def served_subject(run_dir: Path, device: str) -> Subject:
     windows bench chose for the transformer run, or fp32 with the run's windows without that choice."""
     chosen = chosen_inference(run_dir, PredictConfig())
     return Subject("combined", chosen.variant, "cpu" if chosen.variant in CPU_ONLY else device, chosen.windows)
+
+
+def part_subject(served: Subject) -> Subject:
+    """A combined run's transformer part alone in the variant and windows the combined run is `served` in:
+    timed in the same rounds, it measures what the CRF part adds to a note's time."""
+    return Subject("transformer", served.variant, served.device, served.windows, part=True)
 
 
 class Worker:
@@ -119,16 +126,46 @@ class Worker:
         self.log.close()
 
 
+def batch_sizes_timed(config: BenchConfig) -> list[int]:
+    return sorted({1, *config.batch_sizes})
+
+
+def warm_up(timed: list[Worker], batch_sizes: list[int]) -> dict[str, float]:
+    """The same untimed pass for every subject (the reference too): each one's seconds for it, over every
+    batch size, which `budget_documents` sizes the timed blocks from."""
+    return {w.subject.label: sum(w.call({"op": "time", "batch_sizes": batch_sizes})["seconds"].values()) for w in timed}
+
+
+BUDGET_MIN_DOCUMENTS = 5  # fewer, and one long note decides a block's time
+
+
+def round_seconds(warm: dict[str, float], subjects: list[str], reference: str | None) -> float:
+    """One round's seconds as the warm-up measured them: every subject's block, each after a reference block."""
+    return sum(warm[label] + (warm[reference] if reference else 0.0) for label in subjects)
+
+
+def budget_documents(
+    warm: dict[str, float], subjects: list[str], reference: str | None, documents: int, config: BenchConfig
+) -> int:
+    """The sample's documents each timed block keeps, so that `config.rounds` rounds of the `subjects`
+    (each after a reference block) fit `config.time_budget` seconds, estimated from the warm-up (a block's
+    time grows with its documents): all of them without a budget or when they fit, never fewer than
+    `BUDGET_MIN_DOCUMENTS`."""
+    seconds = round_seconds(warm, subjects, reference)
+    if not config.time_budget or seconds * config.rounds <= config.time_budget:
+        return documents
+    fitting = int(documents * config.time_budget / (seconds * config.rounds))
+    return max(min(BUDGET_MIN_DOCUMENTS, documents), fitting)
+
+
 def interleaved_rounds(
     workers: list[Worker], reference: Worker | None, config: BenchConfig, progress: bool
 ) -> tuple[dict[str, dict[int, list[float]]], dict[str, list[list[float]]], dict[str, dict[int, list[float]]]]:
     """Per subject label: {batch: [seconds per round]}, [per-round batch-1 latencies], and the reference's
-    times from the block just before that subject in each round."""
+    times from the block just before that subject in each round (after `warm_up`)."""
     from tqdm import tqdm
 
-    batch_sizes = sorted({1, *config.batch_sizes})
-    for worker in [*workers, *([reference] if reference else [])]:  # the same warm-up for every subject
-        worker.call({"op": "time", "batch_sizes": batch_sizes})
+    batch_sizes = batch_sizes_timed(config)
     seconds: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}
     latency: dict[str, list[list[float]]] = {w.subject.label: [] for w in workers}
     paired: dict[str, dict[int, list[float]]] = {w.subject.label: {} for w in workers}

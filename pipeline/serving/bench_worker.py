@@ -9,6 +9,7 @@ that all stay loaded. Messages, one reply each:
      "threads", "sample_docs"}                        -> {"device", "batched", "facts"}
     {"op": "score", "parts": [...], "batch_size"}      -> {"f1": {part: micro F1}, "truncated": {part: n}}
     {"op": "time", "batch_sizes": [...]}               -> {"seconds": {batch: s}, "latency_ms": [per doc]}
+    {"op": "sample", "documents": n}                   -> {"facts"} of the sample cut to its first n documents
     {"op": "memory"}                                   -> {"peak_memory_mb"}
     {"op": "exit"}
 A failure replies {"error": message}. Batch 1 is timed one document at a time (latency); a larger
@@ -315,6 +316,9 @@ def serve(lines: Any, out: Any) -> None:
                 reply = subject.score(message["parts"], int(message["batch_size"]))
             elif op == "time":
                 reply = subject.time([int(b) for b in message["batch_sizes"]])
+            elif op == "sample":
+                subject.sample = subject.sample[: int(message["documents"])]
+                reply = {"facts": subject.facts()}
             elif op == "memory":
                 reply = {"peak_memory_mb": peak_memory_mb(subject.runner.device)}
             else:
