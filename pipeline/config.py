@@ -267,6 +267,12 @@ class TrainConfig(TrackedRun, Windows):
     long_docs: str = option(
         "window", "window: every word predicted; truncate: the common 512-cut recipe", ("window", "truncate")
     )
+    encoder_layers: int = option(
+        0,
+        "keep only the first k layers of the pretrained encoder and fine-tune that lighter student (about k/n of "
+        "the encoder's FLOPs per wordpiece); 0 = every layer",
+        allowed=AT_LEAST_0,
+    )
     label_all_subwords: bool = option(
         False, "train on every wordpiece of a word (B- becomes I- on continuations), not only on its first"
     )

@@ -1,4 +1,4 @@
-"""The rare-type levers: class weights, focal loss and oversampling, on hand-made labels and a tiny run."""
+"""The training levers (class weights, focal loss, oversampling, a student on fewer layers) on hand-made labels and tiny runs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def test_oversampling_repeats_only_the_windows_holding_a_rare_tag():
         ({"loss": "class-weighted"}, "class-weighted loss"),
         ({"loss": "focal"}, "focal loss"),
         ({"oversample_rare": 2}, "rare-type windows x3"),
+        ({"encoder_layers": 1}, "first 1 encoder layers"),
     ],
 )
 def test_each_lever_trains_a_tiny_model_and_is_recorded_and_named_in_the_ablation(
@@ -75,6 +76,9 @@ def test_each_lever_trains_a_tiny_model_and_is_recorded_and_named_in_the_ablatio
     assert metrics["validation"]["micro"]["f1"] > 0.5
     config = json.loads((run_dir / "config.json").read_text())["train"]
     assert {key: config[key] for key in lever} == lever
+    if lever.get("encoder_layers"):  # a student: named so, and saved with its one layer
+        assert "-1layers-" in run_dir.name
+        assert json.loads((run_dir / "model" / "config.json").read_text())["num_hidden_layers"] == 1
     assert run_label(read_run_config(run_dir), metrics).endswith(f"), constrained Viterbi, {named}")
 
 

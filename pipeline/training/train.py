@@ -135,7 +135,9 @@ def train_run(config: TrainConfig, resume: Path | None = None) -> Path:
         name, wandb_id = resume.name, saved.get("wandb_id")
     else:
         variant = "-".join(
-            ["truncate"] * (config.long_docs == "truncate") + [f"seed{config.seed}"] * bool(config.seeds)
+            [f"{config.encoder_layers}layers"] * bool(config.encoder_layers)
+            + ["truncate"] * (config.long_docs == "truncate")
+            + [f"seed{config.seed}"] * bool(config.seeds)
         )
         name, wandb_id = agree_on_name(run_name(model_label(config.model), variant or None)), None
     main = is_main_process()
