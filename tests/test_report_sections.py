@@ -10,7 +10,7 @@ import pytest
 from fixtures import FIXTURE_EPOCHS
 
 from pipeline.reporting import facts
-from pipeline.reporting.figures import all_training_curves, length_figure, training_curves
+from pipeline.reporting.figures import all_training_curves, length_figure, speed_accuracy_figure, training_curves
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.tables.compare import selection_table
 from pipeline.reporting.tables.errors import boundary_length_table, match_rates_table
@@ -20,7 +20,13 @@ from pipeline.reporting.tables.production import (
     policy_overview_table,
     policy_types_table,
 )
-from pipeline.reporting.tables.speed import estimate_table, latency_table, memory_table, windows_table
+from pipeline.reporting.tables.speed import (
+    estimate_table,
+    latency_table,
+    memory_table,
+    speed_accuracy_table,
+    windows_table,
+)
 from pipeline.serving.bench_summary import cpu_vs_gpu
 
 
@@ -160,6 +166,41 @@ def test_a_cpu_only_bench_has_no_latency_pairs_and_says_the_gpu_rows_need_a_gpu(
     run = run_inputs(tmp_path, bench={"device": "cpu", "variants": rows, "summary": summary})
     assert facts.latency_rows(run) == [] and latency_table(run).empty
     assert facts.cpu_gpu(run).startswith("This benchmark ran on cpu only: the GPU rows")
+
+
+def test_the_front_holds_the_points_nothing_else_is_both_faster_and_more_accurate_than():
+    points = [(10.0, 0.60), (20.0, 0.55), (5.0, 0.62), (8.0, 0.58), (20.0, 0.55), (5.0, 0.60)]
+    assert facts.pareto_front(points) == [True, True, True, False, True, False]
+
+
+def speed_row(label: str, batch: int, docs: float, f1: float | None) -> dict:
+    return {"label": label, "batch_size": batch, "docs_per_second": docs, "validation_micro_f1": f1}
+
+
+def test_speed_against_accuracy_takes_each_subjects_best_batch_across_runs(tmp_path):
+    minilm = run_inputs(
+        tmp_path / "minilm",
+        {
+            "variants": [
+                speed_row("fp32", 1, 10.0, 0.59),
+                speed_row("fp32", 16, 14.0, 0.59),
+                speed_row("bf16", 16, 40.0, 0.58),
+            ]
+        },
+    )
+    student = run_inputs(
+        tmp_path / "student", {"variants": [speed_row("bf16", 16, 70.0, 0.55), speed_row("int8", 8, 30.0, None)]}
+    )
+    crf = run_inputs(tmp_path / "crf", None)
+    table = speed_accuracy_table([minilm, student, crf])
+    assert table[["run", "subject", "batch", "docs/s (median)", "validation F1", "on the front"]].values.tolist() == [
+        [student.label, "bf16", 16, 70.0, 0.55, "yes"],  # the int8 row has no validation F1: not placed
+        [minilm.label, "bf16", 16, 40.0, 0.58, "yes"],
+        [minilm.label, "fp32", 16, 14.0, 0.59, "yes"],
+    ]
+    assert speed_accuracy_table([crf])["to add it, run"][0] == "python -m pipeline bench --run RUN"
+    picture = speed_accuracy_figure([minilm, student, crf])
+    assert picture.alt.startswith("Speed against accuracy") and picture.data.startswith(b"\x89PNG")
 
 
 def test_estimate_and_high_value_tables_say_which_command_fills_them(tmp_path):

@@ -510,6 +510,37 @@ def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
     return list(bench.get(section) or [])
 
 
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """Whether each (speed, accuracy) point is on the front: no other point is at least as fast and at least
+    as accurate and better in one of the two."""
+    return [not any(o[0] >= p[0] and o[1] >= p[1] and o != p for o in points) for p in points]
+
+
+def speed_accuracy(runs: Sequence[RunInputs]) -> list[dict[str, Any]]:
+    """Every benchmarked subject of every run at its fastest batch size: docs/s on the bench's machine
+    against validation micro-F1 (the set choices are made on), and whether it is on the front."""
+    points = []
+    for run in runs:
+        best: dict[str, dict[str, Any]] = {}
+        for row in bench_rows(run, "variants"):
+            if row.get("validation_micro_f1") is None:
+                continue
+            if row["label"] not in best or row["docs_per_second"] > best[row["label"]]["docs_per_second"]:
+                best[row["label"]] = row
+        points += [
+            {
+                "run": run.label,
+                "subject": label,
+                "batch_size": row["batch_size"],
+                "docs_per_second": row["docs_per_second"],
+                "validation_micro_f1": row["validation_micro_f1"],
+            }
+            for label, row in best.items()
+        ]
+    front = pareto_front([(p["docs_per_second"], p["validation_micro_f1"]) for p in points])
+    return [{**point, "front": on} for point, on in zip(points, front)]
+
+
 def gpu_pairs(run: RunInputs) -> list[dict[str, Any]]:
     """bench.json's summary.cpu_vs_gpu, read as bench computed it (`pipeline.serving.bench_summary.cpu_vs_gpu`):
     each CPU subject's batch-1 latency beside the fastest GPU subject's, with the slowdown; empty on a

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from pipeline.core.layout import RunFolder
 from pipeline.evaluation.figures import OTHER, TIER_COLOURS, comparison_f1
 from pipeline.modeling.stopping import kept_epoch
+from pipeline.reporting import facts
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import no_curves_sentence
 
@@ -67,6 +68,29 @@ def comparison_figure(comparison: dict[str, Any] | None) -> Any:
     if not comparison:
         return missing("The model comparison figure", "python -m pipeline compare RUN [RUN ...]")
     return png(comparison_f1(comparison))
+
+
+def speed_accuracy_figure(runs: Sequence[RunInputs]) -> Any:
+    """Validation micro-F1 against docs/s of every benchmarked subject (`facts.speed_accuracy`), the front
+    joined by a line: what each step in speed costs in accuracy."""
+    points = facts.speed_accuracy(runs)
+    if not points:
+        return missing("The speed-accuracy figure", "python -m pipeline bench --run RUN")
+    figure = Figure(figsize=(8, 3.8))
+    axes = figure.subplots()
+    for run in dict.fromkeys(point["run"] for point in points):
+        mine = [point for point in points if point["run"] == run]
+        axes.scatter([p["docs_per_second"] for p in mine], [p["validation_micro_f1"] for p in mine], label=run)
+    front = sorted((p for p in points if p["front"]), key=lambda p: p["docs_per_second"])
+    axes.plot([p["docs_per_second"] for p in front], [p["validation_micro_f1"] for p in front], color="black", lw=0.8)
+    for point in front:
+        axes.annotate(point["subject"], (point["docs_per_second"], point["validation_micro_f1"]), fontsize=7)
+    axes.set_xscale("log")
+    axes.set_xlabel("documents per second (median over rounds, best batch size; log scale)")
+    axes.set_ylabel("validation micro-F1")
+    axes.legend(fontsize=7)
+    axes.set_title("Speed against accuracy of every benchmarked subject; the front joined")
+    return png(figure)
 
 
 def analysis_figure(run: RunInputs, name: str) -> Any:

@@ -3,6 +3,8 @@ configured notes, memory beside model size, and CPU against GPU latency (bench.j
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from pipeline.evaluation.compare import model_size_mb
@@ -50,6 +52,26 @@ def speed_table(run: RunInputs) -> pd.DataFrame:
             )
         table.append(entry)
     return pd.DataFrame(table).rename(columns=SPEED_COLUMNS)
+
+
+def speed_accuracy_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
+    """The speed-accuracy trade of every benchmarked subject (`facts.speed_accuracy`), fastest first."""
+    points = facts.speed_accuracy(runs)
+    if not points:
+        return not_measured("speed against accuracy", "python -m pipeline bench --run RUN")
+    return pd.DataFrame(
+        [
+            {
+                "run": point["run"],
+                "subject": point["subject"],
+                "batch": point["batch_size"],
+                "docs/s (median)": point["docs_per_second"],
+                "validation F1": point["validation_micro_f1"],
+                "on the front": "yes" if point["front"] else "",
+            }
+            for point in sorted(points, key=lambda p: -p["docs_per_second"])
+        ]
+    )
 
 
 def windows_table(run: RunInputs) -> pd.DataFrame:
