@@ -38,6 +38,7 @@ TABLES = {
     "comparison": [
         "selection",
         "comparison-matrix",
+        "speed-accuracy",
         "decision-matrix",
         "pairwise",
         "ablation",
@@ -71,7 +72,7 @@ TABLES = {
 FIGURES = {
     "index": 1,
     "data": 1,
-    "comparison": 2,
+    "comparison": 3,
     "production": 0,
     "insights": 0,
     "methods": 0,
