@@ -233,6 +233,9 @@ def test_a_combined_run_whose_transformer_part_is_gone_is_left_out_of_the_seed_s
     assert not (tmp_path / "comparison" / "seeds.json").exists()
     assert f"its transformer part {seeded[0].name} is neither beside it" in caplog.text
     assert "left out of the seed summary" in caplog.text
+    ablation = read_record(tmp_path / "comparison" / "ablation.json", "ablation")  # the ablation still has its row
+    assert combined[0].name in {row["run"] for row in ablation["rows"]}
+    assert "its transformer's training levers are not named in the ablation" in caplog.text
 
 
 def test_seed_table_lists_each_seed_then_the_mean_and_range(tmp_path):

@@ -21,11 +21,13 @@ Record (`comparison/ablation.json`, written by `compare_runs`):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import AnalysisConfig, TrainConfig
+from pipeline.core.errors import MissingInputError
 from pipeline.core.layout import (
     RunFolder,
     read_combined_parts,
@@ -35,6 +37,8 @@ from pipeline.core.layout import (
 )
 from pipeline.evaluation import metrics
 from pipeline.evaluation.analyze import run_types, tier_scores
+
+log = logging.getLogger(__name__)
 
 DECODER_NAMES = {"argmax": "argmax then repair", "viterbi": "constrained Viterbi"}
 LEGACY_DECODER = "argmax"  # runs recorded before the decoder was an option decoded argmax then repair
@@ -92,8 +96,13 @@ def run_label(
 
 
 def transformer_settings(run_dir: Path) -> dict[str, Any] | None:
-    """A combined run's transformer part's training settings (None for other runs)."""
-    parts = read_combined_parts(run_dir)
+    """A combined run's transformer part's training settings (None for other runs, and for a combined run
+    whose transformer part is gone: its row is still scored from its own predictions, unnamed levers)."""
+    try:
+        parts = read_combined_parts(run_dir)
+    except MissingInputError as exc:
+        log.warning("%s; its transformer's training levers are not named in the ablation", exc)
+        return None
     return None if parts is None else read_run_config(parts["transformer_dir"]).get("train", {})
 
 
