@@ -132,10 +132,11 @@ TRAINING = {
         },
     ),
 }
-STAGES = (  # stage, seconds, why it ran, when it finished
-    ("data", 4.0, "no record yet", "2026-11-28 10:00:04"),
-    ("train-minilm", 599.0, "no record yet", "2026-11-28 10:10:03"),
-    ("compare", 1.0, "upstream train-minilm reruns", "2026-11-28 10:25:00"),
+XEON = {"cpu": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "vector": "AMX", "cores": 2, "gpu": None}
+STAGES = (  # stage, seconds, why it ran, when it finished, where (None: a record from before machines were recorded)
+    ("data", 4.0, "no record yet", "2026-11-28 10:00:04", XEON),
+    ("train-minilm", 599.0, "no record yet", "2026-11-28 10:10:03", XEON),
+    ("compare", 1.0, "upstream train-minilm reruns", "2026-11-28 10:25:00", None),
 )
 
 
@@ -322,6 +323,7 @@ def bench_json(fp32_docs_per_second: float, gpu: bool = False) -> dict:
         ],
         "peak": peak,
         "threads": 2,
+        "machine": {**XEON, "gpu": "NVIDIA H100 80GB HBM3" if gpu else None},
         "device": "NVIDIA H100 80GB HBM3" if gpu else "cpu",
         "gpu_peak": {"fp32": 51000.0, "fp16": 750000.0} if gpu else None,
         "cpu": {"flags": ["avx512_vnni", "avx512_bf16"]},
@@ -358,7 +360,7 @@ def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
     compare_runs(run_dirs, root, config)
     write_record(root / "comparison" / "seeds.json", "seeds", seeds_json())
     make_leak_outputs(root, run_dirs[-1])  # the CRF on both splits
-    for stage, seconds, reason, finished in STAGES:
+    for stage, seconds, reason, finished, machine in STAGES:
         write_record(
             root / "stages" / f"{stage}.json",
             "stage",
@@ -371,6 +373,7 @@ def make_report_outputs(root: Path) -> tuple[Path, list[str]]:
                 "outputs": {},
                 "seconds": seconds,
                 "finished": finished,
+                **({"machine": machine} if machine else {}),
             },
         )
     return root, [name for name, *_ in RUNS]

@@ -11,6 +11,7 @@ from pipeline.config import BenchConfig, PredictConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json
 from pipeline.core.layout import read_predictions, write_record
+from pipeline.core.provenance import machine
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling.backends import load_inference
 from pipeline.serving.bench import bench_run
@@ -405,6 +406,7 @@ def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run)
     )["micro"]["f1"]
     assert crf["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
     assert result["summary"]["chosen"]["variant"] == "crf"
+    assert result["machine"] == machine()  # every speed figure names the machine it was timed on
 
 
 # --- end to end on a tiny model ---------------------------------------------------------------------

@@ -109,6 +109,7 @@ def test_the_machine_details_name_the_variants_bench_skipped_there_with_why():
         "variants": [{"label": "fp32", "device": "cpu", "batch_size": 1, "docs_per_second": 3.1}],
         "device": "cpu",
         "threads": 2,
+        "machine": {"cpu": "AMD EPYC 7B13 64-Core Processor", "vector": "AVX2", "cores": 2, "gpu": None},
         "cpu": {"flags": []},
         "versions": {"torch": "2.11.0"},
         "skipped": [
@@ -121,11 +122,16 @@ def test_the_machine_details_name_the_variants_bench_skipped_there_with_why():
         ],
     }
     assert methods.machine_details(run("minilm", {}, {}, bench)) == (
-        "minilm was benchmarked on a CPU with 2 threads; the CPU's bf16 and int8 instruction sets: none found; "
+        "minilm was benchmarked on AMD EPYC 7B13 64-Core Processor (AVX2, 2 cores) with 2 threads; the CPU's bf16 and "
+        "int8 instruction sets: none found; "
         "torch 2.11.0. Not timed on this machine: bf16: no AVX-512 BF16/AMX bf16 instructions (probe: bf16 0.6 "
         f"GFLOP/s, fp32 62 GFLOP/s); int8 and onnx-int8: {int8}."
     )
     assert "Not timed" not in methods.machine_details(run("minilm", {}, {}, {**bench, "skipped": []}))
+    older = {key: value for key, value in bench.items() if key != "machine"}  # a bench.json from before it was recorded
+    assert methods.machine_details(run("minilm", {}, {}, older)).startswith(
+        "minilm was benchmarked on an unrecorded machine"
+    )
 
 
 def test_versions_that_differ_between_runs_name_the_runs():

@@ -756,7 +756,10 @@ def test_the_methods_page_climbs_the_ablation_and_states_seeds_variants_and_gpu_
     variants = table_rows(page, f"variants-{runs[0]}")
     assert variants["int8 (chosen)"]["× pipeline, same batch"] == "2.25 (2.05–2.50)"
     assert variants["int8 (chosen)"]["test points against fp32"] == "-0.2"
-    assert "minilm was benchmarked on a CPU with 2 threads; the CPU's bf16 and int8 instruction sets" in text
+    assert (
+        "minilm was benchmarked on Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz (AMX, 2 cores) with 2 threads; the "
+        "CPU's bf16 and int8 instruction sets"
+    ) in text
     assert "Not timed on this machine: bf16: AVX-512 BF16 without AMX, where torch bf16 ran 3-5x slower" in text
     assert "Benchmarked on a GPU: minilm-truncate (NVIDIA H100 80GB HBM3)." in text
     latency = table_rows(page, f"cpu-gpu-{runs[1]}")
@@ -784,5 +787,10 @@ def test_the_reproduce_appendix_states_commands_seeds_versions_and_stage_times(b
     assert f"the bootstrap draws {comparison['resamples']} resamples of the documents with seed 42" in text
     assert "the split is document with seed 42" in text
     stages = cells(page.find("table", id="stages"))
-    assert [row[:2] for row in stages] == [["data", "4.0"], ["train-minilm", "599.0"], ["compare", "1.0"]]
-    assert "The 3 recorded stages took 10.1 minutes in all" in text  # 604 s
+    xeon = "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz (AMX, 2 cores)"
+    assert [row[:3] for row in stages] == [
+        ["data", "4.0", xeon],
+        ["train-minilm", "599.0", xeon],
+        ["compare", "1.0", "an unrecorded machine"],  # a record written before stages named their machine
+    ]
+    assert f"The 3 recorded stages took 10.1 minutes in all on {xeon} and an unrecorded machine" in text  # 604 s

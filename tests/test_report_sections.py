@@ -185,7 +185,8 @@ def test_speed_against_accuracy_takes_each_subjects_best_batch_across_runs(tmp_p
                 speed_row("fp32", 1, 10.0, 0.59),
                 speed_row("fp32", 16, 14.0, 0.59),
                 speed_row("bf16", 16, 40.0, 0.58),
-            ]
+            ],
+            "machine": {"cpu": "Intel(R) Xeon(R) Processor", "vector": "AMX", "cores": 2, "gpu": None},
         },
     )
     student = run_inputs(
@@ -198,6 +199,8 @@ def test_speed_against_accuracy_takes_each_subjects_best_batch_across_runs(tmp_p
         [minilm.label, "bf16", 16, 40.0, 0.58, "yes"],
         [minilm.label, "fp32", 16, 14.0, 0.59, "yes"],
     ]
+    xeon, older = "Intel(R) Xeon(R) Processor (AMX, 2 cores)", "an unrecorded machine"
+    assert list(table["timed on"]) == [older, xeon, xeon]  # each bench's own machine: runs may be timed apart
     assert speed_accuracy_table([crf])["to add it, run"][0] == "python -m pipeline bench --run RUN"
     picture = speed_accuracy_figure([minilm, student, crf])
     assert picture.alt.startswith("Speed against accuracy") and picture.data.startswith(b"\x89PNG")

@@ -13,6 +13,7 @@ from pipeline.config import CRFConfig, PipelineConfig, TrainConfig, make_config
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json
 from pipeline.core.layout import Outputs
+from pipeline.core.provenance import machine
 from pipeline.stages import cache
 from pipeline.stages.cache import code_closure, source_fingerprint
 from pipeline.stages.runner import StageRunner, in_fresh_process, run_all, run_stages
@@ -41,6 +42,12 @@ def test_unchanged_stage_is_skipped_and_reports_its_outputs(tmp_path):
     assert (first.cached, second.cached) == (False, True)
     assert second.outputs == {"out": str(tmp_path / "a.txt")}
     assert second.key == first.key
+
+
+def test_a_stage_record_names_the_machine_its_time_was_measured_on(tmp_path):
+    StageRunner(tmp_path, total=1, echo=lambda _: None).run("train", {"lr": 1e-4}, counting_action(tmp_path, [], "a"))
+    record = read_json(tmp_path / "stages" / "train.json")
+    assert record["machine"] == machine() and record["seconds"] >= 0
 
 
 def test_changed_config_reruns_the_stage(tmp_path):

@@ -13,6 +13,7 @@ from wandb_reader import read_offline_run
 from pipeline.config import DataConfig, TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.layout import read_predictions, read_run_config
+from pipeline.core.provenance import machine
 from pipeline.data.prepare import prepare_data
 from pipeline.modeling.features import length_measure
 from pipeline.modeling.registry import UnknownModelError, resolve_model
@@ -145,6 +146,7 @@ def test_training_learns_a_tiny_set_and_writes_the_run_contract(prepared, tiny_m
     assert {"train_seconds", "peak_memory_mb", "epochs", "validation"} <= set(metrics)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["run"] == run_dir.name and config["versions"]["transformers"]
+    assert config["machine"] == machine()  # the machine its training time was measured on
     assert config["parameters"] > 0 and config["split_hash"]
     assert config["train"]["precision"] == "fp32"  # what auto became on this CPU
     line = json.loads((run_dir / "predictions" / "test.jsonl").read_text().splitlines()[0])

@@ -1,13 +1,15 @@
-"""What a record says about where it came from: package versions, the git commit, peak memory."""
+"""What a record says about where it came from: package versions, the git commit, the machine, peak memory."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from pipeline import __version__
 
@@ -33,6 +35,44 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def cpu_info(field: str) -> str:
+    """The first `field` line of Linux /proc/cpuinfo ("model name", "flags"); empty elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((" ".join(line.split(":", 1)[1].split()) for line in lines if line.split(":")[0].strip() == field), "")
+
+
+# The instruction sets that decide which inference and training paths are fast, strongest first.
+VECTOR_KINDS = (("amx_tile", "AMX"), ("avx512_vnni", "AVX-512 VNNI"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
+
+
+def machine() -> dict[str, str | int | None]:
+    """Where a timed record ran, so every speed figure can name it: the CPU's model name (or
+    `platform.processor()`), its strongest vector instruction set (`VECTOR_KINDS`; "unknown" where the OS does
+    not list flags), the cores this process may use, and the GPU (None without CUDA; torch is asked only when
+    already imported, so recording this stays cheap)."""
+    flags = cpu_info("flags").split()
+    torch = sys.modules.get("torch")
+    gpu = torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else None
+    return {
+        "cpu": cpu_info("model name") or platform.processor() or "unknown CPU",
+        "vector": next((name for flag, name in VECTOR_KINDS if flag in flags), "unknown" if not flags else "none"),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpu": gpu,
+    }
+
+
+def machine_name(record: Any) -> str:
+    """A machine record in words: "Intel(R) Xeon(R) Processor (AMX, 2 cores)", with the GPU when there was one;
+    "an unrecorded machine" for records written before machines were recorded."""
+    if not record:
+        return "an unrecorded machine"
+    name = f"{record['cpu']} ({record['vector']}, {record['cores']} cores)"
+    return f"{record['gpu']} with {name}" if record.get("gpu") else name
 
 
 def git_commit() -> str | None:

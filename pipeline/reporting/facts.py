@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.core.errors import MissingInputError
 from pipeline.core.layout import BenchRecord, Outputs
+from pipeline.core.provenance import machine_name
 from pipeline.evaluation.compare import bench_speed
 from pipeline.modeling.registry import MODELS
 from pipeline.reporting import narrative
@@ -534,6 +535,7 @@ def speed_accuracy(runs: Sequence[RunInputs]) -> list[dict[str, Any]]:
                 "batch_size": row["batch_size"],
                 "docs_per_second": row["docs_per_second"],
                 "validation_micro_f1": row["validation_micro_f1"],
+                "machine": machine_name((run.bench or {}).get("machine")),
             }
             for label, row in best.items()
         ]

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.provenance import machine_name
 from pipeline.modeling.stopping import early_stop, kept_epoch, selection_key
 from pipeline.reporting import facts, narrative
 from pipeline.reporting.inputs import RunInputs
@@ -92,6 +93,7 @@ def training_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
                 "training time (min)": nan_if_none(seconds and seconds / 60),
                 "peak memory (MB)": nan_if_none(run.metrics.get("peak_memory_mb")),
                 "device": facts.training_device(run),
+                "machine": machine_name(run.config.get("machine")),
             }
         )
     return pd.DataFrame(rows) if rows else not_measured("a transformer run", "python -m pipeline train --model minilm")
@@ -390,13 +392,12 @@ def machine_details(run: RunInputs) -> str:
     libraries = ", ".join(
         f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "openvino") if name in versions
     )
-    device = bench.get("device", "cpu")
     by_reason: dict[str, list[str]] = {}
     for skip in bench.get("skipped") or []:
         by_reason.setdefault(skip["reason"], []).append(skip["variant"])
     skipped = "; ".join(f"{narrative.joined(variants)}: {reason}" for reason, variants in by_reason.items())
     return (
-        f"{run.label} was benchmarked on {'a CPU' if device == 'cpu' else device} with {bench.get('threads', '?')} "
+        f"{run.label} was benchmarked on {machine_name(bench.get('machine'))} with {bench.get('threads', '?')} "
         f"threads; the CPU's bf16 and int8 instruction sets: {', '.join(flags) or 'none found'}"
         + (f"; {libraries}." if libraries else ".")
         + (f" Not timed on this machine: {skipped}." if skipped else "")

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.provenance import machine_name
+from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.tables.formatting import not_measured
 
@@ -95,6 +97,7 @@ def stage_table(stages: Sequence[dict[str, Any]]) -> pd.DataFrame:
             {
                 "stage": record["stage"],
                 "seconds": f"{record['seconds']:.1f}",
+                "machine": machine_name(record.get("machine")),
                 "finished": record.get("finished", "–"),
                 "why it ran": record.get("reason", "–"),
                 "record": f"stages/{record['stage']}.json",
@@ -109,7 +112,9 @@ def stages_sentence(stages: Sequence[dict[str, Any]]) -> str:
     if not stages:
         return "`python -m pipeline all` records every stage it runs under `outputs/stages/`."
     total = sum(record["seconds"] for record in stages)
+    machines = narrative.joined(list(dict.fromkeys(machine_name(record.get("machine")) for record in stages)))
     return (
-        f"The {len(stages)} recorded stages took {total / 60:.1f} minutes in all, each timed the last time it ran "
-        "(a stage reused since keeps the time of that run; the report stage is timed once this page is built)."
+        f"The {len(stages)} recorded stages took {total / 60:.1f} minutes in all on {machines}, each timed the last "
+        "time it ran (a stage reused since keeps the time and machine of that run; the report stage is timed once "
+        "this page is built)."
     )

@@ -39,7 +39,8 @@ choice and the verdict), `bench_stats` (the arithmetic over rounds) and `bench_c
 the command line); `bench_run` here runs them in order and writes bench.json.
 
 `<run>/bench.json` (read by comparison.py and the report: keep these keys):
-    run, kind ("transformer" | "combined" | "crf"), created, device ("cpu" or the GPU name), threads, versions,
+    run, kind ("transformer" | "combined" | "crf"), created, device ("cpu" or the GPU name), threads,
+    machine {cpu (model name), vector (strongest of AMX, AVX-512 VNNI, AVX-512, AVX2), cores, gpu}, versions,
     config {BenchConfig}, cpu {flags: the bf16/int8 instruction sets found}, peak {fp32, bf16, int8: GFLOP/s
     (GOP/s for int8) of the CPU, null when not measurable}, gpu_peak {fp32, fp16, bf16, int8} of the GPU | null
     (a GPU row's peak_share is of gpu_peak, a CPU row's of peak)
@@ -102,7 +103,7 @@ from pipeline.core.layout import (
     read_predictions,
     write_record,
 )
-from pipeline.core.provenance import package_versions
+from pipeline.core.provenance import machine, package_versions
 from pipeline.modeling.backends import GRAPH_VARIANTS, encoder_run
 from pipeline.serving.bench_pool import (
     ENCODER_KINDS,
@@ -289,6 +290,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
         "created": datetime.now().isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "threads": threads,
+        "machine": machine(),
         "versions": {**package_versions(), **onnx_versions()},
         "config": dataclasses.asdict(config),
         "cpu": {"flags": flags},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.core.provenance import machine_name
+
 
 def format_bench(bench: dict[str, Any]) -> str:
     """The subjects table as plain text, for the command line."""
@@ -23,6 +25,7 @@ def format_bench(bench: dict[str, Any]) -> str:
             + (f"{ratio['median']:>6.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "")
         )
     summary = bench["summary"]
+    lines.append(f"machine: {machine_name(bench.get('machine'))}, {bench['threads']} threads")
     lines.append(f"peak of this machine: {bench['peak']} (GFLOP/s; GOP/s for int8)")
     if bench.get("gpu_peak"):
         lines.append(f"peak of its GPU: {bench['gpu_peak']}")

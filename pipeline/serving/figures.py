@@ -9,6 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from pipeline.core.files import atomic_write_bytes
+from pipeline.core.provenance import machine_name
 
 REFERENCE_COLOUR, SUBJECT_COLOUR = "#dd8452", "#4c72b0"
 
@@ -35,7 +36,8 @@ def bench_speed(bench: dict[str, Any]) -> Figure:
     axis.set_xticks(range(len(values)), labels, fontsize=6)
     axis.set_ylabel("documents per second")
     axis.set_title(
-        f"{bench['run']} on {bench['device']} ({bench['threads']} threads, {bench['config']['rounds']} rounds)"
+        f"{bench['run']} on {machine_name(bench.get('machine'))}, {bench['threads']} threads, "
+        f"{bench['config']['rounds']} rounds"
     )
     figure.tight_layout()
     return figure

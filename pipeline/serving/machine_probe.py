@@ -4,9 +4,9 @@ matmul peak of each number format (CPU and GPU), and the versions of the inferen
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
+from pipeline.core.provenance import cpu_info
 from pipeline.modeling.backends import OPTIONAL_PACKAGES
 
 NUMBER_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -15,11 +15,7 @@ NUMBER_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 def cpu_flags() -> list[str]:
     """The bf16 / int8 instruction sets this CPU reports (Linux /proc/cpuinfo; empty elsewhere)."""
     wanted = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flags = cpu_info("flags").split()
     return [flag for flag in wanted if flag in flags]
 
 

@@ -21,6 +21,7 @@ from pipeline import __version__, configure_logging
 from pipeline.config import PipelineConfig, check_overrides
 from pipeline.core.files import read_json, sha256_of
 from pipeline.core.layout import SCHEMAS, Outputs, write_record
+from pipeline.core.provenance import machine
 from pipeline.stages.cache import StageRecord, code_closure, config_inputs, differing, module_hashes, module_label
 from pipeline.stages.table import Action, Overrides, Stage, plan_stages
 
@@ -183,6 +184,7 @@ class StageRunner:
                 "reason": reason,
                 "outputs": outputs,
                 "seconds": round(seconds, 1),
+                "machine": machine(),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             },
         )

@@ -27,7 +27,7 @@ from pipeline.core.layout import (
     write_predictions,
     write_record,
 )
-from pipeline.core.provenance import git_commit, package_versions
+from pipeline.core.provenance import git_commit, machine, package_versions
 from pipeline.core.scoring import strict_scores
 from pipeline.data.prepare import PreparedData, load_prepared
 from pipeline.training.tracking import Tracker, log_run, start_tracking
@@ -66,6 +66,7 @@ def run_config(
         "types": data_summary.get("types", {}),
         "tag2id": tag2id,
         "versions": package_versions(),
+        "machine": machine(),
         "git_commit": git_commit(),
         "command": " ".join(sys.argv),
         **extra,

@@ -68,6 +68,7 @@ def speed_accuracy_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
                 "docs/s (median)": point["docs_per_second"],
                 "validation F1": point["validation_micro_f1"],
                 "on the front": "yes" if point["front"] else "",
+                "timed on": point["machine"],
             }
             for point in sorted(points, key=lambda p: -p["docs_per_second"])
         ]
