@@ -179,6 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.serving.bench_console import format_bench
 
     config = build_config(BenchConfig, args, args.profile)
+    config.students = [str(resolve_run(name, args.output_dir)) for name in config.students]  # names as --run takes
     path = bench_run(resolve_run(args.run, args.output_dir), config, progress=not args.quiet)
     print(format_bench(read_json(path)))
     print(f"wrote {path} and {path.with_name('bench.png')}")

@@ -543,6 +543,14 @@ class BenchConfig(CheckedSettings):
     f1_tolerance: float = option(
         0.5, "F1 points a choice may lose (validation) and the target allows (test)", allowed=AT_LEAST_0
     )
+    students: list[str] = option(
+        [],
+        "lighter runs of the same split and tags (e.g. `train --encoder-layers K`) timed in the same rounds as "
+        "predict runs them: summary.lighter names the fastest whose validation F1 is within student_tolerance",
+    )
+    student_tolerance: float = option(
+        1.0, "validation F1 points a student may lose against this run's fp32 and still be named", allowed=AT_LEAST_0
+    )
     notes: int = option(10000, "notes in the cost estimate", allowed=AT_LEAST_1)
     cpu_price_per_hour: float = option(
         0.10, "CPU price per hour in the estimate, e.g. a 2-vCPU cloud instance", allowed=AT_LEAST_0

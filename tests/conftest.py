@@ -34,8 +34,9 @@ def minilm_tokenizer():
     return AutoTokenizer.from_pretrained(resolve_model("minilm"))
 
 
-def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
-    """A 2-layer random BERT with the MiniLM vocabulary, saved like a hub checkpoint."""
+def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None, layers: int = 2) -> Path:
+    """A random BERT of `layers` layers (2: the tiny model) with the MiniLM vocabulary, saved like a hub
+    checkpoint."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
@@ -46,7 +47,7 @@ def save_tiny_model(folder: Path, tag2id: dict[str, int] | None = None) -> Path:
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
@@ -80,18 +81,20 @@ def synthetic_brat_folder(folder: Path, documents: int = 12) -> Path:
     return folder
 
 
-def make_model_run(folder: Path, max_length: int = 24, overlap: int = 6) -> Path:
+def make_model_run(
+    folder: Path, max_length: int = 24, overlap: int = 6, name: str = "minilm-20260101-000000", layers: int = 2
+) -> Path:
     """A fixture run (tests/fixtures.py) that also holds a tiny random model, ready for inference."""
     from fixtures import make_fixture_run
 
     from pipeline.core.layout import read_record, write_record, write_tags
 
-    run_dir = make_fixture_run(folder)
+    run_dir = make_fixture_run(folder, name)
     config = read_record(run_dir / "config.json", "run_config")
     config["train"].update(max_length=max_length, overlap=overlap)
     write_record(run_dir / "config.json", "run_config", config)
     tag2id = config["tag2id"]
-    save_tiny_model(run_dir / "model", tag2id)
+    save_tiny_model(run_dir / "model", tag2id, layers)
     write_tags(run_dir / "model" / "tags.json", tag2id)
     return run_dir
 

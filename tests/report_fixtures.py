@@ -218,6 +218,10 @@ def gpu_rows() -> list[dict]:
     ]
 
 
+STUDENT = "minilm-3layers-20261206-042552"
+STUDENT_LABEL = f"{STUDENT}: int8"
+
+
 def bench_json(fp32_docs_per_second: float, gpu: bool = False) -> dict:
     """fp32 at the run's speed, int8 at 9 documents/s and 0.2 F1 points less, the pipeline at 4 documents/s,
     three interleaved rounds each (bench.json's shape; numbers chosen by hand); bf16 skipped, as bench
@@ -277,7 +281,29 @@ def bench_json(fp32_docs_per_second: float, gpu: bool = False) -> dict:
         }
         for label, speed in (("fp32", fp32_docs_per_second), ("int8", 9.0))
     }
+    # a 3-layer student timed in the same rounds (CPU runs only): faster, but 1.2 validation points below fp32
+    student_row = {**timed("int8", 12.0, 0.585, {"median": 3.0, "min": 2.7, "max": 3.3}, 0.4), "label": STUDENT_LABEL}
+    over_chosen = {"median": 1.33, "min": 1.2, "max": 1.45, "batch_size": 1, "reference_batch_size": 1}
+    student = {
+        "run": STUDENT,
+        "label": STUDENT_LABEL,
+        "variant": "int8",
+        "max_length": 256,
+        "overlap": 64,
+        "batch_size": 1,
+        "docs_per_second": 12.0,
+        "validation_micro_f1": 0.575,
+        "test_micro_f1": 0.585,
+        "validation_points": -1.5,  # against fp32's 0.59
+        "within_tolerance": False,
+        "ratio_to_chosen": over_chosen,
+        "ratio_to_reference": {**over_chosen, "median": 3.0, "min": 2.7, "max": 3.3},
+        "target_met": True,
+        "rows": [student_row],
+    }
+    summary = summarise(rows, reference, ratios, BenchConfig())
     return {
+        "students": [] if gpu else [student],
         "variants": rows,
         "estimate": [
             {
@@ -330,7 +356,7 @@ def bench_json(fp32_docs_per_second: float, gpu: bool = False) -> dict:
         "skipped": instruction_skips(["fp32", "bf16", "int8"], ["avx512_vnni", "avx512_bf16"], peak),
         "versions": {**VERSIONS, "onnxruntime": "1.30.0", "openvino": "2026.0.0"},
         "config": dataclasses.asdict(BenchConfig()),
-        "summary": summarise(rows, reference, ratios, BenchConfig()),
+        "summary": {**summary, "lighter": None},
     }
 
 

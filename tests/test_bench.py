@@ -10,15 +10,22 @@ import pytest
 from pipeline.config import BenchConfig, PredictConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.files import read_json
-from pipeline.core.layout import read_predictions, write_record
+from pipeline.core.layout import read_predictions, read_run_config, write_record
 from pipeline.core.provenance import machine
 from pipeline.core.scoring import strict_scores
 from pipeline.modeling.backends import load_inference
 from pipeline.serving.bench import bench_run
-from pipeline.serving.bench_console import format_bench
-from pipeline.serving.bench_pool import BenchError, Subject, Worker
+from pipeline.serving.bench_console import format_bench, student_sentence
+from pipeline.serving.bench_pool import BenchError, Subject, Worker, student_subject
 from pipeline.serving.bench_stats import round_ratios, spread
-from pipeline.serving.bench_summary import best_with_best, choose_subject, estimates, subject_rows, summarise
+from pipeline.serving.bench_summary import (
+    best_with_best,
+    choose_subject,
+    estimates,
+    lighter_choice,
+    subject_rows,
+    summarise,
+)
 from pipeline.serving.bench_variants import default_subjects, instruction_skips
 from pipeline.serving.bench_windows import choose_windows
 from pipeline.serving.bench_worker import reference_tags
@@ -104,6 +111,24 @@ def test_the_target_needs_the_median_ratio_and_the_worst_round(ratio, met):
     )
     assert summary["ratio_variant"] == "onnx-int8" and summary["target_met"] is met
     assert summary["chosen"]["overlap"] == 32 and summary["cpu_vs_gpu"] is None  # no GPU rows
+
+
+def student(run: str, docs: float, within: bool, over_chosen: float) -> dict:
+    ratio = {"median": over_chosen, "min": over_chosen, "max": over_chosen, "batch_size": 8, "reference_batch_size": 8}
+    return {"run": run, "docs_per_second": docs, "within_tolerance": within, "ratio_to_chosen": ratio, "rows": []}
+
+
+def test_the_lighter_choice_is_the_fastest_student_within_the_tolerance_that_beats_the_chosen_subject():
+    three, two, one = (
+        student("3layers", 70.0, True, 1.4),
+        student("2layers", 90.0, True, 1.8),
+        student("1", 99.0, False, 2.0),
+    )
+    assert lighter_choice([three, two, one])["run"] == "2layers"  # the 1-layer one loses too much on validation
+    assert "rows" not in lighter_choice([three])
+    assert lighter_choice([one]) is None
+    assert lighter_choice([student("slow", 40.0, True, 0.9)]) is None  # within tolerance but slower than the chosen
+    assert lighter_choice([]) is None
 
 
 def test_the_target_is_not_met_when_the_choice_loses_more_than_half_a_point_on_test():
@@ -226,8 +251,11 @@ def test_the_console_table_lists_what_bench_skipped_on_this_machine_with_why():
         "skipped": skipped,
         "summary": {"chosen": {"label": "fp32"}},
         "estimate": [],
+        "threads": 2,
+        "machine": {"cpu": "AMD EPYC 7B13 64-Core Processor", "vector": "AVX2", "cores": 2, "gpu": None},
     }
     lines = format_bench(bench).splitlines()
+    assert "machine: AMD EPYC 7B13 64-Core Processor (AVX2, 2 cores), 2 threads" in lines
     assert "skipped: int8: no VNNI/AMX int8 instructions (probe: int8 1.6 GOP/s, fp32 62 GFLOP/s)" in lines
     assert sum(line.startswith("skipped: ") for line in lines) == 3  # bf16, int8, openvino-int8
 
@@ -272,6 +300,49 @@ def test_predict_runs_the_variant_and_windows_bench_chose_unless_told_otherwise(
     assert chosen_inference(run_dir, PredictConfig(variant="fp32")) == ("fp32", None, 8, False)
     assert chosen_inference(run_dir, PredictConfig(int8=True)) == ("int8", None, 8, False)
     assert chosen_inference(tmp_path / "never-benched", PredictConfig()) == ("fp32", None, 8, False)
+
+
+def test_a_student_runs_as_predict_runs_it_and_must_share_the_split_and_tags(tmp_path, crf_run):
+    from conftest import make_model_run
+
+    teacher = make_model_run(tmp_path / "teacher")
+    student = make_model_run(tmp_path / "student", name=STUDENT, layers=1)
+    assert student_subject(student, teacher, "cuda") == Subject("transformer", "fp32", "cuda", None, student=STUDENT)
+    chosen = {"label": "openvino-int8 256/16", "variant": "openvino-int8", "max_length": 256, "overlap": 16}
+    write_record(student / "bench.json", "bench", {"run": STUDENT, "summary": {"chosen": {**chosen, "batch_size": 8}}})
+    subject = student_subject(student, teacher, "cuda")  # its own bench's choice, on the CPU where it runs
+    assert (subject.variant, subject.device, subject.windows) == ("openvino-int8", "cpu", (256, 16))
+    assert subject.label == f"{STUDENT}: openvino-int8 256/16"
+    config = read_run_config(student)
+    write_record(student / "config.json", "run_config", {**config, "tag2id": {"O": 0, "B-Age": 1, "I-Age": 2}})
+    with pytest.raises(ConfigError, match=f"--students {STUDENT}: trained on another tag set than minilm-2026"):
+        student_subject(student, teacher, "cpu")
+    with pytest.raises(ConfigError, match="a student is a transformer run, not a crf run"):
+        student_subject(crf_run, teacher, "cpu")
+
+
+def test_only_a_transformer_run_is_benched_beside_students(crf_run):
+    with pytest.raises(ConfigError, match="is a crf run: --students are timed beside a transformer run"):
+        bench_run(crf_run, BenchConfig(students=["minilm-3layers"]), progress=False)
+
+
+def test_the_console_says_how_fast_a_student_is_and_how_much_validation_f1_it_loses():
+    ratio = {"median": 1.45, "min": 1.31, "max": 1.52}
+    record = {
+        "label": "minilm-3layers-20261206-042552: openvino-int8 256/16",
+        "docs_per_second": 75.3,
+        "batch_size": 8,
+        "ratio_to_chosen": ratio,
+        "ratio_to_reference": {"median": 4.6, "min": 4.4, "max": 4.9},
+        "validation_micro_f1": 0.578,
+        "validation_points": -1.2,
+        "within_tolerance": False,
+    }
+    assert student_sentence(record, 1.0) == (
+        "student minilm-3layers-20261206-042552: openvino-int8 256/16: 75.3 docs/s at batch 8, 1.45x the chosen "
+        "subject (1.31-1.52), 4.60x the reference (4.40-4.90); validation F1 0.578, -1.2 points against this run's "
+        "fp32: outside the 1-point tolerance"
+    )
 
 
 def test_predict_takes_the_batch_size_bench_chose_with_its_variant_unless_one_is_given(tmp_path):
@@ -412,12 +483,16 @@ def test_a_crf_run_gets_one_row_with_docs_per_second_latency_and_memory(crf_run)
 # --- end to end on a tiny model ---------------------------------------------------------------------
 
 
+STUDENT = "minilm-1layers-20260101-000000"  # a lighter run of the same split and tags
+
+
 @pytest.fixture(scope="module")
 def bench(tiny_run, tmp_path_factory):
-    from conftest import run_in_outputs
+    from conftest import make_model_run, run_in_outputs
 
     run_dir = run_in_outputs(tmp_path_factory.mktemp("bench"), tiny_run)  # openvino-int8 calibrates on its data
-    config = BenchConfig(rounds=2, sample_docs=4, windows=["32/4", "9999/4"])  # 9999: beyond the model
+    student = make_model_run(run_dir.parent, name=STUDENT, layers=1)  # no bench of its own: predict runs it in fp32
+    config = BenchConfig(rounds=2, sample_docs=4, windows=["32/4", "9999/4"], students=[str(student)])  # 9999: too long
     return run_dir, read_json(bench_run(run_dir, config, progress=False))
 
 
@@ -435,6 +510,28 @@ def test_every_subject_is_timed_at_the_same_batch_sizes_as_the_reference(bench):
         assert r["positions_per_wordpiece"] >= 1.0 and r["gflops_per_second"] > 0
         assert (r["latency_ms_median"] is not None) == (r["batch_size"] == 1)
     assert result["peak"]["fp32"] > 0 and (run_dir / "bench.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_student_is_timed_in_the_same_rounds_and_set_against_this_runs_fp32_on_validation(bench):
+    run_dir, result = bench
+    (student,) = result["students"]
+    assert (student["run"], student["label"], student["variant"]) == (STUDENT, f"{STUDENT}: fp32", "fp32")
+    assert {row["batch_size"] for row in student["rows"]} == {1, 8, 16}  # the reference's batch sizes
+    assert all(row["ratio_to_reference"] for row in student["rows"])  # paired with the reference block before it
+    best = max(student["rows"], key=lambda row: row["docs_per_second"])
+    assert (student["batch_size"], student["docs_per_second"]) == (best["batch_size"], best["docs_per_second"])
+    fp32 = next(row for row in result["variants"] if row["label"] == "fp32")
+    points = 100 * (student["validation_micro_f1"] - fp32["validation_micro_f1"])
+    assert student["validation_points"] == pytest.approx(points, abs=0.01)
+    assert student["within_tolerance"] == (points >= -1.0)
+    over = student["ratio_to_chosen"]
+    assert over["min"] <= over["median"] <= over["max"] and over["batch_size"] == student["batch_size"]
+    test = read_predictions(run_dir.parent / STUDENT, "test")  # scored with its own model on the same documents
+    predicted = load_inference(run_dir.parent / STUDENT, "fp32").predict([r["words"] for r in test], 8)
+    expected = strict_scores([r["gold"] for r in test], [tags for tags, _ in predicted])["micro"]["f1"]
+    assert student["test_micro_f1"] == pytest.approx(expected, abs=1e-4)
+    assert result["summary"]["lighter"] == lighter_choice(result["students"])
 
 
 @pytest.mark.slow

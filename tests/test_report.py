@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bs4 import BeautifulSoup
-from report_fixtures import make_report_outputs
+from report_fixtures import STUDENT, make_report_outputs
 
 from pipeline.config import ReportConfig
 from pipeline.core.errors import PipelineError
@@ -77,7 +77,7 @@ FIGURES = {
     "insights": 0,
     "methods": 0,
     "reproduce": 0,
-    "model": 9,
+    "model": 10,
 }
 
 
@@ -125,7 +125,7 @@ def test_site_has_every_page_table_and_figure(built):
         assert set(TABLES[kind]) <= ids, f"{path.name} lacks tables {set(TABLES[kind]) - ids}"
         benched = "crf" not in path.stem  # the fixture benchmarks the transformer runs only
         assert kind != "model" or ("windows" in ids) == benched, f"{path.name}: the windows table goes with a bench"
-        figures = FIGURES[kind] - (2 if kind == "model" and not benched else 0)
+        figures = FIGURES[kind] - (3 if kind == "model" and not benched else 0)
         figures += 1 if kind == "production" and production_benched else 0
         assert len(page.find_all("img")) == figures, path.name
         assert "Traceback" not in page.get_text(), path.name
@@ -175,6 +175,7 @@ def test_every_figure_has_alternative_text(built):
     )
     assert "minilm: F1 and boundary-error rate by entity length" in alts[f"model-{runs[0]}"]
     assert "minilm: documents per second of every inference variant and batch size" in alts[f"model-{runs[0]}"]
+    assert "Speed against accuracy of every benchmarked subject; the front joined" in alts[f"model-{runs[0]}"]
     assert alts["comparison"][-1] == "Validation loss and validation F1 per epoch of every run; the kept epoch starred"
 
 
@@ -349,6 +350,14 @@ def test_model_page_sets_the_pipeline_beside_the_variants_and_says_whether_the_t
         "every word."
     ) in page.get_text()
     assert "fp32 150 GFLOP/s, bf16 150 GFLOP/s, int8 600 GOP/s" in page.get_text()
+    # a 3-layer student timed in the same rounds: its row in the table, and why bench does not name it
+    assert f"{STUDENT}: int8" in speed
+    assert (
+        f"Timed in the same rounds, student {STUDENT}: int8: 12.0 docs/s at batch 1, 1.33x the chosen subject "
+        "(1.20-1.45), 3.00x the reference (2.70-3.30); validation F1 0.575, -1.5 points against this run's fp32: "
+        "outside the 1-point tolerance. No student is within the 1-point tolerance on validation and faster than "
+        "the chosen subject, so minilm keeps its own choice."
+    ) in " ".join(page.get_text().split())
     assert "the GPU rows (and the CPU-against-GPU slowdown) need a CUDA machine" in page.get_text()
     twin = soup(build.rendered.site_dir / f"model-{runs[1]}.html")  # the truncate twin cuts them too
     assert "so does this run, which reads only the first window of each document." in twin.get_text()

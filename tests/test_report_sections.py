@@ -206,6 +206,21 @@ def test_speed_against_accuracy_takes_each_subjects_best_batch_across_runs(tmp_p
     assert picture.alt.startswith("Speed against accuracy") and picture.data.startswith(b"\x89PNG")
 
 
+def test_a_runs_own_speed_accuracy_view_adds_the_students_timed_in_its_rounds(tmp_path):
+    timed = speed_row("minilm-3layers-x: int8", 8, 75.0, 0.578)
+    bench = {
+        "variants": [speed_row("bf16", 16, 48.0, 0.59)],
+        "students": [{"run": "minilm-3layers-x", "rows": [timed]}],
+    }
+    minilm = run_inputs(tmp_path / "minilm", bench)
+    assert speed_accuracy_table([minilm])["subject"].tolist() == ["bf16"]  # the comparison: each run's own bench
+    table = speed_accuracy_table([minilm], students=True)
+    assert table[["run", "subject", "docs/s (median)", "on the front"]].values.tolist() == [
+        ["minilm-3layers-x", "minilm-3layers-x: int8", 75.0, "yes"],
+        [minilm.label, "bf16", 48.0, "yes"],
+    ]
+
+
 def test_estimate_and_high_value_tables_say_which_command_fills_them(tmp_path):
     run = run_inputs(tmp_path)
     assert estimate_table(run)["to add it, run"][0] == f"python -m pipeline bench --run {tmp_path.name}"
@@ -359,3 +374,30 @@ def test_without_a_policy_the_tables_say_which_command_makes_it(tmp_path):
     run = run_inputs(tmp_path)
     assert policy_overview_table(run)["to add it, run"][0] == f"python -m pipeline analyze --run {tmp_path.name}"
     assert policy_types_table(run)["not measured"][0] == "deployment policy"
+
+
+def test_a_student_bench_names_is_offered_where_speed_falls_short_with_its_test_cost_beside(tmp_path):
+    ratio = {"median": 1.65, "min": 1.64, "max": 1.67}
+    student = {
+        "run": "minilm-3layers-x",
+        "label": "minilm-3layers-x: openvino-int8 256/16",
+        "batch_size": 8,
+        "docs_per_second": 83.7,
+        "validation_micro_f1": 0.582,
+        "validation_points": -0.87,
+        "within_tolerance": True,
+        "test_micro_f1": 0.602,
+        "ratio_to_chosen": ratio,
+        "ratio_to_reference": None,
+        "rows": [],
+    }
+    summary = {"chosen": {"label": "bf16 256/16"}, "test_micro_f1": {"bf16 256/16": 0.626}, "lighter": student}
+    bench = {"students": [student], "summary": summary, "config": {"student_tolerance": 1.0}}
+    assert facts.students_sentence(run_inputs(tmp_path / "minilm", bench)) == (
+        "Timed in the same rounds, student minilm-3layers-x: openvino-int8 256/16: 83.7 docs/s at batch 8, 1.65x the "
+        "chosen subject (1.64-1.67); validation F1 0.582, -0.9 points against this run's fp32: within the 1-point "
+        "tolerance. Bench names minilm-3layers-x the lighter choice, to serve (`python -m pipeline predict --run "
+        "minilm-3layers-x`) where minilm's speed falls short of a requirement; on test, reported once, it scores "
+        "0.602 against 0.626 for bf16 256/16."
+    )
+    assert facts.students_sentence(run_inputs(tmp_path / "crf", {"variants": []})) == ""

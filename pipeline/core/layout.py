@@ -163,6 +163,8 @@ class BenchRecord(TypedDict, total=False):
     windows: list[dict[str, Any]]
     transformer_part: dict[str, Any] | None
     timing: dict[str, Any]
+    machine: dict[str, Any]
+    students: list[dict[str, Any]]
 
 
 class LeakRecord(TypedDict, total=False):

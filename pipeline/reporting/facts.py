@@ -19,7 +19,7 @@ from pipeline.modeling.registry import MODELS
 from pipeline.reporting import narrative
 from pipeline.reporting.inputs import RunInputs
 from pipeline.reporting.narrative import ModelFacts
-from pipeline.serving.bench_console import timing_sentence
+from pipeline.serving.bench_console import student_sentence, timing_sentence
 
 
 def f1_interval(run: RunInputs) -> tuple[float, float] | None:
@@ -44,15 +44,43 @@ def docs_per_second(run: RunInputs) -> float | None:
 
 
 def speed_target(run: RunInputs) -> str:
-    """The bench summary's verdict on the speed target (bench.json summary and reference) and, for a combined
-    run, on its speed beside its transformer part alone (`transformer_part`); empty without either."""
+    """The bench summary's verdict on the speed target (bench.json summary and reference), for a combined
+    run on its speed beside its transformer part alone (`transformer_part`), and the lighter runs timed
+    beside it (`students`); empty without any."""
     bench = run.bench or {}
     part = bench.get("transformer_part")
     sentences = [
         reference_target(bench, reads_every_word=run.long_docs != "truncate"),
         narrative.part_speed_sentence(part, bench["config"]["rounds"]) if part else "",
+        students_sentence(run),
     ]
     return " ".join(sentence for sentence in sentences if sentence)
+
+
+def students_sentence(run: RunInputs) -> str:
+    """The lighter runs timed in the same rounds as this one (`bench --students`), each against this run's
+    chosen subject and fp32 on validation, and which of them bench names instead; empty without any."""
+    students = bench_rows(run, "students")
+    if not students:
+        return ""
+    bench = run.bench or {}
+    tolerance = bench["config"]["student_tolerance"]
+    told = [f"Timed in the same rounds, {student_sentence(student, tolerance)}." for student in students]
+    summary = bench.get("summary") or {}
+    lighter = summary.get("lighter")
+    if lighter:
+        chosen = summary["chosen"]["label"]
+        told.append(
+            f"Bench names {lighter['run']} the lighter choice, to serve (`python -m pipeline predict --run "
+            f"{lighter['run']}`) where {run.label}'s speed falls short of a requirement; on test, reported once, it "
+            f"scores {lighter['test_micro_f1']:.3f} against {summary['test_micro_f1'][chosen]:.3f} for {chosen}."
+        )
+    else:
+        told.append(
+            f"No student is within the {tolerance:g}-point tolerance on validation and faster than the chosen "
+            f"subject, so {run.label} keeps its own choice."
+        )
+    return " ".join(told)
 
 
 def reference_target(bench: BenchRecord, reads_every_word: bool) -> str:
@@ -506,7 +534,8 @@ def recommendations(runs: Sequence[RunInputs], comparison: dict[str, Any] | None
 
 
 def bench_rows(run: RunInputs, section: str) -> list[dict[str, Any]]:
-    """A list section of bench.json ("variants", "estimate", "windows"); empty when the run was not benchmarked."""
+    """A list section of bench.json ("variants", "estimate", "windows", "students"); empty when the run was not
+    benchmarked (or, for students, benchmarked without any)."""
     bench: dict[str, Any] = dict(run.bench or {})
     return list(bench.get(section) or [])
 
@@ -517,27 +546,31 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
     return [not any(o[0] >= p[0] and o[1] >= p[1] and o != p for o in points) for p in points]
 
 
-def speed_accuracy(runs: Sequence[RunInputs]) -> list[dict[str, Any]]:
+def speed_accuracy(runs: Sequence[RunInputs], students: bool = False) -> list[dict[str, Any]]:
     """Every benchmarked subject of every run at its fastest batch size: docs/s on the bench's machine
-    against validation micro-F1 (the set choices are made on), and whether it is on the front."""
+    against validation micro-F1 (the set choices are made on), and whether it is on the front. `students`:
+    also the lighter runs timed in the same rounds (a run's own page; the comparison has their own benches)."""
     points = []
     for run in runs:
-        best: dict[str, dict[str, Any]] = {}
-        for row in bench_rows(run, "variants"):
+        timed = [(run.label, row) for row in bench_rows(run, "variants")]
+        if students:
+            timed += [(s["run"], row) for s in bench_rows(run, "students") for row in s["rows"]]
+        best: dict[str, tuple[str, dict[str, Any]]] = {}
+        for owner, row in timed:
             if row.get("validation_micro_f1") is None:
                 continue
-            if row["label"] not in best or row["docs_per_second"] > best[row["label"]]["docs_per_second"]:
-                best[row["label"]] = row
+            if row["label"] not in best or row["docs_per_second"] > best[row["label"]][1]["docs_per_second"]:
+                best[row["label"]] = owner, row
         points += [
             {
-                "run": run.label,
+                "run": owner,
                 "subject": label,
                 "batch_size": row["batch_size"],
                 "docs_per_second": row["docs_per_second"],
                 "validation_micro_f1": row["validation_micro_f1"],
                 "machine": machine_name((run.bench or {}).get("machine")),
             }
-            for label, row in best.items()
+            for label, (owner, row) in best.items()
         ]
     front = pareto_front([(p["docs_per_second"], p["validation_micro_f1"]) for p in points])
     return [{**point, "front": on} for point, on in zip(points, front)]

@@ -70,10 +70,11 @@ def comparison_figure(comparison: dict[str, Any] | None) -> Any:
     return png(comparison_f1(comparison))
 
 
-def speed_accuracy_figure(runs: Sequence[RunInputs]) -> Any:
-    """Validation micro-F1 against docs/s of every benchmarked subject (`facts.speed_accuracy`), the front
-    joined by a line: what each step in speed costs in accuracy."""
-    points = facts.speed_accuracy(runs)
+def speed_accuracy_figure(runs: Sequence[RunInputs], students: bool = False) -> Any:
+    """Validation micro-F1 against docs/s of every benchmarked subject (`facts.speed_accuracy`, with the
+    students timed beside a run when `students`), the front joined by a line: what each step in speed costs
+    in accuracy."""
+    points = facts.speed_accuracy(runs, students)
     if not points:
         return missing("The speed-accuracy figure", "python -m pipeline bench --run RUN")
     figure = Figure(figsize=(8, 3.8))

@@ -74,13 +74,21 @@ the command line); `bench_run` here runs them in order and writes bench.json.
                 columns], ratio {median, min, max, batch_size, reference_batch_size} (the combined run's
                 docs/s over the part's, per round, each at its best batch size), target_ratio, target_met}
                 | null (other runs)
+    students: lighter runs (`--students`) timed in the same rounds, each as predict runs it (its own bench's
+                choice, else fp32): [{run, label, variant, max_length, overlap, batch_size, docs_per_second (at
+                its best batch size), validation_micro_f1, test_micro_f1, validation_points (against this run's
+                fp32), within_tolerance (student_tolerance), ratio_to_chosen and ratio_to_reference {median, min,
+                max, batch_size, reference_batch_size} (round by round, each side at its best batch size),
+                target_met (the speed target on ratio_to_reference), rows [the variants' columns]}]
     summary: {variant "fp32", docs_per_second (fp32 with the run's windows at its best batch size),
               fastest_variant, fastest_docs_per_second, chosen {label, variant, max_length, overlap,
               batch_size, device}, ratio_variant (= chosen label), best_ratio_to_reference (median, best
               with best), ratio_best {median, min, max, batch_size, reference_batch_size}, ratio_batch_1
               {median, min, max}, reference_docs_per_second, target_ratio, target_min_ratio, target_met,
               f1_kept, test_micro_f1 {label: f1}, cpu_vs_gpu [{variant, cpu_latency_ms, gpu_latency_ms,
-              slowdown}] | null (null on a CPU-only machine)}
+              slowdown}] | null (null on a CPU-only machine), lighter: the student bench names instead of the
+              chosen subject (the fastest within student_tolerance on validation and faster than the chosen
+              in the median round: serve it with `predict --run <its run>`), its record without rows | null}
 and the figure `<run>/bench.png` (documents/s per subject and batch size, the spread as error bars).
 """
 
@@ -96,6 +104,7 @@ import numpy as np
 
 from pipeline.config import BenchConfig
 from pipeline.core.documents import DataError
+from pipeline.core.errors import ConfigError
 from pipeline.core.layout import (
     RunFolder,
     has_predictions,
@@ -116,10 +125,18 @@ from pipeline.serving.bench_pool import (
     round_seconds,
     run_kind,
     served_subject,
+    student_subject,
     warm_up,
 )
 from pipeline.serving.bench_stats import length_stats, round_ratios, rounded, spread
-from pipeline.serving.bench_summary import best_with_best, estimates, subject_rows, summarise
+from pipeline.serving.bench_summary import (
+    best_with_best,
+    estimates,
+    lighter_choice,
+    student_record,
+    subject_rows,
+    summarise,
+)
 from pipeline.serving.bench_variants import CPU_GPU_VARIANTS, default_subjects
 from pipeline.serving.bench_windows import (
     choose_windows,
@@ -160,6 +177,9 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     skipped: list[dict[str, str]] = []  # default variants not timed on this machine, with why
     served: Subject | None = None  # a combined run's subject as predict runs it, reported as the choice
     part: Worker | None = None  # a combined run's transformer part alone, as the combined run is served
+    students: list[Worker] = []  # lighter runs, each as predict runs it
+    if config.students and kind != "transformer":
+        raise ConfigError(f"{run_dir.name} is a {kind} run: --students are timed beside a transformer run")
     started: list[Worker] = []  # every worker, closed at the end whatever happens
 
     def start(subject: Subject, parts: Sequence[str] = ("validation", "test"), folder: Path = run_dir) -> Worker:
@@ -202,9 +222,12 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             if device.startswith("cuda"):  # the same run on this machine's CPU, beside the GPU rows
                 subjects += [Subject(kind, v, "cpu", chosen_windows, beside_gpu=True) for v in CPU_GPU_VARIANTS]
             workers += [start(subject) for subject in subjects]
+            for name in config.students:
+                folder = Path(name)
+                students.append(start(student_subject(folder, run_dir, device), folder=folder))
         if kind in ENCODER_KINDS and config.reference:
             reference = start(Subject("reference", "fp32", device))
-        timed = [*workers, *([part] if part else [])]
+        timed = [*workers, *students, *([part] if part else [])]
         everyone = [*timed, *([reference] if reference else [])]
         warm = warm_up(everyone, batch_sizes_timed(config))
         sampled = facts[timed[0].subject.label]["documents"]
@@ -324,6 +347,22 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
     bench["summary"] = rounded(
         summarise(bench["variants"], bench["reference"], ratios, config, served.label if served else None)
     )
+    chosen_label, base_validation = bench["summary"]["chosen"]["label"], rows[0]["validation_micro_f1"] or 0.0
+    bench["students"] = [
+        rounded(
+            student_record(
+                worker.subject,
+                [rounded(row) for row in timed_rows(worker)],
+                seconds[worker.subject.label],
+                seconds[chosen_label],
+                paired[worker.subject.label] or None,
+                base_validation,
+                config,
+            )
+        )
+        for worker in students
+    ]
+    bench["summary"]["lighter"] = lighter_choice(bench["students"])
     path = write_record(RunFolder(run_dir).bench, "bench", bench)
     if config.figure:
         write_bench_figure(bench, RunFolder(run_dir).bench_figure)

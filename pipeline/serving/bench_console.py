@@ -43,6 +43,15 @@ def format_bench(bench: dict[str, Any]) -> str:
             + (f"; batch 1 with batch 1: {one['median']:.2f}x ({one['min']:.2f}-{one['max']:.2f})" if one else "")
             + f"; target met: {summary['target_met']}"
         )
+    for student in bench.get("students") or []:
+        lines.append(student_sentence(student, bench["config"]["student_tolerance"]))
+    lighter = summary.get("lighter")
+    if bench.get("students"):
+        lines.append(
+            f"lighter choice: {lighter['label']}: serve it with `predict --run {lighter['run']}`"
+            if lighter
+            else "lighter choice: none (no student is within the tolerance and faster than the chosen subject)"
+        )
     part = bench.get("transformer_part")
     if part:
         ratio = part["ratio"]
@@ -57,6 +66,22 @@ def format_bench(bench: dict[str, Any]) -> str:
             f"{e['hours']:.2f} h, ${e['cost']:.2f} at ${e['price_per_hour']}/h"
         )
     return "\n".join(lines)
+
+
+def student_sentence(student: dict[str, Any], tolerance: float) -> str:
+    """A student beside this run: its speed over the chosen subject and the reference, and its validation F1."""
+    over, reference = student["ratio_to_chosen"], student["ratio_to_reference"]
+    sentence = (
+        f"student {student['label']}: {student['docs_per_second']:.1f} docs/s at batch {student['batch_size']}, "
+        f"{over['median']:.2f}x the chosen subject ({over['min']:.2f}-{over['max']:.2f})"
+    )
+    if reference:
+        sentence += f", {reference['median']:.2f}x the reference ({reference['min']:.2f}-{reference['max']:.2f})"
+    within = "within" if student["within_tolerance"] else "outside"
+    return sentence + (
+        f"; validation F1 {student['validation_micro_f1']:.3f}, {student['validation_points']:+.1f} points against "
+        f"this run's fp32: {within} the {tolerance:g}-point tolerance"
+    )
 
 
 def timing_sentence(timing: dict[str, Any]) -> str:

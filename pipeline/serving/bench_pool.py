@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.config import BenchConfig, PredictConfig
-from pipeline.core.errors import MissingInputError, PipelineError
-from pipeline.core.layout import RunFolder
+from pipeline.core.errors import ConfigError, MissingInputError, PipelineError
+from pipeline.core.layout import RunFolder, read_run_config
 from pipeline.modeling.backends import CPU_ONLY, encoder_run
 from pipeline.modeling.tagger import tagger_kind
 from pipeline.serving.predict import chosen_inference
@@ -35,12 +35,14 @@ class Subject:
     windows: tuple[int, int] | None = None  # (max_length, overlap) at inference; None: the run's own
     beside_gpu: bool = False  # one of the CPU rows of a GPU bench
     part: bool = False  # a combined run's transformer part alone, timed beside the combined run
+    student: str = ""  # the name of a lighter run timed beside this one, as predict runs it
 
     @property
     def label(self) -> str:
         if self.kind == "reference":
             return "transformers pipeline"
-        name = ("transformer part: " if self.part else "") + self.variant + (" (CPU)" if self.beside_gpu else "")
+        prefix = "transformer part: " if self.part else (f"{self.student}: " if self.student else "")
+        name = prefix + self.variant + (" (CPU)" if self.beside_gpu else "")
         return name + (f" {self.windows[0]}/{self.windows[1]}" if self.windows else "")
 
 
@@ -68,6 +70,25 @@ def part_subject(served: Subject) -> Subject:
     """A combined run's transformer part alone in the variant and windows the combined run is `served` in:
     timed in the same rounds, it measures what the CRF part adds to a note's time."""
     return Subject("transformer", served.variant, served.device, served.windows, part=True)
+
+
+def student_subject(student_dir: Path, run_dir: Path, device: str) -> Subject:
+    """A lighter run (fewer layers, shorter windows) as `predict` runs it, to be timed beside `run_dir`: it must
+    be a transformer run of the same split and tag set, or its F1 could not be set beside this run's."""
+    if run_kind(student_dir) != "transformer":
+        raise ConfigError(
+            f"--students {student_dir.name}: a student is a transformer run, not a {run_kind(student_dir)} run"
+        )
+    mine, theirs = read_run_config(run_dir), read_run_config(student_dir)
+    for key, what in (("split_hash", "split"), ("tag2id", "tag set")):
+        if mine.get(key) != theirs.get(key):
+            raise ConfigError(
+                f"--students {student_dir.name}: trained on another {what} than {run_dir.name}, so their F1 and "
+                "documents cannot be set side by side"
+            )
+    chosen = chosen_inference(student_dir, PredictConfig())
+    place = "cpu" if chosen.variant in CPU_ONLY else device
+    return Subject("transformer", chosen.variant, place, chosen.windows, student=student_dir.name)
 
 
 class Worker:

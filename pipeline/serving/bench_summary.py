@@ -172,3 +172,51 @@ def summarise(
             and ratio["best"]["min"] >= config.target_min_ratio,
         )
     return summary
+
+
+def student_record(
+    subject: Subject,
+    rows: list[dict[str, Any]],
+    seconds: dict[int, list[float]],
+    chosen_seconds: dict[int, list[float]],
+    reference_seconds: dict[int, list[float]] | None,
+    base_validation_f1: float,
+    config: BenchConfig,
+) -> dict[str, Any]:
+    """A lighter run timed beside this one: its rows, its validation F1 against this run's fp32 (the set the
+    choice is made on), and its speed over this run's chosen subject and over the reference, each round
+    by round at each side's best batch size."""
+    best = max(rows, key=lambda row: row["docs_per_second"])
+    points = 100 * ((best["validation_micro_f1"] or 0.0) - base_validation_f1)
+    over_reference = best_with_best(seconds, reference_seconds) if reference_seconds else None
+    return {
+        "run": subject.student,
+        "label": subject.label,
+        "variant": subject.variant,
+        "max_length": best["max_length"],
+        "overlap": best["overlap"],
+        "batch_size": best["batch_size"],
+        "docs_per_second": best["docs_per_second"],
+        "validation_micro_f1": best["validation_micro_f1"],
+        "test_micro_f1": best["test_micro_f1"],
+        "validation_points": round(points, 2),
+        "within_tolerance": points >= -config.student_tolerance - 1e-9,
+        "ratio_to_chosen": rounded(best_with_best(seconds, chosen_seconds)),
+        "ratio_to_reference": rounded(over_reference) if over_reference else None,
+        "target_met": bool(
+            over_reference
+            and over_reference["median"] >= config.target_ratio
+            and over_reference["min"] >= config.target_min_ratio
+        ),
+        "rows": rows,
+    }
+
+
+def lighter_choice(students: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The student bench names instead of this run's own choice: the fastest whose validation F1 stays within
+    the tolerance and that is faster than the chosen subject in the median round; None when none is."""
+    kept = [s for s in students if s["within_tolerance"] and s["ratio_to_chosen"]["median"] > 1.0]
+    if not kept:
+        return None
+    best = max(kept, key=lambda s: s["docs_per_second"])
+    return {key: value for key, value in best.items() if key != "rows"}

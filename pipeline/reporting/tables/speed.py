@@ -37,7 +37,8 @@ def speed_table(run: RunInputs) -> pd.DataFrame:
     if not variants:
         return not_measured("inference speed", f"python -m pipeline bench --run {run.name}")
     reference = bench.get("reference") or {}
-    rows = [*variants, *(reference.get("rows") or [])]
+    students = [row for student in facts.bench_rows(run, "students") for row in student["rows"]]
+    rows = [*variants, *students, *(reference.get("rows") or [])]
     if "docs_per_second_min" not in variants[0]:  # a bench.json from before interleaved rounds
         return pd.DataFrame(rows)
     table = []
@@ -54,9 +55,9 @@ def speed_table(run: RunInputs) -> pd.DataFrame:
     return pd.DataFrame(table).rename(columns=SPEED_COLUMNS)
 
 
-def speed_accuracy_table(runs: Sequence[RunInputs]) -> pd.DataFrame:
+def speed_accuracy_table(runs: Sequence[RunInputs], students: bool = False) -> pd.DataFrame:
     """The speed-accuracy trade of every benchmarked subject (`facts.speed_accuracy`), fastest first."""
-    points = facts.speed_accuracy(runs)
+    points = facts.speed_accuracy(runs, students)
     if not points:
         return not_measured("speed against accuracy", "python -m pipeline bench --run RUN")
     return pd.DataFrame(
