@@ -156,13 +156,15 @@ def lever_rows(
     compared: dict[str, dict[str, Any]],
     config: AnalysisConfig,
     shown: set[tuple[str, str]],
+    levers: str,
 ) -> list[dict[str, Any]]:
     """The levers a combined run scored on the side, less those a compared run or an earlier combined
-    run with the same part already shows (`shown`: (lever, part run), updated)."""
+    run with the same part already shows (`shown`: (lever, part run), updated); `levers`: its transformer
+    part's training levers (`training_levers`)."""
     rows = []
     for lever in RunFolder(run_dir).levers():
         if lever in PRIOR_LEVERS:
-            rows += prior_lever_rows(run_dir, lever, run_config, run_metrics, config)
+            rows += prior_lever_rows(run_dir, lever, run_config, run_metrics, config, levers)
             continue
         part_kind, decoder = LEVERS[lever]
         part_run = run_metrics["parts"][part_kind]
@@ -211,13 +213,17 @@ def lever_row(
 
 
 def prior_lever_rows(
-    run_dir: Path, lever: str, run_config: dict[str, Any], run_metrics: dict[str, Any], config: AnalysisConfig
+    run_dir: Path,
+    lever: str,
+    run_config: dict[str, Any],
+    run_metrics: dict[str, Any],
+    config: AnalysisConfig,
+    levers: str,
 ) -> list[dict[str, Any]]:
     """The combined run without (or with) the prior correction, unless that is what the run chose."""
     setting = run_metrics["prior_levers"][lever]
     if (setting["weight"], setting["tau"]) == (run_metrics["selected_weight"], run_metrics["selected_tau"]):
         return []
-    levers = training_levers(transformer_settings(run_dir) or {})
     label = combined_label(setting["weight"], setting["tau"], run_metrics["decoder"], levers)
     return [lever_row(run_dir, lever, label, "combined", run_config, run_metrics.get("train_seconds"), config)]
 
@@ -235,9 +241,10 @@ def ablation(
     shown: set[tuple[str, str]] = set()
     for run_dir in run_dirs:
         name, run_config = run_dir.name, configs[run_dir.name]
+        part_settings = transformer_settings(run_dir)  # read once: a missing part is warned about once
         rows.append(
             row(
-                run_label(run_config, run_metrics[name], transformer_settings(run_dir)),
+                run_label(run_config, run_metrics[name], part_settings),
                 name,
                 "run",
                 run_kind(run_config),
@@ -249,7 +256,8 @@ def ablation(
             )
         )
         if run_kind(run_config) == "combined":
-            rows += lever_rows(run_dir, run_config, run_metrics[name], configs, config, shown)
+            levers = training_levers(part_settings or {})
+            rows += lever_rows(run_dir, run_config, run_metrics[name], configs, config, shown, levers)
     versus = []
     for combined in (n for n in configs if run_kind(configs[n]) == "combined"):
         for crf in (n for n in configs if run_kind(configs[n]) == "crf"):
