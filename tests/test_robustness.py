@@ -848,7 +848,14 @@ def assert_stopped_run_resumes(out: Path, console: str, line: str) -> None:
 def test_ctrl_c_in_train_prints_the_resume_command_that_continues_from_the_last_checkpoint(tmp_path, tiny_model_dir):
     out = prepared_outputs(tmp_path)
     process = subprocess.Popen(
-        train_command(tiny_model_dir, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        train_command(tiny_model_dir, out),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Ctrl-C reaches a command run from a terminal; a suite started in the background (`make test &`)
+        # has SIGINT ignored, which its children would inherit, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     console = ""
