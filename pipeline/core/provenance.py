@@ -37,13 +37,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def cpu_info(field: str) -> str:
-    """The first `field` line of Linux /proc/cpuinfo ("model name", "flags"); empty elsewhere."""
+def cpu_info() -> dict[str, str]:
+    """Each field of Linux /proc/cpuinfo ("model name", "flags", ...) as its first core lists it, read once;
+    empty elsewhere."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return ""
-    return next((" ".join(line.split(":", 1)[1].split()) for line in lines if line.split(":")[0].strip() == field), "")
+        return {}
+    fields: dict[str, str] = {}
+    for line in lines:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            fields.setdefault(key.strip(), " ".join(value.split()))
+    return fields
 
 
 # The instruction sets that decide which inference and training paths are fast, strongest first.
@@ -55,11 +61,12 @@ def machine() -> dict[str, str | int | None]:
     `platform.processor()`), its strongest vector instruction set (`VECTOR_KINDS`; "unknown" where the OS does
     not list flags), the cores this process may use, and the GPU (None without CUDA; torch is asked only when
     already imported, so recording this stays cheap)."""
-    flags = cpu_info("flags").split()
+    info = cpu_info()
+    flags = info.get("flags", "").split()
     torch = sys.modules.get("torch")
     gpu = torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else None
     return {
-        "cpu": cpu_info("model name") or platform.processor() or "unknown CPU",
+        "cpu": info.get("model name") or platform.processor() or "unknown CPU",
         "vector": next((name for flag, name in VECTOR_KINDS if flag in flags), "unknown" if not flags else "none"),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "gpu": gpu,

@@ -222,7 +222,7 @@ def bench_run(run_dir: str | Path, config: BenchConfig | None = None, progress: 
             if device.startswith("cuda"):  # the same run on this machine's CPU, beside the GPU rows
                 subjects += [Subject(kind, v, "cpu", chosen_windows, beside_gpu=True) for v in CPU_GPU_VARIANTS]
             workers += [start(subject) for subject in subjects]
-            for name in config.students:
+            for name in dict.fromkeys(config.students):  # each once: a label is timed once
                 folder = Path(name)
                 students.append(start(student_subject(folder, run_dir, device), folder=folder))
         if kind in ENCODER_KINDS and config.reference:

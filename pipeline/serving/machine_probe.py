@@ -15,7 +15,7 @@ NUMBER_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 def cpu_flags() -> list[str]:
     """The bf16 / int8 instruction sets this CPU reports (Linux /proc/cpuinfo; empty elsewhere)."""
     wanted = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")
-    flags = cpu_info("flags").split()
+    flags = cpu_info().get("flags", "").split()
     return [flag for flag in wanted if flag in flags]
 
 
